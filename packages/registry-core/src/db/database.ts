@@ -1,0 +1,85 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import knex, { Knex } from 'knex';
+import { Config } from '../config/config';
+
+export type Db = Knex;
+
+/** A migration contributed by the core or a plugin; names must be globally unique and sortable. */
+export interface Migration {
+  name: string;
+  up(db: Knex): Promise<void>;
+  down?(db: Knex): Promise<void>;
+}
+
+export function createDb(config: Pick<Config, 'database' | 'data_dir'>): Db {
+  const database = config.database;
+  if (database.client === 'sqlite') {
+    const filename = database.filename ?? join(config.data_dir, 'entrepot.db');
+    if (filename !== ':memory:') mkdirSync(dirname(filename), { recursive: true });
+    return knex({
+      client: 'better-sqlite3',
+      connection: { filename },
+      useNullAsDefault: true,
+      pool: {
+        min: 1,
+        max: 1,
+        afterCreate(conn: { pragma(sql: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
+          // WAL lets readers proceed during writes; busy_timeout rides out short write locks.
+          conn.pragma('journal_mode = WAL');
+          conn.pragma('synchronous = NORMAL');
+          conn.pragma('busy_timeout = 5000');
+          conn.pragma('foreign_keys = ON');
+          done(null, conn);
+        },
+      },
+    });
+  }
+  return knex({
+    client: 'mysql2',
+    connection: {
+      host: database.host,
+      port: database.port,
+      user: database.user,
+      password: database.password,
+      database: database.database,
+      charset: 'utf8mb4',
+      supportBigNumbers: true,
+      bigNumberStrings: false,
+    },
+    pool: { min: 0, max: database.pool_max },
+    acquireConnectionTimeout: 10_000,
+  });
+}
+
+/** Creates the MySQL database if needed (the server-level connection is short-lived). */
+export async function ensureDatabaseExists(config: Pick<Config, 'database'>): Promise<void> {
+  const database = config.database;
+  if (database.client !== 'mysql') return;
+  const admin = knex({
+    client: 'mysql2',
+    connection: { host: database.host, port: database.port, user: database.user, password: database.password },
+    pool: { min: 0, max: 1 },
+  });
+  try {
+    await admin.raw('CREATE DATABASE IF NOT EXISTS ?? CHARACTER SET utf8mb4 COLLATE utf8mb4_bin', [database.database]);
+  } finally {
+    await admin.destroy();
+  }
+}
+
+/** Runs core and plugin migrations in name order; safe to call from several replicas at once (knex locks). */
+export async function migrate(db: Db, migrations: Migration[]): Promise<void> {
+  const sorted = [...migrations].sort((a, b) => a.name.localeCompare(b.name));
+  const source: Knex.MigrationSource<Migration> = {
+    getMigrations: async () => sorted,
+    getMigrationName: (m) => m.name,
+    getMigration: async (m) => ({ up: (k: Knex) => m.up(k), down: (k: Knex) => (m.down ? m.down(k) : Promise.resolve()) }),
+  };
+  await db.migrate.latest({ migrationSource: source, tableName: 'entrepot_migrations' });
+}
+
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; errno?: number };
+  return e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'ER_DUP_ENTRY';
+}

@@ -1,0 +1,28 @@
+import type { Authorizer } from '../../../auth/authenticator';
+import type { DbAuthenticator } from '../../../auth/db-authenticator';
+import type { PasswordHasher } from '../../../auth/passwords';
+import type { AuditLog } from '../../../audit/audit-log';
+import type { Config } from '../../../config/config';
+import type { Db } from '../../../db/database';
+import type { Logger } from '../../../logging/logger';
+import type { ContentService } from '../../../services/content-service';
+import type { RepositoryService } from '../../../services/repository-service';
+import type { Clock } from '../../../services/clock';
+import type { Storage } from '../../../storage/blob-store';
+import type { HttpHelpers } from '../../http-helpers';
+
+/** Everything the /api/v1 handlers use. */
+export interface ApiDeps {
+  config: Config;
+  logger: Logger;
+  db: Db;
+  clock: Clock;
+  storage: Storage;
+  authenticator: DbAuthenticator;
+  authorizer: Authorizer;
+  passwords: PasswordHasher;
+  repositories: RepositoryService;
+  content: ContentService;
+  audit: AuditLog;
+  http: HttpHelpers;
+}

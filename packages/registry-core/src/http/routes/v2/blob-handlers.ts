@@ -1,0 +1,63 @@
+import type { Request, Response } from 'express';
+import { pipeline } from 'node:stream/promises';
+import { RegistryError } from '../../../errors/registry-error';
+import { parseDigest } from '../../../oci/digest';
+import { parseRange } from '../../range';
+import { lookupContext, registryPath } from '../../request-state';
+import type { RegistryRouteDeps } from './deps';
+
+export function blobHandlers(deps: RegistryRouteDeps) {
+  /** GET and HEAD, with single byte ranges; streams from storage or an in-flight fill. */
+  async function get(req: Request, res: Response): Promise<void> {
+    const ctx = lookupContext(req);
+    const digest = parseDigest(registryPath(req).rest);
+    const hit = await deps.registry.getBlob(digest, ctx);
+    const range = parseRange(req.get('range'), hit.size);
+    res.set({
+      'Docker-Content-Digest': hit.digest,
+      'Content-Type': 'application/octet-stream',
+      'Accept-Ranges': 'bytes',
+      ETag: `"${hit.digest}"`,
+      'Cache-Control': 'max-age=31536000',
+    });
+    if (range) {
+      res.status(206).set({ 'Content-Range': `bytes ${range.start}-${range.end}/${hit.size}`, 'Content-Length': String(range.end - range.start + 1) });
+    } else {
+      res.status(200).set('Content-Length', String(hit.size));
+    }
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    if (!range && hit.redirectUrl) {
+      const url = await hit.redirectUrl();
+      if (url) {
+        res.status(307).set('Location', url).removeHeader('Content-Length');
+        res.end();
+        return;
+      }
+    }
+    const body = await hit.open(range);
+    const source = hit.cacheResult === 'miss' ? 'fill' : 'storage';
+    body.on('data', (chunk: Buffer) => deps.metrics.blobBytesServed.inc({ source }, chunk.length));
+    try {
+      await pipeline(body, res);
+    } catch (err) {
+      // A client that goes away is normal; anything else must not leave a half body looking complete.
+      if (!res.writableFinished) res.destroy();
+      if (!req.destroyed && !(err instanceof Error && /premature close|aborted/i.test(err.message))) {
+        deps.logger.warn('blob stream failed', { requestId: ctx.requestId, digest, error: String(err) });
+      }
+    }
+  }
+
+  async function remove(req: Request, res: Response): Promise<void> {
+    const ctx = lookupContext(req);
+    const digest = parseDigest(registryPath(req).rest);
+    const removed = ctx.repository ? await deps.content.unlinkBlob(ctx.repository.id, digest) : false;
+    if (!removed) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} not found`);
+    res.status(202).end();
+  }
+
+  return { get, remove };
+}

@@ -1,0 +1,94 @@
+import type { Request, Response } from 'express';
+import { RegistryError } from '../../../errors/registry-error';
+import { digestOf } from '../../../oci/digest';
+import { MAX_MANIFEST_BYTES } from '../../../oci/media-types';
+import { parseReference, referenceString } from '../../../oci/names';
+import { readLimitedBody } from '../../read-body';
+import { lookupContext, registryPath } from '../../request-state';
+import type { RegistryRouteDeps } from './deps';
+
+export function manifestHandlers(deps: RegistryRouteDeps) {
+  /** GET and HEAD by tag or digest, through the lookup chain. */
+  async function get(req: Request, res: Response): Promise<void> {
+    const ctx = lookupContext(req);
+    const ref = parseReference(registryPath(req).rest);
+    const hit = await deps.registry.getManifest(ref, ctx);
+    res.status(200);
+    res.set({
+      'Content-Type': hit.mediaType,
+      'Content-Length': String(hit.size),
+      'Docker-Content-Digest': hit.digest,
+      ETag: `"${hit.digest}"`,
+    });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    res.end(hit.body);
+    void deps.audit.record({
+      orgId: ctx.target.org.id,
+      repo: ctx.target.repoName,
+      kind: 'pull_repo',
+      performer: ctx.principal,
+      ip: ctx.clientIp,
+      userAgent: ctx.userAgent,
+      metadata: {
+        reference: referenceString(ref),
+        ...(ref.kind === 'tag' ? { tag: ref.tag } : {}),
+        manifest_digest: hit.digest,
+        cache_result: hit.cacheResult ?? null,
+        route: ctx.target.route,
+      },
+    });
+  }
+
+  async function put(req: Request, res: Response): Promise<void> {
+    const ctx = lookupContext(req);
+    const path = registryPath(req);
+    const ref = parseReference(path.rest);
+    const body = await readLimitedBody(req, MAX_MANIFEST_BYTES, 'manifest');
+    const algorithm = ref.kind === 'digest' ? ref.digest.slice(0, ref.digest.indexOf(':')) : 'sha256';
+    if (ref.kind === 'digest' && digestOf(body, algorithm) !== ref.digest) {
+      throw new RegistryError('DIGEST_INVALID', `manifest content does not match digest ${ref.digest}`);
+    }
+    const repository = ctx.repository ?? (await deps.repositories.ensure(ctx.target.org.id, ctx.target.repoName));
+    const { digest, parsed } = await deps.content.putManifest(repository.id, body, req.get('content-type'), {
+      tag: ref.kind === 'tag' ? ref.tag : undefined,
+      requireReferences: true,
+      algorithm,
+    });
+    res.status(201).set({ Location: `/v2/${path.name}/manifests/${digest}`, 'Docker-Content-Digest': digest });
+    if (parsed.subject) res.set('OCI-Subject', parsed.subject.digest);
+    res.end();
+    void deps.audit.record({
+      orgId: ctx.target.org.id,
+      repo: ctx.target.repoName,
+      kind: 'push_repo',
+      performer: ctx.principal,
+      ip: ctx.clientIp,
+      userAgent: ctx.userAgent,
+      metadata: { reference: referenceString(ref), manifest_digest: digest },
+    });
+  }
+
+  async function remove(req: Request, res: Response): Promise<void> {
+    const ctx = lookupContext(req);
+    const ref = parseReference(registryPath(req).rest);
+    const repoId = ctx.repository?.id;
+    const deleted =
+      repoId === undefined ? false : ref.kind === 'digest' ? await deps.content.deleteManifest(repoId, ref.digest) : await deps.content.deleteTag(repoId, ref.tag);
+    if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${referenceString(ref)} not found`);
+    res.status(202).end();
+    void deps.audit.record({
+      orgId: ctx.target.org.id,
+      repo: ctx.target.repoName,
+      kind: ref.kind === 'tag' ? 'delete_tag' : 'delete_manifest',
+      performer: ctx.principal,
+      ip: ctx.clientIp,
+      userAgent: ctx.userAgent,
+      metadata: { reference: referenceString(ref) },
+    });
+  }
+
+  return { get, put, remove };
+}

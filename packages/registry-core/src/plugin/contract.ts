@@ -1,0 +1,138 @@
+import type { Readable } from 'node:stream';
+import type { Router } from 'express';
+import type { Config } from '../config/config';
+import type { Db, Migration } from '../db/database';
+import type { Storage, ByteRange } from '../storage/blob-store';
+import type { JobHandler, JobQueue } from '../jobs/job-queue';
+import type { Logger } from '../logging/logger';
+import type { CoreMetrics } from '../metrics/metrics';
+import type { Digest } from '../oci/digest';
+import type { Reference } from '../oci/names';
+import type { Principal } from '../auth/principal';
+import type { ContentService } from '../services/content-service';
+import type { RepositoryService, RepositoryRow, OrganizationRow } from '../services/repository-service';
+import type { AuditLog } from '../audit/audit-log';
+import type { SecretBox } from '../auth/secret-box';
+import type { Clock } from '../services/clock';
+import type { HttpHelpers } from '../http/http-helpers';
+
+/** How a pull was satisfied, for audit logs and metrics. */
+export type CacheResult = 'hit' | 'miss' | 'revalidated' | 'stale' | 'bypass';
+
+/** How a `/v2/<name>` path was mapped to an organization. */
+export type RouteKind = 'explicit' | 'ns' | 'default';
+
+/** The organization and repository a registry request addresses. */
+export interface RepoTarget {
+  org: OrganizationRow;
+  /** Path below the organization, e.g. `library/postgres`. */
+  repoName: string;
+  /** `<org>/<repoName>` as stored. */
+  fullName: string;
+  route: RouteKind;
+  /** The `ns` query parameter, when the client sent one. */
+  ns?: string;
+}
+
+export interface LookupContext {
+  target: RepoTarget;
+  /** The repository row when it exists locally. */
+  repository: RepositoryRow | null;
+  principal: Principal;
+  requestId: string;
+  clientIp: string;
+  userAgent: string;
+  /** True for HEAD requests: sources should not download bodies. */
+  headOnly: boolean;
+}
+
+export interface ManifestHit {
+  digest: Digest;
+  mediaType: string;
+  size: number;
+  /** Exact bytes as stored (manifests are at most 4 MiB). */
+  body: Buffer;
+  cacheResult?: CacheResult;
+}
+
+export interface BlobHit {
+  digest: Digest;
+  size: number;
+  /** Opens the content (a range of it); not called for HEAD. Throws a RegistryError on failure. */
+  open(range?: ByteRange): Promise<Readable>;
+  /** Where a client may fetch the blob directly instead (presigned URL), if anywhere. */
+  redirectUrl?(): Promise<string | null>;
+  cacheResult?: CacheResult;
+}
+
+/**
+ * A place content can come from after local storage missed. Consulted in
+ * registration order. Return null to pass to the next source; throw a
+ * RegistryError to stop the chain with that error.
+ */
+export interface LookupSource {
+  readonly id: string;
+  resolveManifest(ref: Reference, ctx: LookupContext): Promise<ManifestHit | null>;
+  /**
+   * Called when a tag was found locally, before it is served: a source owning the
+   * repository may revalidate it and return a newer hit. Return null to keep `local`.
+   */
+  revalidateTag?(tag: string, local: ManifestHit, ctx: LookupContext): Promise<ManifestHit | null>;
+  /**
+   * Called for blobs that are not linked to the repository locally (they may still be
+   * stored for another repository: the source decides whether this one may see them).
+   */
+  resolveBlob(digest: Digest, ctx: LookupContext): Promise<BlobHit | null>;
+  /** Tags as the source knows them (merged with local tags by the caller), or null. */
+  listTags?(ctx: LookupContext, local: string[]): Promise<string[] | null>;
+  /** Referrer descriptors (an OCI index's `manifests`), or null. */
+  listReferrers?(subject: Digest, ctx: LookupContext, local: unknown[]): Promise<unknown[] | null>;
+}
+
+/** Maps a `/v2/<name>` path that names no organization (mirror-style requests). */
+export interface NameResolver {
+  resolve(name: string, query: { ns?: string }): Promise<RepoTarget | null>;
+}
+
+/** Refuses writes (push, delete, mount) to repositories a plugin owns. Throws DENIED. */
+export interface WriteGuard {
+  checkWrite(target: RepoTarget, action: 'push' | 'delete'): Promise<void>;
+}
+
+export interface RegistrationPoints {
+  addLookupSource(source: LookupSource): void;
+  addNameResolver(resolver: NameResolver): void;
+  addWriteGuard(guard: WriteGuard): void;
+  /** Routes mounted under `/api/v1`, after authentication middleware. */
+  addApiRoutes(register: (router: Router) => void): void;
+  addJobHandler<T>(name: string, handler: JobHandler<T>, options?: { concurrency?: number }): void;
+  addMigrations(migrations: Migration[]): void;
+  onShutdown(hook: () => Promise<void>): void;
+}
+
+/** What a plugin may use once the core is up. */
+export interface CoreServices {
+  config: Config;
+  logger: Logger;
+  metrics: CoreMetrics;
+  db: Db;
+  storage: Storage;
+  queue: JobQueue;
+  content: ContentService;
+  repositories: RepositoryService;
+  audit: AuditLog;
+  secrets: SecretBox;
+  clock: Clock;
+  http: HttpHelpers;
+}
+
+export interface RegistryPlugin {
+  readonly id: string;
+  /** Synchronous: declares extension points before the core starts. */
+  register(points: RegistrationPoints): void;
+  /** Called after migrations, before the server listens. */
+  init(services: CoreServices): Promise<void>;
+}
+
+/** What a plugin module exports: a factory, so that nothing is module-level state. */
+export type PluginFactory = (config: Config) => RegistryPlugin | null;

@@ -1,0 +1,139 @@
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import type { Express } from 'express';
+import { AuditLog } from './audit/audit-log';
+import { DbAuthenticator } from './auth/db-authenticator';
+import { DbAuthorizer } from './auth/db-authorizer';
+import { LoginThrottle } from './auth/login-throttle';
+import { PasswordHasher } from './auth/passwords';
+import { SecretBox } from './auth/secret-box';
+import { TokenService } from './auth/token-service';
+import type { Config } from './config/config';
+import { createDb, ensureDatabaseExists, migrate, type Db } from './db/database';
+import { coreSchema } from './db/migrations/core-0001-schema';
+import { buildApp } from './http/app';
+import { createHttpHelpers } from './http/http-helpers-impl';
+import { apiRouter } from './http/routes/api/api-router';
+import { healthRouter } from './http/routes/health-routes';
+import { tokenRouter } from './http/routes/token-route';
+import { registryRouter } from './http/routes/v2/registry-router';
+import { createQueue } from './jobs/create-queue';
+import type { JobQueue } from './jobs/job-queue';
+import { createLogger, type Logger } from './logging/logger';
+import { createMetrics, type CoreMetrics } from './metrics/metrics';
+import type { CoreServices, PluginFactory } from './plugin/contract';
+import { loadPlugins } from './plugin/loader';
+import { bootstrapAdmin } from './services/bootstrap';
+import { CatalogService } from './services/catalog-service';
+import { systemClock, type Clock } from './services/clock';
+import { ContentService } from './services/content-service';
+import { NameResolution } from './services/name-resolution';
+import { RegistryService } from './services/registry-service';
+import { RepositoryService } from './services/repository-service';
+import { UploadService } from './services/upload-service';
+import type { Storage } from './storage/blob-store';
+import { createStorage } from './storage/create-storage';
+
+export interface EntrepotOptions {
+  logger?: Logger;
+  clock?: Clock;
+  /** Plugins given directly (tests), in addition to those named in the config. */
+  pluginFactories?: PluginFactory[];
+  /** Collect default process metrics (off in tests that build many instances). */
+  defaultMetrics?: boolean;
+}
+
+export interface Entrepot {
+  config: Config;
+  app: Express;
+  services: CoreServices;
+  /** Starts listening; resolves with the bound port. */
+  listen(): Promise<number>;
+  /** Graceful shutdown: stop accepting, drain requests, run plugin hooks, close workers and connections. */
+  close(): Promise<void>;
+}
+
+/** Builds a whole Entrepot instance from a validated config. */
+export async function createEntrepot(config: Config, options: EntrepotOptions = {}): Promise<Entrepot> {
+  const logger = options.logger ?? createLogger({ level: config.log_level });
+  const clock = options.clock ?? systemClock;
+  const metrics: CoreMetrics = createMetrics({ defaultMetrics: options.defaultMetrics });
+  const plugins = loadPlugins(config, logger, options.pluginFactories);
+
+  await ensureDatabaseExists(config);
+  const db: Db = createDb(config);
+  await migrate(db, [coreSchema, ...plugins.migrations]);
+  const storage: Storage = await createStorage(config);
+  const queue: JobQueue = createQueue(config, logger);
+  const secrets = SecretBox.load(config.secret_key, config.data_dir);
+
+  const repositories = new RepositoryService(db, clock);
+  const content = new ContentService(db, storage, clock);
+  const uploads = new UploadService(db, storage, content, clock);
+  const audit = new AuditLog(db, queue, logger, metrics, clock);
+  audit.registerJobs();
+  const passwords = new PasswordHasher(config.auth.password_hash_memory_kib);
+  const tokens = new TokenService(db, clock, config.auth.token_ttl_seconds);
+  await tokens.init();
+  const throttle = new LoginThrottle(db, clock, config.auth.max_failed_logins, config.auth.lockout_seconds);
+  const authenticator = new DbAuthenticator(db, config, passwords, tokens, throttle);
+  const authorizer = new DbAuthorizer(db);
+  const http = createHttpHelpers(authorizer, repositories);
+
+  const services: CoreServices = { config, logger, metrics, db, storage, queue, content, repositories, audit, secrets, clock, http };
+  for (const job of plugins.jobHandlers) queue.register(job.name, job.handler, job.options);
+  for (const plugin of plugins.plugins) await plugin.init(services);
+  await queue.start();
+  if (config.bootstrap_admin) await bootstrapAdmin(db, passwords, clock, config.bootstrap_admin, logger);
+
+  const registry = new RegistryService(content, storage, plugins.lookupSources);
+  const names = new NameResolution(repositories, plugins.nameResolvers);
+  const catalog = new CatalogService(db, authorizer);
+  let draining = false;
+  const app = buildApp({
+    logger,
+    metrics,
+    registry: registryRouter({ config, logger, metrics, authenticator, authorizer, names, repositories, content, registry, uploads, writeGuards: plugins.writeGuards, audit, catalog }),
+    token: tokenRouter({ config, authenticator, tokens, authorizer }),
+    api: apiRouter({ config, logger, db, clock, storage, authenticator, authorizer, passwords, repositories, content, audit, http }, plugins.apiRoutes),
+    health: healthRouter({ db, storage, metrics, isDraining: () => draining }),
+    webUiDir: config.web_ui_dir ?? resolve(__dirname, '../../web-ui/dist'),
+  });
+
+  let server: Server | null = null;
+  return {
+    config,
+    app,
+    services,
+    listen() {
+      server = config.tls
+        ? createHttpsServer({ cert: readFileSync(config.tls.cert_file), key: readFileSync(config.tls.key_file) }, app)
+        : createHttpServer(app);
+      // Large layers on slow links must not be cut by a whole-request timeout.
+      server.requestTimeout = 0;
+      server.headersTimeout = 60_000;
+      server.keepAliveTimeout = 65_000;
+      const listening = server;
+      return new Promise((resolveListen, reject) => {
+        listening.once('error', reject);
+        listening.listen(config.port, config.host, () => resolveListen((listening.address() as AddressInfo).port));
+      });
+    },
+    async close() {
+      draining = true;
+      if (server) {
+        const closing = new Promise<void>((done) => server!.close(() => done()));
+        server.closeIdleConnections();
+        const forced = setTimeout(() => server?.closeAllConnections(), 10_000);
+        await closing;
+        clearTimeout(forced);
+      }
+      for (const hook of plugins.shutdownHooks) await hook().catch((err: unknown) => logger.error('shutdown hook failed', { error: String(err) }));
+      await queue.close();
+      await db.destroy();
+    },
+  };
+}

@@ -1,0 +1,215 @@
+import { Readable } from 'node:stream';
+import { Db } from '../db/database';
+import { RegistryError } from '../errors/registry-error';
+import { Digest, digestAlgorithm, digestOf } from '../oci/digest';
+import { parseManifest, ParsedManifest } from '../oci/manifest';
+import { MAX_MANIFEST_BYTES } from '../oci/media-types';
+import { Reference } from '../oci/names';
+import type { ManifestHit } from '../plugin/contract';
+import { Storage } from '../storage/blob-store';
+import { Clock } from './clock';
+
+export interface ReferrerDescriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+export interface TagRow {
+  name: string;
+  manifest_digest: Digest;
+  updated_at: number;
+  last_pulled_at: number | null;
+  pull_count: number;
+  pinned: boolean;
+}
+
+export interface PutManifestOptions {
+  tag?: string;
+  /** Require every referenced blob and child manifest to exist in the repository (pushes). */
+  requireReferences: boolean;
+  /** Digest algorithm the client addressed the manifest with. */
+  algorithm?: string;
+}
+
+/**
+ * Manifests, tags and blob links of repositories. Manifest bytes live in the
+ * blob store under their digest, byte for byte as received; the database holds
+ * what is needed to list, resolve and garbage-collect them.
+ */
+export class ContentService {
+  constructor(
+    private readonly db: Db,
+    private readonly storage: Storage,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Resolves a tag or digest to the stored manifest, or null. */
+  async getManifest(repoId: number, ref: Reference): Promise<ManifestHit | null> {
+    const digest = ref.kind === 'digest' ? ref.digest : await this.tagDigest(repoId, ref.tag);
+    if (!digest) return null;
+    const row = await this.db('manifests').where({ repo_id: repoId, digest }).first();
+    if (!row) return null;
+    const body = await this.readManifestBody(digest);
+    if (!body) return null;
+    return { digest, mediaType: String(row.media_type), size: body.length, body };
+  }
+
+  async tagDigest(repoId: number, tag: string): Promise<Digest | null> {
+    const row = await this.db('tags').where({ repo_id: repoId, name: tag }).first('manifest_digest');
+    return row ? (row.manifest_digest as Digest) : null;
+  }
+
+  private async readManifestBody(digest: Digest): Promise<Buffer | null> {
+    if (!(await this.storage.blobs.stat(digest))) return null;
+    const chunks: Buffer[] = [];
+    for await (const chunk of await this.storage.blobs.read(digest)) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  /**
+   * Stores a manifest exactly as given. Throws MANIFEST_INVALID for malformed
+   * content, MANIFEST_BLOB_UNKNOWN when `requireReferences` and something it
+   * references is missing, TOO_LARGE past 4 MiB.
+   */
+  async putManifest(repoId: number, body: Buffer, contentType: string | undefined, options: PutManifestOptions): Promise<{ digest: Digest; parsed: ParsedManifest }> {
+    if (body.length > MAX_MANIFEST_BYTES) {
+      throw new RegistryError('MANIFEST_INVALID', `manifest exceeds ${MAX_MANIFEST_BYTES} bytes`, { status: 413 });
+    }
+    const parsed = parseManifest(body, contentType);
+    const digest = digestOf(body, options.algorithm ?? 'sha256');
+    if (options.requireReferences) await this.checkReferences(repoId, parsed);
+    await this.storage.blobs.write(digest, Readable.from([body]), body.length);
+    const now = this.clock.now();
+    await this.db.transaction(async (trx) => {
+      await trx('blobs').insert({ digest, size: body.length, created_at: now }).onConflict('digest').ignore();
+      await trx('manifests')
+        .insert({
+          repo_id: repoId,
+          digest,
+          media_type: parsed.mediaType,
+          size: body.length,
+          artifact_type: parsed.artifactType ?? null,
+          subject_digest: parsed.subject?.digest ?? null,
+          annotations: parsed.annotations ? JSON.stringify(parsed.annotations) : null,
+          created_at: now,
+        })
+        .onConflict(['repo_id', 'digest'])
+        .ignore();
+      const refs = [
+        ...parsed.blobs.map((d) => ({ child_digest: d.digest, child_kind: 'blob' })),
+        ...parsed.manifests.map((d) => ({ child_digest: d.digest, child_kind: 'manifest' })),
+      ];
+      const unique = new Map(refs.map((r) => [r.child_digest, r]));
+      if (unique.size > 0) {
+        await trx('manifest_refs')
+          .insert([...unique.values()].map((r) => ({ repo_id: repoId, manifest_digest: digest, ...r })))
+          .onConflict(['repo_id', 'manifest_digest', 'child_digest'])
+          .ignore();
+      }
+      if (options.tag) await this.upsertTag(trx, repoId, options.tag, digest, now);
+    });
+    return { digest, parsed };
+  }
+
+  private async checkReferences(repoId: number, parsed: ParsedManifest): Promise<void> {
+    for (const blob of parsed.blobs) {
+      if (!(await this.isBlobLinked(repoId, blob.digest))) {
+        throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references blob ${blob.digest}, which is not in this repository`, { detail: { digest: blob.digest } });
+      }
+    }
+    for (const child of parsed.manifests) {
+      const row = await this.db('manifests').where({ repo_id: repoId, digest: child.digest }).first('digest');
+      if (!row) {
+        throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `index references manifest ${child.digest}, which is not in this repository`, { detail: { digest: child.digest } });
+      }
+    }
+  }
+
+  private async upsertTag(db: Db, repoId: number, tag: string, digest: Digest, now: number): Promise<void> {
+    await db('tags')
+      .insert({ repo_id: repoId, name: tag, manifest_digest: digest, updated_at: now, pull_count: 0, pinned: false })
+      .onConflict(['repo_id', 'name'])
+      .merge({ manifest_digest: digest, updated_at: now });
+  }
+
+  /** Points a tag at a manifest already stored in the repository. */
+  async setTag(repoId: number, tag: string, digest: Digest): Promise<void> {
+    await this.upsertTag(this.db, repoId, tag, digest, this.clock.now());
+  }
+
+  async listTags(repoId: number, options: { n?: number; last?: string } = {}): Promise<string[]> {
+    let query = this.db('tags').where({ repo_id: repoId }).orderBy('name').pluck('name');
+    if (options.last) query = query.where('name', '>', options.last);
+    if (options.n !== undefined) query = query.limit(options.n);
+    return (await query) as string[];
+  }
+
+  async listTagRows(repoId: number): Promise<TagRow[]> {
+    const rows = await this.db('tags').where({ repo_id: repoId }).orderBy('name');
+    return rows.map((r: Record<string, unknown>) => ({
+      name: String(r.name),
+      manifest_digest: r.manifest_digest as Digest,
+      updated_at: Number(r.updated_at),
+      last_pulled_at: r.last_pulled_at === null ? null : Number(r.last_pulled_at),
+      pull_count: Number(r.pull_count),
+      pinned: Boolean(r.pinned),
+    }));
+  }
+
+  async referrers(repoId: number, subject: Digest, artifactType?: string): Promise<ReferrerDescriptor[]> {
+    let query = this.db('manifests').where({ repo_id: repoId, subject_digest: subject });
+    if (artifactType) query = query.where({ artifact_type: artifactType });
+    const rows = await query.orderBy('created_at');
+    return rows.map((r: Record<string, unknown>) => {
+      const d: ReferrerDescriptor = { mediaType: String(r.media_type), digest: String(r.digest), size: Number(r.size) };
+      if (r.artifact_type) d.artifactType = String(r.artifact_type);
+      if (r.annotations) d.annotations = JSON.parse(String(r.annotations)) as Record<string, string>;
+      return d;
+    });
+  }
+
+  /** Deletes a manifest and every tag pointing at it. Returns false when absent. */
+  async deleteManifest(repoId: number, digest: Digest): Promise<boolean> {
+    return this.db.transaction(async (trx) => {
+      const deleted = await trx('manifests').where({ repo_id: repoId, digest }).delete();
+      await trx('tags').where({ repo_id: repoId, manifest_digest: digest }).delete();
+      await trx('manifest_refs').where({ repo_id: repoId, manifest_digest: digest }).delete();
+      return deleted > 0;
+    });
+  }
+
+  async deleteTag(repoId: number, tag: string): Promise<boolean> {
+    return (await this.db('tags').where({ repo_id: repoId, name: tag }).delete()) > 0;
+  }
+
+  /** A repository may read a blob it was pushed or linked to, or that one of its manifests references. */
+  async isBlobLinked(repoId: number, digest: Digest): Promise<boolean> {
+    const linked = await this.db('repo_blobs').where({ repo_id: repoId, digest }).first('digest');
+    if (linked) return true;
+    const referenced = await this.db('manifest_refs').where({ repo_id: repoId, child_digest: digest, child_kind: 'blob' }).first('child_digest');
+    return Boolean(referenced);
+  }
+
+  async linkBlob(repoId: number, digest: Digest, size: number): Promise<void> {
+    const now = this.clock.now();
+    await this.db('blobs').insert({ digest, size, created_at: now }).onConflict('digest').ignore();
+    await this.db('repo_blobs').insert({ repo_id: repoId, digest, created_at: now }).onConflict(['repo_id', 'digest']).ignore();
+  }
+
+  async blobSize(digest: Digest): Promise<number | null> {
+    const row = await this.db('blobs').where({ digest }).first('size');
+    return row ? Number(row.size) : null;
+  }
+
+  async unlinkBlob(repoId: number, digest: Digest): Promise<boolean> {
+    return (await this.db('repo_blobs').where({ repo_id: repoId, digest }).delete()) > 0;
+  }
+
+  /** Manifest digest algorithm helper for pushes addressed by digest. */
+  static algorithmOf(ref: Reference): string {
+    return ref.kind === 'digest' ? digestAlgorithm(ref.digest) : 'sha256';
+  }
+}

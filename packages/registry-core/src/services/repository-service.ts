@@ -1,0 +1,89 @@
+import { Db, isUniqueViolation } from '../db/database';
+import { Clock } from './clock';
+
+export interface OrganizationRow {
+  id: number;
+  name: string;
+  is_public: boolean;
+  created_at: number;
+}
+
+export interface RepositoryRow {
+  id: number;
+  org_id: number;
+  name: string;
+  visibility: 'public' | 'private' | null;
+  created_at: number;
+}
+
+function toOrg(row: Record<string, unknown>): OrganizationRow {
+  return { id: Number(row.id), name: String(row.name), is_public: Boolean(row.is_public), created_at: Number(row.created_at) };
+}
+
+function toRepo(row: Record<string, unknown>): RepositoryRow {
+  return {
+    id: Number(row.id),
+    org_id: Number(row.org_id),
+    name: String(row.name),
+    visibility: (row.visibility as RepositoryRow['visibility']) ?? null,
+    created_at: Number(row.created_at),
+  };
+}
+
+/** Organizations and repositories: lookup, and creation with default permissions applied. */
+export class RepositoryService {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+  ) {}
+
+  async findOrg(name: string): Promise<OrganizationRow | null> {
+    const row = await this.db('organizations').where({ name }).first();
+    return row ? toOrg(row) : null;
+  }
+
+  async findOrgById(id: number): Promise<OrganizationRow | null> {
+    const row = await this.db('organizations').where({ id }).first();
+    return row ? toOrg(row) : null;
+  }
+
+  async find(orgId: number, name: string): Promise<RepositoryRow | null> {
+    const row = await this.db('repositories').where({ org_id: orgId, name }).first();
+    return row ? toRepo(row) : null;
+  }
+
+  async listByOrg(orgId: number): Promise<RepositoryRow[]> {
+    return (await this.db('repositories').where({ org_id: orgId }).orderBy('name')).map(toRepo);
+  }
+
+  /**
+   * Returns the repository, creating it if needed. A new repository receives the
+   * organization's default permissions (prototypes) in the same transaction.
+   */
+  async ensure(orgId: number, name: string): Promise<RepositoryRow> {
+    const existing = await this.find(orgId, name);
+    if (existing) return existing;
+    try {
+      await this.db.transaction(async (trx) => {
+        const [id] = await trx('repositories').insert({ org_id: orgId, name, visibility: null, created_at: this.clock.now() });
+        const repoId = Number(id);
+        const prototypes = await trx('prototypes').where({ org_id: orgId });
+        if (prototypes.length > 0) {
+          await trx('permissions').insert(
+            prototypes.map((p: Record<string, unknown>) => ({ repo_id: repoId, subject_kind: p.delegate_kind, subject_id: p.delegate_id, role: p.role })),
+          );
+        }
+      });
+    } catch (err) {
+      // Another request created it first; use that one.
+      if (!isUniqueViolation(err)) throw err;
+    }
+    const created = await this.find(orgId, name);
+    if (!created) throw new Error(`repository ${name} vanished after creation`);
+    return created;
+  }
+
+  async delete(repoId: number): Promise<void> {
+    await this.db('repositories').where({ id: repoId }).delete();
+  }
+}

@@ -1,0 +1,29 @@
+import type { Config } from '../config/config';
+import { join } from 'node:path';
+import { mkdir, rm } from 'node:fs/promises';
+import type { Storage } from './blob-store';
+import { createFsStorage } from './fs-store';
+import { createS3Storage } from './s3-store';
+
+/** The configured storage driver; fills always spool through local scratch space. */
+export async function createStorage(config: Pick<Config, 'storage' | 'data_dir'>): Promise<Storage> {
+  const storage = config.storage;
+  if (storage.driver === 'fs') return createFsStorage(config.data_dir);
+  const scratchDir = join(config.data_dir, 'scratch');
+  await rm(scratchDir, { recursive: true, force: true });
+  await mkdir(scratchDir, { recursive: true });
+  return createS3Storage(
+    {
+      endpoint: storage.endpoint,
+      port: storage.port,
+      useSSL: storage.use_ssl,
+      accessKey: storage.access_key,
+      secretKey: storage.secret_key,
+      bucket: storage.bucket,
+      region: storage.region,
+      prefix: storage.prefix,
+      redirectDownloads: storage.redirect_downloads,
+    },
+    scratchDir,
+  );
+}
