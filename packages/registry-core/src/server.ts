@@ -14,6 +14,7 @@ import { TokenService } from './auth/token-service';
 import type { Config } from './config/config';
 import { createDb, ensureDatabaseExists, migrate, type Db } from './db/database';
 import { coreSchema } from './db/migrations/core-0001-schema';
+import { robotTokenSecret } from './db/migrations/core-0002-robot-token-secret';
 import { buildApp } from './http/app';
 import { createHttpHelpers } from './http/http-helpers-impl';
 import { apiRouter } from './http/routes/api/api-router';
@@ -65,7 +66,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
 
   await ensureDatabaseExists(config);
   const db: Db = createDb(config);
-  await migrate(db, [coreSchema, ...plugins.migrations]);
+  await migrate(db, [coreSchema, robotTokenSecret, ...plugins.migrations]);
   const storage: Storage = await createStorage(config);
   const queue: JobQueue = createQueue(config, logger);
   const secrets = SecretBox.load(config.secret_key, config.data_dir);
@@ -98,7 +99,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
     metrics,
     registry: registryRouter({ config, logger, metrics, authenticator, authorizer, names, repositories, content, registry, uploads, writeGuards: plugins.writeGuards, audit, catalog }),
     token: tokenRouter({ config, authenticator, tokens, authorizer }),
-    api: apiRouter({ config, logger, db, clock, storage, authenticator, authorizer, passwords, repositories, content, audit, http }, plugins.apiRoutes),
+    api: apiRouter({ config, logger, db, clock, storage, authenticator, authorizer, passwords, repositories, content, audit, http, secrets }, plugins.apiRoutes),
     health: healthRouter({ db, storage, metrics, isDraining: () => draining }),
     webUiDir: config.web_ui_dir ?? resolve(__dirname, '../../web-ui/dist'),
   });

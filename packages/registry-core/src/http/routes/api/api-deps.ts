@@ -1,6 +1,7 @@
 import type { Authorizer } from '../../../auth/authenticator';
 import type { DbAuthenticator } from '../../../auth/db-authenticator';
 import type { PasswordHasher } from '../../../auth/passwords';
+import type { SecretBox } from '../../../auth/secret-box';
 import type { AuditLog } from '../../../audit/audit-log';
 import type { Config } from '../../../config/config';
 import type { Db } from '../../../db/database';
@@ -25,4 +26,6 @@ export interface ApiDeps {
   content: ContentService;
   audit: AuditLog;
   http: HttpHelpers;
+  /** Seals robot tokens so administrators can read them again. */
+  secrets: SecretBox;
 }

@@ -2,50 +2,125 @@ import type { Router } from 'express';
 import { z } from 'zod';
 import { RegistryError } from '../../../errors/registry-error';
 import { isUniqueViolation } from '../../../db/database';
-import type { ApiDeps } from './api-deps';
-import { parseBody } from './validation';
+import type { ApiContext } from './api-context';
+import { quayDate } from './quay-format';
+import { NAMESPACE_NAME, NAMESPACE_NAME_HINT, parseBody } from './validation';
 
-const ORG_NAME = /^[a-z0-9][a-z0-9_-]{1,254}$/;
-const createOrgBody = z.object({
-  name: z.string().regex(ORG_NAME, 'lowercase letters, digits, _ and -, 2 to 255 characters'),
-  email: z.string().email().optional(),
+const email = z.email().max(255);
+
+const createOrgBody = z.strictObject({
+  name: z.string().regex(NAMESPACE_NAME, NAMESPACE_NAME_HINT),
+  email: email.optional(),
   is_public: z.boolean().optional(),
+  /** Sent by Quay's UI; there is no captcha here. */
+  recaptcha_response: z.string().max(4096).optional(),
 });
 
-/** Organizations: create (superusers and any user, who becomes admin), read, delete. */
-export function organizationRoutes(router: Router, deps: ApiDeps): void {
-  const { asyncHandler, principal, requireAuthenticated } = deps.http;
+const changeOrgBody = z.strictObject({
+  is_public: z.boolean().optional(),
+  email: email.nullable().optional(),
+});
 
-  router.post('/organization/', requireAuthenticated, asyncHandler(async (req, res) => {
-    const who = principal(req);
-    if (who.kind !== 'user') throw new RegistryError('DENIED', 'only users can create organizations');
+const memberBody = z.strictObject({ role: z.enum(['admin', 'member']) });
+
+/** Organizations (create, read, change, delete) and their members. */
+export function organizationRoutes(router: Router, ctx: ApiContext): void {
+  const { deps, access, accounts } = ctx;
+  const { asyncHandler, principal } = deps.http;
+
+  router.post('/organization/', asyncHandler(async (req, res) => {
+    const who = access.requireUser(req);
     const body = parseBody(createOrgBody, req.body);
-    if (await deps.db('users').where({ username: body.name }).first('id')) {
-      throw new RegistryError('CONFLICT', `name ${body.name} is taken by a user`);
-    }
+    if (await accounts.findUser(body.name)) throw new RegistryError('CONFLICT', `name ${body.name} is taken by a user`);
+    let orgId = 0;
     try {
       await deps.db.transaction(async (trx) => {
         const [id] = await trx('organizations').insert({ name: body.name, email: body.email ?? null, is_public: body.is_public ?? false, created_at: deps.clock.now() });
-        await trx('org_members').insert({ org_id: Number(id), user_id: who.id, role: 'admin' });
+        orgId = Number(id);
+        await trx('org_members').insert({ org_id: orgId, user_id: who.id, role: 'admin' });
       });
     } catch (err) {
       if (isUniqueViolation(err)) throw new RegistryError('CONFLICT', `organization ${body.name} already exists`);
       throw err;
     }
-    const org = await deps.repositories.findOrg(body.name);
-    await deps.audit.record({ orgId: org?.id ?? null, kind: 'org_create', performer: who, ip: deps.http.clientIp(req), metadata: { name: body.name } });
-    res.status(201).json({ name: body.name });
+    await ctx.audit(req, { orgId, kind: 'org_create', metadata: { name: body.name, is_public: body.is_public ?? false } });
+    res.status(201).json({ name: body.name, is_public: body.is_public ?? false });
   }));
 
   router.get('/organization/:org', asyncHandler(async (req, res) => {
     const org = await deps.http.requireOrgReader(req);
-    res.json({ name: org.name, is_public: org.is_public, is_admin: await deps.authorizer.isOrgAdmin(principal(req), org.id) });
+    const who = principal(req);
+    const isAdmin = await deps.authorizer.isOrgAdmin(who, org.id);
+    const row = await deps.db('organizations').where({ id: org.id }).first('email');
+    const count = async (table: string): Promise<number> => Number((await deps.db(table).where({ org_id: org.id }).count({ n: '*' }).first())?.n ?? 0);
+    res.json({
+      name: org.name,
+      is_public: org.is_public,
+      is_admin: isAdmin,
+      is_member: await deps.authorizer.isOrgMember(who, org.id),
+      created: quayDate(org.created_at),
+      repository_count: await count('repositories'),
+      ...(isAdmin ? { email: row?.email ?? null, member_count: await count('org_members'), robot_count: await count('robots') } : {}),
+    });
+  }));
+
+  router.put('/organization/:org', asyncHandler(async (req, res) => {
+    const org = await deps.http.requireOrgAdmin(req);
+    const body = parseBody(changeOrgBody, req.body);
+    if (body.is_public !== undefined && body.is_public !== org.is_public) {
+      await deps.db('organizations').where({ id: org.id }).update({ is_public: body.is_public });
+      await ctx.audit(req, { orgId: org.id, kind: 'org_change_visibility', metadata: { name: org.name, is_public: body.is_public } });
+    }
+    if (body.email !== undefined) {
+      await deps.db('organizations').where({ id: org.id }).update({ email: body.email });
+      await ctx.audit(req, { orgId: org.id, kind: 'org_change_email', metadata: { name: org.name, email: body.email } });
+    }
+    res.json({ name: org.name, is_public: body.is_public ?? org.is_public });
   }));
 
   router.delete('/organization/:org', asyncHandler(async (req, res) => {
     const org = await deps.http.requireOrgAdmin(req);
     await deps.db('organizations').where({ id: org.id }).delete();
-    await deps.audit.record({ orgId: null, kind: 'org_delete', performer: principal(req), ip: deps.http.clientIp(req), metadata: { name: org.name } });
+    await ctx.audit(req, { orgId: null, kind: 'org_delete', metadata: { name: org.name } });
+    res.status(204).end();
+  }));
+
+  router.get('/organization/:org/members', asyncHandler(async (req, res) => {
+    const org = await deps.http.requireOrgAdmin(req);
+    const members = await accounts.listMembers(org.id);
+    res.json({ members: members.map((m) => ({ name: m.username, kind: 'user', role: m.role })) });
+  }));
+
+  router.get('/organization/:org/members/:member', asyncHandler(async (req, res) => {
+    const org = await deps.http.requireOrgAdmin(req);
+    const user = await accounts.findUser(String(req.params.member));
+    const role = user ? await accounts.memberRole(org.id, user.id) : null;
+    if (!user || !role) throw new RegistryError('NOT_FOUND', `${String(req.params.member).slice(0, 100)} is not a member of ${org.name}`);
+    res.json({ name: user.username, kind: 'user', role });
+  }));
+
+  router.put('/organization/:org/members/:member', asyncHandler(async (req, res) => {
+    const org = await deps.http.requireOrgAdmin(req);
+    const body = parseBody(memberBody, req.body);
+    const user = await accounts.findUser(String(req.params.member));
+    if (!user) throw new RegistryError('NOT_FOUND', `user ${String(req.params.member).slice(0, 100)} not found`);
+    const previous = await accounts.setMember(org.id, user.id, body.role);
+    if (previous !== body.role) {
+      await ctx.audit(req, {
+        orgId: org.id,
+        kind: previous === null ? 'org_add_member' : 'org_change_member_role',
+        metadata: { member: user.username, role: body.role, previous_role: previous },
+      });
+    }
+    res.status(previous === null ? 201 : 200).json({ name: user.username, kind: 'user', role: body.role });
+  }));
+
+  router.delete('/organization/:org/members/:member', asyncHandler(async (req, res) => {
+    const org = await deps.http.requireOrgAdmin(req);
+    const user = await accounts.findUser(String(req.params.member));
+    const removed = user ? await accounts.removeMember(org.id, user.id) : null;
+    if (!user || removed === null) throw new RegistryError('NOT_FOUND', `${String(req.params.member).slice(0, 100)} is not a member of ${org.name}`);
+    await ctx.audit(req, { orgId: org.id, kind: 'org_remove_member', metadata: { member: user.username, role: removed } });
     res.status(204).end();
   }));
 }

@@ -1,0 +1,83 @@
+import type { Request, Router } from 'express';
+import { z } from 'zod';
+import { RegistryError } from '../../../errors/registry-error';
+import type { OrganizationRow } from '../../../services/repository-service';
+import type { RobotRow } from '../../../services/robot-service';
+import type { ApiContext } from './api-context';
+import { quayDate } from './quay-format';
+import { parseBody, parseQuery, pathParam, queryFlag, ROBOT_SHORT_NAME, ROBOT_SHORT_NAME_HINT } from './validation';
+
+const createRobotBody = z.strictObject({
+  description: z.string().max(1024).optional(),
+  /** Quay accepts arbitrary metadata; Entrepot does not keep it, so only an empty object is accepted. */
+  unstructured_metadata: z.strictObject({}).optional(),
+});
+
+const robotQuery = z.object({ token: queryFlag });
+
+/** Robot accounts `<org>+<short>` of an organization, managed by its administrators. */
+export function robotRoutes(router: Router, ctx: ApiContext): void {
+  const { deps, robots } = ctx;
+  const { asyncHandler } = deps.http;
+
+  function view(org: OrganizationRow, robot: RobotRow, token?: string | null) {
+    return {
+      name: `${org.name}+${robot.short_name}`,
+      description: robot.description,
+      created: quayDate(robot.created_at),
+      last_accessed: null,
+      unstructured_metadata: {},
+      ...(token === undefined ? {} : { token }),
+    };
+  }
+
+  function shortName(req: Request): string {
+    return pathParam(req.params.short, 'robot_shortname', ROBOT_SHORT_NAME, ROBOT_SHORT_NAME_HINT);
+  }
+
+  async function requireRobot(req: Request): Promise<{ org: OrganizationRow; robot: RobotRow }> {
+    const org = await deps.http.requireOrgAdmin(req);
+    const short = shortName(req);
+    const robot = await robots.find(org.id, short);
+    if (!robot) throw new RegistryError('NOT_FOUND', `robot ${org.name}+${short} not found`);
+    return { org, robot };
+  }
+
+  router.get('/organization/:org/robots', asyncHandler(async (req, res) => {
+    const org = await deps.http.requireOrgAdmin(req);
+    const query = parseQuery(robotQuery, req.query);
+    const list = await robots.list(org.id);
+    const out = [];
+    for (const robot of list) out.push(view(org, robot, query.token ? await robots.revealToken(robot) : undefined));
+    res.json({ robots: out });
+  }));
+
+  router.get('/organization/:org/robots/:short', asyncHandler(async (req, res) => {
+    const { org, robot } = await requireRobot(req);
+    const query = parseQuery(robotQuery, req.query);
+    res.json(view(org, robot, query.token ? await robots.revealToken(robot) : undefined));
+  }));
+
+  router.put('/organization/:org/robots/:short', asyncHandler(async (req, res) => {
+    const org = await deps.http.requireOrgAdmin(req);
+    const short = shortName(req);
+    const body = parseBody(createRobotBody, req.body);
+    const { robot, token } = await robots.create(org.id, short, body.description ?? '');
+    await ctx.audit(req, { orgId: org.id, kind: 'create_robot', metadata: { robot: `${org.name}+${short}`, description: robot.description } });
+    res.status(201).json(view(org, robot, token));
+  }));
+
+  router.post('/organization/:org/robots/:short/regenerate', asyncHandler(async (req, res) => {
+    const { org, robot } = await requireRobot(req);
+    const token = await robots.regenerate(robot);
+    await ctx.audit(req, { orgId: org.id, kind: 'regenerate_robot_token', metadata: { robot: `${org.name}+${robot.short_name}` } });
+    res.json(view(org, robot, token));
+  }));
+
+  router.delete('/organization/:org/robots/:short', asyncHandler(async (req, res) => {
+    const { org, robot } = await requireRobot(req);
+    await robots.delete(robot);
+    await ctx.audit(req, { orgId: org.id, kind: 'delete_robot', metadata: { robot: `${org.name}+${robot.short_name}` } });
+    res.status(204).end();
+  }));
+}
