@@ -14,8 +14,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-/** Directory where setup.sh caches the Go-built test tools (outside any clone). */
-export const TOOLS_CACHE_BIN = process.env.ENTREPOT_TOOLS_BIN ?? '/var/cache/entrepot-tools/bin';
+/** Directory where setup.sh caches the Go-built test tools (outside any clone); follows ENTREPOT_TOOLS_DIR like the script. */
+export const TOOLS_CACHE_BIN = path.join(process.env.ENTREPOT_TOOLS_DIR ?? '/var/cache/entrepot-tools', 'bin');
 
 export const TOOL_PATHS = {
   /** CNCF Distribution 2.8 (Debian package docker-registry). */
@@ -60,7 +60,7 @@ export function requireTool(name: ToolName): string {
   if (!hasTool(name)) {
     throw new Error(
       `test tool "${name}" is missing (expected an executable at ${p}); ` +
-        'run `sudo bash scripts/ci/setup.sh` from the repository root to install and build the test tools',
+        'run `bash scripts/ci/setup.sh` as root from the repository root to install and build the test tools',
     );
   }
   return p;
