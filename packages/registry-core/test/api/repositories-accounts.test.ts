@@ -141,8 +141,10 @@ describe('repositories, tags and accounts', () => {
     expect((await inst.api('DELETE', '/repository/shop/library/postgres', undefined, mia)).status).toBe(403);
     expect((await inst.api('PUT', '/organization/shop', { is_public: true }, mia)).status).toBe(403);
     const org = await inst.api('GET', '/organization/shop', undefined, mia);
-    expect(org.body).toMatchObject({ name: 'shop', is_admin: false, is_member: true });
-    expect(org.body).not.toHaveProperty('member_count');
+    expect(org.body).toMatchObject({ name: 'shop', is_admin: false, is_member: true, member_count: 2 });
+    expect(org.body).not.toHaveProperty('email');
+    const anonymous = await inst.api('GET', '/organization/shop', undefined, '');
+    expect(anonymous.status).toBe(401);
   });
 
   it('manages organization members and keeps at least one administrator', async () => {

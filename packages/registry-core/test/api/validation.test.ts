@@ -47,6 +47,7 @@ const cases: Case[] = [
   { name: 'robot name with capitals', method: 'PUT', path: '/organization/valorg/robots/BadName', body: {}, status: 400, field: 'robot_shortname' },
   { name: 'robot name too short', method: 'PUT', path: '/organization/valorg/robots/a', body: {}, status: 400, field: 'robot_shortname' },
   { name: 'robot name starting with a digit', method: 'PUT', path: '/organization/valorg/robots/1bot', body: {}, status: 400, field: 'robot_shortname' },
+  { name: 'robot full name too long', method: 'PUT', path: `/organization/valorg/robots/r${'x'.repeat(250)}`, body: {}, status: 400, field: 'robot_shortname' },
   { name: 'robot name with a plus', method: 'PUT', path: '/organization/valorg/robots/a+b', body: {}, status: 400, field: 'robot_shortname' },
   { name: 'robot description of wrong type', method: 'PUT', path: '/organization/valorg/robots/newbot', body: { description: 5 }, status: 400, field: 'description' },
   { name: 'robot description too long', method: 'PUT', path: '/organization/valorg/robots/newbot', body: { description: 'x'.repeat(2000) }, status: 400, field: 'description' },

@@ -51,16 +51,19 @@ export function organizationRoutes(router: Router, ctx: ApiContext): void {
     const org = await deps.http.requireOrgReader(req);
     const who = principal(req);
     const isAdmin = await deps.authorizer.isOrgAdmin(who, org.id);
+    const isMember = await deps.authorizer.isOrgMember(who, org.id);
     const row = await deps.db('organizations').where({ id: org.id }).first('email');
     const count = async (table: string): Promise<number> => Number((await deps.db(table).where({ org_id: org.id }).count({ n: '*' }).first())?.n ?? 0);
+    // Readers of a public organization see its name and size; members its membership; administrators its contact.
     res.json({
       name: org.name,
       is_public: org.is_public,
       is_admin: isAdmin,
-      is_member: await deps.authorizer.isOrgMember(who, org.id),
+      is_member: isMember,
       created: quayDate(org.created_at),
       repository_count: await count('repositories'),
-      ...(isAdmin ? { email: row?.email ?? null, member_count: await count('org_members'), robot_count: await count('robots') } : {}),
+      ...(isMember ? { member_count: await count('org_members'), robot_count: await count('robots') } : {}),
+      ...(isAdmin ? { email: row?.email ?? null } : {}),
     });
   }));
 

@@ -1,6 +1,6 @@
 import type { Request, Router } from 'express';
 import { z } from 'zod';
-import { RegistryError } from '../../../errors/registry-error';
+import { invalidField, RegistryError } from '../../../errors/registry-error';
 import type { OrganizationRow } from '../../../services/repository-service';
 import type { RobotRow } from '../../../services/robot-service';
 import type { ApiContext } from './api-context';
@@ -61,6 +61,8 @@ export function robotRoutes(router: Router, ctx: ApiContext): void {
   router.put('/organization/:org/robots/:short', asyncHandler(async (req, res) => {
     const org = await deps.http.requireOrgAdmin(req);
     const short = shortName(req);
+    // The full name is stored as performer and login key (255 characters).
+    if (org.name.length + 1 + short.length > 255) throw invalidField('robot_shortname', `${org.name}+<name> must be at most 255 characters`);
     const body = parseBody(createRobotBody, req.body);
     const { robot, token } = await robots.create(org.id, short, body.description ?? '');
     await ctx.audit(req, { orgId: org.id, kind: 'create_robot', metadata: { robot: `${org.name}+${short}`, description: robot.description } });
