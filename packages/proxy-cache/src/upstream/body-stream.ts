@@ -1,0 +1,129 @@
+/**
+ * Response bodies from an upstream: a streaming view whose errors are
+ * classified UpstreamErrors and whose length is checked, and a bounded reader
+ * for small documents (manifests, tag lists, token responses).
+ */
+import { Readable } from 'node:stream';
+import { classifyTransportError, protocolFailure, type TimeoutSettings, type UpstreamError } from './upstream-failure';
+
+export interface BodyStreamOptions {
+  host: string;
+  timeouts: TimeoutSettings;
+  /** Bytes the body must have (from Content-Length / Content-Range), when known. */
+  expectedLength?: number;
+  signal?: AbortSignal;
+  /** Buffering of the returned stream (default 1 MiB: large chunks serve faster). */
+  highWaterMark?: number;
+  /** Called once when the body fails (not when the consumer destroys the stream). */
+  onError?: (err: UpstreamError) => void;
+  /** Called once when the whole body has arrived. */
+  onEnd?: () => void;
+  /** Called once when the consumer destroys the stream before its end. */
+  onAbandon?: () => void;
+}
+
+/**
+ * Wraps an undici response body: same bytes, backpressure preserved, errors
+ * turned into UpstreamErrors (`timeout` for the idle timeout, `network` for a
+ * reset, `protocol` when the length is wrong). Destroying the returned stream
+ * destroys the upstream body (and so frees or closes its connection).
+ */
+export function upstreamBodyStream(body: Readable, options: BodyStreamOptions): Readable {
+  let received = 0;
+  let failed = false;
+  let ended = false;
+  const out = new Readable({
+    highWaterMark: options.highWaterMark ?? 1024 * 1024,
+    read() {
+      if (body.isPaused()) body.resume();
+    },
+    destroy(err, callback) {
+      body.removeListener('data', onData);
+      abandonBody(body);
+      if (!failed && !ended) options.onAbandon?.();
+      callback(err);
+    },
+  });
+  const fail = (err: UpstreamError): void => {
+    if (failed || out.destroyed) return;
+    failed = true;
+    options.onError?.(err);
+    out.destroy(err);
+  };
+  const onData = (chunk: Buffer): void => {
+    received += chunk.length;
+    if (options.expectedLength !== undefined && received > options.expectedLength) {
+      fail(protocolFailure(options.host, `sent more than the announced ${options.expectedLength} bytes`));
+      return;
+    }
+    if (!out.push(chunk)) body.pause();
+  };
+  body.on('data', onData);
+  body.once('end', () => {
+    if (options.expectedLength !== undefined && received !== options.expectedLength) {
+      fail(protocolFailure(options.host, `ended the body after ${received} of ${options.expectedLength} bytes`));
+      return;
+    }
+    ended = true;
+    options.onEnd?.();
+    out.push(null);
+  });
+  body.on('error', (err: unknown) => fail(classifyTransportError(err, options.host, options.timeouts, options.signal)));
+  body.once('close', () => {
+    // Closed without 'end' and without an error: treat as a broken connection.
+    if (!body.readableEnded && !failed && !out.destroyed) {
+      fail(classifyTransportError(new Error('response body closed early'), options.host, options.timeouts, options.signal));
+    }
+  });
+  return out;
+}
+
+/**
+ * Reads a whole body of at most `maxBytes`; anything larger is refused
+ * (the body is destroyed) with a `protocol` UpstreamError naming `what`.
+ */
+export async function readBounded(
+  body: Readable,
+  maxBytes: number,
+  what: string,
+  options: { host: string; timeouts: TimeoutSettings; signal?: AbortSignal },
+): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of body) {
+      const buf = chunk as Buffer;
+      total += buf.length;
+      if (total > maxBytes) {
+        abandonBody(body);
+        throw protocolFailure(options.host, `sent a ${what} larger than ${maxBytes} bytes`);
+      }
+      chunks.push(buf);
+    }
+  } catch (err) {
+    throw classifyTransportError(err, options.host, options.timeouts, options.signal);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+/** Destroys a body we give up on; undici reports that as an error, which is expected here. */
+export function abandonBody(body: Readable): void {
+  if (body.destroyed) return;
+  body.on('error', () => undefined);
+  body.destroy();
+}
+
+/**
+ * Discards a body we do not need (error pages, redirects) without waiting for
+ * it: small bodies are drained so the connection can be reused, larger or
+ * stalled ones end with the connection (bounded by the idle timeout).
+ */
+export function discardBody(body: Readable & { dump?: (opts?: { limit: number }) => Promise<void> }): void {
+  if (typeof body.dump !== 'function') {
+    abandonBody(body);
+    return;
+  }
+  body.dump({ limit: 64 * 1024 }).catch(() => {
+    // Nothing to do: the connection is closed instead of reused.
+  });
+}
