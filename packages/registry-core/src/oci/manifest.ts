@@ -9,6 +9,16 @@ export interface Descriptor {
   artifactType?: string;
   annotations?: Record<string, string>;
   platform?: { os?: string; architecture?: string; variant?: string };
+  /** External locations of non-distributable layers. */
+  urls?: string[];
+}
+
+/**
+ * Layers a registry is not expected to hold: non-distributable (foreign) layers
+ * that clients fetch from their `urls`.
+ */
+export function isNonDistributable(descriptor: Descriptor): boolean {
+  return /nondistributable|foreign/.test(descriptor.mediaType) || (descriptor.urls?.length ?? 0) > 0;
 }
 
 /** What Entrepot needs to know about a manifest; the bytes themselves are stored untouched. */
@@ -45,6 +55,7 @@ function descriptor(value: unknown, where: string): Descriptor {
   if (typeof value.artifactType === 'string') result.artifactType = value.artifactType;
   if (isObject(value.annotations)) result.annotations = value.annotations as Record<string, string>;
   if (isObject(value.platform)) result.platform = value.platform as Descriptor['platform'];
+  if (Array.isArray(value.urls)) result.urls = value.urls.filter((u): u is string => typeof u === 'string');
   return result;
 }
 

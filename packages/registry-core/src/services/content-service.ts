@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { Db } from '../db/database';
 import { RegistryError } from '../errors/registry-error';
 import { Digest, digestAlgorithm, digestOf } from '../oci/digest';
-import { parseManifest, ParsedManifest } from '../oci/manifest';
+import { isNonDistributable, parseManifest, ParsedManifest } from '../oci/manifest';
 import { MAX_MANIFEST_BYTES } from '../oci/media-types';
 import { Reference } from '../oci/names';
 import type { ManifestHit } from '../plugin/contract';
@@ -116,6 +116,7 @@ export class ContentService {
 
   private async checkReferences(repoId: number, parsed: ParsedManifest): Promise<void> {
     for (const blob of parsed.blobs) {
+      if (isNonDistributable(blob)) continue;
       if (!(await this.isBlobLinked(repoId, blob.digest))) {
         throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references blob ${blob.digest}, which is not in this repository`, { detail: { digest: blob.digest } });
       }

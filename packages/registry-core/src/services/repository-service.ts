@@ -47,6 +47,20 @@ export class RepositoryService {
     return row ? toOrg(row) : null;
   }
 
+  /** Returns the organization, creating it (without members) if needed: for orgs declared in the config. */
+  async ensureOrg(name: string, isPublic: boolean): Promise<OrganizationRow> {
+    const existing = await this.findOrg(name);
+    if (existing) return existing;
+    try {
+      await this.db('organizations').insert({ name, is_public: isPublic, created_at: this.clock.now() });
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+    }
+    const created = await this.findOrg(name);
+    if (!created) throw new Error(`organization ${name} vanished after creation`);
+    return created;
+  }
+
   async find(orgId: number, name: string): Promise<RepositoryRow | null> {
     const row = await this.db('repositories').where({ org_id: orgId, name }).first();
     return row ? toRepo(row) : null;

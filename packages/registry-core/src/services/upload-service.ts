@@ -47,8 +47,8 @@ export class UploadService {
   }
 
   /** Appends an optional last chunk, verifies the whole upload against `digest` and commits it. */
-  async finish(repoId: number, uploadId: string, digest: Digest, lastChunk?: Readable): Promise<number> {
-    if (lastChunk) await this.append(repoId, uploadId, lastChunk);
+  async finish(repoId: number, uploadId: string, digest: Digest, lastChunk?: Readable, rangeStart?: number): Promise<number> {
+    if (lastChunk) await this.append(repoId, uploadId, lastChunk, rangeStart);
     else await this.size(repoId, uploadId);
     try {
       const stat = await this.storage.blobs.write(digest, await this.storage.uploads.open(uploadId));

@@ -45,7 +45,9 @@ export function listingHandlers(deps: RegistryRouteDeps) {
     const artifactType = typeof req.query.artifactType === 'string' ? req.query.artifactType : undefined;
     const manifests = await deps.registry.referrers(subject, lookupContext(req), artifactType);
     if (artifactType) res.set('OCI-Filters-Applied', 'artifactType');
-    res.status(200).type(MediaType.OciIndex).send(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests }));
+    // Set by hand: express would append "; charset=utf-8", which clients compare literally.
+    res.status(200).setHeader('Content-Type', MediaType.OciIndex);
+    res.end(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests }));
   }
 
   return { tags, referrers };

@@ -91,7 +91,8 @@ export function uploadHandlers(deps: RegistryRouteDeps) {
     const repo = await requireRepository(req);
     if (typeof req.query.digest !== 'string') throw new RegistryError('DIGEST_INVALID', 'the digest query parameter is required to finish an upload');
     const digest = parseDigest(req.query.digest);
-    await deps.uploads.finish(repo.id, path.rest, digest, hasBody(req) ? req : undefined);
+    const body = hasBody(req) ? req : undefined;
+    await deps.uploads.finish(repo.id, path.rest, digest, body, body ? chunkStart(req.get('content-range')) : undefined);
     res.status(201).set({ Location: `/v2/${path.name}/blobs/${digest}`, 'Docker-Content-Digest': digest, 'Content-Length': '0' }).end();
   }
 
