@@ -1,0 +1,146 @@
+import type { Request, Router } from 'express';
+import { z } from 'zod';
+import { RegistryError, type CoreServices, type OrganizationRow } from '@entrepot/registry-core';
+import type { CacheConfig, CacheConfigStore } from '../config/cache-config-store';
+import { endpointOf } from '../config/cache-config-store';
+import type { ProxyCacheSettings } from '../config/plugin-settings';
+import { defaultEndpoint, parseUpstreamRegistry } from '../routing/upstream-ref';
+import type { SsrfGuard } from '../routing/ssrf-guard';
+import type { UpstreamPort } from '../source/upstream-port';
+
+const configBody = z
+  .object({
+    upstream_registry: z.string().min(1).max(512),
+    upstream_registry_username: z.string().max(255).nullable().optional(),
+    upstream_registry_password: z.string().max(4096).nullable().optional(),
+    expiration_s: z.number().int().min(0).max(10 * 365 * 86400).optional(),
+    insecure: z.boolean().optional(),
+    upstream_endpoint: z.string().url().max(512).nullable().optional(),
+    stale_if_error_s: z.number().int().min(0).max(10 * 365 * 86400).optional(),
+    on_upstream_404: z.enum(['remove', 'keep']).optional(),
+  })
+  .strict();
+
+type ConfigBody = z.infer<typeof configBody>;
+
+export interface ProxyCacheRouteDeps {
+  core: CoreServices;
+  configs: CacheConfigStore;
+  settings: ProxyCacheSettings;
+  ssrf: SsrfGuard;
+  /** Builds a throwaway upstream client for a configuration that is not saved yet. */
+  probeUpstream(config: CacheConfig, password: string | null): UpstreamPort;
+}
+
+/** Quay's shape, secrets omitted: the password is write-only. */
+export function presentConfig(config: CacheConfig): Record<string, unknown> {
+  return {
+    upstream_registry: config.upstreamRegistry,
+    upstream_registry_username: config.username,
+    upstream_registry_password_set: config.hasPassword,
+    expiration_s: config.expirationS,
+    insecure: config.insecure,
+    upstream_endpoint: endpointOf(config),
+    stale_if_error_s: config.staleIfErrorS,
+    on_upstream_404: config.onUpstream404,
+  };
+}
+
+function parseBody(body: unknown): ConfigBody {
+  const result = configBody.safeParse(body ?? {});
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const field = issue.path.join('.') || (issue.code === 'unrecognized_keys' ? issue.keys.join(',') : '(body)');
+  throw new RegistryError('INVALID_REQUEST', `${field}: ${issue.message}`, { detail: { field } });
+}
+
+/** Turns a request body into a candidate configuration (not saved), validating the upstream. */
+async function candidate(deps: ProxyCacheRouteDeps, org: OrganizationRow, body: ConfigBody, existing: CacheConfig | null): Promise<CacheConfig> {
+  const spec = parseUpstreamRegistry(body.upstream_registry);
+  const insecure = body.insecure ?? false;
+  const endpoint = body.upstream_endpoint ?? defaultEndpoint(spec, insecure);
+  await deps.ssrf.check(endpoint, body.upstream_endpoint ? 'upstream_endpoint' : 'upstream_registry');
+  const now = deps.core.clock.now();
+  return {
+    orgId: org.id,
+    spec,
+    upstreamRegistry: body.upstream_registry,
+    upstreamEndpoint: body.upstream_endpoint ?? null,
+    username: body.upstream_registry_username ?? null,
+    hasPassword: body.upstream_registry_password ? true : Boolean(existing?.hasPassword && body.upstream_registry_password === undefined),
+    expirationS: body.expiration_s ?? deps.settings.default_expiration_s,
+    insecure,
+    staleIfErrorS: body.stale_if_error_s ?? deps.settings.default_stale_if_error_s,
+    onUpstream404: body.on_upstream_404 ?? 'remove',
+    createdAt: existing?.createdAt ?? now,
+    updatedAt: now,
+  };
+}
+
+export function proxyCacheRoutes(router: Router, deps: ProxyCacheRouteDeps): void {
+  const { asyncHandler, requireOrgAdmin, principal, clientIp } = deps.core.http;
+  const audit = (req: Request, org: OrganizationRow, kind: string, metadata: Record<string, unknown>) =>
+    deps.core.audit.record({ orgId: org.id, kind, performer: principal(req), ip: clientIp(req), userAgent: req.get('user-agent'), metadata });
+
+  router.get('/organization/:org/proxycache', asyncHandler(async (req, res) => {
+    const org = await requireOrgAdmin(req);
+    const config = await deps.configs.get(org.id);
+    if (!config) throw new RegistryError('NOT_FOUND', `organization ${org.name} is not a proxy cache`);
+    res.json(presentConfig(config));
+  }));
+
+  router.post('/organization/:org/proxycache', asyncHandler(async (req, res) => {
+    const org = await requireOrgAdmin(req);
+    const body = parseBody(req.body);
+    const existing = await deps.configs.get(org.id);
+    if (!existing && (await deps.core.repositories.listByOrg(org.id)).length > 0) {
+      throw new RegistryError('CONFLICT', `organization ${org.name} already has repositories; a proxy cache needs an empty organization`);
+    }
+    const config = await candidate(deps, org, body, existing);
+    const saved = await deps.configs.upsert(org.id, {
+      upstreamRegistry: config.upstreamRegistry,
+      upstreamEndpoint: config.upstreamEndpoint,
+      username: config.username,
+      password: body.upstream_registry_password,
+      expirationS: config.expirationS,
+      insecure: config.insecure,
+      staleIfErrorS: config.staleIfErrorS,
+      onUpstream404: config.onUpstream404,
+    });
+    await audit(req, org, existing ? 'change_proxy_cache_config' : 'create_proxy_cache_config', { upstream_registry: saved.upstreamRegistry, upstream_endpoint: endpointOf(saved) });
+    res.status(201).json(presentConfig(saved));
+  }));
+
+  router.delete('/organization/:org/proxycache', asyncHandler(async (req, res) => {
+    const org = await requireOrgAdmin(req);
+    if (!(await deps.configs.delete(org.id))) throw new RegistryError('NOT_FOUND', `organization ${org.name} is not a proxy cache`);
+    await audit(req, org, 'delete_proxy_cache_config', {});
+    res.status(204).end();
+  }));
+
+  /** Checks reachability and credentials with a manifest-less probe: the `/v2/` endpoint and a token if required. */
+  router.post('/organization/:org/validateproxycache', asyncHandler(async (req, res) => {
+    const org = await requireOrgAdmin(req);
+    const body = parseBody(req.body);
+    const existing = await deps.configs.get(org.id);
+    const config = await candidate(deps, org, body, existing);
+    const password = body.upstream_registry_password ?? (existing && body.upstream_registry_password === undefined ? await deps.configs.password(org.id) : null);
+    const upstream = deps.probeUpstream(config, password);
+    try {
+      // A tag list of a repository that surely does not exist exercises connectivity and authentication.
+      await upstream.headManifest(config.spec.namespace ? `${config.spec.namespace}/entrepot-validation` : 'library/entrepot-validation', 'latest');
+      res.status(202).json({ valid: true, upstream: upstream.host });
+    } catch (err) {
+      const message = err instanceof RegistryError ? err.message : 'upstream check failed';
+      res.status(400).json({ valid: false, error_message: message, error_type: 'invalid_request', status: 400 });
+    }
+  }));
+}
+
+/** When FEATURE_PROXY_CACHE is off every cache endpoint says so. */
+export function disabledProxyCacheRoutes(router: Router): void {
+  const refuse = () => {
+    throw new RegistryError('FEATURE_DISABLED', 'the proxy cache feature is disabled (FEATURE_PROXY_CACHE=false)');
+  };
+  router.all(['/organization/:org/proxycache', '/organization/:org/proxycache/*rest', '/organization/:org/validateproxycache'], refuse);
+}

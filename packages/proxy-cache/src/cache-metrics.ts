@@ -1,0 +1,70 @@
+import { Counter, Gauge } from 'prom-client';
+import type { CoreMetrics } from '@entrepot/registry-core';
+
+/** The proxy cache's Prometheus metrics, registered on the core's registry. */
+export interface CacheMetrics {
+  pulls: Counter<'org' | 'result' | 'kind'>;
+  bytes: Counter<'org' | 'source'>;
+  upstreamRequests: Counter<'upstream' | 'method' | 'status'>;
+  rateLimitRemaining: Gauge<'upstream'>;
+  digestMismatches: Counter<'org'>;
+  breakerState: Gauge<'upstream'>;
+  inFlightFills: Gauge;
+  staleServes: Counter<'org' | 'reason'>;
+}
+
+export function createCacheMetrics(core: CoreMetrics, inFlight: () => number): CacheMetrics {
+  const registers = [core.registry];
+  return {
+    pulls: new Counter({
+      name: 'entrepot_cache_requests_total',
+      help: 'Cache lookups by organization, result (hit, miss, revalidated, stale, bypass) and kind (manifest, blob)',
+      labelNames: ['org', 'result', 'kind'],
+      registers,
+    }),
+    bytes: new Counter({
+      name: 'entrepot_cache_bytes_total',
+      help: 'Blob bytes by source: upstream (downloaded) or cache (served from storage)',
+      labelNames: ['org', 'source'],
+      registers,
+    }),
+    upstreamRequests: new Counter({
+      name: 'entrepot_upstream_requests_total',
+      help: 'Requests sent to upstream registries, by method and status (or error kind)',
+      labelNames: ['upstream', 'method', 'status'],
+      registers,
+    }),
+    rateLimitRemaining: new Gauge({
+      name: 'entrepot_upstream_ratelimit_remaining',
+      help: 'Last RateLimit-Remaining value an upstream reported',
+      labelNames: ['upstream'],
+      registers,
+    }),
+    digestMismatches: new Counter({
+      name: 'entrepot_cache_digest_mismatches_total',
+      help: 'Upstream content refused because it did not hash to its digest',
+      labelNames: ['org'],
+      registers,
+    }),
+    breakerState: new Gauge({
+      name: 'entrepot_upstream_circuit_state',
+      help: 'Circuit breaker per upstream: 0 closed, 1 half-open, 2 open',
+      labelNames: ['upstream'],
+      registers,
+    }),
+    inFlightFills: new Gauge({
+      name: 'entrepot_cache_fills_in_flight',
+      help: 'Blob downloads from upstreams currently running',
+      registers,
+      collect() {
+        this.set(inFlight());
+      },
+    }),
+    staleServes: new Counter({
+      name: 'entrepot_cache_stale_serves_total',
+      help: 'Cached tags served past their staleness period because the upstream failed',
+      labelNames: ['org', 'reason'],
+      registers,
+    }),
+  };
+}

@@ -1,0 +1,25 @@
+import type { CoreServices } from '@entrepot/registry-core';
+import type { CacheConfigStore } from './cache-config-store';
+import type { DeclaredCacheOrg, ProxyCacheSettings } from './plugin-settings';
+
+/**
+ * Creates or updates the cache organizations declared in the config file, so an
+ * operator can start Entrepot already caching Docker Hub. The operator's file is
+ * trusted: no SSRF check applies to it.
+ */
+export async function applyDeclaredOrgs(orgs: DeclaredCacheOrg[], settings: ProxyCacheSettings, configs: CacheConfigStore, core: CoreServices): Promise<void> {
+  for (const declared of orgs) {
+    const org = await core.repositories.ensureOrg(declared.name, declared.is_public ?? false);
+    await configs.upsert(org.id, {
+      upstreamRegistry: declared.upstream_registry,
+      upstreamEndpoint: declared.upstream_endpoint ?? null,
+      username: declared.upstream_registry_username ?? null,
+      password: declared.upstream_registry_password ?? null,
+      expirationS: declared.expiration_s ?? settings.default_expiration_s,
+      insecure: declared.insecure ?? false,
+      staleIfErrorS: declared.stale_if_error_s ?? settings.default_stale_if_error_s,
+      onUpstream404: declared.on_upstream_404 ?? 'remove',
+    });
+    core.logger.info('cache organization declared in config', { org: declared.name, upstream: declared.upstream_registry });
+  }
+}

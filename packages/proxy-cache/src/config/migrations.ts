@@ -1,0 +1,27 @@
+import type { Migration } from '@entrepot/registry-core';
+
+export const proxyCacheSchema: Migration = {
+  name: '0100-proxy-cache-schema',
+  async up(db) {
+    await db.schema.createTable('proxy_cache_configs', (t) => {
+      t.integer('org_id').unsigned().primary().references('organizations.id').onDelete('CASCADE');
+      t.string('upstream_registry', 512).notNullable();
+      t.string('upstream_endpoint', 512);
+      t.string('username', 255);
+      t.text('password_sealed');
+      t.integer('expiration_s').notNullable();
+      t.boolean('insecure').notNullable().defaultTo(false);
+      t.integer('stale_if_error_s').notNullable();
+      t.string('on_upstream_404', 8).notNullable().defaultTo('remove');
+      t.bigInteger('created_at').notNullable();
+      t.bigInteger('updated_at').notNullable();
+    });
+    await db.schema.createTable('proxy_cache_tags', (t) => {
+      t.integer('repo_id').unsigned().notNullable().references('repositories.id').onDelete('CASCADE');
+      t.string('tag', 128).notNullable();
+      t.string('upstream_digest', 140).notNullable();
+      t.bigInteger('checked_at').notNullable();
+      t.primary(['repo_id', 'tag']);
+    });
+  },
+};

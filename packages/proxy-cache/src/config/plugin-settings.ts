@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import type { Config } from '@entrepot/registry-core';
+
+const declaredOrg = z.object({
+  name: z.string(),
+  upstream_registry: z.string(),
+  upstream_endpoint: z.string().url().optional(),
+  upstream_registry_username: z.string().optional(),
+  upstream_registry_password: z.string().optional(),
+  expiration_s: z.number().int().min(0).optional(),
+  insecure: z.boolean().optional(),
+  stale_if_error_s: z.number().int().min(0).optional(),
+  on_upstream_404: z.enum(['remove', 'keep']).optional(),
+  is_public: z.boolean().optional(),
+});
+
+const settingsSchema = z.object({
+  /** host[:port] patterns (`*` wildcards) that may resolve to loopback/private addresses. */
+  allowed_upstream_hosts: z.array(z.string()).default([]),
+  /** Organization that serves Docker Engine `registry-mirrors` requests (no `ns`, no org in the path). */
+  default_mirror_org: z.string().optional(),
+  connect_timeout_ms: z.number().int().positive().default(3000),
+  headers_timeout_ms: z.number().int().positive().default(10_000),
+  idle_timeout_ms: z.number().int().positive().default(30_000),
+  breaker_failures: z.number().int().positive().default(5),
+  breaker_cooldown_ms: z.number().int().positive().default(15_000),
+  default_expiration_s: z.number().int().min(0).default(86400),
+  default_stale_if_error_s: z.number().int().min(0).default(7 * 86400),
+  /** Cache organizations to create or update at start. */
+  orgs: z.array(declaredOrg).default([]),
+});
+
+export type ProxyCacheSettings = z.infer<typeof settingsSchema>;
+export type DeclaredCacheOrg = z.infer<typeof declaredOrg>;
+
+/** Reads the `proxy_cache` section of the config file plus its environment overrides. */
+export function loadSettings(config: Config): ProxyCacheSettings {
+  const section = (config.raw.proxy_cache ?? {}) as Record<string, unknown>;
+  const env = config.env;
+  const merged: Record<string, unknown> = { ...section };
+  if (env.PROXY_CACHE_ALLOWED_UPSTREAM_HOSTS !== undefined) {
+    merged.allowed_upstream_hosts = env.PROXY_CACHE_ALLOWED_UPSTREAM_HOSTS.split(',').map((s) => s.trim()).filter(Boolean);
+  }
+  if (env.PROXY_CACHE_DEFAULT_ORG) merged.default_mirror_org = env.PROXY_CACHE_DEFAULT_ORG;
+  const result = settingsSchema.safeParse(merged);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => `  proxy_cache.${i.path.join('.')}: ${i.message}`).join('\n');
+    throw new Error(`invalid proxy_cache configuration:\n${issues}`);
+  }
+  return result.data;
+}

@@ -1,0 +1,203 @@
+import { EventEmitter } from 'node:events';
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { createDigester, digestAlgorithm, RegistryError, type BlobStore, type Digest, type Logger } from '@entrepot/registry-core';
+import { FillReader } from './fill-reader';
+
+/** Opens the upstream body at `offset`; `offset` in the result is where the body really starts (0 if Range was ignored). */
+export type BlobOpener = (offset: number, signal: AbortSignal) => Promise<{ stream: Readable; size: number; offset: number }>;
+
+export interface FillOptions {
+  digest: Digest;
+  /** Which upstream repository and credentials the fill reads from (see BlobLookup). */
+  originKey: string;
+  scratchDir: string;
+  blobs: BlobStore;
+  open: BlobOpener;
+  logger: Logger;
+  /** Whether a mid-body failure may be resumed with a Range request. */
+  isResumable(err: unknown): boolean;
+  maxResumes?: number;
+  /** Counts bytes received from the upstream. */
+  onUpstreamBytes?(bytes: number): void;
+  onDigestMismatch?(): void;
+  /** false: stream to readers but do not keep the blob (it would not fit the quota). */
+  keep?: boolean;
+}
+
+type FillState = 'starting' | 'running' | 'committed' | 'failed';
+
+/**
+ * One upstream download of a blob, owned by the process rather than by the
+ * request that started it. Bytes go to a scratch file while being hashed; any
+ * number of readers tail that file up to the bytes written so far. When the
+ * hash matches, the file is committed to the blob store; a broken upstream
+ * connection is resumed from the last byte with a Range request. A reader
+ * going away never cancels the fill.
+ */
+export class BlobFill {
+  readonly digest: Digest;
+  readonly originKey: string;
+  /** Settles when the fill has ended (never rejects: see `committed` and `failed`). */
+  readonly done: Promise<void>;
+  size = -1;
+  written = 0;
+  private state: FillState = 'starting';
+  private failure: Error | null = null;
+  private readonly progress = new EventEmitter();
+  private readonly abort = new AbortController();
+  private readonly path: string;
+  private file: FileHandle | null = null;
+  private readers = 0;
+  private resolveReady!: () => void;
+  private rejectReady!: (err: Error) => void;
+  /** Resolves once the size is known and bytes may be read; rejects if the upstream could not be opened. */
+  readonly ready: Promise<void>;
+
+  constructor(private readonly options: FillOptions) {
+    this.digest = options.digest;
+    this.originKey = options.originKey;
+    this.path = join(options.scratchDir, `fill-${randomUUID()}`);
+    this.progress.setMaxListeners(0);
+    this.ready = new Promise((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
+    });
+    this.ready.catch(() => undefined);
+    this.done = this.run().catch(() => undefined);
+  }
+
+  get failed(): Error | null {
+    return this.failure;
+  }
+
+  get committed(): boolean {
+    return this.state === 'committed';
+  }
+
+  /** Waits until more than `position` bytes are written, or the fill ended. */
+  waitForBytes(position: number): Promise<void> {
+    if (this.written > position || this.state === 'failed' || this.state === 'committed') return Promise.resolve();
+    return new Promise((resolve) => this.progress.once('progress', () => resolve()));
+  }
+
+  /**
+   * A stream of bytes [start, end] (inclusive) that follows the fill as it grows,
+   * or null once the fill has ended and released its scratch file.
+   */
+  tryReader(range?: { start: number; end: number }): Readable | null {
+    if (!this.file || this.size < 0) return null;
+    this.readers++;
+    const start = range?.start ?? 0;
+    const end = range?.end ?? this.size - 1;
+    return new FillReader(this, this.file, start, end, () => this.releaseReader());
+  }
+
+  private releaseReader(): void {
+    this.readers--;
+    void this.closeFileIfUnused();
+  }
+
+  private async closeFileIfUnused(): Promise<void> {
+    if (this.readers > 0 || (this.state !== 'committed' && this.state !== 'failed') || !this.file) return;
+    const file = this.file;
+    this.file = null;
+    await file.close().catch(() => undefined);
+    await rm(this.path, { force: true });
+  }
+
+  /** Stops the download (shutdown); readers get an error. */
+  cancel(): void {
+    this.abort.abort(new RegistryError('UNAVAILABLE', 'fill cancelled: server shutting down'));
+  }
+
+  private notify(): void {
+    this.progress.emit('progress');
+  }
+
+  private async run(): Promise<void> {
+    const hash = createDigester(digestAlgorithm(this.digest));
+    const maxResumes = this.options.maxResumes ?? 5;
+    let resumes = 0;
+    try {
+      this.file = await open(this.path, 'w+');
+      while (true) {
+        let opened;
+        try {
+          opened = await this.options.open(this.written, this.abort.signal);
+        } catch (err) {
+          if (this.state === 'running' && resumes < maxResumes && this.options.isResumable(err)) {
+            resumes++;
+            continue;
+          }
+          throw err;
+        }
+        if (this.state === 'starting') {
+          this.size = opened.size;
+          this.state = 'running';
+          this.resolveReady();
+        } else if (opened.size !== this.size) {
+          throw new RegistryError('UNAVAILABLE', `upstream size of ${this.digest} changed from ${this.size} to ${opened.size} while resuming`);
+        }
+        // When the upstream ignored our Range, skip what we already have.
+        let skip = this.written - opened.offset;
+        try {
+          for await (const chunk of opened.stream as AsyncIterable<Buffer>) {
+            let data = chunk;
+            if (skip > 0) {
+              const dropped = Math.min(skip, data.length);
+              skip -= dropped;
+              data = data.subarray(dropped);
+              if (data.length === 0) continue;
+            }
+            if (this.written + data.length > this.size) throw new RegistryError('UNAVAILABLE', `upstream sent more than ${this.size} bytes for ${this.digest}`);
+            await this.file.write(data, 0, data.length, this.written);
+            hash.update(data);
+            this.written += data.length;
+            this.options.onUpstreamBytes?.(data.length);
+            this.notify();
+          }
+        } catch (err) {
+          opened.stream.destroy();
+          if (resumes < maxResumes && this.options.isResumable(err) && !this.abort.signal.aborted) {
+            resumes++;
+            this.options.logger.info('resuming blob fill', { digest: this.digest, at: this.written, attempt: resumes });
+            continue;
+          }
+          throw err;
+        }
+        if (this.written === this.size) break;
+        if (resumes >= maxResumes) throw new RegistryError('UNAVAILABLE', `upstream ended ${this.digest} early at ${this.written} of ${this.size} bytes`);
+        resumes++;
+      }
+      const actual = `${digestAlgorithm(this.digest)}:${hash.digest('hex')}`;
+      if (actual !== this.digest) {
+        this.options.onDigestMismatch?.();
+        throw new RegistryError('DIGEST_INVALID', `upstream content for ${this.digest} hashed to ${actual}; it was not stored`);
+      }
+      await this.file.sync();
+      if (this.options.keep !== false) await this.commit();
+      this.state = 'committed';
+      this.notify();
+    } catch (err) {
+      this.failure = err instanceof Error ? err : new Error(String(err));
+      this.state = 'failed';
+      this.rejectReady(this.failure);
+      this.notify();
+      this.options.logger.warn('blob fill failed', { digest: this.digest, written: this.written, size: this.size, error: this.failure.message });
+      throw this.failure;
+    } finally {
+      await this.closeFileIfUnused();
+    }
+  }
+
+  /**
+   * Readers hold the scratch file open and read by position, so the file can be
+   * moved into the blob store (or uploaded and removed) under them.
+   */
+  private async commit(): Promise<void> {
+    await this.options.blobs.importVerifiedFile(this.digest, this.path);
+  }
+}

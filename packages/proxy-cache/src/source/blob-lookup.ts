@@ -1,0 +1,102 @@
+import type { Readable } from 'node:stream';
+import { RegistryError, type BlobHit, type ByteRange, type Digest, type LookupContext } from '@entrepot/registry-core';
+import type { BlobFill } from '../fill/blob-fill';
+import { upstreamFailureOf } from '../upstream/upstream-failure';
+import { cacheRequest, ensureRepository, type CacheDeps, type CacheRequest } from './cache-context';
+import { endpointOf } from '../config/cache-config-store';
+
+/**
+ * Blobs of cache organizations. The core already served blobs this repository
+ * references; what reaches here is either stored for another repository (served
+ * only once the upstream confirms this repository has it) or not stored at all
+ * (one single-flight fill streamed to every requester while it is stored).
+ */
+export class BlobLookup {
+  constructor(private readonly deps: CacheDeps) {}
+
+  async resolve(digest: Digest, ctx: LookupContext): Promise<BlobHit | null> {
+    const req = await cacheRequest(this.deps, ctx);
+    if (!req || !this.deps.upstreamEnabled) return null;
+    const stored = await this.deps.storage.blobs.stat(digest);
+    if (stored) return this.confirmStored(req, digest, stored.size);
+    const running = this.deps.fills.get(digest);
+    if (running && running.originKey !== originKey(req)) {
+      // Joining another repository's download needs the same confirmation as a stored blob.
+      if (!(await this.upstreamConfirms(req, digest))) return null;
+    }
+    if (ctx.headOnly && !running) return this.coldHead(req, digest);
+    return this.fromFill(req, digest);
+  }
+
+  private async upstreamConfirms(req: CacheRequest, digest: Digest): Promise<boolean> {
+    const upstream = await this.deps.upstreamFor(req.config);
+    return (await upstream.headBlob(req.upstreamRepo, digest)) !== null;
+  }
+
+  /** Cross-repository safety: a blob cached through another repository needs the upstream's word. */
+  private async confirmStored(req: CacheRequest, digest: Digest, size: number): Promise<BlobHit | null> {
+    if (!(await this.upstreamConfirms(req, digest))) return null;
+    const repository = await ensureRepository(this.deps, req);
+    await this.deps.content.linkBlob(repository.id, digest, size);
+    this.deps.metrics.pulls.inc({ org: req.orgName, result: 'hit', kind: 'blob' });
+    const blobs = this.deps.storage.blobs;
+    return { digest, size, open: (range) => blobs.read(digest, range), cacheResult: 'hit' };
+  }
+
+  /** HEAD of an uncached blob: one upstream HEAD, no body download. */
+  private async coldHead(req: CacheRequest, digest: Digest): Promise<BlobHit | null> {
+    const upstream = await this.deps.upstreamFor(req.config);
+    const head = await upstream.headBlob(req.upstreamRepo, digest);
+    if (!head) return null;
+    return { digest, size: head.size, open: () => Promise.reject(new RegistryError('INTERNAL', 'HEAD has no body')), cacheResult: 'miss' };
+  }
+
+  private async fromFill(req: CacheRequest, digest: Digest): Promise<BlobHit | null> {
+    const upstream = await this.deps.upstreamFor(req.config);
+    const repository = await ensureRepository(this.deps, req);
+    const org = req.orgName;
+    const { fill, started } = this.deps.fills.getOrStart({
+      digest,
+      originKey: originKey(req),
+      scratchDir: this.deps.storage.scratchDir,
+      blobs: this.deps.storage.blobs,
+      logger: this.deps.logger,
+      open: (offset, signal) => upstream.getBlob(req.upstreamRepo, digest, { offset, signal }),
+      isResumable: (err) => {
+        const failure = upstreamFailureOf(err);
+        return failure !== null && (failure.kind === 'network' || failure.kind === 'timeout' || (failure.kind === 'status' && (failure.status ?? 0) >= 500));
+      },
+      onUpstreamBytes: (bytes) => this.deps.metrics.bytes.inc({ org, source: 'upstream' }, bytes),
+      onDigestMismatch: () => this.deps.metrics.digestMismatches.inc({ org }),
+    });
+    try {
+      await fill.ready;
+    } catch (err) {
+      if (upstreamFailureOf(err)?.kind === 'notfound') return null;
+      throw err;
+    }
+    void fill.done.then(async () => {
+      if (fill.committed) await this.deps.content.linkBlob(repository.id, digest, fill.size);
+    }).catch((err: unknown) => this.deps.logger.error('could not link a filled blob', { digest, error: String(err) }));
+    this.deps.metrics.pulls.inc({ org, result: started ? 'miss' : 'hit', kind: 'blob' });
+    return {
+      digest,
+      size: fill.size,
+      open: (range) => this.openFromFill(fill, digest, range),
+      cacheResult: 'miss',
+    };
+  }
+
+  /** Reads from the running fill, or from storage once the fill has committed and let go of its file. */
+  private async openFromFill(fill: BlobFill, digest: Digest, range?: ByteRange): Promise<Readable> {
+    const reader = fill.tryReader(range);
+    if (reader) return reader;
+    if (fill.committed) return this.deps.storage.blobs.read(digest, range);
+    throw fill.failed ?? new RegistryError('UNAVAILABLE', `download of ${digest} ended without content`);
+  }
+}
+
+/** Fills are shared without re-checking only between requests for the same upstream repository. */
+function originKey(req: CacheRequest): string {
+  return `${endpointOf(req.config)}|${req.config.username ?? ''}|${req.upstreamRepo}`;
+}

@@ -1,0 +1,44 @@
+import type { ContentService, Logger, RepositoryService, Storage, Clock, LookupContext, RepositoryRow } from '@entrepot/registry-core';
+import type { CacheConfig, CacheConfigStore } from '../config/cache-config-store';
+import type { CacheMetrics } from '../cache-metrics';
+import type { FillRegistry } from '../fill/fill-registry';
+import type { TagFreshness } from '../freshness/tag-freshness';
+import { upstreamRepository } from '../routing/upstream-ref';
+import type { UpstreamPort } from './upstream-port';
+
+/** Everything the cache's lookup code shares. */
+export interface CacheDeps {
+  configs: CacheConfigStore;
+  content: ContentService;
+  repositories: RepositoryService;
+  storage: Storage;
+  fills: FillRegistry;
+  freshness: TagFreshness;
+  metrics: CacheMetrics;
+  logger: Logger;
+  clock: Clock;
+  /** The upstream client for a cache org's current configuration. */
+  upstreamFor(config: CacheConfig): Promise<UpstreamPort>;
+  /** False when FEATURE_PROXY_CACHE is off: cached content is served, the upstream never contacted. */
+  upstreamEnabled: boolean;
+}
+
+/** A request against a cache organization, with its configuration resolved. */
+export interface CacheRequest {
+  ctx: LookupContext;
+  config: CacheConfig;
+  orgName: string;
+  /** Repository path at the upstream. */
+  upstreamRepo: string;
+}
+
+export async function cacheRequest(deps: CacheDeps, ctx: LookupContext): Promise<CacheRequest | null> {
+  const config = await deps.configs.get(ctx.target.org.id);
+  if (!config) return null;
+  return { ctx, config, orgName: ctx.target.org.name, upstreamRepo: upstreamRepository(config.spec, ctx.target.repoName) };
+}
+
+/** The local repository for a cache request, created on first fill (default permissions applied). */
+export async function ensureRepository(deps: CacheDeps, req: CacheRequest): Promise<RepositoryRow> {
+  return req.ctx.repository ?? deps.repositories.ensure(req.ctx.target.org.id, req.ctx.target.repoName);
+}

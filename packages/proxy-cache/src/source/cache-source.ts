@@ -1,0 +1,69 @@
+import type { BlobHit, Digest, LookupContext, LookupSource, ManifestHit, Reference } from '@entrepot/registry-core';
+import { mayServeStale } from '../freshness/stale-policy';
+import { BlobLookup } from './blob-lookup';
+import { cacheRequest, type CacheDeps } from './cache-context';
+import { ManifestLookup } from './manifest-lookup';
+import type { UpstreamPort } from './upstream-port';
+
+const MAX_TAG_PAGES = 50;
+
+/** The proxy cache's place in the core's lookup chain; organizations without a cache config pass through. */
+export class CacheSource implements LookupSource {
+  readonly id = 'proxy-cache';
+  private readonly manifests: ManifestLookup;
+  private readonly blobs: BlobLookup;
+
+  constructor(private readonly deps: CacheDeps) {
+    this.manifests = new ManifestLookup(deps);
+    this.blobs = new BlobLookup(deps);
+  }
+
+  resolveManifest(ref: Reference, ctx: LookupContext): Promise<ManifestHit | null> {
+    return this.manifests.resolve(ref, ctx);
+  }
+
+  revalidateTag(tag: string, local: ManifestHit, ctx: LookupContext): Promise<ManifestHit | null> {
+    return this.manifests.revalidate(tag, local, ctx);
+  }
+
+  resolveBlob(digest: Digest, ctx: LookupContext): Promise<BlobHit | null> {
+    return this.blobs.resolve(digest, ctx);
+  }
+
+  /** Upstream tags; on upstream failure the caller falls back to cached tags. */
+  async listTags(ctx: LookupContext): Promise<string[] | null> {
+    const req = await cacheRequest(this.deps, ctx);
+    if (!req || !this.deps.upstreamEnabled) return null;
+    try {
+      return await this.allUpstreamTags(req.upstreamRepo, await this.deps.upstreamFor(req.config));
+    } catch (err) {
+      if (mayServeStale(err)) return null;
+      throw err;
+    }
+  }
+
+  /** Follows the upstream's pages (bounded), since clients page through the merged list themselves. */
+  private async allUpstreamTags(repo: string, upstream: UpstreamPort): Promise<string[] | null> {
+    const tags: string[] = [];
+    let last: string | undefined;
+    for (let page = 0; page < MAX_TAG_PAGES; page++) {
+      const list = await upstream.listTags(repo, { n: 1000, last });
+      if (!list) return page === 0 ? null : tags;
+      tags.push(...list.tags);
+      if (!list.next) break;
+      last = list.next.last;
+    }
+    return tags;
+  }
+
+  async listReferrers(subject: Digest, ctx: LookupContext): Promise<unknown[] | null> {
+    const req = await cacheRequest(this.deps, ctx);
+    if (!req || !this.deps.upstreamEnabled) return null;
+    try {
+      return await (await this.deps.upstreamFor(req.config)).getReferrers(req.upstreamRepo, subject);
+    } catch (err) {
+      if (mayServeStale(err)) return null;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,102 @@
+import { RegistryError, referenceString, type ManifestHit, type Reference } from '@entrepot/registry-core';
+import { Coalescer } from '../freshness/coalescer';
+import { mayServeStale } from '../freshness/stale-policy';
+import { cacheRequest, ensureRepository, type CacheDeps, type CacheRequest } from './cache-context';
+import type { LookupContext } from '@entrepot/registry-core';
+
+/**
+ * Manifests of cache organizations (R-PULL, R-STALE, R-COHERENT, R-OFFLINE):
+ * misses are fetched whole and stored byte for byte; cached tags are served
+ * without upstream traffic inside the staleness period, then revalidated with
+ * one HEAD (coalesced across concurrent requests), and served stale when the
+ * upstream fails within the stale-if-error window.
+ */
+export class ManifestLookup {
+  private readonly inFlight = new Coalescer<ManifestHit>();
+
+  constructor(private readonly deps: CacheDeps) {}
+
+  async resolve(ref: Reference, ctx: LookupContext): Promise<ManifestHit | null> {
+    const req = await cacheRequest(this.deps, ctx);
+    if (!req || !this.deps.upstreamEnabled) return null;
+    const key = `${ctx.target.org.id}|${ctx.target.repoName}|${referenceString(ref)}`;
+    const hit = await this.inFlight.run(key, () => this.fetch(req, ref));
+    this.count(req, hit.cacheResult ?? 'miss');
+    return hit;
+  }
+
+  async revalidate(tag: string, local: ManifestHit, ctx: LookupContext): Promise<ManifestHit | null> {
+    const req = await cacheRequest(this.deps, ctx);
+    if (!req || !ctx.repository) return null;
+    const repoId = ctx.repository.id;
+    const check = await this.deps.freshness.get(repoId, tag);
+    const age = check ? this.deps.clock.now() - check.checkedAt : Number.POSITIVE_INFINITY;
+    let hit: ManifestHit;
+    if (!this.deps.upstreamEnabled || age < req.config.expirationS * 1000) {
+      hit = { ...local, cacheResult: 'hit' };
+    } else {
+      const key = `${ctx.target.org.id}|${ctx.target.repoName}|${tag}`;
+      hit = await this.inFlight.run(key, () => this.revalidateNow(req, tag, local, age));
+    }
+    this.count(req, hit.cacheResult ?? 'hit');
+    return hit;
+  }
+
+  private count(req: CacheRequest, result: string): void {
+    this.deps.metrics.pulls.inc({ org: req.orgName, result, kind: 'manifest' });
+  }
+
+  private async revalidateNow(req: CacheRequest, tag: string, local: ManifestHit, age: number): Promise<ManifestHit> {
+    const repoId = req.ctx.repository!.id;
+    const staleAllowed = age < (req.config.expirationS + req.config.staleIfErrorS) * 1000;
+    let head;
+    try {
+      const upstream = await this.deps.upstreamFor(req.config);
+      head = await upstream.headManifest(req.upstreamRepo, tag);
+    } catch (err) {
+      if (staleAllowed && mayServeStale(err)) return this.stale(req, local, err);
+      throw err;
+    }
+    if (head === null) {
+      if (req.config.onUpstream404 === 'keep') return this.stale(req, local, 'upstream 404');
+      await this.deps.content.deleteTag(repoId, tag);
+      await this.deps.freshness.forget(repoId, tag);
+      throw new RegistryError('MANIFEST_UNKNOWN', `tag ${tag} no longer exists upstream`);
+    }
+    if (head.digest === local.digest) {
+      await this.deps.freshness.mark(repoId, tag, local.digest);
+      return { ...local, cacheResult: 'revalidated' };
+    }
+    try {
+      const fetched = await this.fetch(req, { kind: 'tag', tag });
+      return { ...fetched, cacheResult: 'revalidated' };
+    } catch (err) {
+      if (staleAllowed && mayServeStale(err)) return this.stale(req, local, err);
+      throw err;
+    }
+  }
+
+  private stale(req: CacheRequest, local: ManifestHit, reason: unknown): ManifestHit {
+    const why = reason instanceof Error ? reason.message : String(reason);
+    this.deps.metrics.staleServes.inc({ org: req.orgName, reason: reason instanceof RegistryError ? reason.code : why });
+    this.deps.logger.info('serving stale manifest', { org: req.orgName, repo: req.ctx.target.repoName, digest: local.digest, reason: why });
+    return { ...local, cacheResult: 'stale' };
+  }
+
+  /** GETs the manifest, stores it exactly as received and records the tag check. */
+  private async fetch(req: CacheRequest, ref: Reference): Promise<ManifestHit> {
+    const upstream = await this.deps.upstreamFor(req.config);
+    const manifest = await upstream.getManifest(req.upstreamRepo, referenceString(ref));
+    if (ref.kind === 'digest' && manifest.digest !== ref.digest) {
+      throw new RegistryError('MANIFEST_UNKNOWN', `upstream ${upstream.host} returned different content for ${ref.digest}`);
+    }
+    const repository = await ensureRepository(this.deps, req);
+    await this.deps.content.putManifest(repository.id, manifest.body, manifest.mediaType, {
+      tag: ref.kind === 'tag' ? ref.tag : undefined,
+      requireReferences: false,
+      algorithm: manifest.digest.slice(0, manifest.digest.indexOf(':')),
+    });
+    if (ref.kind === 'tag') await this.deps.freshness.mark(repository.id, ref.tag, manifest.digest);
+    return { digest: manifest.digest, mediaType: manifest.mediaType, size: manifest.body.length, body: manifest.body, cacheResult: 'miss' };
+  }
+}

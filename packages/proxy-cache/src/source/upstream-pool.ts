@@ -1,0 +1,91 @@
+import { hostname } from 'node:os';
+import type { Clock, Logger } from '@entrepot/registry-core';
+import type { CacheMetrics } from '../cache-metrics';
+import { endpointOf, type CacheConfig, type CacheConfigStore } from '../config/cache-config-store';
+import type { ProxyCacheSettings } from '../config/plugin-settings';
+import { CircuitBreaker } from '../upstream/circuit-breaker';
+import type { UpstreamResponseInfo } from '../upstream/http-transport';
+import { UpstreamClient } from '../upstream/upstream-client';
+
+const BREAKER_LEVEL = { closed: 0, 'half-open': 1, open: 2 } as const;
+
+/**
+ * One upstream client per cache organization, rebuilt when its configuration
+ * changes, and one circuit breaker per upstream endpoint shared by every
+ * organization that uses it, so a dead upstream is noticed once.
+ */
+export class UpstreamPool {
+  private readonly clients = new Map<number, { updatedAt: number; client: UpstreamClient }>();
+  private readonly breakers = new Map<string, CircuitBreaker>();
+  private readonly via = `entrepot-${hostname()}`;
+
+  constructor(
+    private readonly settings: ProxyCacheSettings,
+    private readonly configs: CacheConfigStore,
+    private readonly metrics: CacheMetrics,
+    private readonly logger: Logger,
+    private readonly clock: Clock,
+  ) {}
+
+  async clientFor(config: CacheConfig): Promise<UpstreamClient> {
+    const cached = this.clients.get(config.orgId);
+    if (cached && cached.updatedAt === config.updatedAt) return cached.client;
+    const password = config.hasPassword ? await this.configs.password(config.orgId) : null;
+    const client = this.build(config, password, this.breakerFor(endpointOf(config)));
+    this.clients.set(config.orgId, { updatedAt: config.updatedAt, client });
+    if (cached) void cached.client.close().catch(() => undefined);
+    return client;
+  }
+
+  /** A client for a configuration that is not saved yet (validation); the caller drops it. */
+  probe(config: CacheConfig, password: string | null): UpstreamClient {
+    return this.build(config, password, undefined);
+  }
+
+  private build(config: CacheConfig, password: string | null, breaker: CircuitBreaker | undefined): UpstreamClient {
+    return new UpstreamClient({
+      endpoint: new URL(endpointOf(config)),
+      insecure: config.insecure,
+      credentials: config.username && password ? { username: config.username, password } : undefined,
+      timeouts: { connectMs: this.settings.connect_timeout_ms, headersMs: this.settings.headers_timeout_ms, idleMs: this.settings.idle_timeout_ms },
+      userAgent: 'entrepot-proxy-cache',
+      via: this.via,
+      clock: this.clock,
+      logger: this.logger,
+      onResponse: (info) => this.record(info),
+      breaker,
+      breakerOptions: { failureThreshold: this.settings.breaker_failures, cooldownMs: this.settings.breaker_cooldown_ms },
+    });
+  }
+
+  private breakerFor(endpoint: string): CircuitBreaker {
+    const url = new URL(endpoint);
+    let breaker = this.breakers.get(url.origin);
+    if (!breaker) {
+      const host = url.host;
+      breaker = new CircuitBreaker({
+        host,
+        clock: this.clock,
+        failureThreshold: this.settings.breaker_failures,
+        cooldownMs: this.settings.breaker_cooldown_ms,
+        onStateChange: (change) => {
+          this.metrics.breakerState.set({ upstream: host }, BREAKER_LEVEL[change.to]);
+          this.logger.warn('upstream circuit breaker changed state', { upstream: host, from: change.from, to: change.to });
+        },
+      });
+      this.breakers.set(url.origin, breaker);
+    }
+    return breaker;
+  }
+
+  private record(info: UpstreamResponseInfo): void {
+    this.metrics.upstreamRequests.inc({ upstream: info.host, method: info.method, status: info.status ? String(info.status) : (info.failure ?? 'error') });
+    if (info.rateLimitRemaining !== undefined) this.metrics.rateLimitRemaining.set({ upstream: info.host }, info.rateLimitRemaining);
+  }
+
+  async close(): Promise<void> {
+    const clients = [...this.clients.values()].map((c) => c.client);
+    this.clients.clear();
+    await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+  }
+}

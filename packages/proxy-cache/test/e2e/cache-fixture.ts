@@ -1,0 +1,49 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createPlugin } from '../../src/index';
+import { startEntrepot, type TestInstance, type TestInstanceOptions } from '../../../../testing/entrepot-instance';
+import { UpstreamRegistry, type UpstreamAuth } from '../../../../testing/upstream-registry';
+
+export interface CacheFixture {
+  upstream: UpstreamRegistry;
+  entrepot: TestInstance;
+  work: string;
+  /** Creates a cache organization for the upstream through the API. */
+  createCacheOrg(name: string, body?: Record<string, unknown>): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A real upstream registry and an Entrepot with the proxy-cache plugin allowed to reach it. */
+export async function startCacheFixture(options: { auth?: UpstreamAuth; entrepot?: TestInstanceOptions } = {}): Promise<CacheFixture> {
+  const upstream = await UpstreamRegistry.start({ auth: options.auth ?? { mode: 'htpasswd' } });
+  const entrepot = await startEntrepot({
+    ...options.entrepot,
+    env: { PROXY_CACHE_ALLOWED_UPSTREAM_HOSTS: '127.0.0.1:*', ...options.entrepot?.env },
+    plugins: [createPlugin],
+  });
+  const work = mkdtempSync(join(tmpdir(), 'entrepot-cache-'));
+  return {
+    upstream,
+    entrepot,
+    work,
+    async createCacheOrg(name, body = {}) {
+      const org = await entrepot.api('POST', '/organization/', { name });
+      if (org.status !== 201) throw new Error(`creating org ${name}: ${org.status} ${JSON.stringify(org.body)}`);
+      const creds = upstream.credentials;
+      const res = await entrepot.api('POST', `/organization/${name}/proxycache`, {
+        upstream_registry: 'docker.io',
+        upstream_endpoint: upstream.url,
+        insecure: true,
+        ...(creds ? { upstream_registry_username: creds.username, upstream_registry_password: creds.password } : {}),
+        ...body,
+      });
+      if (res.status !== 201) throw new Error(`configuring cache ${name}: ${res.status} ${JSON.stringify(res.body)}`);
+    },
+    async stop() {
+      await entrepot.stop();
+      await upstream.stop();
+      rmSync(work, { recursive: true, force: true });
+    },
+  };
+}
