@@ -185,6 +185,7 @@ export class TokenServer {
       anonymousPull: options.anonymousPull ?? false,
       ttlSeconds: options.ttlSeconds ?? 300,
     };
+    // eslint-disable-next-line prefer-const -- assigned once the server it closes over exists
     let self: TokenServer | undefined;
     const server = http.createServer((req, res) => {
       if (!self) {

@@ -34,6 +34,7 @@ export class TestServer {
   ) {}
 
   static async start(handler: Handler, host = '127.0.0.1'): Promise<TestServer> {
+    // eslint-disable-next-line prefer-const -- assigned once the server it closes over exists
     let self: TestServer | undefined;
     const server = http.createServer((req, res) => {
       if (!self) return;
