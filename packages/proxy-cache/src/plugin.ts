@@ -25,6 +25,10 @@ import { SsrfGuard } from './routing/ssrf-guard';
 import { CacheSource } from './source/cache-source';
 import { PushGuard } from './source/push-guard';
 import { UpstreamPool } from './source/upstream-pool';
+import { flushRoutes, type FlushRouteDeps } from './api/flush-routes';
+import { BypassSet } from './eviction/bypass-set';
+import { createEvictionMetrics } from './eviction/eviction-metrics';
+import { QuotaKeeper } from './eviction/quota-keeper';
 
 /** The parts built in `init`, once the core's services exist. */
 interface Runtime {
@@ -32,6 +36,10 @@ interface Runtime {
   resolver: MirrorResolver;
   guard: PushGuard;
   routes: ProxyCacheRouteDeps;
+  flush: FlushRouteDeps;
+  quota: QuotaKeeper;
+  configs: CacheConfigStore;
+  core: CoreServices;
 }
 
 /** Registers the proxy cache's extension points; see docs/architecture.md for the pull path. */
@@ -69,7 +77,15 @@ export class ProxyCachePlugin implements RegistryPlugin {
     // The core mounts API routes after init, so the runtime exists by then.
     points.addApiRoutes((router) => {
       if (!this.upstreamEnabled) disabledProxyCacheRoutes(router);
-      else proxyCacheRoutes(router, this.parts.routes);
+      else {
+        flushRoutes(router, this.parts.flush);
+        proxyCacheRoutes(router, this.parts.routes);
+      }
+    });
+    points.onQuotaChanged(async (orgId) => {
+      const { configs, core, quota } = this.parts;
+      const org = await core.repositories.findOrgById(orgId);
+      if (org && (await configs.get(orgId))) await quota.enforce(org);
     });
     points.onShutdown(async () => {
       await this.fills.cancelAll();
@@ -83,24 +99,32 @@ export class ProxyCachePlugin implements RegistryPlugin {
     const ssrf = new SsrfGuard(this.settings.allowed_upstream_hosts);
     const pool = new UpstreamPool(this.settings, configs, metrics, core.logger, core.clock);
     this.pool = pool;
+    const freshness = new TagFreshness(core.db, core.clock);
+    const quota = new QuotaKeeper(core, freshness, createEvictionMetrics(core.metrics), core.config.flags.FEATURE_QUOTA_MANAGEMENT !== false);
     const source = new CacheSource({
       configs,
       content: core.content,
       repositories: core.repositories,
       storage: core.storage,
       fills: this.fills,
-      freshness: new TagFreshness(core.db, core.clock),
+      freshness,
       metrics,
       logger: core.logger,
       clock: core.clock,
       upstreamFor: (config) => pool.clientFor(config),
       upstreamEnabled: this.upstreamEnabled,
+      quota,
+      bypass: new BypassSet(core.clock),
     });
     this.runtime = {
       source,
       resolver: new MirrorResolver(configs, core.repositories, this.settings.default_mirror_org),
       guard: new PushGuard(configs),
       routes: { core, configs, settings: this.settings, ssrf, probeUpstream: (config, password) => pool.probe(config, password) },
+      flush: { core, configs, freshness },
+      quota,
+      configs,
+      core,
     };
     if (this.upstreamEnabled) await applyDeclaredOrgs(this.settings.orgs, this.settings, configs, core);
   }

@@ -15,6 +15,7 @@ import type { Config } from './config/config';
 import { createDb, ensureDatabaseExists, migrate, type Db } from './db/database';
 import { coreSchema } from './db/migrations/core-0001-schema';
 import { robotTokenSecret } from './db/migrations/core-0002-robot-token-secret';
+import { quotaSchema } from './db/migrations/core-0003-quota';
 import { buildApp } from './http/app';
 import { createHttpHelpers } from './http/http-helpers-impl';
 import { apiRouter } from './http/routes/api/api-router';
@@ -35,6 +36,10 @@ import { NameResolution } from './services/name-resolution';
 import { RegistryService } from './services/registry-service';
 import { RepositoryService } from './services/repository-service';
 import { UploadService } from './services/upload-service';
+import { QuotaService } from './services/quota-service';
+import { PullStats } from './services/pull-stats';
+import { GarbageCollector, GC_JOB } from './services/garbage-collector';
+import { ContentRemoval } from './services/content-removal';
 import type { Storage } from './storage/blob-store';
 import { createStorage } from './storage/create-storage';
 
@@ -66,7 +71,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
 
   await ensureDatabaseExists(config);
   const db: Db = createDb(config);
-  await migrate(db, [coreSchema, robotTokenSecret, ...plugins.migrations]);
+  await migrate(db, [coreSchema, robotTokenSecret, quotaSchema, ...plugins.migrations]);
   const storage: Storage = await createStorage(config);
   const queue: JobQueue = createQueue(config, logger);
   const secrets = SecretBox.load(config.secret_key, config.data_dir);
@@ -84,10 +89,22 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
   const authorizer = new DbAuthorizer(db);
   const http = createHttpHelpers(authorizer, repositories);
 
-  const services: CoreServices = { config, logger, metrics, db, storage, queue, content, repositories, audit, secrets, clock, http };
+  const quotas = new QuotaService(db, clock);
+  const pullStats = new PullStats(db, clock, logger, config.pull_stats_flush_ms);
+  const gc = new GarbageCollector(db, storage, clock, logger, config.gc.grace_seconds * 1000);
+  queue.register(GC_JOB, async () => {
+    await gc.collect();
+  }, { concurrency: 1 });
+  const requestGc = () => queue.enqueue(GC_JOB, {}, { jobId: GC_JOB }).catch((err: unknown) => logger.warn('garbage collection not queued', { error: String(err) }));
+  const gcTimer = setInterval(() => void requestGc(), config.gc.interval_seconds * 1000);
+  gcTimer.unref();
+
+  const removal = new ContentRemoval(db, gc);
+  const services: CoreServices = { config, logger, metrics, db, storage, queue, content, repositories, audit, secrets, clock, http, quotas, pullStats, gc, removal, requestGc };
   for (const job of plugins.jobHandlers) queue.register(job.name, job.handler, job.options);
   for (const plugin of plugins.plugins) await plugin.init(services);
   await queue.start();
+  pullStats.start();
   if (config.bootstrap_admin) await bootstrapAdmin(db, passwords, clock, config.bootstrap_admin, logger);
 
   const registry = new RegistryService(content, storage, plugins.lookupSources);
@@ -97,9 +114,11 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
   const app = buildApp({
     logger,
     metrics,
-    registry: registryRouter({ config, logger, metrics, authenticator, authorizer, names, repositories, content, registry, uploads, writeGuards: plugins.writeGuards, audit, catalog }),
+    registry: registryRouter({ config, logger, metrics, authenticator, authorizer, names, repositories, content, registry, uploads, writeGuards: plugins.writeGuards, audit, catalog, pullStats }),
     token: tokenRouter({ config, authenticator, tokens, authorizer }),
-    api: apiRouter({ config, logger, db, clock, storage, authenticator, authorizer, passwords, repositories, content, audit, http, secrets }, plugins.apiRoutes),
+    api: apiRouter({ config, logger, db, clock, storage, authenticator, authorizer, passwords, repositories, content, audit, http, secrets, quotas, requestGc }, plugins.apiRoutes, async (orgId) => {
+      for (const hook of plugins.quotaHooks) await hook(orgId);
+    }),
     health: healthRouter({ db, storage, metrics, isDraining: () => draining }),
     webUiDir: config.web_ui_dir ?? resolve(__dirname, '../../web-ui/dist'),
   });
@@ -132,6 +151,8 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
         await closing;
         clearTimeout(forced);
       }
+      clearInterval(gcTimer);
+      await pullStats.stop();
       for (const hook of plugins.shutdownHooks) await hook().catch((err: unknown) => logger.error('shutdown hook failed', { error: String(err) }));
       await queue.close();
       await db.destroy();

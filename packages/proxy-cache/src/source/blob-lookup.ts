@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { RegistryError, type BlobHit, type ByteRange, type Digest, type LookupContext } from '@entrepot/registry-core';
+import { RegistryError, type BlobHit, type ByteRange, type Digest, type LookupContext, type RepositoryRow } from '@entrepot/registry-core';
 import type { BlobFill } from '../fill/blob-fill';
 import { upstreamFailureOf } from '../upstream/upstream-failure';
 import { cacheRequest, ensureRepository, type CacheDeps, type CacheRequest } from './cache-context';
@@ -37,10 +37,23 @@ export class BlobLookup {
   private async confirmStored(req: CacheRequest, digest: Digest, size: number): Promise<BlobHit | null> {
     if (!(await this.upstreamConfirms(req, digest))) return null;
     const repository = await ensureRepository(this.deps, req);
-    await this.deps.content.linkBlob(repository.id, digest, size);
+    if (await this.mayKeep(req, repository, digest, size)) await this.deps.content.linkBlob(repository.id, digest, size);
     this.deps.metrics.pulls.inc({ org: req.orgName, result: 'hit', kind: 'blob' });
     const blobs = this.deps.storage.blobs;
     return { digest, size, open: (range) => blobs.read(digest, range), cacheResult: 'hit' };
+  }
+
+  /**
+   * Whether the repository may keep the blob under its organization's quota: yes
+   * when a cached manifest of it already references (and counts) the blob, no for
+   * blobs of bypassed images, otherwise as the quota admits it. A blob not kept
+   * is still served; garbage collection removes it once nothing references it.
+   */
+  private async mayKeep(req: CacheRequest, repository: RepositoryRow, digest: Digest, size: number): Promise<boolean> {
+    const orgId = req.ctx.target.org.id;
+    if (this.deps.bypass.has(orgId, digest)) return false;
+    if (await this.deps.content.isBlobLinked(repository.id, digest)) return true;
+    return (await this.deps.quota.admit(req.ctx.target.org, [{ digest, size }], async () => undefined)) === 'admitted';
   }
 
   /** HEAD of an uncached blob: one upstream HEAD, no body download. */
@@ -75,8 +88,11 @@ export class BlobLookup {
       if (upstreamFailureOf(err)?.kind === 'notfound') return null;
       throw err;
     }
+    const keep = await this.mayKeep(req, repository, digest, fill.size);
     void fill.done.then(async () => {
-      if (fill.committed) await this.deps.content.linkBlob(repository.id, digest, fill.size);
+      if (!fill.committed) return;
+      if (keep) await this.deps.content.linkBlob(repository.id, digest, fill.size);
+      else await this.deps.content.recordBlob(digest, fill.size);
     }).catch((err: unknown) => this.deps.logger.error('could not link a filled blob', { digest, error: String(err) }));
     this.deps.metrics.pulls.inc({ org, result: started ? 'miss' : 'hit', kind: 'blob' });
     return {

@@ -5,6 +5,8 @@ import type { FillRegistry } from '../fill/fill-registry';
 import type { TagFreshness } from '../freshness/tag-freshness';
 import { upstreamRepository } from '../routing/upstream-ref';
 import type { UpstreamPort } from './upstream-port';
+import type { QuotaKeeper } from '../eviction/quota-keeper';
+import type { BypassSet } from '../eviction/bypass-set';
 
 /** Everything the cache's lookup code shares. */
 export interface CacheDeps {
@@ -21,6 +23,8 @@ export interface CacheDeps {
   upstreamFor(config: CacheConfig): Promise<UpstreamPort>;
   /** False when FEATURE_PROXY_CACHE is off: cached content is served, the upstream never contacted. */
   upstreamEnabled: boolean;
+  quota: QuotaKeeper;
+  bypass: BypassSet;
 }
 
 /** A request against a cache organization, with its configuration resolved. */

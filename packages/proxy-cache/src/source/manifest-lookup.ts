@@ -1,8 +1,10 @@
-import { RegistryError, referenceString, type ManifestHit, type Reference } from '@entrepot/registry-core';
+import { isNonDistributable, parseManifest, RegistryError, referenceString, type ManifestHit, type Reference } from '@entrepot/registry-core';
 import { Coalescer } from '../freshness/coalescer';
 import { mayServeStale } from '../freshness/stale-policy';
 import { cacheRequest, ensureRepository, type CacheDeps, type CacheRequest } from './cache-context';
 import type { LookupContext } from '@entrepot/registry-core';
+import { endpointOf } from '../config/cache-config-store';
+import { upstreamFailureOf } from '../upstream/upstream-failure';
 
 /**
  * Manifests of cache organizations (R-PULL, R-STALE, R-COHERENT, R-OFFLINE):
@@ -20,7 +22,12 @@ export class ManifestLookup {
     const req = await cacheRequest(this.deps, ctx);
     if (!req || !this.deps.upstreamEnabled) return null;
     const key = `${ctx.target.org.id}|${ctx.target.repoName}|${referenceString(ref)}`;
-    const hit = await this.inFlight.run(key, () => this.fetch(req, ref));
+    let hit: ManifestHit;
+    try {
+      hit = await this.inFlight.run(key, () => this.fetch(req, ref));
+    } catch (err) {
+      throw unknownIfRefused(req, err);
+    }
     this.count(req, hit.cacheResult ?? 'miss');
     return hit;
   }
@@ -83,20 +90,55 @@ export class ManifestLookup {
     return { ...local, cacheResult: 'stale' };
   }
 
-  /** GETs the manifest, stores it exactly as received and records the tag check. */
+  /**
+   * GETs the manifest and, once the quota has room for the whole image it
+   * describes, stores it exactly as received and records the tag check. An image
+   * larger than the whole quota is served without being kept (`bypass`).
+   */
   private async fetch(req: CacheRequest, ref: Reference): Promise<ManifestHit> {
     const upstream = await this.deps.upstreamFor(req.config);
     const manifest = await upstream.getManifest(req.upstreamRepo, referenceString(ref));
     if (ref.kind === 'digest' && manifest.digest !== ref.digest) {
       throw new RegistryError('MANIFEST_UNKNOWN', `upstream ${upstream.host} returned different content for ${ref.digest}`);
     }
-    const repository = await ensureRepository(this.deps, req);
-    await this.deps.content.putManifest(repository.id, manifest.body, manifest.mediaType, {
-      tag: ref.kind === 'tag' ? ref.tag : undefined,
-      requireReferences: false,
-      algorithm: manifest.digest.slice(0, manifest.digest.indexOf(':')),
-    });
-    if (ref.kind === 'tag') await this.deps.freshness.mark(repository.id, ref.tag, manifest.digest);
-    return { digest: manifest.digest, mediaType: manifest.mediaType, size: manifest.body.length, body: manifest.body, cacheResult: 'miss' };
+    const parsed = parseManifest(manifest.body, manifest.mediaType);
+    const blobs = parsed.blobs.filter((d) => !isNonDistributable(d));
+    const items = [{ digest: manifest.digest, size: manifest.body.length }, ...blobs.map((d) => ({ digest: d.digest, size: d.size }))];
+    const hit: ManifestHit = { digest: manifest.digest, mediaType: manifest.mediaType, size: manifest.body.length, body: manifest.body, cacheResult: 'miss' };
+    const protect = req.ctx.repository ? { repoId: req.ctx.repository.id, tag: ref.kind === 'tag' ? ref.tag : undefined, digest: manifest.digest } : undefined;
+    const admission = await this.deps.quota.admit(req.ctx.target.org, items, async () => {
+      const repository = await ensureRepository(this.deps, req);
+      await this.deps.content.putManifest(repository.id, manifest.body, manifest.mediaType, {
+        tag: ref.kind === 'tag' ? ref.tag : undefined,
+        requireReferences: false,
+        algorithm: manifest.digest.slice(0, manifest.digest.indexOf(':')),
+      });
+      if (ref.kind === 'tag') await this.deps.freshness.mark(repository.id, ref.tag, manifest.digest);
+    }, protect);
+    if (admission === 'bypass') {
+      this.deps.bypass.add(req.ctx.target.org.id, blobs.map((d) => d.digest));
+      this.deps.logger.info('image exceeds the quota; serving without keeping it', { org: req.orgName, repo: req.ctx.target.repoName, digest: manifest.digest });
+      return { ...hit, cacheResult: 'bypass' };
+    }
+    return hit;
   }
+}
+
+/**
+ * Docker Hub answers 401, not 404, for a repository that does not exist (it
+ * cannot tell "missing" from "private"). For a manifest that was never cached,
+ * a refusal by the registry itself therefore becomes NAME_UNKNOWN (404): a
+ * client reports "not found" instead of retrying an outage. A refusal by the
+ * token service (our credentials are wrong) stays UNAVAILABLE, and cached tags
+ * are still served stale on any refusal (see `revalidate`).
+ */
+function unknownIfRefused(req: CacheRequest, err: unknown): unknown {
+  const failure = upstreamFailureOf(err);
+  const host = new URL(endpointOf(req.config)).host;
+  if (failure?.kind !== 'auth' || failure.host !== host) return err;
+  return new RegistryError(
+    'NAME_UNKNOWN',
+    `repository ${req.upstreamRepo} does not exist at upstream ${host}, or the upstream refuses this cache access to it (HTTP ${failure.status ?? 401})`,
+    { cause: err },
+  );
 }

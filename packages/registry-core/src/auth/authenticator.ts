@@ -30,9 +30,12 @@ export interface Authorizer {
   isOrgMember(principal: Principal, orgId: number): Promise<boolean>;
 }
 
-export function grantAllows(grants: TokenGrant[], repositoryName: string, action: RepoAction): boolean {
-  const needed = action === 'pull' ? ['pull'] : action === 'push' ? ['push'] : action === 'delete' ? ['delete', '*'] : ['*'];
-  return grants.some(
-    (g) => g.type === 'repository' && g.name === repositoryName && g.actions.some((a) => needed.includes(a) || a === '*'),
-  );
+/**
+ * Whether a token's grants cover `action` on the repository. Cancelling an
+ * upload is part of pushing, but clients may ask for it with a `delete` scope,
+ * so `alsoAccept` widens what a grant may say.
+ */
+export function grantAllows(grants: TokenGrant[], repositoryName: string, action: RepoAction, alsoAccept: string[] = []): boolean {
+  const needed = [action === 'pull' ? 'pull' : action === 'push' ? 'push' : action === 'delete' ? 'delete' : '*', '*', ...alsoAccept];
+  return grants.some((g) => g.type === 'repository' && g.name === repositoryName && g.actions.some((a) => needed.includes(a)));
 }

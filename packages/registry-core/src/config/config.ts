@@ -62,6 +62,16 @@ export const configSchema = z.object({
       password_hash_memory_kib: z.coerce.number().int().min(1024).default(19456),
     })
     .default({ token_ttl_seconds: 300, max_failed_logins: 10, lockout_seconds: 300, password_hash_memory_kib: 19456 }),
+  gc: z
+    .object({
+      /** How long a blob stays after losing its last reference, so downloads in progress finish. */
+      grace_seconds: z.coerce.number().int().min(0).default(300),
+      /** How often garbage collection runs besides after evictions and flushes. */
+      interval_seconds: z.coerce.number().int().min(10).default(3600),
+    })
+    .default({ grace_seconds: 300, interval_seconds: 3600 }),
+  /** How often batched per-tag pull statistics are written. */
+  pull_stats_flush_ms: z.coerce.number().int().min(10).default(2000),
   bootstrap_admin: z.string().regex(/^[^:]+:.+$/, 'must be name:password').optional(),
   plugins: z.array(z.string()).default(['@entrepot/proxy-cache']),
   feature_flags_file: z.string().optional(),

@@ -15,6 +15,10 @@ import type { AuditLog } from '../audit/audit-log';
 import type { SecretBox } from '../auth/secret-box';
 import type { Clock } from '../services/clock';
 import type { HttpHelpers } from '../http/http-helpers';
+import type { QuotaService } from '../services/quota-service';
+import type { PullStats } from '../services/pull-stats';
+import type { GarbageCollector } from '../services/garbage-collector';
+import type { ContentRemoval } from '../services/content-removal';
 
 /** How a pull was satisfied, for audit logs and metrics. */
 export type CacheResult = 'hit' | 'miss' | 'revalidated' | 'stale' | 'bypass';
@@ -108,6 +112,8 @@ export interface RegistrationPoints {
   addJobHandler<T>(name: string, handler: JobHandler<T>, options?: { concurrency?: number }): void;
   addMigrations(migrations: Migration[]): void;
   onShutdown(hook: () => Promise<void>): void;
+  /** Called after an organization's quota was created or changed (to evict down to a lower limit). */
+  onQuotaChanged(hook: (orgId: number) => Promise<void>): void;
 }
 
 /** What a plugin may use once the core is up. */
@@ -124,6 +130,12 @@ export interface CoreServices {
   secrets: SecretBox;
   clock: Clock;
   http: HttpHelpers;
+  quotas: QuotaService;
+  pullStats: PullStats;
+  gc: GarbageCollector;
+  removal: ContentRemoval;
+  /** Asks for a garbage-collection pass soon (deduplicated job). */
+  requestGc(): Promise<void>;
 }
 
 export interface RegistryPlugin {

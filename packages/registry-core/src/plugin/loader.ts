@@ -15,10 +15,11 @@ export interface PluginRegistrations {
   jobHandlers: Array<{ name: string; handler: JobHandler<never>; options?: { concurrency?: number } }>;
   migrations: Migration[];
   shutdownHooks: Array<() => Promise<void>>;
+  quotaHooks: Array<(orgId: number) => Promise<void>>;
 }
 
 export function emptyRegistrations(): PluginRegistrations {
-  return { plugins: [], lookupSources: [], nameResolvers: [], writeGuards: [], apiRoutes: [], jobHandlers: [], migrations: [], shutdownHooks: [] };
+  return { plugins: [], lookupSources: [], nameResolvers: [], writeGuards: [], apiRoutes: [], jobHandlers: [], migrations: [], shutdownHooks: [], quotaHooks: [] };
 }
 
 function isFactory(value: unknown): value is PluginFactory {
@@ -50,6 +51,7 @@ export function loadPlugins(config: Config, logger: Logger, factories: PluginFac
       addJobHandler: (name, handler, options) => reg.jobHandlers.push({ name, handler: handler as JobHandler<never>, options }),
       addMigrations: (migrations) => reg.migrations.push(...migrations),
       onShutdown: (hook) => reg.shutdownHooks.push(hook),
+      onQuotaChanged: (hook) => reg.quotaHooks.push(hook),
     };
     plugin.register(points);
     reg.plugins.push(plugin);

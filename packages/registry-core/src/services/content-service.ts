@@ -99,8 +99,8 @@ export class ContentService {
         .onConflict(['repo_id', 'digest'])
         .ignore();
       const refs = [
-        ...parsed.blobs.map((d) => ({ child_digest: d.digest, child_kind: 'blob' })),
-        ...parsed.manifests.map((d) => ({ child_digest: d.digest, child_kind: 'manifest' })),
+        ...parsed.blobs.filter((d) => !isNonDistributable(d)).map((d) => ({ child_digest: d.digest, child_kind: 'blob', size: d.size })),
+        ...parsed.manifests.map((d) => ({ child_digest: d.digest, child_kind: 'manifest', size: d.size })),
       ];
       const unique = new Map(refs.map((r) => [r.child_digest, r]));
       if (unique.size > 0) {
@@ -139,6 +139,11 @@ export class ContentService {
   /** Points a tag at a manifest already stored in the repository. */
   async setTag(repoId: number, tag: string, digest: Digest): Promise<void> {
     await this.upsertTag(this.db, repoId, tag, digest, this.clock.now());
+  }
+
+  /** Returns false when the tag does not exist. */
+  async setPinned(repoId: number, tag: string, pinned: boolean): Promise<boolean> {
+    return (await this.db('tags').where({ repo_id: repoId, name: tag }).update({ pinned })) > 0;
   }
 
   async listTags(repoId: number, options: { n?: number; last?: string } = {}): Promise<string[]> {
@@ -192,6 +197,11 @@ export class ContentService {
     if (linked) return true;
     const referenced = await this.db('manifest_refs').where({ repo_id: repoId, child_digest: digest, child_kind: 'blob' }).first('child_digest');
     return Boolean(referenced);
+  }
+
+  /** Records a blob that is stored, so garbage collection can find it even when nothing links it. */
+  async recordBlob(digest: Digest, size: number): Promise<void> {
+    await this.db('blobs').insert({ digest, size, created_at: this.clock.now() }).onConflict('digest').ignore();
   }
 
   async linkBlob(repoId: number, digest: Digest, size: number): Promise<void> {

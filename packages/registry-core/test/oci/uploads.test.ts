@@ -48,4 +48,12 @@ describe('chunked uploads', () => {
     expect(wrong.status).toBe(400);
     expect(((await wrong.json()) as { errors: Array<{ code: string }> }).errors[0].code).toBe('DIGEST_INVALID');
   });
+
+  it('cancels an upload with DELETE', async () => {
+    const location = await start();
+    const res = await fetch(`${instance.url}${location}`, { method: 'DELETE', headers: { authorization: instance.adminAuth } });
+    expect(res.status).toBe(204);
+    const status = await fetch(`${instance.url}${location}`, { headers: { authorization: instance.adminAuth } });
+    expect(status.status).toBe(404);
+  });
 });

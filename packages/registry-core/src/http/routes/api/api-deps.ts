@@ -11,6 +11,7 @@ import type { RepositoryService } from '../../../services/repository-service';
 import type { Clock } from '../../../services/clock';
 import type { Storage } from '../../../storage/blob-store';
 import type { HttpHelpers } from '../../http-helpers';
+import type { QuotaService } from '../../../services/quota-service';
 
 /** Everything the /api/v1 handlers use. */
 export interface ApiDeps {
@@ -26,6 +27,8 @@ export interface ApiDeps {
   content: ContentService;
   audit: AuditLog;
   http: HttpHelpers;
+  quotas: QuotaService;
+  requestGc(): Promise<void>;
   /** Seals robot tokens so administrators can read them again. */
   secrets: SecretBox;
 }

@@ -4,6 +4,7 @@ import { createApiContext } from './api-context';
 import type { ApiDeps } from './api-deps';
 import { organizationRoutes } from './organization-routes';
 import { prototypeRoutes } from './prototype-routes';
+import { quotaRoutes } from './quota-routes';
 import { repositoryPathGuard, repositoryRoutes } from './repository-routes';
 import { robotRoutes } from './robot-routes';
 import { userRoutes } from './user-routes';
@@ -14,7 +15,7 @@ import { userRoutes } from './user-routes';
  * dispatcher (after plugins, so that their `/repository/...` endpoints are not
  * mistaken for repository names with slashes).
  */
-export function apiRouter(deps: ApiDeps, pluginRoutes: Array<(router: Router) => void>): Router {
+export function apiRouter(deps: ApiDeps, pluginRoutes: Array<(router: Router) => void>, onQuotaChanged: (orgId: number) => Promise<void>): Router {
   const router = Router();
   const ctx = createApiContext(deps);
   router.use(express.json({ limit: '1mb' }));
@@ -27,6 +28,7 @@ export function apiRouter(deps: ApiDeps, pluginRoutes: Array<(router: Router) =>
   organizationRoutes(router, ctx);
   robotRoutes(router, ctx);
   prototypeRoutes(router, ctx);
+  quotaRoutes(router, ctx, onQuotaChanged);
   const repositories = repositoryRoutes(ctx);
   const registered = repositories.register(router);
   for (const register of pluginRoutes) register(router);

@@ -4,6 +4,7 @@ import { RegistryError } from '../../../errors/registry-error';
 import { isUniqueViolation } from '../../../db/database';
 import type { ApiContext } from './api-context';
 import { quayDate } from './quay-format';
+import { quotaReport } from './quota-routes';
 import { NAMESPACE_NAME, NAMESPACE_NAME_HINT, parseBody } from './validation';
 
 const email = z.email().max(255);
@@ -64,6 +65,7 @@ export function organizationRoutes(router: Router, ctx: ApiContext): void {
       repository_count: await count('repositories'),
       ...(isMember ? { member_count: await count('org_members'), robot_count: await count('robots') } : {}),
       ...(isAdmin ? { email: row?.email ?? null } : {}),
+      ...(isMember && deps.config.flags.FEATURE_QUOTA_MANAGEMENT !== false ? { quota_report: await quotaReport(ctx, org.id) } : {}),
     });
   }));
 

@@ -204,6 +204,7 @@ export function repositoryRoutes(ctx: ApiContext) {
       logs: { GET: registered.repositoryLogs },
       tags: { GET: tags.list },
       tag: { DELETE: (req, res, path, e) => tags.remove(req, res, path, e.tag) },
+      pin: { PUT: (req, res, path, e) => tags.pin(req, res, path, e.tag, true), DELETE: (req, res, path, e) => tags.pin(req, res, path, e.tag, false) },
       permissions: { GET: perms.list },
       permission: {
         GET: (req, res, path, e) => perms.get(req, res, path, e.name),

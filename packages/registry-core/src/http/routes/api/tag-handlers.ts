@@ -49,8 +49,18 @@ export function tagHandlers(ctx: ApiContext) {
     const digest = await deps.content.tagDigest(repo.id, tag);
     if (!digest || !(await deps.content.deleteTag(repo.id, tag))) throw new RegistryError('NOT_FOUND', `tag ${tag} not found in ${org.name}/${repo.name}`);
     await ctx.audit(req, { orgId: org.id, repo: repo.name, kind: 'delete_tag', metadata: { tag, manifest_digest: digest, namespace: org.name, repo: repo.name } });
+    await deps.requestGc();
     res.status(204).end();
   }
 
-  return { list, remove };
+  /** Pinned tags are never evicted from a cache; they still count against the quota. */
+  async function pin(req: Request, res: Response, path: ApiRepoPath, tag: string, pinned: boolean): Promise<void> {
+    if (!isValidTag(tag)) throw invalidField('tag', 'not a valid tag name');
+    const { org, repo } = await access.requireRepo(req, path.org, path.repo, 'admin');
+    if (!(await deps.content.setPinned(repo.id, tag, pinned))) throw new RegistryError('NOT_FOUND', `tag ${tag} not found in ${org.name}/${repo.name}`);
+    await ctx.audit(req, { orgId: org.id, repo: repo.name, kind: pinned ? 'pin_tag' : 'unpin_tag', metadata: { tag, namespace: org.name, repo: repo.name } });
+    res.json({ name: tag, pinned });
+  }
+
+  return { list, remove, pin };
 }

@@ -10,6 +10,7 @@ import type { NameResolution } from '../../../services/name-resolution';
 import type { RegistryService } from '../../../services/registry-service';
 import type { RepositoryService } from '../../../services/repository-service';
 import type { UploadService } from '../../../services/upload-service';
+import type { PullStats } from '../../../services/pull-stats';
 
 /** Everything the /v2 handlers use, passed in by the app assembly. */
 export interface RegistryRouteDeps {
@@ -26,4 +27,5 @@ export interface RegistryRouteDeps {
   writeGuards: readonly WriteGuard[];
   audit: AuditLog;
   catalog: CatalogService;
+  pullStats: PullStats;
 }

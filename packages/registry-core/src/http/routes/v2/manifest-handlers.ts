@@ -25,6 +25,11 @@ export function manifestHandlers(deps: RegistryRouteDeps) {
       return;
     }
     res.end(hit.body);
+    if (ref.kind === 'tag' && hit.cacheResult !== 'bypass') {
+      // A first pull through a cache creates the repository during the lookup.
+      const repository = ctx.repository ?? (await deps.repositories.find(ctx.target.org.id, ctx.target.repoName));
+      if (repository) deps.pullStats.record(repository.id, ref.tag);
+    }
     void deps.audit.record({
       orgId: ctx.target.org.id,
       repo: ctx.target.repoName,

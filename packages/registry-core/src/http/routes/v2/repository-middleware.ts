@@ -43,7 +43,7 @@ export function repositoryMiddleware(deps: RegistryRouteDeps): RequestHandler {
     const isPublic = repository?.visibility ? repository.visibility === 'public' : target.org.is_public;
     // A bearer token bounds what the client asked for; permissions are always checked live.
     const allowed =
-      (!auth.grants || grantAllows(auth.grants, path.name, action)) &&
+      (!auth.grants || grantAllows(auth.grants, path.name, action, path.endpoint === 'uploads' && req.method === 'DELETE' ? ['delete'] : [])) &&
       (await deps.authorizer.canAccessRepo(principal, target.org.id, repository?.id ?? null, action, isPublic));
     if (!allowed) throw denied(`${action} access to ${path.name} is denied`);
     if (action !== 'pull') {

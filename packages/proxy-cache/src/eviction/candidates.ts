@@ -1,0 +1,33 @@
+import type { Db, Digest, EvictionPolicy } from '@entrepot/registry-core';
+
+export type Candidate = { kind: 'manifest'; repoId: number; digest: Digest } | { kind: 'tag'; repoId: number; tag: string; digest: Digest };
+
+export interface Protected {
+  repoId: number;
+  tag?: string;
+  digest?: string;
+}
+
+/**
+ * What eviction removes first in a cache organization: manifests nothing tags
+ * (fetched by digest only), oldest first; then unpinned tags by policy —
+ * `lru`: least recently pulled (or cached); `lfu`: fewest pulls, then least recently pulled.
+ * Pinned tags are never candidates.
+ */
+export async function nextCandidate(db: Db, orgId: number, policy: EvictionPolicy, protect?: Protected): Promise<Candidate | null> {
+  const orgRepos = db('repositories').select('id').where({ org_id: orgId });
+  let orphans = db('manifests as m')
+    .whereIn('m.repo_id', orgRepos.clone())
+    .whereNotExists(db('tags as t').select(db.raw('1')).whereRaw('t.repo_id = m.repo_id AND t.manifest_digest = m.digest'))
+    .whereNotExists(db('manifest_refs as r').select(db.raw('1')).whereRaw('r.repo_id = m.repo_id AND r.child_digest = m.digest'));
+  if (protect?.digest) orphans = orphans.whereNot((q) => q.where('m.repo_id', protect.repoId).andWhere('m.digest', protect.digest!));
+  const orphan = await orphans.orderBy('m.created_at').first('m.repo_id', 'm.digest');
+  if (orphan) return { kind: 'manifest', repoId: Number(orphan.repo_id), digest: orphan.digest as Digest };
+
+  let tags = db('tags as t').whereIn('t.repo_id', orgRepos.clone()).where('t.pinned', false);
+  if (protect?.tag) tags = tags.whereNot((q) => q.where('t.repo_id', protect.repoId).andWhere('t.name', protect.tag!));
+  if (policy === 'lfu') tags = tags.orderBy('t.pull_count', 'asc');
+  tags = tags.orderByRaw('COALESCE(t.last_pulled_at, t.updated_at) ASC');
+  const tag = await tags.first('t.repo_id', 't.name', 't.manifest_digest');
+  return tag ? { kind: 'tag', repoId: Number(tag.repo_id), tag: String(tag.name), digest: tag.manifest_digest as Digest } : null;
+}

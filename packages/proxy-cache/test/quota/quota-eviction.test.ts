@@ -1,0 +1,162 @@
+import { join } from 'node:path';
+import { ADMIN_PASSWORD, ADMIN_USER } from '../../../../testing/entrepot-instance';
+import { createOciImage, pushImage, skopeoCopyOut, type BuiltImage } from '../../../../testing/oci-images';
+import { sleep } from '../../../../testing/tools';
+import { startCacheFixture, type CacheFixture } from '../e2e/cache-fixture';
+
+const creds = `${ADMIN_USER}:${ADMIN_PASSWORD}`;
+const LIMIT = 25_000_000;
+const LAYER = 8_000_000;
+
+interface TagInfo {
+  name: string;
+  pinned: boolean;
+}
+
+describe.each(['lru', 'lfu'] as const)('quota with %s eviction', (policy) => {
+  let fx: CacheFixture;
+  const images: Record<string, BuiltImage & { pushed: string }> = {};
+
+  beforeAll(async () => {
+    fx = await startCacheFixture({ auth: { mode: 'anonymous' }, entrepot: { overrides: { gc: { grace_seconds: 0, interval_seconds: 3600 } } } });
+    for (const name of ['a', 'b', 'c', 'd', 'e']) {
+      const image = await createOciImage(join(fx.work, name), { tag: '1', layerCount: 1, layerSize: LAYER });
+      images[name] = { ...image, pushed: await pushImage(image.layoutDir, '1', fx.upstream.ref(`library/${name}`, '1')) };
+    }
+    await fx.createCacheOrg('qq', { expiration_s: 3600 });
+    const quota = await fx.entrepot.api('POST', '/organization/qq/quota', { limit_bytes: LIMIT, eviction_policy: policy });
+    expect(quota.status).toBe(201);
+  }, 120_000);
+
+  afterAll(() => fx.stop());
+
+  const usage = () => fx.entrepot.entrepot.services.quotas.usage(fx.entrepot.entrepot.services.repositories ? 0 : 0);
+  async function orgUsage(): Promise<number> {
+    const org = await fx.entrepot.entrepot.services.repositories.findOrg('qq');
+    return fx.entrepot.entrepot.services.quotas.usage(org!.id);
+  }
+  async function pull(name: string): Promise<string> {
+    return skopeoCopyOut(`${fx.entrepot.host}/qq/library/${name}:1`, join(fx.work, `out-${name}-${Math.random()}`), { creds });
+  }
+  async function cachedTags(): Promise<string[]> {
+    const names: string[] = [];
+    for (const name of ['a', 'b', 'c', 'd', 'e']) {
+      const res = await fx.entrepot.api('GET', `/repository/qq/library/${name}/tag/`);
+      if (res.status === 200 && (res.body as { tags: TagInfo[] }).tags.length > 0) names.push(name);
+    }
+    return names;
+  }
+
+  it('evicts the least valuable image and never exceeds the limit, even while pulling', async () => {
+    expect(usage).toBeDefined();
+    let peak = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        peak = Math.max(peak, await orgUsage());
+        await sleep(20);
+      }
+    })();
+    try {
+      expect(await pull('a')).toBe(images.a.pushed);
+      expect(await pull('b')).toBe(images.b.pushed);
+      expect(await pull('c')).toBe(images.c.pushed);
+      await sleep(20);
+      expect(await pull('a')).toBe(images.a.pushed);
+      expect(await pull('d')).toBe(images.d.pushed);
+    } finally {
+      sampling = false;
+      await sampler;
+    }
+    expect(peak).toBeGreaterThan(3 * LAYER);
+    expect(peak).toBeLessThanOrEqual(LIMIT);
+    expect(await orgUsage()).toBeLessThanOrEqual(LIMIT);
+    expect(await cachedTags()).toEqual(['a', 'c', 'd']);
+    // Every remaining image still pulls byte-identical, from the cache alone.
+    fx.upstream.resetLog();
+    for (const name of ['a', 'c', 'd']) expect(await pull(name)).toBe(images[name].pushed);
+    expect((await fx.upstream.settledRequests()).filter((r) => r.method === 'GET')).toEqual([]);
+    const logs = await fx.entrepot.api('GET', '/organization/qq/logs?kind=evict_cache');
+    expect(JSON.stringify(logs.body)).toContain('library/b');
+    const metrics = await (await fetch(`${fx.entrepot.url}/metrics`)).text();
+    expect(metrics).toMatch(new RegExp(`entrepot_cache_evictions_total\\{org="qq",policy="${policy}"\\} [1-9]`));
+  }, 180_000);
+
+  it('keeps a pinned tag under pressure that evicts everything else', async () => {
+    const pin = await fx.entrepot.api('PUT', '/repository/qq/library/c/tag/1/pin');
+    expect(pin.status).toBe(200);
+    expect(await pull('e')).toBe(images.e.pushed);
+    expect(await pull('b')).toBe(images.b.pushed);
+    expect(await pull('a')).toBe(images.a.pushed);
+    expect(await cachedTags()).toContain('c');
+    expect(await orgUsage()).toBeLessThanOrEqual(LIMIT);
+    fx.upstream.resetLog();
+    expect(await pull('c')).toBe(images.c.pushed);
+    expect((await fx.upstream.settledRequests()).filter((r) => r.method === 'GET')).toEqual([]);
+  }, 180_000);
+});
+
+describe('quota edge cases', () => {
+  let fx: CacheFixture;
+
+  beforeAll(async () => {
+    fx = await startCacheFixture({ auth: { mode: 'anonymous' }, entrepot: { overrides: { gc: { grace_seconds: 0, interval_seconds: 3600 } } } });
+  });
+
+  afterAll(() => fx.stop());
+
+  it('serves an image larger than the whole quota without keeping it', async () => {
+    const big = await createOciImage(join(fx.work, 'big'), { tag: '1', layerCount: 2, layerSize: 3_000_000 });
+    const pushed = await pushImage(big.layoutDir, '1', fx.upstream.ref('library/big', '1'));
+    await fx.createCacheOrg('small', { expiration_s: 3600 });
+    expect((await fx.entrepot.api('POST', '/organization/small/quota', { limit_bytes: 5_000_000 })).status).toBe(201);
+    expect(await skopeoCopyOut(`${fx.entrepot.host}/small/library/big:1`, join(fx.work, 'big-out'), { creds })).toBe(pushed);
+    const services = fx.entrepot.entrepot.services;
+    const org = await services.repositories.findOrg('small');
+    expect(await services.quotas.usage(org!.id)).toBe(0);
+    await services.requestGc();
+    await services.queue.drain();
+    for (const layer of big.manifests[0].layers) expect(await services.storage.blobs.stat(layer.digest as never)).toBeNull();
+    const logs = await fx.entrepot.api('GET', '/organization/small/logs?kind=pull_repo');
+    expect(JSON.stringify(logs.body)).toContain('"cache_result":"bypass"');
+  }, 120_000);
+
+  it('reports usage and limit in the organization description', async () => {
+    const res = await fx.entrepot.api('GET', '/organization/small');
+    expect((res.body as { quota_report: unknown }).quota_report).toEqual({ quota_bytes: 0, configured_quota: 5_000_000 });
+  });
+
+  it('keeps content shared with another organization when one is flushed', async () => {
+    const shared = await createOciImage(join(fx.work, 'shared'), { tag: '1', layerCount: 2, layerSize: 1_000_000 });
+    const pushed = await pushImage(shared.layoutDir, '1', fx.upstream.ref('library/shared', '1'));
+    await fx.createCacheOrg('one', { expiration_s: 3600 });
+    await fx.createCacheOrg('two', { expiration_s: 3600 });
+    expect(await skopeoCopyOut(`${fx.entrepot.host}/one/library/shared:1`, join(fx.work, 's1'), { creds })).toBe(pushed);
+    expect(await skopeoCopyOut(`${fx.entrepot.host}/two/library/shared:1`, join(fx.work, 's2'), { creds })).toBe(pushed);
+    const flushed = await fx.entrepot.api('DELETE', '/organization/one/proxycache/cache');
+    expect(flushed.status).toBe(200);
+    const services = fx.entrepot.entrepot.services;
+    await services.requestGc();
+    await services.queue.drain();
+    fx.upstream.resetLog();
+    expect(await skopeoCopyOut(`${fx.entrepot.host}/two/library/shared:1`, join(fx.work, 's3'), { creds })).toBe(pushed);
+    expect((await fx.upstream.settledRequests()).filter((r) => r.method === 'GET')).toEqual([]);
+    // The flushed organization refetches what it pulls next.
+    expect(await skopeoCopyOut(`${fx.entrepot.host}/one/library/shared:1`, join(fx.work, 's4'), { creds })).toBe(pushed);
+  }, 120_000);
+
+  it('gives every client a complete image when the organization is flushed during pulls', async () => {
+    const image = await createOciImage(join(fx.work, 'busy'), { tag: '1', layerCount: 3, layerSize: 2_000_000 });
+    const pushed = await pushImage(image.layoutDir, '1', fx.upstream.ref('library/busy', '1'));
+    await fx.createCacheOrg('busy', { expiration_s: 3600 });
+    const pulls = Array.from({ length: 10 }, (_, i) =>
+      sleep(i * 30).then(() => skopeoCopyOut(`${fx.entrepot.host}/busy/library/busy:1`, join(fx.work, `busy-${i}`), { creds })),
+    );
+    await sleep(120);
+    const flushed = await fx.entrepot.api('DELETE', '/organization/busy/proxycache/cache');
+    expect(flushed.status).toBe(200);
+    await fx.entrepot.entrepot.services.requestGc();
+    const results = await Promise.all(pulls);
+    expect(results).toEqual(Array(10).fill(pushed));
+  }, 180_000);
+});

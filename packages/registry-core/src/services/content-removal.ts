@@ -1,0 +1,107 @@
+import type { Db } from '../db/database';
+import type { Digest } from '../oci/digest';
+import type { GarbageCollector } from './garbage-collector';
+
+export interface Removed {
+  tags: number;
+  manifests: number;
+  /** Digests that lost a reference; garbage collection decides whether they go. */
+  released: Set<string>;
+}
+
+function emptyRemoved(): Removed {
+  return { tags: 0, manifests: 0, released: new Set() };
+}
+
+/**
+ * Removes tags and the content only they kept alive from one repository:
+ * a manifest when no tag and no other manifest of the repository refers to it
+ * (recursively for index children), and blob links no remaining manifest
+ * references. Blob data is left to garbage collection, which only deletes what
+ * no repository of any organization references.
+ */
+export class ContentRemoval {
+  constructor(
+    private readonly db: Db,
+    private readonly gc: GarbageCollector,
+  ) {}
+
+  async removeTag(repoId: number, tag: string): Promise<Removed> {
+    const removed = emptyRemoved();
+    await this.db.transaction(async (trx) => {
+      const row = await trx('tags').where({ repo_id: repoId, name: tag }).first('manifest_digest');
+      if (!row) return;
+      removed.tags += await trx('tags').where({ repo_id: repoId, name: tag }).delete();
+      await this.removeManifestIfUnused(trx, repoId, row.manifest_digest as Digest, removed);
+      await this.unlinkUnreferencedBlobs(trx, repoId, removed);
+    });
+    await this.gc.markReleased(removed.released);
+    return removed;
+  }
+
+  /** Manifests of the repository that no tag and no other manifest refers to (fetched by digest only). */
+  async orphanManifests(repoId: number): Promise<Digest[]> {
+    const db = this.db;
+    const rows = await db('manifests as m')
+      .where('m.repo_id', repoId)
+      .whereNotExists(db('tags as t').select(db.raw('1')).whereRaw('t.repo_id = m.repo_id AND t.manifest_digest = m.digest'))
+      .whereNotExists(db('manifest_refs as r').select(db.raw('1')).whereRaw('r.repo_id = m.repo_id AND r.child_digest = m.digest'))
+      .orderBy('m.created_at')
+      .select('m.digest');
+    return rows.map((r: { digest: Digest }) => r.digest);
+  }
+
+  async removeManifest(repoId: number, digest: Digest): Promise<Removed> {
+    const removed = emptyRemoved();
+    await this.db.transaction(async (trx) => {
+      await this.removeManifestIfUnused(trx, repoId, digest, removed);
+      await this.unlinkUnreferencedBlobs(trx, repoId, removed);
+    });
+    await this.gc.markReleased(removed.released);
+    return removed;
+  }
+
+  /** Empties a repository but keeps it (its permissions stay). */
+  async purgeRepository(repoId: number): Promise<Removed> {
+    const removed = emptyRemoved();
+    await this.db.transaction(async (trx) => {
+      for (const r of await trx('manifests').where({ repo_id: repoId }).select('digest')) removed.released.add(String(r.digest));
+      for (const r of await trx('manifest_refs').where({ repo_id: repoId }).select('child_digest')) removed.released.add(String(r.child_digest));
+      for (const r of await trx('repo_blobs').where({ repo_id: repoId }).select('digest')) removed.released.add(String(r.digest));
+      removed.tags += await trx('tags').where({ repo_id: repoId }).delete();
+      removed.manifests += await trx('manifests').where({ repo_id: repoId }).delete();
+      await trx('manifest_refs').where({ repo_id: repoId }).delete();
+      await trx('repo_blobs').where({ repo_id: repoId }).delete();
+    });
+    await this.gc.markReleased(removed.released);
+    return removed;
+  }
+
+  private async removeManifestIfUnused(trx: Db, repoId: number, digest: Digest, removed: Removed): Promise<void> {
+    const tagged = await trx('tags').where({ repo_id: repoId, manifest_digest: digest }).first('name');
+    const parent = await trx('manifest_refs').where({ repo_id: repoId, child_digest: digest, child_kind: 'manifest' }).first('manifest_digest');
+    if (tagged || parent) return;
+    const children = await trx('manifest_refs').where({ repo_id: repoId, manifest_digest: digest }).select('child_digest', 'child_kind');
+    const deleted = await trx('manifests').where({ repo_id: repoId, digest }).delete();
+    await trx('manifest_refs').where({ repo_id: repoId, manifest_digest: digest }).delete();
+    removed.manifests += deleted;
+    removed.released.add(digest);
+    for (const child of children as Array<{ child_digest: Digest; child_kind: string }>) {
+      removed.released.add(child.child_digest);
+      if (child.child_kind === 'manifest') await this.removeManifestIfUnused(trx, repoId, child.child_digest, removed);
+    }
+  }
+
+  /** Drops blob links of the repository that no remaining manifest of it references. */
+  private async unlinkUnreferencedBlobs(trx: Db, repoId: number, removed: Removed): Promise<void> {
+    const candidates = [...removed.released];
+    for (let i = 0; i < candidates.length; i += 500) {
+      const batch = candidates.slice(i, i + 500);
+      const stillReferenced = new Set(
+        (await trx('manifest_refs').where({ repo_id: repoId }).whereIn('child_digest', batch).select('child_digest')).map((r: { child_digest: string }) => r.child_digest),
+      );
+      const unlink = batch.filter((d) => !stillReferenced.has(d));
+      if (unlink.length > 0) await trx('repo_blobs').where({ repo_id: repoId }).whereIn('digest', unlink).delete();
+    }
+  }
+}

@@ -1,0 +1,77 @@
+import type { Db } from '../db/database';
+import type { Logger } from '../logging/logger';
+import type { Clock } from './clock';
+
+interface PendingPulls {
+  repoId: number;
+  tag: string;
+  count: number;
+  lastAt: number;
+}
+
+/**
+ * Per-tag pull statistics (last pulled, pull count), recorded in memory on the
+ * hot path and written in batches, so a pull costs no database write.
+ */
+export class PullStats {
+  private pending = new Map<string, PendingPulls>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    private readonly flushIntervalMs: number,
+  ) {}
+
+  record(repoId: number, tag: string): void {
+    const key = `${repoId}\u0000${tag}`;
+    const entry = this.pending.get(key);
+    const now = this.clock.now();
+    if (entry) {
+      entry.count++;
+      entry.lastAt = now;
+    } else {
+      this.pending.set(key, { repoId, tag, count: 1, lastAt: now });
+    }
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      this.flush().catch((err: unknown) => this.logger.warn('pull statistics not written; will retry', { error: String(err) }));
+    }, this.flushIntervalMs);
+    this.timer.unref();
+  }
+
+  /** Writes what was recorded so far (eviction calls this before ranking tags). */
+  async flush(): Promise<void> {
+    if (this.pending.size === 0) return;
+    const batch = this.pending;
+    this.pending = new Map();
+    try {
+      for (const [key, entry] of batch) {
+        await this.db('tags')
+          .where({ repo_id: entry.repoId, name: entry.tag })
+          .update({ pull_count: this.db.raw('pull_count + ?', [entry.count]), last_pulled_at: entry.lastAt });
+        batch.delete(key);
+      }
+    } catch (err) {
+      // Put the unwritten counts back so a database blip loses nothing.
+      for (const [key, entry] of batch) {
+        const newer = this.pending.get(key);
+        if (newer) {
+          newer.count += entry.count;
+          newer.lastAt = Math.max(newer.lastAt, entry.lastAt);
+        } else this.pending.set(key, entry);
+      }
+      throw err;
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.flush().catch((err: unknown) => this.logger.error('pull statistics lost at shutdown', { error: String(err) }));
+  }
+}

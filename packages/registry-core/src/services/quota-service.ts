@@ -1,0 +1,96 @@
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../db/database';
+import { RegistryError } from '../errors/registry-error';
+import type { Clock } from './clock';
+
+export type EvictionPolicy = 'lru' | 'lfu';
+
+export interface OrgQuota {
+  id: string;
+  orgId: number;
+  limitBytes: number;
+  evictionPolicy: EvictionPolicy;
+  createdAt: number;
+}
+
+function toQuota(row: Record<string, unknown>): OrgQuota {
+  return {
+    id: String(row.id),
+    orgId: Number(row.org_id),
+    limitBytes: Number(row.limit_bytes),
+    evictionPolicy: row.eviction_policy === 'lfu' ? 'lfu' : 'lru',
+    createdAt: Number(row.created_at),
+  };
+}
+
+/**
+ * Organization quotas and usage. Usage counts every distinct manifest and blob
+ * the organization references once, at its declared size, whether its bytes
+ * are fetched yet or not: an image counts whole from the moment it is admitted,
+ * so concurrent fills can never take an organization past its limit.
+ */
+export class QuotaService {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+  ) {}
+
+  async get(orgId: number): Promise<OrgQuota | null> {
+    const row = await this.db('org_quotas').where({ org_id: orgId }).first();
+    return row ? toQuota(row) : null;
+  }
+
+  /** Throws CONFLICT when the organization already has a quota (Quay allows one). */
+  async create(orgId: number, limitBytes: number, evictionPolicy: EvictionPolicy): Promise<OrgQuota> {
+    if (await this.get(orgId)) throw new RegistryError('CONFLICT', 'the organization already has a quota; change it with PUT');
+    const id = randomUUID();
+    await this.db('org_quotas').insert({ id, org_id: orgId, limit_bytes: limitBytes, eviction_policy: evictionPolicy, created_at: this.clock.now() });
+    return (await this.get(orgId))!;
+  }
+
+  /** Throws NOT_FOUND for an unknown quota id. */
+  async update(orgId: number, id: string, changes: { limitBytes?: number; evictionPolicy?: EvictionPolicy }): Promise<OrgQuota> {
+    const patch: Record<string, unknown> = {};
+    if (changes.limitBytes !== undefined) patch.limit_bytes = changes.limitBytes;
+    if (changes.evictionPolicy !== undefined) patch.eviction_policy = changes.evictionPolicy;
+    const updated = Object.keys(patch).length === 0 ? 1 : await this.db('org_quotas').where({ id, org_id: orgId }).update(patch);
+    const quota = await this.get(orgId);
+    if (updated === 0 || !quota || quota.id !== id) throw new RegistryError('NOT_FOUND', `quota ${id.slice(0, 40)} not found`);
+    return quota;
+  }
+
+  async delete(orgId: number, id: string): Promise<boolean> {
+    return (await this.db('org_quotas').where({ id, org_id: orgId }).delete()) > 0;
+  }
+
+  /** Bytes referenced by the organization, each distinct digest counted once. */
+  async usage(orgId: number): Promise<number> {
+    const row = await this.db
+      .select(this.db.raw('COALESCE(SUM(size), 0) AS total'))
+      .from(this.db.select('digest', this.db.raw('MAX(size) AS size')).from(this.referencedDigests(orgId).as('refs')).groupBy('digest').as('distinct_refs'))
+      .first();
+    return Number((row as { total?: unknown } | undefined)?.total ?? 0);
+  }
+
+  /** Which of `digests` the organization already references (and so already counts). */
+  async alreadyCounted(orgId: number, digests: string[]): Promise<Set<string>> {
+    if (digests.length === 0) return new Set();
+    const rows = await this.db.select('digest').from(this.referencedDigests(orgId).as('refs')).whereIn('digest', digests);
+    return new Set(rows.map((r: { digest: string }) => r.digest));
+  }
+
+  /** (digest, size) rows for manifests, referenced blobs and linked blobs of the organization's repositories. */
+  private referencedDigests(orgId: number) {
+    const db = this.db;
+    const repos = db('repositories').select('id').where({ org_id: orgId });
+    const manifests = db('manifests').select('digest', 'size').whereIn('repo_id', repos.clone());
+    const referenced = db('manifest_refs as mr')
+      .leftJoin('blobs as b', 'b.digest', 'mr.child_digest')
+      .select({ digest: 'mr.child_digest' }, db.raw('COALESCE(mr.size, b.size, 0) AS size'))
+      .whereIn('mr.repo_id', repos.clone())
+      .where('mr.child_kind', 'blob');
+    const linked = db('repo_blobs as rb').join('blobs as b', 'b.digest', 'rb.digest').select({ digest: 'rb.digest' }, { size: 'b.size' }).whereIn('rb.repo_id', repos.clone());
+    // Unwrapped: SQLite refuses parenthesised members of a compound SELECT.
+    return manifests.unionAll([referenced, linked], false);
+  }
+}
