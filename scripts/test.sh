@@ -84,14 +84,14 @@ fi
 
 # --- 3. build ----------------------------------------------------------------
 stamp "build: npm run build"
-npm run --silent build
+npm run --silent build || die "build failed (tsc -b or the web UI bundle): see the errors above"
 
 # --- 4. lint -----------------------------------------------------------------
 if [ "${ENTREPOT_SKIP_LINT:-0}" = "1" ]; then
   stamp "lint skipped (ENTREPOT_SKIP_LINT=1)"
 else
   stamp "lint: npm run lint"
-  npm run --silent lint
+  npm run --silent lint || die "lint failed: see the errors above (npm run lint:fix fixes some)"
 fi
 
 # --- 5. tests ----------------------------------------------------------------
@@ -104,7 +104,7 @@ set +e
 npx jest --maxWorkers=2 --ci --json --outputFile=test-results/jest.json "$@"
 status=$?
 set -e
-stamp "jest exited with code $status"
+stamp "jest exited with code $status; whole run done"
 # The closing line, in the plain 'N passed, N failed, N skipped' form.
 if [ -f test-results/jest.json ]; then
   node -e '
