@@ -1,5 +1,5 @@
 /** Tests run from TypeScript sources; `tsc -b` type-checks them separately. */
-const tsJest = ['ts-jest', { isolatedModules: true, tsconfig: { module: 'commonjs', target: 'ES2022', esModuleInterop: true } }];
+const tsJest = ['ts-jest', { tsconfig: { module: 'commonjs', target: 'ES2022', esModuleInterop: true, isolatedModules: true } }];
 module.exports = {
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': tsJest },
