@@ -14,3 +14,4 @@ export const createPlugin: PluginFactory = (config: Config): RegistryPlugin => {
 };
 
 export { ProxyCachePlugin };
+export { cliExtension } from './cli/cache-commands';

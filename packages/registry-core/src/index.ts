@@ -34,3 +34,5 @@ export type { PullStats } from './services/pull-stats';
 export type { GarbageCollector } from './services/garbage-collector';
 export type { ContentRemoval, Removed } from './services/content-removal';
 export { isNonDistributable } from './oci/manifest';
+export type { CliExtension, CliContext } from './cli/main';
+export { ApiClient, ApiCallError, repoPath } from './cli/api-client';

@@ -198,8 +198,29 @@ export async function runCli(argv: string[], io: CliIo, extensions: CliExtension
   }
 }
 
+/**
+ * Command groups of installed plugin packages: each module named in
+ * ENTREPOT_CLI_PLUGINS (default: the proxy cache) may export `cliExtension`.
+ * A module that is not installed is skipped.
+ */
+export function loadCliExtensions(env: Readonly<Record<string, string | undefined>>): CliExtension[] {
+  const names = (env.ENTREPOT_CLI_PLUGINS ?? '@entrepot/proxy-cache').split(',').map((n) => n.trim()).filter(Boolean);
+  const extensions: CliExtension[] = [];
+  for (const name of names) {
+    let mod: { cliExtension?: unknown };
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      mod = require(name) as { cliExtension?: unknown };
+    } catch {
+      continue;
+    }
+    if (typeof mod.cliExtension === 'function') extensions.push(mod.cliExtension as CliExtension);
+  }
+  return extensions;
+}
+
 if (require.main === module) {
-  runCli(process.argv.slice(2), { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), env: process.env }).then(
+  runCli(process.argv.slice(2), { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), env: process.env }, loadCliExtensions(process.env)).then(
     (code) => process.exit(code),
     (err: unknown) => {
       process.stderr.write(`entrepot: ${String(err)}\n`);
