@@ -3,7 +3,6 @@ import type { CoreMetrics } from '@entrepot/registry-core';
 
 /** The proxy cache's Prometheus metrics, registered on the core's registry. */
 export interface CacheMetrics {
-  pulls: Counter<'org' | 'result' | 'kind'>;
   bytes: Counter<'org' | 'source'>;
   upstreamRequests: Counter<'upstream' | 'method' | 'status'>;
   rateLimitRemaining: Gauge<'upstream'>;
@@ -16,12 +15,6 @@ export interface CacheMetrics {
 export function createCacheMetrics(core: CoreMetrics, inFlight: () => number): CacheMetrics {
   const registers = [core.registry];
   return {
-    pulls: new Counter({
-      name: 'entrepot_cache_requests_total',
-      help: 'Cache lookups by organization, result (hit, miss, revalidated, stale, bypass) and kind (manifest, blob)',
-      labelNames: ['org', 'result', 'kind'],
-      registers,
-    }),
     bytes: new Counter({
       name: 'entrepot_cache_bytes_total',
       help: 'Blob bytes by source: upstream (downloaded) or cache (served from storage)',

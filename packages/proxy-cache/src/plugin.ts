@@ -97,7 +97,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
     const configs = new CacheConfigStore(core.db, core.secrets, core.clock);
     const metrics = createCacheMetrics(core.metrics, () => this.fills.inFlight);
     const ssrf = new SsrfGuard(this.settings.allowed_upstream_hosts);
-    const pool = new UpstreamPool(this.settings, configs, metrics, core.logger, core.clock);
+    const pool = new UpstreamPool(core.config.instance_name, this.settings, configs, metrics, core.logger, core.clock);
     this.pool = pool;
     const freshness = new TagFreshness(core.db, core.clock);
     const quota = new QuotaKeeper(core, freshness, createEvictionMetrics(core.metrics), core.config.flags.FEATURE_QUOTA_MANAGEMENT !== false);

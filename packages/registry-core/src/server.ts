@@ -120,6 +120,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
       for (const hook of plugins.quotaHooks) await hook(orgId);
     }),
     health: healthRouter({ db, storage, metrics, isDraining: () => draining }),
+    instanceName: config.instance_name,
     webUiDir: config.web_ui_dir ?? resolve(__dirname, '../../web-ui/dist'),
   });
 

@@ -38,7 +38,6 @@ export class BlobLookup {
     if (!(await this.upstreamConfirms(req, digest))) return null;
     const repository = await ensureRepository(this.deps, req);
     if (await this.mayKeep(req, repository, digest, size)) await this.deps.content.linkBlob(repository.id, digest, size);
-    this.deps.metrics.pulls.inc({ org: req.orgName, result: 'hit', kind: 'blob' });
     const blobs = this.deps.storage.blobs;
     return { digest, size, open: (range) => blobs.read(digest, range), cacheResult: 'hit' };
   }
@@ -94,12 +93,12 @@ export class BlobLookup {
       if (keep) await this.deps.content.linkBlob(repository.id, digest, fill.size);
       else await this.deps.content.recordBlob(digest, fill.size);
     }).catch((err: unknown) => this.deps.logger.error('could not link a filled blob', { digest, error: String(err) }));
-    this.deps.metrics.pulls.inc({ org, result: started ? 'miss' : 'hit', kind: 'blob' });
     return {
       digest,
       size: fill.size,
       open: (range) => this.openFromFill(fill, digest, range),
-      cacheResult: 'miss',
+      // Joining a download already under way costs the upstream nothing more.
+      cacheResult: started ? 'miss' : 'hit',
     };
   }
 

@@ -28,7 +28,6 @@ export class ManifestLookup {
     } catch (err) {
       throw unknownIfRefused(req, err);
     }
-    this.count(req, hit.cacheResult ?? 'miss');
     return hit;
   }
 
@@ -45,12 +44,7 @@ export class ManifestLookup {
       const key = `${ctx.target.org.id}|${ctx.target.repoName}|${tag}`;
       hit = await this.inFlight.run(key, () => this.revalidateNow(req, tag, local, age));
     }
-    this.count(req, hit.cacheResult ?? 'hit');
     return hit;
-  }
-
-  private count(req: CacheRequest, result: string): void {
-    this.deps.metrics.pulls.inc({ org: req.orgName, result, kind: 'manifest' });
   }
 
   private async revalidateNow(req: CacheRequest, tag: string, local: ManifestHit, age: number): Promise<ManifestHit> {

@@ -1,4 +1,3 @@
-import { hostname } from 'node:os';
 import type { Clock, Logger } from '@entrepot/registry-core';
 import type { CacheMetrics } from '../cache-metrics';
 import { endpointOf, type CacheConfig, type CacheConfigStore } from '../config/cache-config-store';
@@ -17,9 +16,10 @@ const BREAKER_LEVEL = { closed: 0, 'half-open': 1, open: 2 } as const;
 export class UpstreamPool {
   private readonly clients = new Map<number, { updatedAt: number; client: UpstreamClient }>();
   private readonly breakers = new Map<string, CircuitBreaker>();
-  private readonly via = `entrepot-${hostname()}`;
 
   constructor(
+    /** Our instance name: sent in `Via`, and a response carrying it means we are our own upstream. */
+    private readonly via: string,
     private readonly settings: ProxyCacheSettings,
     private readonly configs: CacheConfigStore,
     private readonly metrics: CacheMetrics,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Request } from 'express';
 import type { Config } from '../config/config';
 import type { Db } from '../db/database';
@@ -9,8 +10,13 @@ import { PasswordHasher, tokenMatches } from './passwords';
 import { ANONYMOUS, Principal } from './principal';
 import type { TokenService } from './token-service';
 
+const VERIFIED_CACHE_SIZE = 10_000;
+
 /** Basic credentials (users, robots `org+name` with their token) and bearer tokens. */
 export class DbAuthenticator implements Authenticator {
+  /** Digests of (stored hash, password) pairs already verified; bounded, oldest dropped first. */
+  private readonly verified = new Set<string>();
+
   constructor(
     private readonly db: Db,
     private readonly config: Config,
@@ -54,7 +60,16 @@ export class DbAuthenticator implements Authenticator {
 
   private async verifyUser(username: string, password: string): Promise<Principal | null> {
     const row = await this.db('users').where({ username }).first();
-    if (!row || !(await this.passwords.verify(row.password_hash as string | null, password))) return null;
+    if (!row) return null;
+    // The slow hash runs once per (stored hash, password) pair: clients that send Basic
+    // credentials on every request (the web UI, scripts) pay it once, and a password
+    // change invalidates the entry because the stored hash changes.
+    const key = createHash('sha256').update(`${String(row.password_hash)}\u0000${password}`).digest('hex');
+    if (!this.verified.has(key)) {
+      if (!(await this.passwords.verify(row.password_hash as string | null, password))) return null;
+      if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.values().next().value as string);
+      this.verified.add(key);
+    }
     return { kind: 'user', id: Number(row.id), username: String(row.username), isSuperuser: Boolean(row.is_superuser) };
   }
 

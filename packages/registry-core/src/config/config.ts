@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { FeatureFlags, loadFeatureFlags } from './feature-flags';
@@ -45,6 +46,8 @@ export const configSchema = z.object({
   /** External URL clients use, e.g. https://entrepot.corp; derived from the request when unset. */
   base_url: z.string().url().optional(),
   data_dir: z.string().default('./data'),
+  /** This instance's name in `Via` headers; upstream requests that come back carrying it are refused (loops). */
+  instance_name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional(),
   log_level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
   database: databaseSchema.default({ client: 'sqlite' }),
   storage: storageSchema.default({ driver: 'fs' }),
@@ -81,6 +84,7 @@ export const configSchema = z.object({
 export type ConfigFile = z.infer<typeof configSchema>;
 
 export interface Config extends ConfigFile {
+  instance_name: string;
   flags: FeatureFlags;
   /** The whole parsed YAML document; plugins validate their own sections. */
   raw: Record<string, unknown>;
@@ -167,5 +171,5 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (config.database.client === 'mysql' && !config.secret_key) {
     throw new ConfigError('secret_key (or ENTREPOT_SECRET_KEY) is required with a shared database, so every replica decrypts the same secrets');
   }
-  return { ...config, data_dir: resolve(config.data_dir), flags, raw: merged, env: { ...env } };
+  return { ...config, instance_name: config.instance_name ?? `entrepot-${hostname()}`.slice(0, 64), data_dir: resolve(config.data_dir), flags, raw: merged, env: { ...env } };
 }

@@ -13,6 +13,7 @@ export interface AppParts {
   token: Router;
   api: Router;
   health: Router;
+  instanceName: string;
   webUiDir?: string;
 }
 
@@ -22,16 +23,19 @@ export function buildApp(parts: AppParts): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
-  app.use(requestContext(parts.logger, parts.metrics));
+  app.use(requestContext(parts.logger, parts.metrics, parts.instanceName));
   app.use(parts.health);
   app.use(parts.token);
   app.use(parts.registry);
   app.use('/api/v1', parts.api);
   if (parts.webUiDir && existsSync(join(parts.webUiDir, 'index.html'))) {
     const dir = parts.webUiDir;
-    app.use(express.static(dir, { index: 'index.html', maxAge: '1h' }));
+    // Hashed asset files may be cached for long; index.html must be revalidated so a new
+    // release never points browsers at assets that no longer exist.
+    app.use('/assets', express.static(join(dir, 'assets'), { maxAge: '365d', immutable: true, fallthrough: false }));
+    app.use(express.static(dir, { index: 'index.html', maxAge: 0, setHeaders: (res) => res.setHeader('Cache-Control', 'no-cache') }));
     // Client-side routes of the single-page UI.
-    app.get(/^\/(?!v2\/|api\/).*/, (_req, res) => res.sendFile(join(dir, 'index.html')));
+    app.get(/^\/(?!v2\/|api\/|assets\/).*/, (_req, res) => res.set('Cache-Control', 'no-cache').sendFile(join(dir, 'index.html')));
   }
   app.use((req, _res, next) => {
     const err = Object.assign(new Error(`no route for ${req.method} ${req.path.slice(0, 200)}`), { status: 404 });

@@ -6,6 +6,7 @@ export interface CoreMetrics {
   httpRequests: Counter<'method' | 'route' | 'status'>;
   httpDuration: Histogram<'method' | 'route'>;
   blobBytesServed: Counter<'source'>;
+  pulls: Counter<'org' | 'result' | 'kind'>;
   digestMismatches: Counter<'origin'>;
   auditFallbackWrites: Counter;
   queueDepth: Gauge<'queue'>;
@@ -33,6 +34,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): CoreM
       name: 'entrepot_blob_bytes_served_total',
       help: 'Blob bytes sent to clients, by source (storage, fill)',
       labelNames: ['source'],
+      registers: [registry],
+    }),
+    pulls: new Counter({
+      name: 'entrepot_cache_requests_total',
+      help: 'Manifest and blob pulls by organization, kind and result (hit, miss, revalidated, stale, bypass)',
+      labelNames: ['org', 'result', 'kind'],
       registers: [registry],
     }),
     digestMismatches: new Counter({

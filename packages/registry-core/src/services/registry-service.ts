@@ -25,7 +25,7 @@ export class RegistryService {
         if (fresher) return fresher;
       }
     }
-    if (local) return local;
+    if (local) return { ...local, cacheResult: 'hit' };
     for (const source of this.sources) {
       const hit = await source.resolveManifest(ref, ctx);
       if (hit) return hit;

@@ -19,12 +19,14 @@ export function routeLabel(path: string): string {
 }
 
 /** Assigns a request id, logs one line per request and records request metrics. */
-export function requestContext(logger: Logger, metrics: CoreMetrics): RequestHandler {
+export function requestContext(logger: Logger, metrics: CoreMetrics, instanceName: string): RequestHandler {
   return (req, res, next) => {
     const requestId = (req.get('x-request-id') ?? '').slice(0, 64) || randomUUID();
     req.entrepot = { requestId };
     res.locals.requestId = requestId;
     res.set('X-Request-Id', requestId);
+    // Lets another Entrepot (or this one) recognise itself as the upstream and refuse a loop.
+    res.set('Via', `1.1 ${instanceName}`);
     const started = process.hrtime.bigint();
     res.on('close', () => {
       const route = routeLabel(req.path);

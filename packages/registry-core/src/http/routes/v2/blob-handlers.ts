@@ -1,4 +1,5 @@
 import type { Request, Response } from 'express';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RegistryError } from '../../../errors/registry-error';
 import { parseDigest } from '../../../oci/digest';
@@ -25,6 +26,7 @@ export function blobHandlers(deps: RegistryRouteDeps) {
     } else {
       res.status(200).set('Content-Length', String(hit.size));
     }
+    deps.metrics.pulls.inc({ org: ctx.target.org.name, result: hit.cacheResult ?? 'hit', kind: 'blob' });
     if (req.method === 'HEAD') {
       res.end();
       return;
@@ -38,6 +40,8 @@ export function blobHandlers(deps: RegistryRouteDeps) {
       }
     }
     const body = await hit.open(range);
+    // Until the first byte, a failure (e.g. an upstream fill that cannot start) is still a proper error response.
+    await firstBytes(body);
     const source = hit.cacheResult === 'miss' ? 'fill' : 'storage';
     body.on('data', (chunk: Buffer) => deps.metrics.blobBytesServed.inc({ source }, chunk.length));
     try {
@@ -60,4 +64,27 @@ export function blobHandlers(deps: RegistryRouteDeps) {
   }
 
   return { get, remove };
+}
+
+/**
+ * Resolves once `body` has bytes to give or has ended; rejects when it fails
+ * (or closes) before that. Nothing is read, so the stream can then be piped.
+ */
+function firstBytes(body: Readable): Promise<void> {
+  if (body.readableLength > 0 || body.readableEnded) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    // The error listener stays: an error before pipeline() attaches its own must not go unhandled.
+    const settle = (err?: Error): void => {
+      body.off('readable', onReadable);
+      body.off('close', onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onReadable = (): void => settle();
+    const onError = (err: Error): void => settle(err);
+    const onClose = (): void => settle(new Error('blob stream closed before its first byte'));
+    body.on('readable', onReadable);
+    body.on('error', onError);
+    body.on('close', onClose);
+  });
 }

@@ -20,16 +20,20 @@ export function manifestHandlers(deps: RegistryRouteDeps) {
       'Docker-Content-Digest': hit.digest,
       ETag: `"${hit.digest}"`,
     });
+    deps.metrics.pulls.inc({ org: ctx.target.org.name, result: hit.cacheResult ?? 'hit', kind: 'manifest' });
     if (req.method === 'HEAD') {
       res.end();
-      return;
+    } else {
+      res.end(hit.body);
     }
-    res.end(hit.body);
     if (ref.kind === 'tag' && hit.cacheResult !== 'bypass') {
       // A first pull through a cache creates the repository during the lookup.
       const repository = ctx.repository ?? (await deps.repositories.find(ctx.target.org.id, ctx.target.repoName));
       if (repository) deps.pullStats.record(repository.id, ref.tag);
     }
+    // A HEAD by digest adds nothing to the GET that follows it; a HEAD by tag is how
+    // containerd resolves the tag it pulls, so that one is audited.
+    if (req.method === 'HEAD' && ref.kind === 'digest') return;
     void deps.audit.record({
       orgId: ctx.target.org.id,
       repo: ctx.target.repoName,
@@ -43,6 +47,7 @@ export function manifestHandlers(deps: RegistryRouteDeps) {
         manifest_digest: hit.digest,
         cache_result: hit.cacheResult ?? null,
         route: ctx.target.route,
+        method: req.method,
       },
     });
   }
