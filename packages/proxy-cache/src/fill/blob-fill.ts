@@ -44,6 +44,8 @@ export class BlobFill {
   readonly done: Promise<void>;
   size = -1;
   written = 0;
+  /** True once the bytes written hash to the digest. */
+  private verified = false;
   private state: FillState = 'starting';
   private failure: Error | null = null;
   private readonly progress = new EventEmitter();
@@ -77,9 +79,19 @@ export class BlobFill {
     return this.state === 'committed';
   }
 
-  /** Waits until more than `position` bytes are written, or the fill ended. */
+  /**
+   * Bytes readers may send: everything written, except that the blob's last
+   * byte is held back until the whole content has hashed to the digest, so a
+   * client never receives a complete-looking body that turns out corrupt (it
+   * sees the connection cut instead).
+   */
+  get servable(): number {
+    return this.verified ? this.written : Math.max(0, Math.min(this.written, this.size - 1));
+  }
+
+  /** Waits until more than `position` bytes are servable, or the fill ended. */
   waitForBytes(position: number): Promise<void> {
-    if (this.written > position || this.state === 'failed' || this.state === 'committed') return Promise.resolve();
+    if (this.servable > position || this.state === 'failed' || this.state === 'committed') return Promise.resolve();
     return new Promise((resolve) => this.progress.once('progress', () => resolve()));
   }
 
@@ -175,8 +187,11 @@ export class BlobFill {
       const actual = `${digestAlgorithm(this.digest)}:${hash.digest('hex')}`;
       if (actual !== this.digest) {
         this.options.onDigestMismatch?.();
-        throw new RegistryError('DIGEST_INVALID', `upstream content for ${this.digest} hashed to ${actual}; it was not stored`);
+        // The upstream's fault, not the client's: 503, not DIGEST_INVALID (400).
+        throw new RegistryError('UNAVAILABLE', `upstream content for ${this.digest} hashed to ${actual}; it was not stored`);
       }
+      this.verified = true;
+      this.notify();
       await this.file.sync();
       if (this.options.keep !== false) await this.commit();
       this.state = 'committed';

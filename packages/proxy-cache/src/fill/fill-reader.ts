@@ -6,7 +6,8 @@ const CHUNK = 1024 * 1024;
 
 /** What a reader needs from the fill it tails. */
 export interface TailSource {
-  readonly written: number;
+  /** Bytes that may be sent so far (see BlobFill.servable). */
+  readonly servable: number;
   readonly failed: Error | null;
   waitForBytes(position: number): Promise<void>;
 }
@@ -50,7 +51,7 @@ export class FillReader extends Readable {
         this.push(null);
         return;
       }
-      const available = Math.min(this.source.written, this.end + 1) - this.position;
+      const available = Math.min(this.source.servable, this.end + 1) - this.position;
       if (available <= 0) {
         if (this.source.failed) throw this.source.failed;
         await this.source.waitForBytes(this.position);
