@@ -1,0 +1,163 @@
+/**
+ * Shared set-up of the fault tests: one real upstream (Distribution, anonymous
+ * pulls), one Entrepot with short upstream timeouts and a small breaker, and
+ * one fault proxy per cache organization — each proxy is its own upstream
+ * endpoint, so each test has its own circuit breaker.
+ */
+import { createHash } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Digest } from '@entrepot/registry-core';
+import { createOciImage, pushImage, type BuiltImage } from '../../../../testing/oci-images';
+import { sleep } from '../../../../testing/tools';
+import { startCacheFixture, type CacheFixture } from '../e2e/cache-fixture';
+import { FaultProxy } from './fault-proxy';
+
+/** Timeouts short enough for tests, long enough for a loaded machine. */
+export const FAULT_SETTINGS = {
+  connect_timeout_ms: 1000,
+  headers_timeout_ms: 1500,
+  idle_timeout_ms: 1000,
+  breaker_failures: 3,
+  breaker_cooldown_ms: 2000,
+};
+
+export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+
+export interface FaultFixture {
+  fx: CacheFixture;
+  /** Starts a fault proxy in front of the upstream and a cache org whose endpoint is that proxy. */
+  cacheOrg(name: string, body?: Record<string, unknown>): Promise<FaultProxy>;
+  /** Builds an image and pushes it to the upstream as `repo:tag`. */
+  pushUpstream(repo: string, tag: string, layerSizes: number[]): Promise<BuiltImage>;
+  stop(): Promise<void>;
+}
+
+export async function startFaultFixture(settings: Partial<typeof FAULT_SETTINGS> = {}): Promise<FaultFixture> {
+  const fx = await startCacheFixture({
+    auth: { mode: 'anonymous' },
+    entrepot: { overrides: { proxy_cache: { ...FAULT_SETTINGS, ...settings } } },
+  });
+  const proxies: FaultProxy[] = [];
+  return {
+    fx,
+    async cacheOrg(name, body = {}) {
+      const proxy = await FaultProxy.start(fx.upstream.url);
+      proxies.push(proxy);
+      await fx.createCacheOrg(name, { upstream_endpoint: proxy.url, ...body });
+      return proxy;
+    },
+    async pushUpstream(repo, tag, layerSizes) {
+      const image = await createOciImage(join(fx.work, `${repo.replace(/\//g, '_')}-${tag}`), { tag, layerSize: layerSizes });
+      await pushImage(image.layoutDir, tag, fx.upstream.ref(repo, tag));
+      return image;
+    },
+    async stop() {
+      for (const proxy of proxies) await proxy.stop();
+      await fx.stop();
+    },
+  };
+}
+
+export interface ClientResult {
+  status: number;
+  headers: Headers;
+  /** Bytes received before the body ended or failed. */
+  received: number;
+  /** sha256 of what was received. */
+  digest: string;
+  /** Parsed OCI error envelope, when the answer was an error. */
+  errors?: Array<{ code: string; message: string }>;
+  /** Set when reading the body failed (connection cut, truncated body). */
+  bodyError?: string;
+  elapsedMs: number;
+}
+
+/** A GET (or HEAD) on Entrepot's /v2 as the admin, reading the whole body and noting how it ended. */
+export async function registryGet(fx: CacheFixture, path: string, init: { method?: string; headers?: Record<string, string> } = {}): Promise<ClientResult> {
+  const started = Date.now();
+  let res: Response;
+  try {
+    res = await fetch(`${fx.entrepot.url}/v2/${path}`, {
+      method: init.method ?? 'GET',
+      headers: { authorization: fx.entrepot.adminAuth, accept: OCI_MANIFEST, ...(init.headers ?? {}) },
+    });
+  } catch (err) {
+    // No response at all (connection closed before the status line): status 0.
+    return { status: 0, headers: new Headers(), received: 0, digest: '', bodyError: describe(err), elapsedMs: Date.now() - started };
+  }
+  const hash = createHash('sha256');
+  const chunks: Buffer[] = [];
+  let received = 0;
+  let bodyError: string | undefined;
+  try {
+    for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
+      received += chunk.length;
+      hash.update(chunk);
+      if (res.status >= 400) chunks.push(Buffer.from(chunk));
+    }
+  } catch (err) {
+    bodyError = describe(err);
+  }
+  const result: ClientResult = { status: res.status, headers: res.headers, received, digest: `sha256:${hash.digest('hex')}`, elapsedMs: Date.now() - started };
+  if (bodyError !== undefined) result.bodyError = bodyError;
+  if (res.status >= 400 && chunks.length > 0) {
+    try {
+      result.errors = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { errors: Array<{ code: string; message: string }> }).errors;
+    } catch {
+      // not an OCI envelope
+    }
+  }
+  return result;
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? `${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ''}` : String(err);
+}
+
+/** What the blob store holds for `digest`: null, or its size and recomputed sha256. */
+export async function storedBlob(fx: CacheFixture, digest: string): Promise<{ size: number; digest: string } | null> {
+  const blobs = fx.entrepot.entrepot.services.storage.blobs;
+  const stat = await blobs.stat(digest as Digest);
+  if (!stat) return null;
+  const hash = createHash('sha256');
+  for await (const chunk of (await blobs.read(digest as Digest)) as AsyncIterable<Buffer>) hash.update(chunk);
+  return { size: stat.size, digest: `sha256:${hash.digest('hex')}` };
+}
+
+/** Files left in the scratch directory (fills in progress or leaked). */
+export async function scratchEntries(fx: CacheFixture): Promise<string[]> {
+  return readdir(fx.entrepot.entrepot.services.storage.scratchDir);
+}
+
+export async function metricsText(fx: CacheFixture): Promise<string> {
+  return (await fetch(`${fx.entrepot.url}/metrics`)).text();
+}
+
+/** The value of one sample of `/metrics` (0 when absent); `labels` must all match. */
+export async function metricValue(fx: CacheFixture, name: string, labels: Record<string, string>): Promise<number> {
+  const text = await metricsText(fx);
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return total;
+}
+
+/** Polls `check` until it returns true or `timeoutMs` passes; returns the last answer. */
+export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 10_000, intervalMs = 50): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(intervalMs);
+  }
+}
+
+/** `cache_result` of the organization's most recent `pull_repo` audit entries, newest first. */
+export async function auditResults(fx: CacheFixture, org: string): Promise<string[]> {
+  const res = await fx.entrepot.api('GET', `/organization/${org}/logs?kind=pull_repo`);
+  const body = res.body as { logs: Array<{ metadata: { cache_result?: string | null } }> };
+  return body.logs.map((l) => l.metadata.cache_result ?? '');
+}
