@@ -115,6 +115,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
       upstreamEnabled: this.upstreamEnabled,
       quota,
       bypass: new BypassSet(core.clock),
+      coordinator: core.coordinator,
     });
     this.runtime = {
       source,

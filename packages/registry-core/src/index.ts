@@ -36,3 +36,5 @@ export type { ContentRemoval, Removed } from './services/content-removal';
 export { isNonDistributable } from './oci/manifest';
 export type { CliExtension, CliContext } from './cli/main';
 export { ApiClient, ApiCallError, repoPath } from './cli/api-client';
+export type { Coordinator, Lease } from './coordination/coordinator';
+export { withLock } from './coordination/coordinator';

@@ -23,6 +23,9 @@ import { healthRouter } from './http/routes/health-routes';
 import { tokenRouter } from './http/routes/token-route';
 import { registryRouter } from './http/routes/v2/registry-router';
 import { createQueue } from './jobs/create-queue';
+import type { Coordinator } from './coordination/coordinator';
+import { InProcessCoordinator } from './coordination/in-process-coordinator';
+import { RedisCoordinator } from './coordination/redis-coordinator';
 import type { JobQueue } from './jobs/job-queue';
 import { createLogger, type Logger } from './logging/logger';
 import { createMetrics, type CoreMetrics } from './metrics/metrics';
@@ -74,6 +77,8 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
   await migrate(db, [coreSchema, robotTokenSecret, quotaSchema, ...plugins.migrations]);
   const storage: Storage = await createStorage(config);
   const queue: JobQueue = createQueue(config, logger);
+  const coordinator: Coordinator =
+    config.queue.driver === 'bullmq' ? new RedisCoordinator(config.queue.redis_url, config.queue.prefix) : new InProcessCoordinator();
   const secrets = SecretBox.load(config.secret_key, config.data_dir);
 
   const repositories = new RepositoryService(db, clock);
@@ -100,7 +105,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
   gcTimer.unref();
 
   const removal = new ContentRemoval(db, gc);
-  const services: CoreServices = { config, logger, metrics, db, storage, queue, content, repositories, audit, secrets, clock, http, quotas, pullStats, gc, removal, requestGc };
+  const services: CoreServices = { config, logger, metrics, db, storage, queue, content, repositories, audit, secrets, clock, http, quotas, pullStats, gc, removal, requestGc, coordinator };
   for (const job of plugins.jobHandlers) queue.register(job.name, job.handler, job.options);
   for (const plugin of plugins.plugins) await plugin.init(services);
   await queue.start();
@@ -156,6 +161,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
       await pullStats.stop();
       for (const hook of plugins.shutdownHooks) await hook().catch((err: unknown) => logger.error('shutdown hook failed', { error: String(err) }));
       await queue.close();
+      await coordinator.close();
       await db.destroy();
     },
   };

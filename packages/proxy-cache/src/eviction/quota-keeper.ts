@@ -1,4 +1,4 @@
-import { ANONYMOUS_PERFORMER, type CoreServices, type EvictionPolicy, type OrganizationRow } from '@entrepot/registry-core';
+import { ANONYMOUS_PERFORMER, withLock, type CoreServices, type EvictionPolicy, type OrganizationRow } from '@entrepot/registry-core';
 import type { TagFreshness } from '../freshness/tag-freshness';
 import { nextCandidate, type Protected } from './candidates';
 import type { EvictionMetrics } from './eviction-metrics';
@@ -34,7 +34,7 @@ export class QuotaKeeper {
       await store();
       return 'admitted';
     }
-    return this.lock.run(org.id, async () => {
+    return this.serialized(org.id, async () => {
       const quota = await this.core.quotas.get(org.id);
       if (!quota) {
         await store();
@@ -62,13 +62,18 @@ export class QuotaKeeper {
   /** Evicts until usage is within the (possibly lowered) limit. */
   async enforce(org: OrganizationRow): Promise<void> {
     if (!this.enabled) return;
-    await this.lock.run(org.id, async () => {
+    await this.serialized(org.id, async () => {
       const quota = await this.core.quotas.get(org.id);
       if (!quota) return;
       await this.makeRoom(org, quota.limitBytes, quota.evictionPolicy);
       this.metrics.size.set({ org: org.name }, await this.core.quotas.usage(org.id));
       this.metrics.limit.set({ org: org.name }, quota.limitBytes);
     });
+  }
+
+  /** One decision at a time per organization: in this process first, then across replicas. */
+  private serialized<T>(orgId: number, work: () => Promise<T>): Promise<T> {
+    return this.lock.run(orgId, () => withLock(this.core.coordinator, `quota:${orgId}`, work));
   }
 
   /** Evicts until usage ≤ target; false when nothing evictable is left and it is still above. */

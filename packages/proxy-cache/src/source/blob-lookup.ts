@@ -4,6 +4,11 @@ import type { BlobFill } from '../fill/blob-fill';
 import { upstreamFailureOf } from '../upstream/upstream-failure';
 import { cacheRequest, ensureRepository, type CacheDeps, type CacheRequest } from './cache-context';
 import { endpointOf } from '../config/cache-config-store';
+import { Coalescer } from '../freshness/coalescer';
+
+/** How long a fill lease lasts without renewal (renewed every third of it while downloading). */
+const FILL_LEASE_MS = 30_000;
+const REMOTE_POLL_MS = 200;
 
 /**
  * Blobs of cache organizations. The core already served blobs this repository
@@ -12,6 +17,9 @@ import { endpointOf } from '../config/cache-config-store';
  * (one single-flight fill streamed to every requester while it is stored).
  */
 export class BlobLookup {
+  /** Concurrent first requests for a digest in this process decide together whether to fill or wait. */
+  private readonly starting = new Coalescer<{ fill: BlobFill; started: boolean } | 'stored'>();
+
   constructor(private readonly deps: CacheDeps) {}
 
   async resolve(digest: Digest, ctx: LookupContext): Promise<BlobHit | null> {
@@ -64,23 +72,13 @@ export class BlobLookup {
   }
 
   private async fromFill(req: CacheRequest, digest: Digest): Promise<BlobHit | null> {
-    const upstream = await this.deps.upstreamFor(req.config);
     const repository = await ensureRepository(this.deps, req);
-    const org = req.orgName;
-    const { fill, started } = this.deps.fills.getOrStart({
-      digest,
-      originKey: originKey(req),
-      scratchDir: this.deps.storage.scratchDir,
-      blobs: this.deps.storage.blobs,
-      logger: this.deps.logger,
-      open: (offset, signal) => upstream.getBlob(req.upstreamRepo, digest, { offset, signal }),
-      isResumable: (err) => {
-        const failure = upstreamFailureOf(err);
-        return failure !== null && (failure.kind === 'network' || failure.kind === 'timeout' || (failure.kind === 'status' && (failure.status ?? 0) >= 500));
-      },
-      onUpstreamBytes: (bytes) => this.deps.metrics.bytes.inc({ org, source: 'upstream' }, bytes),
-      onDigestMismatch: () => this.deps.metrics.digestMismatches.inc({ org }),
-    });
+    const outcome = this.deps.fills.get(digest) ? await this.startFill(req, digest) : await this.starting.run(digest, () => this.startOrAwaitRemote(req, digest));
+    if (outcome === 'stored') {
+      const stored = await this.deps.storage.blobs.stat(digest);
+      return stored ? this.confirmStored(req, digest, stored.size) : null;
+    }
+    const { fill, started } = outcome;
     try {
       await fill.ready;
     } catch (err) {
@@ -100,6 +98,53 @@ export class BlobLookup {
       // Joining a download already under way costs the upstream nothing more.
       cacheResult: started ? 'miss' : 'hit',
     };
+  }
+
+  /**
+   * Single flight across replicas: the replica holding the fill lease downloads;
+   * the others wait until the blob is stored (or the lease lapses, then they take
+   * over), so N replicas still make one upstream GET per blob.
+   */
+  private async startOrAwaitRemote(req: CacheRequest, digest: Digest): Promise<{ fill: BlobFill; started: boolean } | 'stored'> {
+    const name = `fill:${digest}`;
+    for (;;) {
+      if (this.deps.fills.get(digest)) return this.startFill(req, digest);
+      const lease = await this.deps.coordinator.tryAcquire(name, FILL_LEASE_MS);
+      if (lease) {
+        const outcome = await this.startFill(req, digest);
+        const renewal = setInterval(() => void lease.renew().catch(() => false), FILL_LEASE_MS / 3);
+        renewal.unref();
+        void outcome.fill.done.finally(() => {
+          clearInterval(renewal);
+          void lease.release();
+        });
+        return outcome;
+      }
+      while (await this.deps.coordinator.isHeld(name)) {
+        if (await this.deps.storage.blobs.stat(digest)) return 'stored';
+        await new Promise((r) => setTimeout(r, REMOTE_POLL_MS));
+      }
+      if (await this.deps.storage.blobs.stat(digest)) return 'stored';
+    }
+  }
+
+  private async startFill(req: CacheRequest, digest: Digest): Promise<{ fill: BlobFill; started: boolean }> {
+    const upstream = await this.deps.upstreamFor(req.config);
+    const org = req.orgName;
+    return this.deps.fills.getOrStart({
+      digest,
+      originKey: originKey(req),
+      scratchDir: this.deps.storage.scratchDir,
+      blobs: this.deps.storage.blobs,
+      logger: this.deps.logger,
+      open: (offset, signal) => upstream.getBlob(req.upstreamRepo, digest, { offset, signal }),
+      isResumable: (err) => {
+        const failure = upstreamFailureOf(err);
+        return failure !== null && (failure.kind === 'network' || failure.kind === 'timeout' || (failure.kind === 'status' && (failure.status ?? 0) >= 500));
+      },
+      onUpstreamBytes: (bytes) => this.deps.metrics.bytes.inc({ org, source: 'upstream' }, bytes),
+      onDigestMismatch: () => this.deps.metrics.digestMismatches.inc({ org }),
+    });
   }
 
   /** Reads from the running fill, or from storage once the fill has committed and let go of its file. */

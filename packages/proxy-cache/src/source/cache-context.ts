@@ -1,4 +1,4 @@
-import type { ContentService, Logger, RepositoryService, Storage, Clock, LookupContext, RepositoryRow } from '@entrepot/registry-core';
+import type { ContentService, Coordinator, Logger, RepositoryService, Storage, Clock, LookupContext, RepositoryRow } from '@entrepot/registry-core';
 import type { CacheConfig, CacheConfigStore } from '../config/cache-config-store';
 import type { CacheMetrics } from '../cache-metrics';
 import type { FillRegistry } from '../fill/fill-registry';
@@ -25,6 +25,7 @@ export interface CacheDeps {
   upstreamEnabled: boolean;
   quota: QuotaKeeper;
   bypass: BypassSet;
+  coordinator: Coordinator;
 }
 
 /** A request against a cache organization, with its configuration resolved. */

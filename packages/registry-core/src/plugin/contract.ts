@@ -19,6 +19,7 @@ import type { QuotaService } from '../services/quota-service';
 import type { PullStats } from '../services/pull-stats';
 import type { GarbageCollector } from '../services/garbage-collector';
 import type { ContentRemoval } from '../services/content-removal';
+import type { Coordinator } from '../coordination/coordinator';
 
 /** How a pull was satisfied, for audit logs and metrics. */
 export type CacheResult = 'hit' | 'miss' | 'revalidated' | 'stale' | 'bypass';
@@ -136,6 +137,8 @@ export interface CoreServices {
   removal: ContentRemoval;
   /** Asks for a garbage-collection pass soon (deduplicated job). */
   requestGc(): Promise<void>;
+  /** Locks that hold across replicas (single flight, quota admission). */
+  coordinator: Coordinator;
 }
 
 export interface RegistryPlugin {

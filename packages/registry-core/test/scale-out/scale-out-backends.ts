@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
 import knex, { type Knex } from 'knex';
 import { Client as MinioClient } from 'minio';
-import { startEntrepot, type TestInstance } from '../../../../testing/entrepot-instance';
+import { startEntrepot, type TestInstance, type TestInstanceOptions } from '../../../../testing/entrepot-instance';
 import { S3Server } from '../../../../testing/s3-server';
 
 const MYSQL_URL = process.env.ENTREPOT_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
@@ -25,8 +25,8 @@ export interface ScaleOutBackends {
   database: string;
   /** BullMQ key prefix this run owns (its keys are deleted by `cleanup()`). */
   queuePrefix: string;
-  /** Starts one Entrepot replica on the shared backends. */
-  startReplica(): Promise<TestInstance>;
+  /** Starts one Entrepot replica on the shared backends (plugins and extra settings optional). */
+  startReplica(options?: Pick<TestInstanceOptions, 'plugins' | 'env' | 'overrides'>): Promise<TestInstance>;
   /** Object keys in the bucket (to show blobs went to S3). */
   listObjects(): Promise<string[]>;
   /** Rows in a table of this run's database. */
@@ -111,12 +111,13 @@ export async function startScaleOutBackends(): Promise<ScaleOutBackends> {
     s3,
     database,
     queuePrefix,
-    async startReplica() {
+    async startReplica(options = {}) {
       const replica = await startEntrepot({
-        env,
+        plugins: options.plugins,
+        env: { ...env, ...options.env },
         // ENTREPOT_REDIS_URL selects BullMQ with the default prefix; the test
         // run needs a prefix of its own so parallel runs never share queues.
-        overrides: { queue: { driver: 'bullmq', redis_url: REDIS_URL, prefix: queuePrefix } },
+        overrides: { ...options.overrides, queue: { driver: 'bullmq', redis_url: REDIS_URL, prefix: queuePrefix } },
       });
       replicas.push(replica);
       return replica;
