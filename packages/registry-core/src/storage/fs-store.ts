@@ -135,6 +135,7 @@ export class FsUploadStore implements UploadStore {
   }
 
   async size(uploadId: string): Promise<number | null> {
+    if (!UPLOAD_ID.test(uploadId)) return null;
     try {
       return (await stat(this.pathOf(uploadId))).size;
     } catch (err) {

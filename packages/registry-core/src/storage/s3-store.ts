@@ -1,0 +1,403 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, unlink } from 'node:fs/promises';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { BucketItem, Client } from 'minio';
+import { RegistryError } from '../errors/registry-error';
+import { Digest, digestAlgorithm, digestHex, tryParseDigest } from '../oci/digest';
+import { BlobStat, BlobStore, ByteRange, Storage, UploadStore } from './blob-store';
+import { digestingStreamFor } from './verifying-writer';
+
+export interface S3StorageOptions {
+  endpoint: string;
+  port?: number;
+  useSSL: boolean;
+  accessKey: string;
+  secretKey: string;
+  bucket: string;
+  region: string;
+  /** Key prefix; a non-empty prefix without a trailing `/` gets one. */
+  prefix: string;
+  /** Offer presigned GET URLs (`redirectUrl`) instead of streaming blobs through Entrepot. */
+  redirectDownloads: boolean;
+  /** Multipart part size (default 16 MiB, minimum 5 MiB): the memory one write or append holds. */
+  partSizeBytes?: number;
+}
+
+const MIB = 1024 * 1024;
+const DEFAULT_PART_SIZE = 16 * MIB;
+/** S3's smallest part size (except for the last part). */
+const MIN_PART_SIZE = 5 * MIB;
+/** S3 allows 10,000 parts; past this many the part size grows so that large blobs still fit. */
+const PARTS_AT_BASE_SIZE = 5000;
+const LARGE_PART_FACTOR = 8;
+const MAX_PARTS = 10_000;
+const CONTENT_TYPE = { 'Content-Type': 'application/octet-stream' };
+
+function s3Code(err: unknown): string | undefined {
+  return (err as { code?: string } | null)?.code;
+}
+
+function isMissing(err: unknown): boolean {
+  const code = s3Code(err);
+  return code === 'NoSuchKey' || code === 'NotFound';
+}
+
+async function* listObjects(client: Client, bucket: string, prefix: string): AsyncGenerator<BucketItem> {
+  for await (const item of client.listObjectsV2(bucket, prefix, true)) {
+    const entry = item as BucketItem;
+    if (entry.name) yield entry;
+  }
+}
+
+/**
+ * Streams `source` into the object `key` without ever buffering more than one
+ * part. Content below one part is sent in a single PUT; larger content goes to
+ * a multipart upload, which S3 keeps invisible until it is completed. `check`
+ * runs after the last byte was read and before anything becomes visible under
+ * `key`: when it throws, nothing is written (the multipart upload is aborted).
+ *
+ * minio's own `putObject` is not used for streams of unknown size: it resumes
+ * any incomplete multipart upload of the same key (so concurrent writers of one
+ * digest would share parts), and it offers no point to verify before completing.
+ */
+class ObjectWriter {
+  private part: Buffer | null = null;
+  private filled = 0;
+  private uploadId: string | null = null;
+  private readonly etags: Array<{ part: number; etag: string }> = [];
+  bytes = 0;
+
+  constructor(
+    private readonly client: Client,
+    private readonly bucket: string,
+    private readonly key: string,
+    private readonly partSize: number,
+  ) {}
+
+  async write(chunk: Buffer): Promise<void> {
+    let offset = 0;
+    while (offset < chunk.length) {
+      // Allocated lazily and reused for every part: memory per writer is one part.
+      this.part ??= Buffer.allocUnsafe(this.capacity());
+      const copied = chunk.copy(this.part, this.filled, offset);
+      this.filled += copied;
+      offset += copied;
+      this.bytes += copied;
+      if (this.filled === this.part.length) await this.flushPart();
+    }
+  }
+
+  async commit(): Promise<void> {
+    const rest = this.part ? this.part.subarray(0, this.filled) : Buffer.alloc(0);
+    if (this.uploadId === null) {
+      await this.client.putObject(this.bucket, this.key, rest, rest.length, CONTENT_TYPE);
+      return;
+    }
+    if (this.filled > 0) await this.flushPart();
+    await this.client.completeMultipartUpload(this.bucket, this.key, this.uploadId, this.etags);
+    this.uploadId = null;
+  }
+
+  /** Safe to call at any point and more than once. */
+  async abort(): Promise<void> {
+    const uploadId = this.uploadId;
+    this.uploadId = null;
+    this.part = null;
+    if (uploadId !== null) {
+      await this.client.abortMultipartUpload(this.bucket, this.key, uploadId).catch(() => undefined);
+    }
+  }
+
+  private capacity(): number {
+    return this.etags.length < PARTS_AT_BASE_SIZE ? this.partSize : this.partSize * LARGE_PART_FACTOR;
+  }
+
+  private async flushPart(): Promise<void> {
+    if (this.etags.length >= MAX_PARTS) throw new RegistryError('TOO_LARGE', 'blob exceeds the largest object this store can write');
+    this.uploadId ??= await this.client.initiateNewMultipartUpload(this.bucket, this.key, { ...CONTENT_TYPE });
+    const body = this.part!.subarray(0, this.filled);
+    const partNumber = this.etags.length + 1;
+    const response = await this.client.makeRequestAsyncOmit(
+      {
+        method: 'PUT',
+        bucketName: this.bucket,
+        objectName: this.key,
+        query: `partNumber=${partNumber}&uploadId=${encodeURIComponent(this.uploadId)}`,
+        headers: { 'Content-MD5': createHash('md5').update(body).digest('base64') },
+      },
+      body,
+    );
+    const etag = String(response.headers.etag ?? '').replace(/^"|"$/g, '');
+    this.etags.push({ part: partNumber, etag });
+    this.filled = 0;
+    if (this.part!.length !== this.capacity()) this.part = null;
+  }
+}
+
+interface PutStreamOptions {
+  /** A pass-through the content flows through first (the digester). */
+  through?: Transform;
+  /** Runs after the last byte and before the object becomes visible; throwing discards it. */
+  check?: () => void;
+}
+
+/** Writes a stream to `key` (see ObjectWriter); returns the number of bytes written. */
+async function putStream(
+  client: Client,
+  bucket: string,
+  key: string,
+  source: Readable,
+  partSize: number,
+  options: PutStreamOptions = {},
+): Promise<number> {
+  const writer = new ObjectWriter(client, bucket, key, partSize);
+  const sink = async (chunks: AsyncIterable<Buffer>): Promise<void> => {
+    for await (const chunk of chunks) await writer.write(chunk);
+    options.check?.();
+    await writer.commit();
+  };
+  try {
+    if (options.through) await pipeline(source, options.through, sink);
+    else await pipeline(source, sink);
+    return writer.bytes;
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+}
+
+async function removeKeys(client: Client, bucket: string, keys: string[]): Promise<void> {
+  if (keys.length === 0) return;
+  const results = await client.removeObjects(bucket, keys);
+  const failed = results.find((result) => result?.Error);
+  if (failed?.Error) throw new Error(`S3 delete of ${failed.Error.Key} failed: ${failed.Error.Code} ${failed.Error.Message ?? ''}`);
+}
+
+/**
+ * Blobs as objects `<prefix>blobs/<algo>/<2 hex>/<hex>`. A write streams into a
+ * multipart upload on the final key while hashing and completes it only after
+ * the digest (and size) verified, so no unverified byte is ever visible.
+ */
+export class S3BlobStore implements BlobStore {
+  readonly kind = 's3';
+
+  constructor(
+    private readonly client: Client,
+    private readonly bucket: string,
+    private readonly prefix: string,
+    private readonly partSize: number,
+    private readonly redirectDownloads: boolean,
+  ) {}
+
+  keyOf(digest: Digest): string {
+    const hex = digestHex(digest);
+    return `${this.prefix}blobs/${digestAlgorithm(digest)}/${hex.slice(0, 2)}/${hex}`;
+  }
+
+  async stat(digest: Digest): Promise<BlobStat | null> {
+    try {
+      return { size: (await this.client.statObject(this.bucket, this.keyOf(digest))).size };
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw err;
+    }
+  }
+
+  /** Throws BLOB_UNKNOWN when absent, RANGE_INVALID when the range starts past the end. */
+  async read(digest: Digest, range?: ByteRange): Promise<Readable> {
+    try {
+      if (!range) return await this.client.getObject(this.bucket, this.keyOf(digest));
+      return await this.client.getPartialObject(this.bucket, this.keyOf(digest), range.start, range.end - range.start + 1);
+    } catch (err) {
+      if (isMissing(err)) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} is not stored`);
+      if (s3Code(err) === 'InvalidRange') throw new RegistryError('RANGE_INVALID', `range ${range?.start}-${range?.end} is not satisfiable`);
+      throw err;
+    }
+  }
+
+  async write(digest: Digest, source: Readable, expectedSize?: number): Promise<BlobStat> {
+    const digester = digestingStreamFor(digest);
+    const existing = await this.stat(digest);
+    if (existing) {
+      // Still consume and verify, so that a wrong body is refused the same way.
+      await pipeline(source, digester, async (chunks: AsyncIterable<Buffer>) => {
+        for await (const chunk of chunks) void chunk;
+      });
+      digester.verify(digest, expectedSize);
+      return existing;
+    }
+    const size = await putStream(this.client, this.bucket, this.keyOf(digest), source, this.partSize, {
+      through: digester,
+      check: () => digester.verify(digest, expectedSize),
+    });
+    return { size };
+  }
+
+  async importVerifiedFile(digest: Digest, path: string): Promise<BlobStat> {
+    const existing = await this.stat(digest);
+    const size = existing
+      ? existing.size
+      : await putStream(this.client, this.bucket, this.keyOf(digest), createReadStream(path, { highWaterMark: MIB }), this.partSize);
+    // Only after a successful upload: on failure the file stays for the caller's cleanup.
+    await unlink(path).catch(() => undefined);
+    return { size };
+  }
+
+  async delete(digest: Digest): Promise<boolean> {
+    if ((await this.stat(digest)) === null) return false;
+    await this.client.removeObject(this.bucket, this.keyOf(digest));
+    return true;
+  }
+
+  async *list(): AsyncIterable<Digest> {
+    const root = `${this.prefix}blobs/`;
+    for await (const item of listObjects(this.client, this.bucket, root)) {
+      const [algo, shard, hex, ...rest] = item.name!.slice(root.length).split('/');
+      if (rest.length > 0 || hex === undefined || shard !== hex.slice(0, 2)) continue;
+      const digest = tryParseDigest(`${algo}:${hex}`);
+      if (digest) yield digest;
+    }
+  }
+
+  /** A presigned GET URL when `redirectDownloads` is on; null otherwise. Does not check existence. */
+  async redirectUrl(digest: Digest, expiresInSeconds: number): Promise<string | null> {
+    if (!this.redirectDownloads) return null;
+    return this.client.presignedGetObject(this.bucket, this.keyOf(digest), expiresInSeconds);
+  }
+}
+
+const UPLOAD_ID = /^[a-zA-Z0-9-]{1,64}$/;
+const CHUNK_NAME = /^\d{10}$/;
+const MARKER = 'session';
+
+interface UploadListing {
+  exists: boolean;
+  chunks: Array<{ key: string; index: number; size: number }>;
+}
+
+/**
+ * Chunked-upload sessions as objects `<prefix>uploads/<id>/session` (created
+ * by `create`) and `<prefix>uploads/<id>/<10-digit index>` (one per append), so
+ * any replica can continue an upload. Appends to one upload must not run
+ * concurrently (the OCI protocol makes clients send chunks in order).
+ */
+export class S3UploadStore implements UploadStore {
+  constructor(
+    private readonly client: Client,
+    private readonly bucket: string,
+    private readonly prefix: string,
+    private readonly partSize: number,
+  ) {}
+
+  private dirOf(uploadId: string): string {
+    if (!UPLOAD_ID.test(uploadId)) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'unknown upload');
+    return `${this.prefix}uploads/${uploadId}/`;
+  }
+
+  private async listing(uploadId: string): Promise<UploadListing> {
+    const dir = this.dirOf(uploadId);
+    const result: UploadListing = { exists: false, chunks: [] };
+    for await (const item of listObjects(this.client, this.bucket, dir)) {
+      const name = item.name!.slice(dir.length);
+      if (name === MARKER) result.exists = true;
+      else if (CHUNK_NAME.test(name)) result.chunks.push({ key: item.name!, index: Number(name), size: item.size });
+    }
+    result.chunks.sort((a, b) => a.index - b.index);
+    return result;
+  }
+
+  private async existing(uploadId: string): Promise<UploadListing> {
+    const listing = await this.listing(uploadId);
+    if (!listing.exists) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'unknown upload');
+    return listing;
+  }
+
+  async create(uploadId: string): Promise<void> {
+    await this.client.putObject(this.bucket, `${this.dirOf(uploadId)}${MARKER}`, Buffer.alloc(0), 0, CONTENT_TYPE);
+  }
+
+  async append(uploadId: string, source: Readable): Promise<number> {
+    let listing: UploadListing;
+    try {
+      listing = await this.existing(uploadId);
+    } catch (err) {
+      source.resume();
+      throw err;
+    }
+    const next = listing.chunks.length > 0 ? listing.chunks[listing.chunks.length - 1].index + 1 : 0;
+    const key = `${this.dirOf(uploadId)}${String(next).padStart(10, '0')}`;
+    const written = await putStream(this.client, this.bucket, key, source, this.partSize);
+    return listing.chunks.reduce((sum, chunk) => sum + chunk.size, written);
+  }
+
+  async size(uploadId: string): Promise<number | null> {
+    if (!UPLOAD_ID.test(uploadId)) return null;
+    const listing = await this.listing(uploadId);
+    return listing.exists ? listing.chunks.reduce((sum, chunk) => sum + chunk.size, 0) : null;
+  }
+
+  /** The chunks as they were when `open` was called, read one object at a time. */
+  async open(uploadId: string): Promise<Readable> {
+    const { chunks } = await this.existing(uploadId);
+    const { client, bucket } = this;
+    async function* concatenated(): AsyncGenerator<Buffer> {
+      for (const chunk of chunks) {
+        if (chunk.size === 0) continue;
+        yield* (await client.getObject(bucket, chunk.key)) as AsyncIterable<Buffer>;
+      }
+    }
+    return Readable.from(concatenated(), { objectMode: false });
+  }
+
+  async delete(uploadId: string): Promise<void> {
+    const dir = this.dirOf(uploadId);
+    const keys: string[] = [];
+    for await (const item of listObjects(this.client, this.bucket, dir)) keys.push(item.name!);
+    // The marker goes last, so that a partly failed delete leaves a session that can be deleted again.
+    const marker = `${dir}${MARKER}`;
+    await removeKeys(this.client, this.bucket, keys.filter((key) => key !== marker));
+    if (keys.includes(marker)) await removeKeys(this.client, this.bucket, [marker]);
+  }
+}
+
+function normalizePrefix(prefix: string): string {
+  const trimmed = prefix.replace(/^\/+/, '');
+  return trimmed === '' || trimmed.endsWith('/') ? trimmed : `${trimmed}/`;
+}
+
+/**
+ * S3 (or S3-compatible) storage through the minio client. Creates the bucket
+ * when missing. `scratchDir` is local disk for fills and spooling; it is
+ * created if needed and otherwise left as the caller prepared it.
+ */
+export async function createS3Storage(options: S3StorageOptions, scratchDir: string): Promise<Storage> {
+  const partSize = options.partSizeBytes ?? DEFAULT_PART_SIZE;
+  if (partSize < MIN_PART_SIZE) throw new Error(`S3 part size must be at least ${MIN_PART_SIZE} bytes`);
+  const client = new Client({
+    endPoint: options.endpoint,
+    port: options.port,
+    useSSL: options.useSSL,
+    accessKey: options.accessKey,
+    secretKey: options.secretKey,
+    region: options.region,
+    partSize,
+  });
+  if (!(await client.bucketExists(options.bucket))) {
+    try {
+      await client.makeBucket(options.bucket, options.region);
+    } catch (err) {
+      // Another replica may have created it in between.
+      const code = s3Code(err);
+      if (code !== 'BucketAlreadyOwnedByYou' && code !== 'BucketAlreadyExists') throw err;
+    }
+  }
+  const prefix = normalizePrefix(options.prefix);
+  await mkdir(scratchDir, { recursive: true });
+  return {
+    blobs: new S3BlobStore(client, options.bucket, prefix, partSize, options.redirectDownloads),
+    uploads: new S3UploadStore(client, options.bucket, prefix, partSize),
+    scratchDir,
+  };
+}

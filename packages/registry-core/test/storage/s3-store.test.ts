@@ -1,0 +1,176 @@
+/**
+ * The storage contract against a real S3 server (SeaweedFS, built by
+ * scripts/ci/setup.sh), plus what only S3 has: the key layout, no stray
+ * temporary or multipart objects, presigned redirects and uploads continued by
+ * another replica.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import * as http from 'node:http';
+import { BucketItem, Client, IncompleteUploadedBucketItem } from 'minio';
+import { S3Server, TempDir } from '../../../../testing';
+import { digestOf } from '../../src/oci/digest';
+import { Storage } from '../../src/storage/blob-store';
+import { createS3Storage, S3StorageOptions } from '../../src/storage/s3-store';
+import { describeBlobStoreContract, PatternBlob, readAll, streamOf } from './blob-store.contract';
+
+const MIB = 1024 * 1024;
+let server: S3Server | undefined;
+
+beforeAll(async () => {
+  // Throws (failing every test) with a message naming scripts/ci/setup.sh when the `weed` binary is missing.
+  server = await S3Server.start();
+}, 120_000);
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+function s3(): S3Server {
+  if (!server) throw new Error('S3 test server did not start (see the beforeAll error; run scripts/ci/setup.sh)');
+  return server;
+}
+
+function optionsFor(prefix: string, extra: Partial<S3StorageOptions> = {}): S3StorageOptions {
+  const srv = s3();
+  return {
+    endpoint: srv.endPoint,
+    port: srv.port,
+    useSSL: false,
+    accessKey: srv.accessKey,
+    secretKey: srv.secretKey,
+    bucket: srv.bucket,
+    region: srv.region,
+    prefix,
+    redirectDownloads: false,
+    // The S3 minimum, so that the contract's blobs span several multipart parts.
+    partSizeBytes: 5 * MIB,
+    ...extra,
+  };
+}
+
+function rawClient(): Client {
+  const srv = s3();
+  return new Client({ endPoint: srv.endPoint, port: srv.port, useSSL: false, accessKey: srv.accessKey, secretKey: srv.secretKey, region: srv.region });
+}
+
+async function objectsUnder(prefix: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const item of rawClient().listObjectsV2(s3().bucket, prefix, true)) names.push((item as BucketItem).name!);
+  return names.sort();
+}
+
+async function incompleteUploadsUnder(prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const item of rawClient().listIncompleteUploads(s3().bucket, prefix, true)) keys.push((item as IncompleteUploadedBucketItem).key);
+  return keys;
+}
+
+function httpGet(url: string): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (d: Buffer) => parts.push(d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts) }));
+        res.on('error', reject);
+      })
+      .on('error', reject);
+  });
+}
+
+describeBlobStoreContract('s3', async () => {
+  const scratch = await TempDir.create('entrepot-s3-scratch-');
+  const storage = await createS3Storage(optionsFor(`contract-${randomUUID()}/`), scratch.path);
+  return { storage, cleanup: () => scratch.remove() };
+});
+
+describe('s3 storage specifics', () => {
+  let scratch: TempDir;
+  let prefix: string;
+
+  beforeEach(async () => {
+    scratch = await TempDir.create('entrepot-s3-scratch-');
+    prefix = `specific-${randomUUID()}/`;
+  });
+
+  afterEach(async () => {
+    await scratch.remove();
+  });
+
+  test('blobs are stored as <prefix>blobs/<algo>/<2 hex>/<hex>; refused writes leave no object or multipart upload', async () => {
+    const storage = await createS3Storage(optionsFor(prefix), scratch.path);
+    const data = randomBytes(1000);
+    const digest = digestOf(data);
+    await storage.blobs.write(digest, streamOf(data));
+    const big = new PatternBlob(17 * MIB);
+    await expect(storage.blobs.write(digestOf('wrong'), big.stream())).rejects.toMatchObject({ code: 'DIGEST_INVALID' });
+    await expect(storage.blobs.write(digestOf('wrong too'), streamOf(data))).rejects.toMatchObject({ code: 'DIGEST_INVALID' });
+    const hex = digest.slice('sha256:'.length);
+    expect(await objectsUnder(prefix)).toEqual([`${prefix}blobs/sha256/${hex.slice(0, 2)}/${hex}`]);
+    expect(await incompleteUploadsUnder(prefix)).toEqual([]);
+  });
+
+  test('a prefix without a trailing slash gets one', async () => {
+    const bare = `bare-${randomUUID()}`;
+    const storage = await createS3Storage(optionsFor(bare), scratch.path);
+    const data = Buffer.from('hello');
+    await storage.blobs.write(digestOf(data), streamOf(data));
+    const hex = digestOf(data).slice('sha256:'.length);
+    expect(await objectsUnder(bare)).toEqual([`${bare}/blobs/sha256/${hex.slice(0, 2)}/${hex}`]);
+  });
+
+  test('a blob larger than the default 16 MiB part size round-trips', async () => {
+    const storage = await createS3Storage(optionsFor(prefix, { partSizeBytes: undefined }), scratch.path);
+    const blob = new PatternBlob(40 * MIB + 1);
+    const { digest, size } = await blob.digest();
+    expect(await storage.blobs.write(digest, blob.stream(), size)).toEqual({ size });
+    const range = await readAll(await storage.blobs.read(digest, { start: 16 * MIB - 3, end: 32 * MIB + 3 }));
+    expect(range.equals(blob.slice(16 * MIB - 3, 32 * MIB + 3))).toBe(true);
+    expect(await incompleteUploadsUnder(prefix)).toEqual([]);
+  });
+
+  test('redirectUrl is a working presigned GET only when redirectDownloads is on', async () => {
+    const plain = await createS3Storage(optionsFor(prefix), scratch.path);
+    const redirecting = await createS3Storage(optionsFor(prefix, { redirectDownloads: true }), scratch.path);
+    const data = randomBytes(5000);
+    const digest = digestOf(data);
+    await plain.blobs.write(digest, streamOf(data));
+    expect(await plain.blobs.redirectUrl!(digest, 300)).toBeNull();
+    const url = await redirecting.blobs.redirectUrl!(digest, 300);
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/.*X-Amz-Signature=/);
+    const res = await httpGet(url!);
+    expect(res.status).toBe(200);
+    expect(res.body.equals(data)).toBe(true);
+  });
+
+  test('an upload started on one replica is continued and finished on others', async () => {
+    const replicas: Storage[] = [];
+    for (let i = 0; i < 3; i++) replicas.push(await createS3Storage(optionsFor(prefix), scratch.path));
+    const id = randomUUID();
+    await replicas[0].uploads.create(id);
+    const a = randomBytes(6 * MIB);
+    const b = randomBytes(1000);
+    expect(await replicas[1].uploads.append(id, streamOf(a))).toBe(a.length);
+    expect(await replicas[2].uploads.append(id, streamOf(b))).toBe(a.length + b.length);
+    expect(await replicas[0].uploads.size(id)).toBe(a.length + b.length);
+    const whole = Buffer.concat([a, b]);
+    const digest = digestOf(whole);
+    await replicas[1].blobs.write(digest, await replicas[2].uploads.open(id), whole.length);
+    await replicas[0].uploads.delete(id);
+    expect(await replicas[2].uploads.size(id)).toBeNull();
+    expect((await readAll(await replicas[0].blobs.read(digest))).equals(whole)).toBe(true);
+    expect(await objectsUnder(`${prefix}uploads/`)).toEqual([]);
+  });
+
+  test('createS3Storage creates a missing bucket', async () => {
+    const bucket = `entrepot-new-${randomUUID().slice(0, 8)}`;
+    expect(await s3().bucketExists(bucket)).toBe(false);
+    const storage = await createS3Storage(optionsFor(prefix, { bucket }), scratch.path);
+    expect(await s3().bucketExists(bucket)).toBe(true);
+    const data = Buffer.from('in the new bucket');
+    await storage.blobs.write(digestOf(data), streamOf(data));
+    expect((await readAll(await storage.blobs.read(digestOf(data)))).toString()).toBe('in the new bucket');
+    // Idempotent on an existing bucket.
+    await createS3Storage(optionsFor(prefix, { bucket }), scratch.path);
+  });
+});
