@@ -21,6 +21,7 @@ export class InProcessQueue implements JobQueue {
   private readonly timers = new Map<NodeJS.Timeout, PendingJob>();
   private started = false;
   private closing = false;
+  private closed = false;
   private idleWaiters: Array<() => void> = [];
 
   constructor(private readonly logger: Logger) {}
@@ -31,6 +32,8 @@ export class InProcessQueue implements JobQueue {
 
   async enqueue<T>(name: string, data: T, options: EnqueueOptions = {}): Promise<void> {
     if (!this.handlers.has(name)) throw new Error(`no handler registered for job "${name}"`);
+    // After close nothing would run the job: fail so the caller can fall back (as with an unreachable backend).
+    if (this.closed) throw new Error('job queue is closed');
     if (options.jobId) {
       if (this.pendingIds.has(options.jobId)) return;
       this.pendingIds.add(options.jobId);
@@ -131,5 +134,6 @@ export class InProcessQueue implements JobQueue {
     this.pump();
     await this.drain(60_000).catch((err: unknown) => this.logger.error('jobs still pending at shutdown', { error: String(err) }));
     this.started = false;
+    this.closed = true;
   }
 }
