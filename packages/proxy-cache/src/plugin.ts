@@ -116,6 +116,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
       quota,
       bypass: new BypassSet(core.clock),
       coordinator: core.coordinator,
+      revalidationDeadlineMs: this.settings.revalidation_deadline_ms,
     });
     this.runtime = {
       source,

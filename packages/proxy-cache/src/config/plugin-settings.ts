@@ -20,7 +20,9 @@ const settingsSchema = z.object({
   /** Organization that serves Docker Engine `registry-mirrors` requests (no `ns`, no org in the path). */
   default_mirror_org: z.string().optional(),
   connect_timeout_ms: z.number().int().positive().default(3000),
-  headers_timeout_ms: z.number().int().positive().default(10_000),
+  headers_timeout_ms: z.number().int().positive().default(5000),
+  /** A cached tag whose revalidation takes longer is served stale (within its stale-if-error window). */
+  revalidation_deadline_ms: z.number().int().positive().default(2500),
   idle_timeout_ms: z.number().int().positive().default(30_000),
   breaker_failures: z.number().int().positive().default(5),
   breaker_cooldown_ms: z.number().int().positive().default(15_000),

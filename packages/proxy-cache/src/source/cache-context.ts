@@ -26,6 +26,8 @@ export interface CacheDeps {
   quota: QuotaKeeper;
   bypass: BypassSet;
   coordinator: Coordinator;
+  /** How long a pull waits for a revalidation before cached content is served stale. */
+  revalidationDeadlineMs: number;
 }
 
 /** A request against a cache organization, with its configuration resolved. */

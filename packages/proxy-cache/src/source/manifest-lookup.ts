@@ -37,14 +37,30 @@ export class ManifestLookup {
     const repoId = ctx.repository.id;
     const check = await this.deps.freshness.get(repoId, tag);
     const age = check ? this.deps.clock.now() - check.checkedAt : Number.POSITIVE_INFINITY;
-    let hit: ManifestHit;
-    if (!this.deps.upstreamEnabled || age < req.config.expirationS * 1000) {
-      hit = { ...local, cacheResult: 'hit' };
-    } else {
-      const key = `${ctx.target.org.id}|${ctx.target.repoName}|${tag}`;
-      hit = await this.inFlight.run(key, () => this.revalidateNow(req, tag, local, age));
+    if (!this.deps.upstreamEnabled || age < req.config.expirationS * 1000) return { ...local, cacheResult: 'hit' };
+    const key = `${ctx.target.org.id}|${ctx.target.repoName}|${tag}`;
+    const revalidation = this.inFlight.run(key, () => this.revalidateNow(req, tag, local, age));
+    const staleAllowed = age < (req.config.expirationS + req.config.staleIfErrorS) * 1000;
+    if (!staleAllowed) return revalidation;
+    return this.withinDeadline(revalidation, () => this.stale(req, local, 'revalidation exceeded its deadline'));
+  }
+
+  /**
+   * A slow or black-holed upstream must not hold a pull that cached content can
+   * answer: past the deadline the fallback is served while the revalidation runs
+   * on in the background (so the circuit breaker still learns of the outage).
+   */
+  private async withinDeadline(revalidation: Promise<ManifestHit>, fallback: () => ManifestHit): Promise<ManifestHit> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), this.deps.revalidationDeadlineMs);
+    });
+    revalidation.catch(() => undefined);
+    try {
+      return (await Promise.race([revalidation, deadline])) ?? fallback();
+    } finally {
+      clearTimeout(timer);
     }
-    return hit;
   }
 
   private async revalidateNow(req: CacheRequest, tag: string, local: ManifestHit, age: number): Promise<ManifestHit> {

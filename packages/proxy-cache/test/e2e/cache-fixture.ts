@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createPlugin } from '../../src/index';
 import { startEntrepot, type TestInstance, type TestInstanceOptions } from '../../../../testing/entrepot-instance';
 import { UpstreamRegistry, type UpstreamAuth } from '../../../../testing/upstream-registry';
+import { startScaleOutBackends, type ScaleOutBackends } from '../../../registry-core/test/scale-out/scale-out-backends';
 
 export interface CacheFixture {
   upstream: UpstreamRegistry;
@@ -14,14 +15,22 @@ export interface CacheFixture {
   stop(): Promise<void>;
 }
 
-/** A real upstream registry and an Entrepot with the proxy-cache plugin allowed to reach it. */
-export async function startCacheFixture(options: { auth?: UpstreamAuth; entrepot?: TestInstanceOptions } = {}): Promise<CacheFixture> {
+export type Backend = 'embedded' | 'scale-out';
+
+/**
+ * A real upstream registry and an Entrepot with the proxy-cache plugin allowed
+ * to reach it, on the embedded backends (SQLite, filesystem, in-process queue)
+ * or on scale-out ones (MariaDB, S3, BullMQ on Redis).
+ */
+export async function startCacheFixture(options: { auth?: UpstreamAuth; entrepot?: TestInstanceOptions; backend?: Backend } = {}): Promise<CacheFixture> {
   const upstream = await UpstreamRegistry.start({ auth: options.auth ?? { mode: 'htpasswd' } });
-  const entrepot = await startEntrepot({
-    ...options.entrepot,
+  const settings = {
     env: { PROXY_CACHE_ALLOWED_UPSTREAM_HOSTS: '127.0.0.1:*', ...options.entrepot?.env },
+    overrides: options.entrepot?.overrides,
     plugins: [createPlugin],
-  });
+  };
+  const backends: ScaleOutBackends | null = options.backend === 'scale-out' ? await startScaleOutBackends() : null;
+  const entrepot = backends ? await backends.startReplica(settings) : await startEntrepot({ ...options.entrepot, ...settings });
   const work = mkdtempSync(join(tmpdir(), 'entrepot-cache-'));
   return {
     upstream,
@@ -41,7 +50,8 @@ export async function startCacheFixture(options: { auth?: UpstreamAuth; entrepot
       if (res.status !== 201) throw new Error(`configuring cache ${name}: ${res.status} ${JSON.stringify(res.body)}`);
     },
     async stop() {
-      await entrepot.stop();
+      if (backends) await backends.cleanup();
+      else await entrepot.stop();
       await upstream.stop();
       rmSync(work, { recursive: true, force: true });
     },

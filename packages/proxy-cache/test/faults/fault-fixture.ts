@@ -33,7 +33,7 @@ export interface FaultFixture {
   stop(): Promise<void>;
 }
 
-export async function startFaultFixture(settings: Partial<typeof FAULT_SETTINGS> = {}): Promise<FaultFixture> {
+export async function startFaultFixture(settings: Partial<typeof FAULT_SETTINGS> & { revalidation_deadline_ms?: number } = {}): Promise<FaultFixture> {
   const fx = await startCacheFixture({
     auth: { mode: 'anonymous' },
     entrepot: { overrides: { proxy_cache: { ...FAULT_SETTINGS, ...settings } } },
