@@ -34,7 +34,7 @@ describe('pull-through cache against a token-auth upstream', () => {
   it('pulls through the Docker token flow, asking for one token per scope', async () => {
     fx.upstream.tokenServer!.reset();
     expect(await skopeoCopyOut(`${fx.entrepot.host}/hub/library/tok:1.0`, join(fx.work, 'p1'), { creds })).toBe(digest);
-    const scopes = fx.upstream.tokenServer!.requests().map((r) => r.scope);
+    const scopes = fx.upstream.tokenServer!.requests().map((r) => r.scopes.join(' '));
     expect(scopes.length).toBeGreaterThan(0);
     expect(new Set(scopes).size).toBe(scopes.length);
   });
