@@ -1,0 +1,174 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import knex from 'knex';
+import { createDb, ensureDatabaseExists, migrate, type Db } from '../../src/db/database';
+import { coreSchema } from '../../src/db/migrations/core-0001-schema';
+import { robotTokenSecret } from '../../src/db/migrations/core-0002-robot-token-secret';
+import { quotaSchema } from '../../src/db/migrations/core-0003-quota';
+import { createLogger } from '../../src/logging/logger';
+import { digestOf, type Digest } from '../../src/oci/digest';
+import { ContentRemoval } from '../../src/services/content-removal';
+import { ContentService } from '../../src/services/content-service';
+import { GarbageCollector } from '../../src/services/garbage-collector';
+import { PullStats } from '../../src/services/pull-stats';
+import { QuotaService } from '../../src/services/quota-service';
+import { RepositoryService } from '../../src/services/repository-service';
+import { createFsStorage } from '../../src/storage/fs-store';
+import type { Storage } from '../../src/storage/blob-store';
+
+const MYSQL_URL = process.env.ENTREPOT_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
+const logger = createLogger({ silent: true });
+
+interface Backend {
+  db: Db;
+  cleanup(): Promise<void>;
+}
+
+async function sqlite(dir: string): Promise<Backend> {
+  const db = createDb({ database: { client: 'sqlite', filename: join(dir, 'test.db') }, data_dir: dir });
+  return { db, cleanup: () => db.destroy() };
+}
+
+async function mariadb(): Promise<Backend> {
+  const url = new URL(MYSQL_URL);
+  const database = `entrepot_dl_${randomBytes(4).toString('hex')}`;
+  const settings = { client: 'mysql' as const, host: url.hostname, port: Number(url.port || 3306), user: decodeURIComponent(url.username || 'root'), password: decodeURIComponent(url.password), database, pool_max: 5 };
+  await ensureDatabaseExists({ database: settings });
+  const db = createDb({ database: settings, data_dir: '/nonexistent' });
+  return {
+    db,
+    async cleanup() {
+      await db.destroy();
+      const admin = knex({ client: 'mysql2', connection: { host: settings.host, port: settings.port, user: settings.user, password: settings.password } });
+      await admin.raw('DROP DATABASE IF EXISTS ??', [database]);
+      await admin.destroy();
+    },
+  };
+}
+
+/** The same data-layer behaviour on the embedded database and on MariaDB. */
+describe.each([
+  ['sqlite', sqlite],
+  ['mariadb', () => mariadb()],
+])('data layer on %s', (_name, open: (dir: string) => Promise<Backend>) => {
+  let backend: Backend;
+  let dir: string;
+  let storage: Storage;
+  let now = 1_000_000;
+  const clock = { now: () => now };
+  let repositories: RepositoryService;
+  let content: ContentService;
+  let quotas: QuotaService;
+  let gc: GarbageCollector;
+  let removal: ContentRemoval;
+  let orgId: number;
+
+  async function blob(data: string): Promise<{ digest: Digest; size: number }> {
+    const buf = Buffer.from(data);
+    const digest = digestOf(buf);
+    await storage.blobs.write(digest, Readable.from([buf]));
+    return { digest, size: buf.length };
+  }
+
+  function manifest(config: { digest: Digest; size: number }, layers: Array<{ digest: Digest; size: number }>, extra: Record<string, unknown> = {}): Buffer {
+    return Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+        layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...l })),
+        ...extra,
+      }),
+    );
+  }
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'entrepot-dl-'));
+    backend = await open(dir);
+    await migrate(backend.db, [coreSchema, robotTokenSecret, quotaSchema]);
+    storage = await createFsStorage(dir);
+    repositories = new RepositoryService(backend.db, clock);
+    content = new ContentService(backend.db, storage, clock);
+    quotas = new QuotaService(backend.db, clock);
+    gc = new GarbageCollector(backend.db, storage, clock, logger, 0);
+    removal = new ContentRemoval(backend.db, gc);
+    orgId = (await repositories.ensureOrg('dl', false)).id;
+  });
+
+  afterAll(async () => {
+    await backend.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('applies default permissions to repositories created later, once, under concurrency', async () => {
+    const [userId] = await backend.db('users').insert({ username: 'ana', is_superuser: false, created_at: now });
+    await backend.db('prototypes').insert({ id: 'p1', org_id: orgId, delegate_kind: 'user', delegate_id: Number(userId), role: 'write', created_at: now });
+    const repos = await Promise.all(Array.from({ length: 5 }, () => repositories.ensure(orgId, 'team/app')));
+    expect(new Set(repos.map((r) => r.id)).size).toBe(1);
+    const perms = await backend.db('permissions').where({ repo_id: repos[0].id });
+    expect(perms).toEqual([expect.objectContaining({ subject_kind: 'user', subject_id: Number(userId), role: 'write' })]);
+  });
+
+  it('stores manifests byte for byte, resolves tags, lists referrers and counts usage once per digest', async () => {
+    const repo = await repositories.ensure(orgId, 'team/app');
+    const other = await repositories.ensure(orgId, 'team/other');
+    const config = await blob('config-1');
+    const layer = await blob('layer-1-'.repeat(100));
+    for (const r of [repo, other]) {
+      await content.linkBlob(r.id, config.digest, config.size);
+      await content.linkBlob(r.id, layer.digest, layer.size);
+    }
+    const body = manifest(config, [layer]);
+    const { digest } = await content.putManifest(repo.id, body, 'application/vnd.oci.image.manifest.v1+json', { tag: 'v1', requireReferences: true });
+    await content.putManifest(other.id, body, undefined, { tag: 'same', requireReferences: true });
+    const got = await content.getManifest(repo.id, { kind: 'tag', tag: 'v1' });
+    expect(got?.body.equals(body)).toBe(true);
+    expect(got?.digest).toBe(digest);
+    const referrer = manifest(config, [], { subject: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, size: body.length }, artifactType: 'application/x-sig' });
+    await content.putManifest(repo.id, referrer, undefined, { requireReferences: true });
+    expect((await content.referrers(repo.id, digest)).map((r) => r.artifactType)).toEqual(['application/x-sig']);
+    expect(await content.referrers(repo.id, digest, 'application/other')).toEqual([]);
+    // Counted once for the organization although two repositories hold it.
+    expect(await quotas.usage(orgId)).toBe(body.length + referrer.length + config.size + layer.size);
+    expect([...(await quotas.alreadyCounted(orgId, [layer.digest, digestOf('nope')]))]).toEqual([layer.digest]);
+  });
+
+  it('pages tags and records batched pull statistics', async () => {
+    const repo = await repositories.ensure(orgId, 'team/app');
+    const digest = (await content.tagDigest(repo.id, 'v1'))!;
+    for (const tag of ['a', 'b', 'c']) await content.setTag(repo.id, tag, digest);
+    expect(await content.listTags(repo.id, { n: 2 })).toEqual(['a', 'b']);
+    expect(await content.listTags(repo.id, { n: 2, last: 'b' })).toEqual(['c', 'v1']);
+    const stats = new PullStats(backend.db, clock, logger, 1000);
+    stats.record(repo.id, 'v1');
+    stats.record(repo.id, 'v1');
+    now += 5;
+    stats.record(repo.id, 'a');
+    await stats.flush();
+    const rows = await content.listTagRows(repo.id);
+    expect(rows.find((t) => t.name === 'v1')).toMatchObject({ pull_count: 2 });
+    expect(rows.find((t) => t.name === 'a')).toMatchObject({ pull_count: 1, last_pulled_at: now });
+  });
+
+  it('removes a tag and what only it kept, and collects blobs nothing references any more', async () => {
+    const repo = await repositories.ensure(orgId, 'solo');
+    const config = await blob('solo-config');
+    const layer = await blob('solo-layer');
+    const shared = await blob('layer-1-'.repeat(100)); // also held by team/app and team/other
+    for (const b of [config, layer, shared]) await content.linkBlob(repo.id, b.digest, b.size);
+    const { digest } = await content.putManifest(repo.id, manifest(config, [layer, shared]), undefined, { tag: 'only', requireReferences: true });
+    const removed = await removal.removeTag(repo.id, 'only');
+    expect(removed).toMatchObject({ tags: 1, manifests: 1 });
+    expect(await content.getManifest(repo.id, { kind: 'digest', digest })).toBeNull();
+    now += 10;
+    const collected = await gc.collect();
+    expect(collected.blobs).toBeGreaterThanOrEqual(3); // config, layer and the manifest itself
+    expect(await storage.blobs.stat(layer.digest)).toBeNull();
+    expect(await storage.blobs.stat(shared.digest)).not.toBeNull();
+    // Running again finds nothing more (an interrupted pass simply runs again).
+    expect((await gc.collect()).blobs).toBe(0);
+  });
+});
