@@ -1,4 +1,5 @@
 import type { Db } from '../db/database';
+import { inTransaction } from '../db/database';
 import type { Digest } from '../oci/digest';
 import type { GarbageCollector } from './garbage-collector';
 
@@ -28,7 +29,7 @@ export class ContentRemoval {
 
   async removeTag(repoId: number, tag: string): Promise<Removed> {
     const removed = emptyRemoved();
-    await this.db.transaction(async (trx) => {
+    await inTransaction(this.db, async (trx) => {
       const row = await trx('tags').where({ repo_id: repoId, name: tag }).first('manifest_digest');
       if (!row) return;
       removed.tags += await trx('tags').where({ repo_id: repoId, name: tag }).delete();
@@ -53,7 +54,7 @@ export class ContentRemoval {
 
   async removeManifest(repoId: number, digest: Digest): Promise<Removed> {
     const removed = emptyRemoved();
-    await this.db.transaction(async (trx) => {
+    await inTransaction(this.db, async (trx) => {
       await this.removeManifestIfUnused(trx, repoId, digest, removed);
       await this.unlinkUnreferencedBlobs(trx, repoId, removed);
     });
@@ -64,7 +65,7 @@ export class ContentRemoval {
   /** Empties a repository but keeps it (its permissions stay). */
   async purgeRepository(repoId: number): Promise<Removed> {
     const removed = emptyRemoved();
-    await this.db.transaction(async (trx) => {
+    await inTransaction(this.db, async (trx) => {
       for (const r of await trx('manifests').where({ repo_id: repoId }).select('digest')) removed.released.add(String(r.digest));
       for (const r of await trx('manifest_refs').where({ repo_id: repoId }).select('child_digest')) removed.released.add(String(r.child_digest));
       for (const r of await trx('repo_blobs').where({ repo_id: repoId }).select('digest')) removed.released.add(String(r.digest));

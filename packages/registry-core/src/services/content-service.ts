@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { Db } from '../db/database';
+import { Db, inTransaction } from '../db/database';
 import { RegistryError } from '../errors/registry-error';
 import { Digest, digestAlgorithm, digestOf } from '../oci/digest';
 import { isNonDistributable, parseManifest, ParsedManifest } from '../oci/manifest';
@@ -83,7 +83,7 @@ export class ContentService {
     if (options.requireReferences) await this.checkReferences(repoId, parsed);
     await this.storage.blobs.write(digest, Readable.from([body]), body.length);
     const now = this.clock.now();
-    await this.db.transaction(async (trx) => {
+    await inTransaction(this.db, async (trx) => {
       await trx('blobs').insert({ digest, size: body.length, created_at: now }).onConflict('digest').ignore();
       await trx('manifests')
         .insert({
@@ -179,7 +179,7 @@ export class ContentService {
 
   /** Deletes a manifest and every tag pointing at it. Returns false when absent. */
   async deleteManifest(repoId: number, digest: Digest): Promise<boolean> {
-    return this.db.transaction(async (trx) => {
+    return inTransaction(this.db, async (trx) => {
       const deleted = await trx('manifests').where({ repo_id: repoId, digest }).delete();
       await trx('tags').where({ repo_id: repoId, manifest_digest: digest }).delete();
       await trx('manifest_refs').where({ repo_id: repoId, manifest_digest: digest }).delete();

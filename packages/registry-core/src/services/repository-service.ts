@@ -1,4 +1,4 @@
-import { Db, isUniqueViolation } from '../db/database';
+import { Db, isUniqueViolation, inTransaction } from '../db/database';
 import { Clock } from './clock';
 
 export interface OrganizationRow {
@@ -78,7 +78,7 @@ export class RepositoryService {
     const existing = await this.find(orgId, name);
     if (existing) return existing;
     try {
-      await this.db.transaction(async (trx) => {
+      await inTransaction(this.db, async (trx) => {
         const [id] = await trx('repositories').insert({ org_id: orgId, name, visibility: null, created_at: this.clock.now() });
         const repoId = Number(id);
         const prototypes = await trx('prototypes').where({ org_id: orgId });

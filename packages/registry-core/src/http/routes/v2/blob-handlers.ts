@@ -41,7 +41,7 @@ export function blobHandlers(deps: RegistryRouteDeps) {
     }
     const body = await hit.open(range);
     // Until the first byte, a failure (e.g. an upstream fill that cannot start) is still a proper error response.
-    await firstBytes(body);
+    if (hit.size > 0) await firstBytes(body);
     const source = hit.cacheResult === 'miss' ? 'fill' : 'storage';
     body.on('data', (chunk: Buffer) => deps.metrics.blobBytesServed.inc({ source }, chunk.length));
     try {
@@ -82,7 +82,7 @@ function firstBytes(body: Readable): Promise<void> {
     };
     const onReadable = (): void => settle();
     const onError = (err: Error): void => settle(err);
-    const onClose = (): void => settle(new Error('blob stream closed before its first byte'));
+    const onClose = (): void => settle(body.readableEnded ? undefined : new Error('blob stream closed before its first byte'));
     body.on('readable', onReadable);
     body.on('error', onError);
     body.on('close', onClose);
