@@ -1,8 +1,8 @@
 // ESLint flat config for the whole monorepo (`npm run lint`).
 //
 // - Every TypeScript file gets typescript-eslint's `recommended` rules.
-// - Files covered by a tsconfig (the two server packages, their tests and the
-//   `testing/` harnesses) also get a handful of type-aware rules that catch
+// - Files covered by a tsconfig (the packages' sources and tests, the
+//   `testing/` harnesses and benchmarks) also get a handful of type-aware rules that catch
 //   real bugs on a registry's hot path (unhandled promises, promises passed
 //   where a callback is expected, awaiting non-promises). The full
 //   `recommendedTypeChecked` set is not enabled: most of it restates what
@@ -13,8 +13,16 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const TYPED_FILES = ['packages/registry-core/**/*.ts', 'packages/proxy-cache/**/*.ts', 'testing/**/*.ts', 'bench/**/*.ts'];
+const TYPED_FILES = ['packages/*/src/**/*.ts', 'packages/*/test/**/*.ts', 'testing/**/*.ts', 'bench/**/*.ts'];
 const TEST_FILES = ['packages/*/test/**/*.ts', 'testing/**/*.ts', 'bench/**/*.ts'];
+// Every tsconfig that owns linted files; a file must belong to one of them.
+const PROJECTS = [
+  './packages/registry-core/tsconfig.json',
+  './packages/proxy-cache/tsconfig.json',
+  './packages/web-ui/tsconfig.json',
+  './packages/web-ui/test/tsconfig.json',
+  './tsconfig.tests.json',
+];
 
 export default tseslint.config(
   {
@@ -50,7 +58,7 @@ export default tseslint.config(
     files: TYPED_FILES,
     languageOptions: {
       parserOptions: {
-        project: ['./packages/registry-core/tsconfig.json', './packages/proxy-cache/tsconfig.json', './tsconfig.tests.json'],
+        project: PROJECTS,
         tsconfigRootDir: import.meta.dirname,
       },
     },
