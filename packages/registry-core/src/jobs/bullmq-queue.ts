@@ -1,7 +1,7 @@
 import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Logger } from '../logging/logger';
-import { EnqueueOptions, JobHandler, JobQueue, UnrecoverableJobError } from './job-queue';
+import { DEFAULT_JOB_ATTEMPTS, EnqueueOptions, JOB_BACKOFF_BASE_MS, JobHandler, JobQueue, jobBackoffMs, UnrecoverableJobError } from './job-queue';
 
 export interface BullMqQueueOptions {
   redisUrl: string;
@@ -20,8 +20,6 @@ interface Registration {
   worker?: Worker;
 }
 
-const DEFAULT_ATTEMPTS = 5;
-const MAX_BACKOFF_MS = 30_000;
 const DRAIN_POLL_MS = 50;
 /** How long `start()` waits for Redis before logging and letting workers connect in the background. */
 const START_WAIT_MS = 5_000;
@@ -74,7 +72,7 @@ export class BullMqQueue implements JobQueue {
     private readonly logger: Logger,
   ) {
     if (options.prefix.includes(':')) throw new Error('BullMQ prefix must not contain ":"');
-    this.backoffBaseMs = options.backoffBaseMs ?? 200;
+    this.backoffBaseMs = options.backoffBaseMs ?? JOB_BACKOFF_BASE_MS;
     this.enqueueTimeoutMs = options.enqueueTimeoutMs ?? 2000;
     // Both connect at once (not lazily): BullMQ treats a failed first `connect()` as fatal for a
     // queue, while a connection that is already connecting is waited for and retried.
@@ -134,7 +132,7 @@ export class BullMqQueue implements JobQueue {
       await registration.queue.add(name, data, {
         jobId,
         delay: options.delayMs && options.delayMs > 0 ? options.delayMs : undefined,
-        attempts: options.attempts ?? DEFAULT_ATTEMPTS,
+        attempts: options.attempts ?? DEFAULT_JOB_ATTEMPTS,
         backoff: { type: 'capped-exponential' },
       });
     };
@@ -211,7 +209,7 @@ export class BullMqQueue implements JobQueue {
         prefix: this.options.prefix,
         concurrency: registration.concurrency,
         settings: {
-          backoffStrategy: (attemptsMade: number) => Math.min(MAX_BACKOFF_MS, this.backoffBaseMs * 2 ** (attemptsMade - 1)),
+          backoffStrategy: (attemptsMade: number) => jobBackoffMs(attemptsMade, this.backoffBaseMs),
         },
       },
     );

@@ -1,5 +1,5 @@
 import { Logger } from '../logging/logger';
-import { EnqueueOptions, JobHandler, JobQueue, UnrecoverableJobError } from './job-queue';
+import { DEFAULT_JOB_ATTEMPTS, EnqueueOptions, JobHandler, JobQueue, jobBackoffMs, UnrecoverableJobError } from './job-queue';
 
 interface PendingJob {
   name: string;
@@ -9,8 +9,6 @@ interface PendingJob {
   jobId?: string;
 }
 
-const BASE_BACKOFF_MS = 200;
-const MAX_BACKOFF_MS = 30_000;
 
 /** The embedded default: jobs run in this process, with retries and backoff. */
 export class InProcessQueue implements JobQueue {
@@ -38,7 +36,7 @@ export class InProcessQueue implements JobQueue {
       if (this.pendingIds.has(options.jobId)) return;
       this.pendingIds.add(options.jobId);
     }
-    const job: PendingJob = { name, data, attempt: 0, maxAttempts: options.attempts ?? 5, jobId: options.jobId };
+    const job: PendingJob = { name, data, attempt: 0, maxAttempts: options.attempts ?? DEFAULT_JOB_ATTEMPTS, jobId: options.jobId };
     if (options.delayMs && options.delayMs > 0 && !this.closing) this.schedule(job, options.delayMs);
     else this.push(job);
   }
@@ -92,7 +90,7 @@ export class InProcessQueue implements JobQueue {
         if (job.jobId) this.pendingIds.delete(job.jobId);
         return;
       }
-      const backoff = Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** (job.attempt - 1));
+      const backoff = jobBackoffMs(job.attempt);
       // While closing, retry promptly so nothing accepted is dropped.
       if (this.closing) this.ready.push(job);
       else this.schedule(job, backoff);

@@ -13,6 +13,15 @@ export interface EnqueueOptions {
   attempts?: number;
 }
 
+/** Retry policy shared by every driver: attempts, then exponential backoff capped at 30 s. */
+export const DEFAULT_JOB_ATTEMPTS = 5;
+export const JOB_BACKOFF_BASE_MS = 200;
+
+/** Delay before retrying after the given (1-based) failed attempt. */
+export function jobBackoffMs(failedAttempt: number, baseMs = JOB_BACKOFF_BASE_MS): number {
+  return Math.min(30_000, baseMs * 2 ** (failedAttempt - 1));
+}
+
 /** Thrown by a handler to stop retries of a job that can never succeed. */
 export class UnrecoverableJobError extends Error {
   constructor(message: string) {
