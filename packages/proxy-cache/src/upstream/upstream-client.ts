@@ -28,7 +28,6 @@ import {
   parseReference,
   tryParseDigest,
   validateRepositoryName,
-  type Clock,
   type Digest,
   type Logger,
   type Reference,
@@ -36,29 +35,15 @@ import {
 } from '@entrepot/registry-core';
 import { abandonBody, discardBody, upstreamBodyStream } from './body-stream';
 import { CircuitBreaker, type BreakerState, type CircuitBreakerOptions } from './circuit-breaker';
-import type { TransportResponse, UpstreamResponseInfo } from './http-transport';
+import type { TransportResponse } from './http-transport';
 import { contentLength, headerValue, mediaTypeOf, parseContentRange } from './response-headers';
-import type { UpstreamCredentials } from './upstream-auth';
 import { isManifestMediaType, manifestMediaType, parseReferrers, parseTagList, type TagList } from './upstream-documents';
-import { notFound, protocolFailure, upstreamFailureOf, type TimeoutSettings } from './upstream-failure';
-import { UpstreamSession } from './upstream-session';
+import { notFound, protocolFailure, upstreamFailureOf } from './upstream-failure';
+import { UpstreamSession, type UpstreamSessionOptions } from './upstream-session';
 
-export interface UpstreamClientOptions {
-  /** Where the registry answers, e.g. `https://registry-1.docker.io` or `http://127.0.0.1:15000`. */
-  endpoint: URL;
-  /** Skip TLS verification, and allow plain http even when the endpoint is https (redirects, token realm). */
-  insecure: boolean;
-  credentials?: UpstreamCredentials;
-  /** Connect, response-headers and idle (between body chunks) timeouts; there is no whole-transfer timeout. */
-  timeouts: TimeoutSettings;
-  userAgent: string;
-  /** Our loop-guard token: sent as `Via: 1.1 <via>`; a response carrying it is refused. */
-  via: string;
-  clock: Clock;
-  logger: Logger;
-  /** Called for every upstream response (metrics: status, rate-limit remaining). */
-  onResponse?: (info: UpstreamResponseInfo) => void;
-  /** A breaker shared by every client of this upstream; by default the client makes its own. */
+/** The session's settings (see upstream-session.ts), with the breaker optional: by default the client makes its own. */
+export interface UpstreamClientOptions extends Omit<UpstreamSessionOptions, 'breaker'> {
+  /** A breaker shared by every client of this upstream. */
   breaker?: CircuitBreaker;
   /** Settings of the client's own breaker (ignored when `breaker` is given). */
   breakerOptions?: Omit<CircuitBreakerOptions, 'host' | 'clock'>;

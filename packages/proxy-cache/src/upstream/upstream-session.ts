@@ -15,14 +15,19 @@ import { UpstreamAuthenticator, type UpstreamCredentials } from './upstream-auth
 import { rateLimited, statusFailure, upstreamFailureOf, type TimeoutSettings, type UpstreamError } from './upstream-failure';
 
 export interface UpstreamSessionOptions {
+  /** Where the registry answers, e.g. `https://registry-1.docker.io` or `http://127.0.0.1:15000`. */
   endpoint: URL;
+  /** Skip TLS verification, and allow plain http even when the endpoint is https (redirects, token realm). */
   insecure: boolean;
   credentials?: UpstreamCredentials;
+  /** Connect, response-headers and idle (between body chunks) timeouts; there is no whole-transfer timeout. */
   timeouts: TimeoutSettings;
   userAgent: string;
+  /** Our loop-guard token: sent as `Via: 1.1 <via>`; a response carrying it is refused. */
   via: string;
   clock: Clock;
   logger: Logger;
+  /** Called for every upstream response (metrics: status, rate-limit remaining). */
   onResponse?: (info: UpstreamResponseInfo) => void;
   breaker: CircuitBreaker;
 }
