@@ -1,5 +1,8 @@
 import type { Db, Digest, EvictionPolicy } from '@entrepot/registry-core';
 
+/** The window of `lfu` (see nextCandidate). */
+const LFU_WINDOW_MS = 7 * 24 * 3600 * 1000;
+
 export type Candidate = { kind: 'manifest'; repoId: number; digest: Digest } | { kind: 'tag'; repoId: number; tag: string; digest: Digest };
 
 export interface Protected {
@@ -12,9 +15,13 @@ export interface Protected {
  * What eviction removes first in a cache organization: manifests nothing tags
  * (fetched by digest only), oldest first; then unpinned tags by policy —
  * `lru`: least recently pulled (or cached); `lfu`: fewest pulls, then least recently pulled.
+ * `lfu` counts pulls within a window: a tag's pulls are weighted by
+ * (window / (window + time since its last pull))², a quarter one window ago and
+ * nearly nothing after a few, so a burst of pulls long ago does not keep an
+ * image that nobody uses now.
  * Pinned tags are never candidates.
  */
-export async function nextCandidate(db: Db, orgId: number, policy: EvictionPolicy, protect?: Protected): Promise<Candidate | null> {
+export async function nextCandidate(db: Db, orgId: number, policy: EvictionPolicy, now: number, protect?: Protected): Promise<Candidate | null> {
   const orgRepos = db('repositories').select('id').where({ org_id: orgId });
   let orphans = db('manifests as m')
     .whereIn('m.repo_id', orgRepos.clone())
@@ -26,7 +33,11 @@ export async function nextCandidate(db: Db, orgId: number, policy: EvictionPolic
 
   let tags = db('tags as t').whereIn('t.repo_id', orgRepos.clone()).where('t.pinned', false);
   if (protect?.tag) tags = tags.whereNot((q) => q.where('t.repo_id', protect.repoId).andWhere('t.name', protect.tag!));
-  if (policy === 'lfu') tags = tags.orderBy('t.pull_count', 'asc');
+  if (policy === 'lfu') {
+    // In windows, as a float: integer arithmetic would overflow (MariaDB) or truncate (SQLite).
+    const windows = '(1.0 + (? - COALESCE(t.last_pulled_at, t.updated_at)) / (? * 1.0))';
+    tags = tags.orderByRaw(`t.pull_count / (${windows} * ${windows}) ASC`, [now, LFU_WINDOW_MS, now, LFU_WINDOW_MS]);
+  }
   tags = tags.orderByRaw('COALESCE(t.last_pulled_at, t.updated_at) ASC');
   const tag = await tags.first('t.repo_id', 't.name', 't.manifest_digest');
   return tag ? { kind: 'tag', repoId: Number(tag.repo_id), tag: String(tag.name), digest: tag.manifest_digest as Digest } : null;

@@ -84,7 +84,7 @@ export class QuotaKeeper {
     await this.core.pullStats.flush();
     let evicted = false;
     while (usage > target) {
-      const candidate = await nextCandidate(this.core.db, org.id, policy, protect);
+      const candidate = await nextCandidate(this.core.db, org.id, policy, this.core.clock.now(), protect);
       if (!candidate) break;
       const removed =
         candidate.kind === 'tag' ? await this.core.removal.removeTag(candidate.repoId, candidate.tag) : await this.core.removal.removeManifest(candidate.repoId, candidate.digest);
