@@ -45,22 +45,25 @@ export class BlobLookup {
   private async confirmStored(req: CacheRequest, digest: Digest, size: number): Promise<BlobHit | null> {
     if (!(await this.upstreamConfirms(req, digest))) return null;
     const repository = await ensureRepository(this.deps, req);
-    if (await this.mayKeep(req, repository, digest, size)) await this.deps.content.linkBlob(repository.id, digest, size);
+    if ((await this.keepAs(req, repository, digest, size)) === 'linked') await this.deps.content.linkBlob(repository.id, digest, size);
     const blobs = this.deps.storage.blobs;
     return { digest, size, open: (range) => blobs.read(digest, range), cacheResult: 'hit' };
   }
 
   /**
-   * Whether the repository may keep the blob under its organization's quota: yes
-   * when a cached manifest of it already references (and counts) the blob, no for
-   * blobs of bypassed images, otherwise as the quota admits it. A blob not kept
-   * is still served; garbage collection removes it once nothing references it.
+   * How the repository keeps the blob under its organization's quota:
+   * - `referenced`: a cached manifest of the repository references (and counts)
+   *   it; that reference is what keeps it, so eviction of the manifest releases it
+   *   even if the blob arrives afterwards;
+   * - `linked`: admitted on its own (no cached manifest refers to it) and linked;
+   * - `not-kept`: a blob of a bypassed image, or one the quota cannot admit. It is
+   *   still served; garbage collection removes it once nothing references it.
    */
-  private async mayKeep(req: CacheRequest, repository: RepositoryRow, digest: Digest, size: number): Promise<boolean> {
+  private async keepAs(req: CacheRequest, repository: RepositoryRow, digest: Digest, size: number): Promise<'referenced' | 'linked' | 'not-kept'> {
     const orgId = req.ctx.target.org.id;
-    if (this.deps.bypass.has(orgId, digest)) return false;
-    if (await this.deps.content.isBlobLinked(repository.id, digest)) return true;
-    return (await this.deps.quota.admit(req.ctx.target.org, [{ digest, size }], async () => undefined)) === 'admitted';
+    if (this.deps.bypass.has(orgId, digest)) return 'not-kept';
+    if (await this.deps.content.isReferenced(repository.id, digest)) return 'referenced';
+    return (await this.deps.quota.admit(req.ctx.target.org, [{ digest, size }], async () => undefined)) === 'admitted' ? 'linked' : 'not-kept';
   }
 
   /** HEAD of an uncached blob: one upstream HEAD, no body download. */
@@ -85,10 +88,10 @@ export class BlobLookup {
       if (upstreamFailureOf(err)?.kind === 'notfound') return null;
       throw err;
     }
-    const keep = await this.mayKeep(req, repository, digest, fill.size);
+    const keep = await this.keepAs(req, repository, digest, fill.size);
     void fill.done.then(async () => {
       if (!fill.committed) return;
-      if (keep) await this.deps.content.linkBlob(repository.id, digest, fill.size);
+      if (keep === 'linked') await this.deps.content.linkBlob(repository.id, digest, fill.size);
       else await this.deps.content.recordBlob(digest, fill.size);
     }).catch((err: unknown) => this.deps.logger.error('could not link a filled blob', { digest, error: String(err) }));
     return {

@@ -191,6 +191,11 @@ export class ContentService {
     return (await this.db('tags').where({ repo_id: repoId, name: tag }).delete()) > 0;
   }
 
+  /** Whether one of the repository's manifests references the blob (and so counts it). */
+  async isReferenced(repoId: number, digest: Digest): Promise<boolean> {
+    return Boolean(await this.db('manifest_refs').where({ repo_id: repoId, child_digest: digest, child_kind: 'blob' }).first('child_digest'));
+  }
+
   /** A repository may read a blob it was pushed or linked to, or that one of its manifests references. */
   async isBlobLinked(repoId: number, digest: Digest): Promise<boolean> {
     const linked = await this.db('repo_blobs').where({ repo_id: repoId, digest }).first('digest');
