@@ -78,7 +78,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
   const storage: Storage = await createStorage(config);
   const queue: JobQueue = createQueue(config, logger);
   const coordinator: Coordinator =
-    config.queue.driver === 'bullmq' ? new RedisCoordinator(config.queue.redis_url, config.queue.prefix) : new InProcessCoordinator();
+    config.queue.driver === 'bullmq' ? new RedisCoordinator(config.queue.redis_url, config.queue.prefix, logger) : new InProcessCoordinator();
   const secrets = SecretBox.load(config.secret_key, config.data_dir);
 
   const repositories = new RepositoryService(db, clock);

@@ -116,7 +116,11 @@ function describe(err: unknown): string {
  * GETs `url`, reading the whole body, and judges it against `expected` (digest
  * and size). A 200 that ends cleanly with other bytes is `corrupt`.
  */
-export async function getChecked(url: string, expected: BlobRef, init: { headers?: Record<string, string>; keepBody?: boolean; timeoutMs?: number } = {}): Promise<Fetched> {
+export async function getChecked(
+  url: string,
+  expected: BlobRef,
+  init: { headers?: Record<string, string>; keepBody?: boolean; timeoutMs?: number; onBytes?: (received: number) => void } = {},
+): Promise<Fetched> {
   let res: Response;
   try {
     res = await fetch(url, { headers: init.headers, signal: AbortSignal.timeout(init.timeoutMs ?? 120_000) });
@@ -131,6 +135,7 @@ export async function getChecked(url: string, expected: BlobRef, init: { headers
     for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
       received += chunk.length;
       hash.update(chunk);
+      init.onBytes?.(received);
       if (init.keepBody || res.status >= 400) chunks.push(Buffer.from(chunk));
     }
   } catch (err) {

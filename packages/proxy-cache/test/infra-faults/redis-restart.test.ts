@@ -126,14 +126,8 @@ describe('Redis restarted during pulls and audit writes', () => {
     expect(await metric(entrepot, 'entrepot_audit_direct_writes_total')).toBe(before);
 
     // Every queued job ran (none left waiting, none failed for good).
-    const drainStarted = Date.now();
-    {
-      const q = new Queue(AUDIT_JOB, { connection: { host: '127.0.0.1', port: redis.port }, prefix });
-      report('redis-restart', `before drain: ${JSON.stringify(await q.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed'))}`);
-      await q.close();
-    }
+    // (A job that was running when Redis crashed is picked up again as stalled, up to a minute later.)
     await entrepot.entrepot.services.queue.drain(90_000);
-    report('redis-restart', `drained in ${Date.now() - drainStarted} ms`);
     const queue = new Queue(AUDIT_JOB, { connection: { host: '127.0.0.1', port: redis.port }, prefix });
     const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
     await queue.close();

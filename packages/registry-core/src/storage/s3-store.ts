@@ -39,6 +39,17 @@ function s3Code(err: unknown): string | undefined {
   return (err as { code?: string } | null)?.code;
 }
 
+/** Attempts of one commit of a local file; the content is on local disk, so it can be sent again. */
+const IMPORT_ATTEMPTS = 7;
+const IMPORT_RETRY_BASE_MS = 250;
+const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'EAI_AGAIN']);
+
+/** A failure of the connection to S3 (a server restarting resets or refuses it), worth another attempt. */
+function isTransient(err: unknown): boolean {
+  const code = s3Code(err);
+  return (code !== undefined && TRANSIENT_CODES.has(code)) || /socket hang up/i.test(String((err as Error | null)?.message ?? ''));
+}
+
 function isMissing(err: unknown): boolean {
   const code = s3Code(err);
   return code === 'NoSuchKey' || code === 'NotFound';
@@ -235,14 +246,26 @@ export class S3BlobStore implements BlobStore {
     return { size };
   }
 
+  /**
+   * Uploads a verified local file. A dropped or refused connection (an S3 server
+   * restarting) is retried with backoff for about sixteen seconds: the file is
+   * still there, and a verified fill is worth keeping rather than downloading again.
+   */
   async importVerifiedFile(digest: Digest, path: string): Promise<BlobStat> {
-    const existing = await this.stat(digest);
-    const size = existing
-      ? existing.size
-      : await putStream(this.client, this.bucket, this.keyOf(digest), createReadStream(path, { highWaterMark: MIB }), this.partSize);
-    // Only after a successful upload: on failure the file stays for the caller's cleanup.
-    await unlink(path).catch(() => undefined);
-    return { size };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const existing = await this.stat(digest);
+        const size = existing
+          ? existing.size
+          : await putStream(this.client, this.bucket, this.keyOf(digest), createReadStream(path, { highWaterMark: MIB }), this.partSize);
+        // Only after a successful upload: on failure the file stays for the caller's cleanup.
+        await unlink(path).catch(() => undefined);
+        return { size };
+      } catch (err) {
+        if (attempt >= IMPORT_ATTEMPTS || !isTransient(err)) throw err;
+        await new Promise((resolve) => setTimeout(resolve, IMPORT_RETRY_BASE_MS * 2 ** (attempt - 1)));
+      }
+    }
   }
 
   async delete(digest: Digest): Promise<boolean> {

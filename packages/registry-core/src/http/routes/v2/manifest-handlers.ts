@@ -26,30 +26,37 @@ export function manifestHandlers(deps: RegistryRouteDeps) {
     } else {
       res.end(hit.body);
     }
-    if (ref.kind === 'tag' && hit.cacheResult !== 'bypass') {
-      // A first pull through a cache creates the repository during the lookup.
-      const repository = ctx.repository ?? (await deps.repositories.find(ctx.target.org.id, ctx.target.repoName));
-      if (repository) deps.pullStats.record(repository.id, ref.tag);
-    }
+    // The audit entry is recorded first, and statistics (a database query for a
+    // first pull) may fail without consequence: the response is already sent.
     // A HEAD by digest adds nothing to the GET that follows it; a HEAD by tag is how
     // containerd resolves the tag it pulls, so that one is audited.
-    if (req.method === 'HEAD' && ref.kind === 'digest') return;
-    void deps.audit.record({
-      orgId: ctx.target.org.id,
-      repo: ctx.target.repoName,
-      kind: 'pull_repo',
-      performer: ctx.principal,
-      ip: ctx.clientIp,
-      userAgent: ctx.userAgent,
-      metadata: {
-        reference: referenceString(ref),
-        ...(ref.kind === 'tag' ? { tag: ref.tag } : {}),
-        manifest_digest: hit.digest,
-        cache_result: hit.cacheResult ?? null,
-        route: ctx.target.route,
-        method: req.method,
-      },
-    });
+    if (req.method !== 'HEAD' || ref.kind !== 'digest') {
+      void deps.audit.record({
+        orgId: ctx.target.org.id,
+        repo: ctx.target.repoName,
+        kind: 'pull_repo',
+        performer: ctx.principal,
+        ip: ctx.clientIp,
+        userAgent: ctx.userAgent,
+        metadata: {
+          reference: referenceString(ref),
+          ...(ref.kind === 'tag' ? { tag: ref.tag } : {}),
+          manifest_digest: hit.digest,
+          cache_result: hit.cacheResult ?? null,
+          route: ctx.target.route,
+          method: req.method,
+        },
+      });
+    }
+    if (ref.kind === 'tag' && hit.cacheResult !== 'bypass') {
+      try {
+        // A first pull through a cache creates the repository during the lookup.
+        const repository = ctx.repository ?? (await deps.repositories.find(ctx.target.org.id, ctx.target.repoName));
+        if (repository) deps.pullStats.record(repository.id, ref.tag);
+      } catch (err) {
+        deps.logger.warn('pull statistics not recorded', { requestId: ctx.requestId, error: String(err) });
+      }
+    }
   }
 
   async function put(req: Request, res: Response): Promise<void> {
