@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { createDigester, digestAlgorithm, RegistryError, type BlobStore, type Digest, type Logger } from '@entrepot/registry-core';
 import { FillReader } from './fill-reader';
+import { BatchedWriter } from './batched-writer';
 
 /** Opens the upstream body at `offset`; `offset` in the result is where the body really starts (0 if Range was ignored). */
 export type BlobOpener = (offset: number, signal: AbortSignal) => Promise<{ stream: Readable; size: number; offset: number }>;
@@ -155,6 +156,10 @@ export class BlobFill {
         }
         // When the upstream ignored our Range, skip what we already have.
         let skip = this.written - opened.offset;
+        const writer = new BatchedWriter(this.file, this.written, (durable) => {
+          this.written = durable;
+          this.notify();
+        });
         try {
           for await (const chunk of opened.stream as AsyncIterable<Buffer>) {
             let data = chunk;
@@ -164,15 +169,16 @@ export class BlobFill {
               data = data.subarray(dropped);
               if (data.length === 0) continue;
             }
-            if (this.written + data.length > this.size) throw new RegistryError('UNAVAILABLE', `upstream sent more than ${this.size} bytes for ${this.digest}`);
-            await this.file.write(data, 0, data.length, this.written);
+            if (writer.received + data.length > this.size) throw new RegistryError('UNAVAILABLE', `upstream sent more than ${this.size} bytes for ${this.digest}`);
             hash.update(data);
-            this.written += data.length;
             this.options.onUpstreamBytes?.(data.length);
-            this.notify();
+            await writer.add(data);
           }
+          await writer.finish();
         } catch (err) {
           opened.stream.destroy();
+          // What was received is hashed, so it must be on disk before a resume continues after it.
+          await writer.finish();
           if (resumes < maxResumes && this.options.isResumable(err) && !this.abort.signal.aborted) {
             resumes++;
             this.options.logger.info('resuming blob fill', { digest: this.digest, at: this.written, attempt: resumes });

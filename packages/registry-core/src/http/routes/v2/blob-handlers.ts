@@ -43,7 +43,9 @@ export function blobHandlers(deps: RegistryRouteDeps) {
     // Until the first byte, a failure (e.g. an upstream fill that cannot start) is still a proper error response.
     if (hit.size > 0) await firstBytes(body);
     const source = hit.cacheResult === 'miss' ? 'fill' : 'storage';
-    body.on('data', (chunk: Buffer) => deps.metrics.blobBytesServed.inc({ source }, chunk.length));
+    const length = range ? range.end - range.start + 1 : hit.size;
+    // Counted once per response: a listener per chunk would slow the hot path.
+    res.once('finish', () => deps.metrics.blobBytesServed.inc({ source }, length));
     try {
       await pipeline(body, res);
     } catch (err) {
