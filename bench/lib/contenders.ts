@@ -1,0 +1,288 @@
+/**
+ * The servers measured side by side: Entrepot (embedded and scale-out) as
+ * separate processes, CNCF Distribution in proxy mode, the upstream itself
+ * (direct pulls) and nginx serving the same files (the static limit).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, linkSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { S3Server } from '../../testing/s3-server';
+import { TempDir, freePort, run, stopProcess, trackChild, waitForHttp } from '../../testing/tools';
+import { UpstreamRegistry } from '../../testing/upstream-registry';
+import { findPid } from './proc';
+import { log } from './util';
+
+export type ContenderId = 'direct' | 'nginx' | 'distribution' | 'entrepot' | 'entrepot-scaleout';
+
+export const LABELS: Record<ContenderId, string> = {
+  direct: 'direct (upstream)',
+  nginx: 'nginx (static limit)',
+  distribution: 'Distribution proxy',
+  entrepot: 'Entrepot embedded',
+  'entrepot-scaleout': 'Entrepot scale-out',
+};
+
+export interface Contender {
+  id: ContenderId;
+  /** `127.0.0.1:PORT`. */
+  host: string;
+  /** `http://127.0.0.1:PORT`. */
+  url: string;
+  /** True for the pull-through caches (they fetch from the upstream). */
+  isCache: boolean;
+  /** Server process whose memory is measured. */
+  pid(): number | undefined;
+  /** Repository path on this contender for the upstream repository `library/x`. */
+  repo(upstreamRepo: string): string;
+  stop(): Promise<void>;
+}
+
+export const ADMIN = { user: 'admin', password: 'bench-admin-password-1' };
+export const CACHE_ORG = 'hub';
+/** A second cache organization of the same upstream for the growth scenario, so its quota and eviction see only those tags. */
+export const GROWTH_ORG = 'grow';
+
+export function basic(user: string, password: string): string {
+  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+}
+
+// ---------------------------------------------------------------------------
+// Upstream and Distribution
+
+export function directContender(upstream: UpstreamRegistry): Contender {
+  return {
+    id: 'direct',
+    host: upstream.host,
+    url: upstream.url,
+    isCache: false,
+    pid: () => findPid('docker-registry', upstream.configPath),
+    repo: (r) => r,
+    stop: () => Promise.resolve(),
+  };
+}
+
+export async function startDistributionProxy(upstream: UpstreamRegistry): Promise<Contender> {
+  const reg = await UpstreamRegistry.start({ proxy: { remoteurl: upstream.url } });
+  return {
+    id: 'distribution',
+    host: reg.host,
+    url: reg.url,
+    isCache: true,
+    pid: () => findPid('docker-registry', reg.configPath),
+    repo: (r) => r,
+    stop: () => reg.stop(),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Entrepot as its own process
+
+export interface EntrepotOptions {
+  repoRoot: string;
+  upstreamUrl: string;
+  scaleOut?: boolean;
+  /** Directory for `node --cpu-prof` output. */
+  cpuProfDir?: string;
+}
+
+export interface EntrepotContender extends Contender {
+  dataDir: string;
+  logFile: string;
+  /** Admin Basic JSON API call. */
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }>;
+}
+
+export async function startEntrepot(opts: EntrepotOptions): Promise<EntrepotContender> {
+  const id: ContenderId = opts.scaleOut ? 'entrepot-scaleout' : 'entrepot';
+  const dir = await TempDir.create(`entrepot-bench-${id}-`);
+  const cleanups: Array<() => Promise<void>> = [];
+  const cleanup = async (): Promise<void> => {
+    for (const c of cleanups.reverse()) await c().catch((err: unknown) => log(`${id} cleanup: ${String(err)}`));
+    await dir.remove();
+  };
+  try {
+    const port = await freePort();
+    const config: Record<string, unknown> = {
+      log_level: 'error',
+      proxy_cache: {
+        orgs: [CACHE_ORG, GROWTH_ORG].map((name) => ({ name, upstream_registry: 'docker.io', upstream_endpoint: opts.upstreamUrl, insecure: true, is_public: true })),
+      },
+    };
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) {
+      if (!k.startsWith('ENTREPOT_') && !k.startsWith('PROXY_CACHE_') && !k.startsWith('FEATURE_')) env[k] = v;
+    }
+    Object.assign(env, {
+      ENTREPOT_CONFIG: dir.join('config.yml'),
+      ENTREPOT_DATA_DIR: dir.join('data'),
+      ENTREPOT_HOST: '127.0.0.1',
+      PORT: String(port),
+      ENTREPOT_BOOTSTRAP_ADMIN: `${ADMIN.user}:${ADMIN.password}`,
+      ENTREPOT_LOG_LEVEL: 'error',
+      PROXY_CACHE_ALLOWED_UPSTREAM_HOSTS: '127.0.0.1:*',
+      NODE_ENV: 'production',
+    });
+    if (opts.scaleOut) {
+      const suffix = randomBytes(4).toString('hex');
+      const database = `entrepot_bench_${suffix}`;
+      await run('/usr/bin/mariadb', ['-h', '127.0.0.1', '-P', '3306', '-u', 'root', '-e', `CREATE DATABASE ${database}`], { timeoutMs: 20_000 });
+      cleanups.push(async () => {
+        await run('/usr/bin/mariadb', ['-h', '127.0.0.1', '-P', '3306', '-u', 'root', '-e', `DROP DATABASE IF EXISTS ${database}`], { timeoutMs: 60_000 });
+      });
+      const prefix = `entrepot-bench-${suffix}`;
+      config.queue = { driver: 'bullmq', redis_url: 'redis://127.0.0.1:6379', prefix };
+      cleanups.push(async () => {
+        const keys = await run('/usr/bin/redis-cli', ['-h', '127.0.0.1', '--scan', '--pattern', `${prefix}:*`], { allowFailure: true });
+        const list = keys.stdout.toString().split('\n').filter(Boolean);
+        for (let i = 0; i < list.length; i += 200) await run('/usr/bin/redis-cli', ['-h', '127.0.0.1', 'DEL', ...list.slice(i, i + 200)], { allowFailure: true });
+      });
+      const s3 = await S3Server.start({ bucket: 'entrepot-bench' });
+      cleanups.push(() => s3.stop());
+      Object.assign(env, {
+        ENTREPOT_DATABASE_URL: `mysql://root@127.0.0.1:3306/${database}`,
+        ENTREPOT_SECRET_KEY: randomBytes(32).toString('base64'),
+        ENTREPOT_S3_ENDPOINT: '127.0.0.1',
+        ENTREPOT_S3_PORT: String(s3.port),
+        ENTREPOT_S3_ACCESS_KEY: s3.accessKey,
+        ENTREPOT_S3_SECRET_KEY: s3.secretKey,
+        ENTREPOT_S3_BUCKET: s3.bucket,
+        ENTREPOT_S3_REGION: s3.region,
+      });
+    }
+    // JSON is YAML.
+    writeFileSync(dir.join('config.yml'), JSON.stringify(config, null, 2));
+    const nodeArgs: string[] = [];
+    if (opts.cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
+    nodeArgs.push(join(opts.repoRoot, 'packages/registry-core/dist/main.js'));
+    const logFile = dir.join('entrepot.log');
+    const out = createWriteStream(logFile);
+    const child: ChildProcess = trackChild(spawn(process.execPath, nodeArgs, { cwd: opts.repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] }));
+    child.stdout?.pipe(out);
+    child.stderr?.pipe(out);
+    cleanups.push(() => stopProcess(child, 20_000));
+    const url = `http://127.0.0.1:${port}`;
+    await waitForHttp(`${url}/v2/`, 90_000, { process: child, intervalMs: 100 });
+    const auth = basic(ADMIN.user, ADMIN.password);
+    return {
+      id,
+      host: `127.0.0.1:${port}`,
+      url,
+      isCache: true,
+      dataDir: dir.join('data'),
+      logFile,
+      pid: () => child.pid,
+      repo: (r) => `${CACHE_ORG}/${r}`,
+      async api(method, path, body) {
+        const res = await fetch(`${url}/api/v1${path}`, {
+          method,
+          headers: { authorization: auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        const text = await res.text();
+        let parsed: unknown = text;
+        try {
+          parsed = text ? JSON.parse(text) : null;
+        } catch {
+          // not JSON
+        }
+        return { status: res.status, body: parsed };
+      },
+      stop: cleanup,
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// nginx: the same blob files served statically
+
+export interface StaticBlob {
+  digest: string;
+  /** A file with the blob's bytes (hard-linked, so no copy). */
+  file: string;
+}
+
+export class NginxStatic implements Contender {
+  readonly id = 'nginx' as const;
+  readonly isCache = false;
+  readonly host: string;
+  readonly url: string;
+  private child?: ChildProcess;
+
+  private constructor(
+    private readonly dir: TempDir,
+    readonly port: number,
+  ) {
+    this.host = `127.0.0.1:${port}`;
+    this.url = `http://${this.host}`;
+  }
+
+  static async start(): Promise<NginxStatic> {
+    const dir = await TempDir.create('entrepot-bench-nginx-');
+    const port = await freePort();
+    const server = new NginxStatic(dir, port);
+    mkdirSync(dir.join('root', 'v2'), { recursive: true });
+    mkdirSync(dir.join('tmp'), { recursive: true });
+    const conf = `
+user root;
+worker_processes auto;
+pid ${dir.join('nginx.pid')};
+error_log ${dir.join('error.log')} error;
+daemon off;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  client_body_temp_path ${dir.join('tmp')};
+  proxy_temp_path ${dir.join('tmp')};
+  fastcgi_temp_path ${dir.join('tmp')};
+  uwsgi_temp_path ${dir.join('tmp')};
+  scgi_temp_path ${dir.join('tmp')};
+  types { }
+  default_type application/octet-stream;
+  server {
+    listen 127.0.0.1:${port};
+    root ${dir.join('root')};
+    location = /v2/ { default_type application/json; return 200 '{}'; }
+    location ~ ^/v2/.+/manifests/ { default_type application/vnd.oci.image.manifest.v1+json; }
+  }
+}
+`;
+    writeFileSync(dir.join('nginx.conf'), conf);
+    const child = trackChild(spawn('/usr/sbin/nginx', ['-p', dir.path, '-c', dir.join('nginx.conf')], { stdio: ['ignore', 'ignore', 'pipe'] }));
+    server.child = child;
+    await waitForHttp(`${server.url}/v2/`, 10_000, { process: child, intervalMs: 50 });
+    return server;
+  }
+
+  pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  repo(upstreamRepo: string): string {
+    return upstreamRepo;
+  }
+
+  /** Publishes manifest bytes under tag and digest, and hard-links the blobs. */
+  publish(repo: string, tag: string, digest: string, manifest: Buffer, blobs: StaticBlob[]): void {
+    const base = this.dir.join('root', 'v2', repo);
+    mkdirSync(join(base, 'manifests'), { recursive: true });
+    mkdirSync(join(base, 'blobs'), { recursive: true });
+    writeFileSync(join(base, 'manifests', tag), manifest);
+    writeFileSync(join(base, 'manifests', digest), manifest);
+    for (const b of blobs) {
+      const target = join(base, 'blobs', b.digest);
+      if (!existsSync(target)) linkSync(b.file, target);
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.child) await stopProcess(this.child);
+    await this.dir.remove();
+  }
+}

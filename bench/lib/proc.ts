@@ -1,0 +1,73 @@
+/** Resident memory of a server process, read from /proc (Linux). */
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+
+export interface MemoryReading {
+  /** VmRSS in bytes. */
+  rss: number;
+  /** VmHWM (peak RSS since start or the last reset) in bytes. */
+  hwm: number;
+}
+
+export function readMemory(pid: number): MemoryReading | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const field = (name: string): number => {
+      const m = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status);
+      return m ? Number(m[1]) * 1024 : NaN;
+    };
+    return { rss: field('VmRSS'), hwm: field('VmHWM') };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resets VmHWM to the current RSS (`echo 5 > /proc/PID/clear_refs`); false when not permitted. */
+export function resetPeak(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The first process whose command line contains every one of `needles`. */
+export function findPid(...needles: string[]): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ');
+      if (needles.every((n) => cmd.includes(n))) return Number(entry);
+    } catch {
+      // gone
+    }
+  }
+  return undefined;
+}
+
+/** Samples VmRSS every `intervalMs` and keeps the maximum (a cross-check of VmHWM). */
+export class RssSampler {
+  private max = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly pid: number,
+    intervalMs = 100,
+  ) {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), intervalMs);
+  }
+
+  private sample(): void {
+    const m = readMemory(this.pid);
+    if (m && m.rss > this.max) this.max = m.rss;
+  }
+
+  /** Stops sampling; returns the peak seen in bytes, max'ed with VmHWM. */
+  stop(): number {
+    clearInterval(this.timer);
+    this.sample();
+    const m = readMemory(this.pid);
+    return Math.max(this.max, m?.hwm ?? 0);
+  }
+}

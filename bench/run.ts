@@ -1,0 +1,530 @@
+/**
+ * `npm run bench [-- --quick] [-- --runs N --only 1,4 --contenders entrepot,distribution --cpu-prof DIR]`
+ *
+ * Measures Entrepot (embedded: SQLite + fs; scale-out: MariaDB + Redis + S3)
+ * against CNCF Distribution in proxy mode, direct pulls from the upstream and
+ * nginx serving the same files, in one run on this machine, and writes
+ * markdown tables (medians over runs) plus raw numbers to bench/results/.
+ * See docs/BENCHMARKS.md.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import * as os from 'node:os';
+import { join, resolve } from 'node:path';
+import { skopeoCopyOut } from '../testing/oci-images';
+import { TempDir, sleep } from '../testing/tools';
+import { UpstreamRegistry } from '../testing/upstream-registry';
+import {
+  ADMIN,
+  GROWTH_ORG,
+  basic,
+  LABELS,
+  NginxStatic,
+  directContender,
+  startDistributionProxy,
+  startEntrepot,
+  type Contender,
+  type ContenderId,
+  type EntrepotContender,
+} from './lib/contenders';
+import { curl, expectOk } from './lib/curl';
+import { MANIFEST_ACCEPT, buildAndPush, populateUpstream, pullAll, request, type PublishedImage } from './lib/images';
+import { RssSampler, readMemory, resetPeak } from './lib/proc';
+import { Results } from './lib/report';
+import { MiB, log, median, now, rotate } from './lib/util';
+import { hey, wrk } from './lib/wrk';
+
+const REPO_ROOT = resolve(__dirname, '../../..');
+
+interface Sizes {
+  runs: number;
+  coldLayers: number[];
+  ttfbLayer: number;
+  herdClients: number;
+  memBlob: number;
+  memClients: number;
+  wrkSeconds: number;
+  wrkConnections: number;
+  growthRepos: number;
+  growthTagsPerRepo: number;
+  idleWaitMs: number;
+}
+
+const FULL: Sizes = {
+  runs: 3,
+  coldLayers: [100, 60, 40, 30, 20].map((m) => m * MiB),
+  ttfbLayer: 100 * MiB,
+  herdClients: 50,
+  memBlob: 500 * MiB,
+  memClients: 50,
+  wrkSeconds: 20,
+  wrkConnections: 50,
+  growthRepos: 1000,
+  growthTagsPerRepo: 10,
+  idleWaitMs: 10_000,
+};
+
+const QUICK: Sizes = {
+  runs: 1,
+  coldLayers: [8, 6, 4, 3, 2].map((m) => m * MiB),
+  ttfbLayer: 8 * MiB,
+  herdClients: 50,
+  memBlob: 64 * MiB,
+  memClients: 50,
+  wrkSeconds: 3,
+  wrkConnections: 50,
+  growthRepos: 100,
+  growthTagsPerRepo: 10,
+  idleWaitMs: 3_000,
+};
+
+interface Options {
+  quick: boolean;
+  sizes: Sizes;
+  only: Set<string> | null;
+  contenders: Set<ContenderId> | null;
+  cpuProfDir?: string;
+  scaleOut: boolean;
+}
+
+function parseArgs(argv: string[]): Options {
+  const quick = argv.includes('--quick');
+  const sizes = { ...(quick ? QUICK : FULL) };
+  let only: Set<string> | null = null;
+  let contenders: Set<ContenderId> | null = null;
+  let cpuProfDir: string | undefined;
+  let scaleOut = true;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--quick') continue;
+    else if (a === '--runs') sizes.runs = Number(next());
+    else if (a === '--only') only = new Set(next().split(','));
+    else if (a === '--contenders') contenders = new Set(next().split(',') as ContenderId[]);
+    else if (a === '--cpu-prof') cpuProfDir = resolve(next());
+    else if (a === '--no-scaleout') scaleOut = false;
+    else if (a === '--wrk-seconds') sizes.wrkSeconds = Number(next());
+    else if (a === '--growth-repos') sizes.growthRepos = Number(next());
+    else throw new Error(`unknown argument ${a}`);
+  }
+  return { quick, sizes, only, contenders, cpuProfDir, scaleOut };
+}
+
+/** First line a command prints of its version (some print on stderr, some exit non-zero). */
+function version(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n')[0].trim() || `(no output from ${cmd})`;
+}
+
+function machineFacts(): Record<string, string> {
+  const git = (args: string[]): string => version('git', ['-C', REPO_ROOT, ...args]);
+  return {
+    date: new Date().toISOString(),
+    commit: `${git(['rev-parse', '--short', 'HEAD'])}${git(['status', '--porcelain', '--untracked-files=no', 'packages']) ? ' (+ uncommitted changes in packages/)' : ''}`,
+    cpu: `${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length} (nproc ${version('nproc', [])})`,
+    memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    kernel: `${os.type()} ${os.release()}`,
+    node: process.version,
+    distribution: version('/usr/bin/docker-registry', ['--version']),
+    nginx: version('/usr/sbin/nginx', ['-v']),
+    skopeo: version('/usr/bin/skopeo', ['--version']),
+    curl: version('/usr/bin/curl', ['--version']),
+    wrk: version('/usr/bin/wrk', ['--version']),
+    mariadb: version('/usr/bin/mariadb', ['--version']),
+    redis: version('/usr/bin/redis-server', ['--version']),
+  };
+}
+
+/** Everything a scenario needs. */
+interface Ctx {
+  opts: Options;
+  s: Sizes;
+  work: TempDir;
+  upstream: UpstreamRegistry;
+  nginx?: NginxStatic;
+  all: Contender[];
+  results: Results;
+}
+
+const byId = (ctx: Ctx, ids: ContenderId[]): Contender[] => ids.map((id) => ctx.all.find((c) => c.id === id)).filter((c): c is Contender => c !== undefined);
+const CACHES: ContenderId[] = ['distribution', 'entrepot', 'entrepot-scaleout'];
+const PULLERS: ContenderId[] = ['direct', ...CACHES];
+const SERVERS: ContenderId[] = ['direct', 'nginx', ...CACHES];
+
+function blobUrl(c: Contender, img: PublishedImage, digest: string): string {
+  return `${c.url}/v2/${c.repo(img.repo)}/blobs/${digest}`;
+}
+function manifestUrl(c: Contender, img: PublishedImage, ref = img.tag): string {
+  return `${c.url}/v2/${c.repo(img.repo)}/manifests/${ref}`;
+}
+
+async function getManifest(c: Contender, img: PublishedImage, ref = img.tag): Promise<void> {
+  const r = await curl([manifestUrl(c, img, ref)], { headers: [MANIFEST_ACCEPT] });
+  expectOk(r, [img.manifest.length], `${c.id} manifest ${img.repo}:${ref}`);
+}
+
+async function skopeoPull(ctx: Ctx, c: Contender, img: PublishedImage): Promise<number> {
+  const dest = ctx.work.join(`pull-${c.id}-${Date.now()}`);
+  try {
+    const t0 = now();
+    const digest = await skopeoCopyOut(`${c.host}/${c.repo(img.repo)}:${img.tag}`, dest, { timeoutMs: 900_000 });
+    const elapsed = (now() - t0) / 1000;
+    if (digest !== img.digest) throw new Error(`${c.id}: pulled ${digest}, expected ${img.digest}`);
+    return elapsed;
+  } finally {
+    await rm(dest, { recursive: true, force: true });
+  }
+}
+
+async function each(ctx: Ctx, scenario: string, list: Contender[], fn: (c: Contender) => Promise<void>): Promise<void> {
+  for (const c of list) {
+    try {
+      await fn(c);
+    } catch (err) {
+      const msg = `${LABELS[c.id]} failed: ${(err as Error).message.split('\n').slice(0, 3).join(' ')}`;
+      log(`${scenario}: ${msg}`);
+      ctx.results.note(scenario, msg);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// 1 + 2: cold pull, then warm pull and warm throughput of the same image
+
+const S1 = '1. Cold pull';
+const S2 = '2. Warm pull and blob throughput';
+
+async function coldAndWarm(ctx: Ctx, run: number): Promise<void> {
+  const { s, results } = ctx;
+  const mb = s.coldLayers.reduce((a, b) => a + b, 0) / MiB;
+  log(`${S1} run ${run + 1}: building a ${s.coldLayers.length}-layer ${mb} MiB image and a ${s.ttfbLayer / MiB} MiB one-layer image`);
+  const img = await buildAndPush(ctx.upstream, ctx.work.path, `library/cold${run}`, s.coldLayers, ctx.nginx);
+  const ttfbImg = await buildAndPush(ctx.upstream, ctx.work.path, `library/ttfb${run}`, [s.ttfbLayer]);
+
+  if (!ctx.opts.only || ctx.opts.only.has('1')) {
+    await each(ctx, S1, rotate(byId(ctx, PULLERS), run), async (c) => {
+      const wall = await skopeoPull(ctx, c, img);
+      results.add(S1, `skopeo pull ${mb} MiB, ${s.coldLayers.length} layers`, 's', 'lower', c.id, wall, { limit: 'direct', target: '≤ 1.1× direct' });
+      await getManifest(c, ttfbImg);
+      const r = await curl([blobUrl(c, ttfbImg, ttfbImg.largest.digest)]);
+      expectOk(r, [ttfbImg.largest.size], `${c.id} cold layer`);
+      const t = r.transfers[0];
+      results.add(S1, `TTFB of a cold ${s.ttfbLayer / MiB} MiB layer (raw GET)`, 'ms', 'lower', c.id, t.ttfb * 1000, { limit: 'direct' });
+      results.add(S1, `cold ${s.ttfbLayer / MiB} MiB layer GET throughput`, 'MB/s', 'higher', c.id, t.bytes / 1e6 / t.total, { limit: 'direct' });
+      log(`${S1}: ${c.id} pull ${wall.toFixed(2)} s, TTFB ${(t.ttfb * 1000).toFixed(1)} ms`);
+    });
+  }
+
+  if (!ctx.opts.only || ctx.opts.only.has('2')) {
+    await each(ctx, S2, rotate(byId(ctx, SERVERS), run), async (c) => {
+      // A cache that missed scenario 1 (--only 2) fills first.
+      if (c.isCache && ctx.opts.only && !ctx.opts.only.has('1')) await skopeoPull(ctx, c, img);
+      const wall = await skopeoPull(ctx, c, img);
+      results.add(S2, `warm skopeo pull ${mb} MiB`, 's', 'lower', c.id, wall, { limit: 'nginx' });
+      const one = await curl([blobUrl(c, img, img.largest.digest)]);
+      expectOk(one, [img.largest.size], `${c.id} warm blob`);
+      results.add(S2, `1 stream, ${img.largest.size / MiB | 0} MiB blob`, 'MB/s', 'higher', c.id, one.transfers[0].bytes / 1e6 / one.transfers[0].total, { limit: 'nginx' });
+      const urls = Array.from({ length: 8 }, () => blobUrl(c, img, img.largest.digest));
+      const par = await curl(urls, { parallel: 8 });
+      expectOk(par, urls.map(() => img.largest.size), `${c.id} warm parallel blobs`);
+      const bytes = par.transfers.reduce((a, t) => a + t.bytes, 0);
+      const secs = Math.max(...par.transfers.map((t) => t.total));
+      results.add(S2, '8 parallel streams, aggregate', 'MB/s', 'higher', c.id, bytes / 1e6 / secs, { limit: 'nginx', target: '≥ Dist and ≥ 0.8× nginx' });
+      results.add(S2, 'TTFB warm blob (median of 8)', 'ms', 'lower', c.id, median(par.transfers.map((t) => t.ttfb * 1000)), { limit: 'nginx' });
+      log(`${S2}: ${c.id} warm pull ${wall.toFixed(2)} s, 8× ${(bytes / 1e6 / secs).toFixed(0)} MB/s`);
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------
+// 3: herd
+
+const S3 = '3. Herd: concurrent cold pulls of one image';
+
+async function herd(ctx: Ctx, run: number): Promise<void> {
+  const { s, results } = ctx;
+  const mb = s.coldLayers.reduce((a, b) => a + b, 0) / MiB;
+  log(`${S3} run ${run + 1}: ${s.herdClients} clients, ${mb} MiB image`);
+  const img = await buildAndPush(ctx.upstream, ctx.work.path, `library/herd${run}`, s.coldLayers);
+  await each(ctx, S3, rotate(byId(ctx, PULLERS), run), async (c) => {
+    await ctx.upstream.settledRequests(200, 5000);
+    ctx.upstream.resetLog();
+    const t0 = now();
+    // Each client: the manifest by tag, then config and layers six at a time (as containers/image does).
+    await Promise.all(
+      Array.from({ length: s.herdClients }, async () => {
+        await getManifest(c, img);
+        const r = await curl(img.blobs.map((b) => blobUrl(c, img, b.digest)), { parallel: 6 });
+        expectOk(r, undefined, `${c.id} herd blobs`);
+        const got = r.transfers.map((t) => t.bytes).sort((a, b) => a - b);
+        const want = img.blobs.map((b) => b.size).sort((a, b) => a - b);
+        if (got.join() !== want.join()) throw new Error(`${c.id} herd: sizes ${got.join()} ≠ ${want.join()}`);
+      }),
+    );
+    const wall = (now() - t0) / 1000;
+    const reqs = await ctx.upstream.settledRequests(300, 10_000);
+    const perBlob = img.blobs.map((b) => reqs.filter((q) => q.method === 'GET' && q.path === `/v2/${img.repo}/blobs/${b.digest}`).length);
+    const manifestReqs = reqs.filter((q) => q.path.startsWith(`/v2/${img.repo}/manifests/`)).length;
+    results.add(S3, `wall time, ${s.herdClients} clients × ${mb} MiB`, 's', 'lower', c.id, wall, { limit: 'direct' });
+    results.add(S3, 'upstream GETs per blob (max over blobs)', 'GETs', 'lower', c.id, Math.max(...perBlob), { target: '1 (direct = N clients)' });
+    results.add(S3, 'upstream manifest requests (GET+HEAD)', 'requests', 'lower', c.id, manifestReqs);
+    results.add(S3, 'bytes read from the upstream / image size', '×', 'lower', c.id, reqs.filter((q) => q.path.startsWith(`/v2/${img.repo}/blobs/`)).reduce((a, q) => a + q.bytes, 0) / img.totalBytes);
+    log(`${S3}: ${c.id} ${wall.toFixed(2)} s, upstream GETs per blob ${perBlob.join(',')}, manifest requests ${manifestReqs}`);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// 4: warm manifest requests with wrk
+
+const S4 = '4. Warm manifest requests (wrk)';
+
+async function manifests(ctx: Ctx, run: number): Promise<void> {
+  const { s, results } = ctx;
+  log(`${S4} run ${run + 1}: ${s.wrkConnections} connections, ${s.wrkSeconds} s per case`);
+  const img = await buildAndPush(ctx.upstream, ctx.work.path, `library/mf${run}`, [64 * 1024], ctx.nginx);
+  await each(ctx, S4, rotate(byId(ctx, SERVERS), run), async (c) => {
+    await getManifest(c, img);
+    await getManifest(c, img, img.digest);
+    const cases: Array<{ name: string; method: 'GET' | 'HEAD'; ref: string; headers?: string[] }> = [
+      { name: 'GET by tag', method: 'GET', ref: img.tag },
+      { name: 'GET by digest', method: 'GET', ref: img.digest },
+      { name: 'HEAD by tag (hey)', method: 'HEAD', ref: img.tag },
+      { name: 'HEAD by digest (hey)', method: 'HEAD', ref: img.digest },
+    ];
+    if (c.id.startsWith('entrepot')) {
+      const token = await request(`${c.url}/v2/auth?service=${encodeURIComponent(c.host)}&scope=repository:${c.repo(img.repo)}:pull`, 'GET');
+      const t = (JSON.parse(token.body.toString()) as { token: string }).token;
+      cases.push({ name: 'GET by tag, Bearer token', method: 'GET', ref: img.tag, headers: [`Authorization: Bearer ${t}`] });
+    }
+    for (const k of cases) {
+      const load = { method: k.method, headers: [MANIFEST_ACCEPT, ...(k.headers ?? [])], connections: s.wrkConnections, durationS: s.wrkSeconds };
+      const r = k.method === 'HEAD' ? await hey(manifestUrl(c, img, k.ref), load) : await wrk(manifestUrl(c, img, k.ref), { ...load, scratchDir: ctx.work.path });
+      if (r.errors > 0 || r.socketErrors > 0) ctx.results.note(S4, `${LABELS[c.id]} ${k.name}: ${r.errors} non-2xx responses, ${r.socketErrors} socket errors of ${r.requests}`);
+      results.add(S4, `${k.name}: requests/s`, 'req/s', 'higher', c.id, r.rps, { limit: 'nginx', target: '≥ Dist' });
+      results.add(S4, `${k.name}: p50`, 'ms', 'lower', c.id, r.p50, { limit: 'nginx' });
+      results.add(S4, `${k.name}: p99`, 'ms', 'lower', c.id, r.p99, { limit: 'nginx', target: '< 20 ms' });
+      log(`${S4}: ${c.id} ${k.name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms`);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------
+// 5: memory under 50 concurrent pulls of one large blob
+
+const S5 = '5. Memory: concurrent pulls of one large blob';
+
+async function memory(ctx: Ctx, run: number): Promise<void> {
+  const { s, results } = ctx;
+  const mb = s.memBlob / MiB;
+  log(`${S5} run ${run + 1}: ${s.memClients} × ${mb} MiB`);
+  const img = await buildAndPush(ctx.upstream, ctx.work.path, `library/mem${run}`, [s.memBlob]);
+  await each(ctx, S5, rotate(byId(ctx, PULLERS), run), async (c) => {
+    const pid = c.pid();
+    if (!pid) throw new Error('no server process id');
+    await getManifest(c, img);
+    const before = readMemory(pid)?.rss ?? NaN;
+    const urls = Array.from({ length: s.memClients }, () => blobUrl(c, img, img.largest.digest));
+    const phase = async (name: string): Promise<void> => {
+      const hwmReset = resetPeak(pid);
+      const sampler = new RssSampler(pid, 50);
+      const r = await curl(urls, { parallel: s.memClients, timeoutMs: 1_800_000 });
+      const peak = sampler.stop();
+      expectOk(r, urls.map(() => img.largest.size), `${c.id} ${name} blob`);
+      const bytes = r.transfers.reduce((a, t) => a + t.bytes, 0);
+      results.add(S5, `peak RSS, ${s.memClients} ${name} pulls × ${mb} MiB`, 'MB', 'lower', c.id, peak / 1e6, { target: '< 300 MB' });
+      results.add(S5, `aggregate throughput, ${name}`, 'MB/s', 'higher', c.id, bytes / 1e6 / (Math.max(...r.transfers.map((t) => t.total)) || 1));
+      if (!hwmReset) ctx.results.note(S5, `could not reset VmHWM of ${c.id}; peak is sampled only`);
+      log(`${S5}: ${c.id} ${name}: peak RSS ${(peak / 1e6).toFixed(0)} MB`);
+    };
+    if (c.isCache) await phase('cold');
+    await phase('warm');
+    await sleep(s.idleWaitMs);
+    const idle = readMemory(pid)?.rss ?? NaN;
+    results.add(S5, 'RSS before the pulls', 'MB', 'lower', c.id, before / 1e6);
+    results.add(S5, `idle RSS ${s.idleWaitMs / 1000} s after`, 'MB', 'lower', c.id, idle / 1e6);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// 6: growth
+
+const S6 = '6. Growth: many cached tags';
+
+async function growth(ctx: Ctx): Promise<void> {
+  const { s, results } = ctx;
+  const total = s.growthRepos * s.growthTagsPerRepo;
+  log(`${S6}: populating the upstream with ${total} tags in ${s.growthRepos} repositories`);
+  const t0 = now();
+  const tags = await populateUpstream(ctx.upstream, s.growthRepos, s.growthTagsPerRepo);
+  ctx.results.note(S6, `upstream populated with ${tags.length} manifests in ${((now() - t0) / 1000).toFixed(1)} s (registry API, 16 in flight)`);
+  await each(ctx, S6, byId(ctx, CACHES), async (c) => {
+    const repoPath = (r: string): string => (c.id.startsWith('entrepot') ? `${GROWTH_ORG}/${r}` : c.repo(r));
+    const pid = c.pid();
+    const rssBefore = pid ? (readMemory(pid)?.rss ?? NaN) : NaN;
+    const t1 = now();
+    await pullAll(c.url, repoPath, tags);
+    const fillS = (now() - t1) / 1000;
+    results.add(S6, `cache ${total} tags (GET each by tag, 16 in flight)`, 'tags/s', 'higher', c.id, tags.length / fillS);
+    log(`${S6}: ${c.id} cached ${tags.length} tags in ${fillS.toFixed(1)} s`);
+    const pathsFile = ctx.work.join(`paths-${c.id}.txt`);
+    writeFileSync(pathsFile, tags.map((t) => `/v2/${repoPath(t.repo)}/manifests/${t.tag}`).join('\n') + '\n');
+    for (let r = 0; r < s.runs; r++) {
+      const w = await wrk(`${c.url}/`, {
+        method: 'GET',
+        headers: [MANIFEST_ACCEPT],
+        connections: s.wrkConnections,
+        durationS: s.wrkSeconds,
+        pathsFile,
+        scratchDir: ctx.work.path,
+      });
+      if (w.errors > 0 || w.socketErrors > 0) ctx.results.note(S6, `${LABELS[c.id]}: ${w.errors} non-2xx responses, ${w.socketErrors} socket errors of ${w.requests}`);
+      results.add(S6, `GET random tag of ${total}: requests/s`, 'req/s', 'higher', c.id, w.rps);
+      results.add(S6, `GET random tag of ${total}: p50`, 'ms', 'lower', c.id, w.p50);
+      results.add(S6, `GET random tag of ${total}: p99`, 'ms', 'lower', c.id, w.p99, { target: '≤ 2× scenario 4' });
+      log(`${S6}: ${c.id} random tag: ${w.rps.toFixed(0)} req/s, p50 ${w.p50} ms, p99 ${w.p99} ms`);
+    }
+    const base = ctx.results.metrics.find((m) => m.scenario === S4 && m.name === 'GET by tag: p99')?.values[c.id];
+    const base50 = ctx.results.metrics.find((m) => m.scenario === S4 && m.name === 'GET by tag: p50')?.values[c.id];
+    const mine = ctx.results.metrics.find((m) => m.scenario === S6 && m.name.endsWith(': p99'))?.values[c.id];
+    const mine50 = ctx.results.metrics.find((m) => m.scenario === S6 && m.name.endsWith(': p50'))?.values[c.id];
+    if (base && mine) results.add(S6, 'p99 latency vs one hot tag (scenario 4)', '×', 'lower', c.id, median(mine) / median(base), { target: '≤ 2' });
+    if (base50 && mine50) results.add(S6, 'p50 latency vs one hot tag (scenario 4)', '×', 'lower', c.id, median(mine50) / median(base50), { target: '≤ 2' });
+    const rssAfter = pid ? (readMemory(pid)?.rss ?? NaN) : NaN;
+    results.add(S6, 'RSS before caching the tags', 'MB', 'lower', c.id, rssBefore / 1e6);
+    results.add(S6, `RSS with ${total} tags cached, after the load`, 'MB', 'lower', c.id, rssAfter / 1e6);
+    if (c.id.startsWith('entrepot')) await eviction(ctx, c as EntrepotContender);
+  });
+}
+
+async function eviction(ctx: Ctx, c: EntrepotContender): Promise<void> {
+  const usageOf = async (): Promise<number> => {
+    const org = await c.api('GET', `/organization/${GROWTH_ORG}`);
+    const report = (org.body as { quota_report?: { quota_bytes: number } }).quota_report;
+    if (!report) throw new Error(`no quota_report: ${JSON.stringify(org.body).slice(0, 200)}`);
+    return report.quota_bytes;
+  };
+  const usage = await usageOf();
+  const limit = Math.floor(usage * 0.9);
+  log(`${S6}: ${c.id} eviction pass: usage ${usage} B → quota ${limit} B (lru)`);
+  const auth = basic(ADMIN.user, ADMIN.password);
+  const t0 = now();
+  const res = await request(`${c.url}/api/v1/organization/${GROWTH_ORG}/quota`, 'POST', { authorization: auth, 'content-type': 'application/json' }, Buffer.from(JSON.stringify({ limit_bytes: limit, eviction_policy: 'lru' })), 3_600_000);
+  const secs = (now() - t0) / 1000;
+  if (res.status !== 201) throw new Error(`quota: HTTP ${res.status} ${res.body.toString().slice(0, 200)}`);
+  const after = await usageOf();
+  // Audit records are written asynchronously; count them once they stop changing.
+  let evicted = -1;
+  let stable = 0;
+  for (let i = 0; i < 60 && stable < 3; i++) {
+    let count = 0;
+    let next: string | undefined;
+    do {
+      const page = await c.api('GET', `/organization/${GROWTH_ORG}/logs?kind=evict_cache&limit=1000${next ? `&next_page=${encodeURIComponent(next)}` : ''}`);
+      const body = page.body as { logs?: unknown[]; next_page?: string };
+      if (process.env.BENCH_DEBUG) log(`logs page: ${page.status} ${JSON.stringify(body).slice(0, 1500)}`);
+      count += body.logs?.length ?? 0;
+      next = body.next_page;
+    } while (next);
+    stable = count === evicted ? stable + 1 : 0;
+    evicted = count;
+    await sleep(1000);
+  }
+  ctx.results.add(S6, 'eviction pass to 90 % of usage (quota POST → done)', 's', 'lower', c.id, secs);
+  ctx.results.add(S6, 'tags evicted in that pass', 'tags', 'info', c.id, evicted);
+  ctx.results.add(S6, 'evictions per second', '1/s', 'higher', c.id, evicted / secs);
+  ctx.results.note(S6, `${LABELS[c.id]}: usage ${usage} B → ${after} B under a ${limit} B quota`);
+  log(`${S6}: ${c.id} eviction pass ${secs.toFixed(2)} s, ${evicted} tags evicted`);
+}
+
+// ---------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  const s = opts.sizes;
+  const want = (id: ContenderId): boolean => !opts.contenders || opts.contenders.has(id);
+  const facts = machineFacts();
+  log(`${opts.quick ? 'quick' : 'full'} run: ${JSON.stringify(s)}`);
+  const results = new Results();
+  const work = await TempDir.create('entrepot-bench-work-');
+  const started: Contender[] = [];
+  let upstream: UpstreamRegistry | undefined;
+  let nginx: NginxStatic | undefined;
+  const t0 = now();
+  const stamp = new Date().toISOString().slice(0, 16).replace(/[-:]/g, '').replace('T', '-');
+  /** Writes what has been measured so far (after every scenario, so an interrupted run keeps its numbers). */
+  const writeResults = (): { md: string; path: string } => {
+    const elapsed = (now() - t0) / 1000;
+    const mode = opts.quick ? 'quick' : 'full';
+    const header = [
+      `## Results (${mode} run, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${(elapsed / 60).toFixed(1)} min)`,
+      '',
+      `Runs per scenario: ${s.runs} (medians). Sizes: cold/herd image ${s.coldLayers.map((b) => b / MiB).join('+')} MiB, TTFB layer ${s.ttfbLayer / MiB} MiB, herd ${s.herdClients} clients, memory ${s.memClients} × ${s.memBlob / MiB} MiB, wrk ${s.wrkConnections} connections × ${s.wrkSeconds} s, growth ${s.growthRepos} repositories × ${s.growthTagsPerRepo} tags. Arguments: \`${process.argv.slice(2).join(' ')}\`.`,
+      '',
+      ...Object.entries(facts).map(([k, v]) => `- ${k}: ${v}`),
+      '',
+    ].join('\n');
+    const md = `${header}\n${results.markdown()}`;
+    const dir = join(REPO_ROOT, 'bench', 'results');
+    mkdirSync(dir, { recursive: true });
+    const path = join(dir, `${mode}-${stamp}`);
+    writeFileSync(`${path}.md`, md + '\n');
+    writeFileSync(`${path}.json`, JSON.stringify({ facts, sizes: s, argv: process.argv.slice(2), elapsedS: elapsed, ...(results.toJSON() as object) }, null, 2) + '\n');
+    return { md, path };
+  };
+  try {
+    upstream = await UpstreamRegistry.start();
+    if (want('direct')) started.push(directContender(upstream));
+    if (want('nginx')) {
+      nginx = await NginxStatic.start();
+      started.push(nginx);
+    }
+    if (want('distribution')) started.push(await startDistributionProxy(upstream));
+    if (want('entrepot')) started.push(await startEntrepot({ repoRoot: REPO_ROOT, upstreamUrl: upstream.url, cpuProfDir: opts.cpuProfDir }));
+    if (want('entrepot-scaleout') && opts.scaleOut) {
+      try {
+        started.push(await startEntrepot({ repoRoot: REPO_ROOT, upstreamUrl: upstream.url, scaleOut: true, cpuProfDir: opts.cpuProfDir }));
+      } catch (err) {
+        const msg = `Entrepot scale-out did not start: ${(err as Error).message.split('\n').slice(0, 4).join(' ')}`;
+        log(msg);
+        results.note('Setup', msg);
+      }
+    }
+    log(`contenders: ${started.map((c) => `${c.id}=${c.url}`).join(' ')}`);
+    const ctx: Ctx = { opts, s, work, upstream, nginx, all: started, results };
+    const runScenario = async (keys: string[], name: string, fn: () => Promise<void>): Promise<void> => {
+      if (opts.only && !keys.some((k) => opts.only?.has(k))) return;
+      try {
+        await fn();
+      } catch (err) {
+        log(`${name} failed: ${(err as Error).stack ?? String(err)}`);
+        results.note(name, `scenario failed: ${(err as Error).message.split('\n')[0]}`);
+      }
+      writeResults();
+    };
+    for (let r = 0; r < s.runs; r++) {
+      await runScenario(['1', '2'], S1, () => coldAndWarm(ctx, r));
+      await runScenario(['3'], S3, () => herd(ctx, r));
+      await runScenario(['4'], S4, () => manifests(ctx, r));
+      await runScenario(['5'], S5, () => memory(ctx, r));
+    }
+    await runScenario(['6'], S6, () => growth(ctx));
+  } finally {
+    log('stopping servers');
+    for (const c of started.reverse()) await c.stop().catch((err: unknown) => log(`stopping ${c.id}: ${String(err)}`));
+    if (upstream) await upstream.stop();
+    await work.remove();
+  }
+  const written = writeResults();
+  process.stdout.write(written.md + '\n');
+  log(`results written to ${written.path}.{md,json}`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
