@@ -81,12 +81,13 @@ describe(`soak: ${CLIENTS} clients for ${SECONDS} s with a fault every ${PERIOD_
       config: {
         log_level: 'error',
         proxy_cache: {
-          connect_timeout_ms: 1000,
-          headers_timeout_ms: 1500,
-          idle_timeout_ms: 2000,
+          // Shorter than the five-second faults, generous for a loaded machine outside them.
+          connect_timeout_ms: 2000,
+          headers_timeout_ms: 3000,
+          idle_timeout_ms: 3000,
           breaker_failures: 3,
           breaker_cooldown_ms: 2000,
-          revalidation_deadline_ms: 1500,
+          revalidation_deadline_ms: 2000,
           // Cached tags go stale during the run, so revalidation meets the faults too.
           orgs: [{ name: ORG, upstream_registry: 'docker.io', upstream_endpoint: proxy.url, insecure: true, is_public: true, expiration_s: 10 }],
         },
