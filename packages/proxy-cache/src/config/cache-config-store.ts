@@ -50,21 +50,36 @@ function toConfig(row: Record<string, unknown>): CacheConfig {
   };
 }
 
+/** How long another replica's configuration change may take to apply here. */
+const CONFIG_TTL_MS = 2000;
+
 export function endpointOf(config: CacheConfig): string {
   return config.upstreamEndpoint ?? defaultEndpoint(config.spec, config.insecure);
 }
 
 /** Cache organization configurations; upstream passwords are sealed with the core's SecretBox. */
 export class CacheConfigStore {
+  private readonly recent = new Map<number, { config: CacheConfig | null; expires: number }>();
+
   constructor(
     private readonly db: Db,
     private readonly secrets: SecretBox,
     private readonly clock: Clock,
   ) {}
 
+  /**
+   * Every pull asks this for its organization, so answers (including "not a
+   * cache") are kept for a moment; a change made on this replica applies at once,
+   * one made on another within CONFIG_TTL_MS.
+   */
   async get(orgId: number): Promise<CacheConfig | null> {
+    const now = this.clock.now();
+    const cached = this.recent.get(orgId);
+    if (cached && cached.expires > now) return cached.config;
     const row = await this.db('proxy_cache_configs').where({ org_id: orgId }).first();
-    return row ? toConfig(row) : null;
+    const config = row ? toConfig(row) : null;
+    this.recent.set(orgId, { config, expires: now + CONFIG_TTL_MS });
+    return config;
   }
 
   async listByRegistry(registry: string): Promise<CacheConfig[]> {
@@ -83,6 +98,7 @@ export class CacheConfigStore {
   }
 
   async upsert(orgId: number, input: CacheConfigInput): Promise<CacheConfig> {
+    this.recent.delete(orgId);
     const now = this.clock.now();
     const spec = parseUpstreamRegistry(input.upstreamRegistry);
     const row: Record<string, unknown> = {
@@ -101,12 +117,16 @@ export class CacheConfigStore {
       .insert({ ...row, password_sealed: row.password_sealed ?? null, created_at: now })
       .onConflict('org_id')
       .merge(row);
+    // Again after the write: a read racing with it may have cached the old row.
+    this.recent.delete(orgId);
     const saved = await this.get(orgId);
     if (!saved) throw new Error('cache configuration vanished after saving');
     return saved;
   }
 
   async delete(orgId: number): Promise<boolean> {
-    return (await this.db('proxy_cache_configs').where({ org_id: orgId }).delete()) > 0;
+    const deleted = (await this.db('proxy_cache_configs').where({ org_id: orgId }).delete()) > 0;
+    this.recent.delete(orgId);
+    return deleted;
   }
 }

@@ -8,6 +8,10 @@ import { Reference } from '../oci/names';
 import type { ManifestHit } from '../plugin/contract';
 import { Storage } from '../storage/blob-store';
 import { Clock } from './clock';
+import { ByteBudgetLru } from './byte-budget-lru';
+
+/** Memory for manifest bodies read from storage. */
+const MANIFEST_CACHE_BYTES = 32 * 1024 * 1024;
 
 export interface ReferrerDescriptor {
   mediaType: string;
@@ -40,6 +44,8 @@ export interface PutManifestOptions {
  * what is needed to list, resolve and garbage-collect them.
  */
 export class ContentService {
+  private readonly bodies = new ByteBudgetLru<Digest>(MANIFEST_CACHE_BYTES);
+
   constructor(
     private readonly db: Db,
     private readonly storage: Storage,
@@ -48,10 +54,15 @@ export class ContentService {
 
   /** Resolves a tag or digest to the stored manifest, or null. */
   async getManifest(repoId: number, ref: Reference): Promise<ManifestHit | null> {
-    const digest = ref.kind === 'digest' ? ref.digest : await this.tagDigest(repoId, ref.tag);
-    if (!digest) return null;
-    const row = await this.db('manifests').where({ repo_id: repoId, digest }).first();
+    const row =
+      ref.kind === 'digest'
+        ? await this.db('manifests').where({ repo_id: repoId, digest: ref.digest }).first('digest', 'media_type')
+        : await this.db('tags as t')
+            .join('manifests as m', (j) => j.on('m.repo_id', 't.repo_id').andOn('m.digest', 't.manifest_digest'))
+            .where({ 't.repo_id': repoId, 't.name': ref.tag })
+            .first('m.digest', 'm.media_type');
     if (!row) return null;
+    const digest = row.digest as Digest;
     const body = await this.readManifestBody(digest);
     if (!body) return null;
     return { digest, mediaType: String(row.media_type), size: body.length, body };
@@ -62,11 +73,16 @@ export class ContentService {
     return row ? (row.manifest_digest as Digest) : null;
   }
 
+  /** Manifest bodies are small, hot and immutable under their digest: kept in memory once read. */
   private async readManifestBody(digest: Digest): Promise<Buffer | null> {
+    const cached = this.bodies.get(digest);
+    if (cached) return cached;
     if (!(await this.storage.blobs.stat(digest))) return null;
     const chunks: Buffer[] = [];
     for await (const chunk of await this.storage.blobs.read(digest)) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
+    const body = Buffer.concat(chunks);
+    this.bodies.set(digest, body);
+    return body;
   }
 
   /**
