@@ -118,8 +118,11 @@ describe('MariaDB restarted during pulls', () => {
     expect(recovered).toBe(true);
     const lateFailures = pulls.filter((p) => p.startedAt >= recoveredAt && !p.result.ok);
     expect(lateFailures.map((p) => p.result.responses.filter((r) => r.verdict !== 'ok').map((r) => `${r.status} ${r.errorCode ?? r.bodyError ?? ''} ${r.url}`))).toEqual([]);
-    // Some pulls ran while the database was down, and failed cleanly.
+    // Some pulls ran while the database was down, and failed cleanly: 503 with Retry-After
+    // (a temporary condition clients retry), not 500.
     expect(tally.pullsFailed).toBeGreaterThan(0);
+    const failedStatuses = new Set(all.flatMap((r) => r.responses.filter((x) => x.verdict !== 'ok').map((x) => `${x.status} ${x.errorCode ?? x.bodyError ?? ''}`)));
+    expect([...failedStatuses]).toEqual(['503 UNAVAILABLE']);
 
     // Every image pulls byte-identical now, cold ones included.
     const after = await Promise.all(images.map((image) => pull(image)));

@@ -20,6 +20,21 @@ function fromFrameworkError(err: unknown): RegistryError | null {
   return null;
 }
 
+/** Connection failures of a backend (database, Redis, S3) that a retry may outlive. */
+const BACKEND_DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'PROTOCOL_CONNECTION_LOST', 'ER_SERVER_SHUTDOWN', 'ER_CON_COUNT_ERROR']);
+
+/**
+ * A backend that is down or restarting (the database refusing or dropping
+ * connections, the pool unable to get one) is a temporary condition, not a
+ * bug: 503 with Retry-After, logged in one line rather than with a stack.
+ */
+function backendUnavailable(err: unknown): RegistryError | null {
+  const e = err as { code?: unknown; name?: unknown; message?: unknown } | null;
+  const down = (typeof e?.code === 'string' && BACKEND_DOWN_CODES.has(e.code)) || e?.name === 'KnexTimeoutError';
+  if (!down) return null;
+  return new RegistryError('UNAVAILABLE', 'a backend service is unavailable; try again shortly', { headers: { 'Retry-After': '1' } });
+}
+
 /**
  * The one place errors become HTTP responses: the OCI `{"errors":[...]}` envelope
  * on /v2, Quay's `{error_message, error_type, status}` shape on /api/v1.
@@ -28,6 +43,10 @@ function fromFrameworkError(err: unknown): RegistryError | null {
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     let error = isRegistryError(err) ? err : fromFrameworkError(err);
+    if (!error) {
+      error = backendUnavailable(err);
+      if (error) logger.warn('backend unavailable', { requestId: res.locals.requestId, path: req.path, error: String(err) });
+    }
     if (!error) {
       logger.error('unhandled error', { requestId: res.locals.requestId, path: req.path, error: err instanceof Error ? err.stack : String(err) });
       error = new RegistryError('INTERNAL', 'internal error; see the server log', { status: 500 });
