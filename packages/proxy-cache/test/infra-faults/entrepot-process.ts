@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { stringify } from 'yaml';
 import { ADMIN_PASSWORD, ADMIN_USER, basicAuth } from '../../../../testing/entrepot-instance';
 import { OutputTail, stopProcess, trackChild, waitForHttp } from '../../../../testing/tools';
 
@@ -18,7 +19,7 @@ export interface EntrepotProcessOptions {
   port: number;
   /** Where the YAML config is written (outside the data directory). */
   configPath: string;
-  /** The config file's content (JSON is valid YAML); host, port, data_dir and the admin are added. */
+  /** The config file's content (written as YAML); host, port, data_dir and the admin are added. */
   config: Record<string, unknown>;
   env?: Record<string, string>;
 }
@@ -58,7 +59,7 @@ export class EntrepotProcess {
       data_dir: options.dataDir,
       bootstrap_admin: `${ADMIN_USER}:${ADMIN_PASSWORD}`,
     };
-    await writeFile(options.configPath, JSON.stringify(config, null, 2));
+    await writeFile(options.configPath, stringify(config));
     const instance = new EntrepotProcess(options);
     await instance.spawn();
     return instance;
