@@ -72,7 +72,7 @@ const QUICK: Sizes = {
   herdClients: 50,
   memBlob: 64 * MiB,
   memClients: 50,
-  wrkSeconds: 3,
+  wrkSeconds: 2,
   wrkConnections: 50,
   growthRepos: 100,
   growthTagsPerRepo: 10,
