@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import type { Db } from '../db/database';
 import { RegistryError } from '../errors/registry-error';
@@ -19,8 +19,9 @@ interface TokenClaims {
  * the database so every replica signs and verifies with the same key.
  */
 export class TokenService {
-  private privateKey = '';
-  private publicKey = '';
+  // Parsed once: parsing a PEM key on every request costs more than the signature check.
+  private privateKey: KeyObject | null = null;
+  private publicKey: KeyObject | null = null;
 
   constructor(
     private readonly db: Db,
@@ -43,13 +44,14 @@ export class TokenService {
         .ignore();
       row = await this.db('signing_keys').where({ id: KEY_ID }).first();
     }
-    this.privateKey = String(row.private_pem);
-    this.publicKey = String(row.public_pem);
+    this.privateKey = createPrivateKey(String(row.private_pem));
+    this.publicKey = createPublicKey(String(row.public_pem));
   }
 
   issue(principal: Principal, access: TokenGrant[], audience: string): { token: string; expiresIn: number; issuedAt: string } {
     const now = Math.floor(this.clock.now() / 1000);
     const claims: TokenClaims & Record<string, unknown> = { access, principal, iat: now, nbf: now - 5, exp: now + this.ttlSeconds };
+    if (!this.privateKey) throw new Error('token service used before init');
     const token = jwt.sign(claims, this.privateKey, {
       algorithm: 'RS256',
       issuer: ISSUER,
@@ -64,6 +66,7 @@ export class TokenService {
   /** Throws UNAUTHORIZED for invalid, expired or foreign tokens. */
   verify(token: string): TokenClaims {
     try {
+      if (!this.publicKey) throw new Error('token service used before init');
       const decoded = jwt.verify(token, this.publicKey, { algorithms: ['RS256'], issuer: ISSUER, clockTimestamp: Math.floor(this.clock.now() / 1000) });
       if (typeof decoded !== 'object' || decoded === null) throw new Error('token payload is not an object');
       const claims = decoded as Partial<TokenClaims>;
