@@ -3,7 +3,8 @@ import type { Db, Digest, EvictionPolicy } from '@entrepot/registry-core';
 /** The window of `lfu` (see nextCandidate). */
 const LFU_WINDOW_MS = 7 * 24 * 3600 * 1000;
 
-export type Candidate = { kind: 'manifest'; repoId: number; digest: Digest } | { kind: 'tag'; repoId: number; tag: string; digest: Digest };
+/** `bytes`: the declared size of the manifest and what it references, an upper bound of what removing it frees. */
+export type Candidate = ({ kind: 'manifest'; repoId: number; digest: Digest } | { kind: 'tag'; repoId: number; tag: string; digest: Digest }) & { bytes: number };
 
 export interface Protected {
   repoId: number;
@@ -21,17 +22,23 @@ export interface Protected {
  * image that nobody uses now.
  * Pinned tags are never candidates.
  */
-export async function nextCandidate(db: Db, orgId: number, policy: EvictionPolicy, now: number, protect?: Protected): Promise<Candidate | null> {
+export async function nextCandidates(db: Db, orgId: number, policy: EvictionPolicy, now: number, limit: number, protect?: Protected): Promise<Candidate[]> {
   const orgRepos = db('repositories').select('id').where({ org_id: orgId });
+  const declared = (alias: string, digestColumn: string) =>
+    db.raw(`(SELECT COALESCE(SUM(r2.size), 0) FROM manifest_refs r2 WHERE r2.repo_id = ${alias}.repo_id AND r2.manifest_digest = ${digestColumn}) AS refs_size`);
   let orphans = db('manifests as m')
     .whereIn('m.repo_id', orgRepos.clone())
     .whereNotExists(db('tags as t').select(db.raw('1')).whereRaw('t.repo_id = m.repo_id AND t.manifest_digest = m.digest'))
     .whereNotExists(db('manifest_refs as r').select(db.raw('1')).whereRaw('r.repo_id = m.repo_id AND r.child_digest = m.digest'));
   if (protect?.digest) orphans = orphans.whereNot((q) => q.where('m.repo_id', protect.repoId).andWhere('m.digest', protect.digest!));
-  const orphan = await orphans.orderBy('m.created_at').first('m.repo_id', 'm.digest');
-  if (orphan) return { kind: 'manifest', repoId: Number(orphan.repo_id), digest: orphan.digest as Digest };
+  const orphanRows = (await orphans.orderBy('m.created_at').limit(limit).select('m.repo_id', 'm.digest', 'm.size', declared('m', 'm.digest'))) as Array<Record<string, unknown>>;
+  const found: Candidate[] = orphanRows.map((o) => ({ kind: 'manifest', repoId: Number(o.repo_id), digest: o.digest as Digest, bytes: Number(o.size) + Number(o.refs_size) }));
+  if (found.length >= limit) return found;
 
-  let tags = db('tags as t').whereIn('t.repo_id', orgRepos.clone()).where('t.pinned', false);
+  let tags = db('tags as t')
+    .join('manifests as m', (j) => j.on('m.repo_id', 't.repo_id').andOn('m.digest', 't.manifest_digest'))
+    .whereIn('t.repo_id', orgRepos.clone())
+    .where('t.pinned', false);
   if (protect?.tag) tags = tags.whereNot((q) => q.where('t.repo_id', protect.repoId).andWhere('t.name', protect.tag!));
   if (policy === 'lfu') {
     // In windows, as a float: integer arithmetic would overflow (MariaDB) or truncate (SQLite).
@@ -39,6 +46,14 @@ export async function nextCandidate(db: Db, orgId: number, policy: EvictionPolic
     tags = tags.orderByRaw(`t.pull_count / (${windows} * ${windows}) ASC`, [now, LFU_WINDOW_MS, now, LFU_WINDOW_MS]);
   }
   tags = tags.orderByRaw('COALESCE(t.last_pulled_at, t.updated_at) ASC');
-  const tag = await tags.first('t.repo_id', 't.name', 't.manifest_digest');
-  return tag ? { kind: 'tag', repoId: Number(tag.repo_id), tag: String(tag.name), digest: tag.manifest_digest as Digest } : null;
+  const tagRows = (await tags.limit(limit - found.length).select('t.repo_id', 't.name', 't.manifest_digest', 'm.size', declared('t', 't.manifest_digest'))) as Array<Record<string, unknown>>;
+  for (const t of tagRows) {
+    found.push({ kind: 'tag', repoId: Number(t.repo_id), tag: String(t.name), digest: t.manifest_digest as Digest, bytes: Number(t.size) + Number(t.refs_size) });
+  }
+  return found;
+}
+
+/** The single best candidate (see nextCandidates). */
+export async function nextCandidate(db: Db, orgId: number, policy: EvictionPolicy, now: number, protect?: Protected): Promise<Candidate | null> {
+  return (await nextCandidates(db, orgId, policy, now, 1, protect))[0] ?? null;
 }

@@ -1,6 +1,9 @@
 import { ANONYMOUS_PERFORMER, withLock, type CoreServices, type EvictionPolicy, type OrganizationRow } from '@entrepot/registry-core';
 import type { TagFreshness } from '../freshness/tag-freshness';
-import { nextCandidate, type Protected } from './candidates';
+import { nextCandidates, type Candidate, type Protected } from './candidates';
+
+/** Candidates ranked per query during eviction. */
+const EVICTION_BATCH = 50;
 import type { EvictionMetrics } from './eviction-metrics';
 import { OrgLock } from './org-lock';
 
@@ -76,7 +79,14 @@ export class QuotaKeeper {
     return this.lock.run(orgId, () => withLock(this.core.coordinator, `quota:${orgId}`, work));
   }
 
-  /** Evicts until usage ≤ target; false when nothing evictable is left and it is still above. */
+  /**
+   * Evicts until usage ≤ target; false when nothing evictable is left and it is
+   * still above. Candidates come in ranked batches with their declared sizes (an
+   * upper bound of what each frees, since content may be shared): a batch stops as
+   * soon as its declared sizes cover the excess, then usage is measured again, so
+   * a pass over thousands of tags costs a few usage queries, and nothing is evicted
+   * that one-at-a-time eviction would have kept.
+   */
   private async makeRoom(org: OrganizationRow, target: number, policy: EvictionPolicy, protect?: Protected): Promise<boolean> {
     let usage = await this.core.quotas.usage(org.id);
     if (usage <= target) return true;
@@ -84,26 +94,35 @@ export class QuotaKeeper {
     await this.core.pullStats.flush();
     let evicted = false;
     while (usage > target) {
-      const candidate = await nextCandidate(this.core.db, org.id, policy, this.core.clock.now(), protect);
-      if (!candidate) break;
-      const removed =
-        candidate.kind === 'tag' ? await this.core.removal.removeTag(candidate.repoId, candidate.tag) : await this.core.removal.removeManifest(candidate.repoId, candidate.digest);
-      if (candidate.kind === 'tag') await this.freshness.forget(candidate.repoId, candidate.tag);
+      const batch = await nextCandidates(this.core.db, org.id, policy, this.core.clock.now(), EVICTION_BATCH, protect);
+      if (batch.length === 0) break;
+      let planned = 0;
+      for (const candidate of batch) {
+        await this.evict(org, policy, candidate);
+        evicted = true;
+        planned += candidate.bytes;
+        if (usage - planned <= target) break;
+      }
       const after = await this.core.quotas.usage(org.id);
-      const repo = await this.core.db('repositories').where({ id: candidate.repoId }).first('name');
-      this.metrics.evictions.inc({ org: org.name, policy });
       this.metrics.evictedBytes.inc({ org: org.name, policy }, Math.max(0, usage - after));
-      void this.core.audit.record({
-        orgId: org.id,
-        repo: repo?.name,
-        kind: 'evict_cache',
-        performer: ANONYMOUS_PERFORMER,
-        metadata: { policy, ...(candidate.kind === 'tag' ? { tag: candidate.tag } : {}), manifest_digest: candidate.digest, freed_bytes: usage - after, manifests: removed.manifests, initiated_by: 'quota' },
-      });
-      evicted = true;
       usage = after;
     }
     if (evicted) await this.core.requestGc();
     return usage <= target;
+  }
+
+  private async evict(org: OrganizationRow, policy: EvictionPolicy, candidate: Candidate): Promise<void> {
+    const removed =
+      candidate.kind === 'tag' ? await this.core.removal.removeTag(candidate.repoId, candidate.tag) : await this.core.removal.removeManifest(candidate.repoId, candidate.digest);
+    if (candidate.kind === 'tag') await this.freshness.forget(candidate.repoId, candidate.tag);
+    const repo = await this.core.db('repositories').where({ id: candidate.repoId }).first('name');
+    this.metrics.evictions.inc({ org: org.name, policy });
+    void this.core.audit.record({
+      orgId: org.id,
+      repo: repo?.name,
+      kind: 'evict_cache',
+      performer: ANONYMOUS_PERFORMER,
+      metadata: { policy, ...(candidate.kind === 'tag' ? { tag: candidate.tag } : {}), manifest_digest: candidate.digest, declared_bytes: candidate.bytes, manifests: removed.manifests, initiated_by: 'quota' },
+    });
   }
 }

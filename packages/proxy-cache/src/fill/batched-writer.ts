@@ -16,7 +16,7 @@ export class BatchedWriter {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private inFlight: Promise<void> | null = null;
-  private failure: unknown = null;
+  private failure: Error | null = null;
 
   constructor(
     private readonly file: FileHandle,
@@ -29,12 +29,16 @@ export class BatchedWriter {
 
   /** Queues a chunk; waits only when too much is waiting for the disk. Throws a write failure. */
   async add(chunk: Buffer): Promise<void> {
-    if (this.failure) throw this.failure;
+    this.throwIfFailed();
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     this.received += chunk.length;
     if (!this.inFlight) this.inFlight = this.drain();
     if (this.pendingBytes > MAX_PENDING_BYTES) await this.inFlight;
+    this.throwIfFailed();
+  }
+
+  private throwIfFailed(): void {
     if (this.failure) throw this.failure;
   }
 
@@ -42,7 +46,7 @@ export class BatchedWriter {
   async finish(): Promise<void> {
     while (this.inFlight) await this.inFlight;
     if (this.pending.length > 0) await (this.inFlight = this.drain());
-    if (this.failure) throw this.failure;
+    this.throwIfFailed();
   }
 
   private async drain(): Promise<void> {
@@ -66,7 +70,7 @@ export class BatchedWriter {
         this.onDurable(position);
       }
     } catch (err) {
-      this.failure = err;
+      this.failure = err instanceof Error ? err : new Error(String(err));
     } finally {
       this.inFlight = null;
     }

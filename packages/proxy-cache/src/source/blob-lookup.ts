@@ -47,7 +47,19 @@ export class BlobLookup {
     const repository = await ensureRepository(this.deps, req);
     if ((await this.keepAs(req, repository, digest, size)) === 'linked') await this.deps.content.linkBlob(repository.id, digest, size);
     const blobs = this.deps.storage.blobs;
-    return { digest, size, open: (range) => blobs.read(digest, range), cacheResult: 'hit' };
+    return {
+      digest,
+      size,
+      // Garbage collection may take an unreferenced blob between the check and the read: fetch it again then.
+      open: (range) => blobs.read(digest, range).catch((err: unknown) => (isBlobUnknown(err) ? this.refill(req, digest, range) : Promise.reject(err))),
+      cacheResult: 'hit',
+    };
+  }
+
+  private async refill(req: CacheRequest, digest: Digest, range?: ByteRange): Promise<Readable> {
+    const hit = await this.fromFill(req, digest);
+    if (!hit) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} is no longer available upstream`);
+    return hit.open(range);
   }
 
   /**
@@ -157,6 +169,10 @@ export class BlobLookup {
     if (fill.committed) return this.deps.storage.blobs.read(digest, range);
     throw fill.failed ?? new RegistryError('UNAVAILABLE', `download of ${digest} ended without content`);
   }
+}
+
+function isBlobUnknown(err: unknown): boolean {
+  return err instanceof RegistryError && err.code === 'BLOB_UNKNOWN';
 }
 
 /** Fills are shared without re-checking only between requests for the same upstream repository. */

@@ -120,7 +120,7 @@ describe.each(['embedded', 'scale-out'] as const)('quota edge cases (%s backends
     expect(await services.quotas.usage(org!.id)).toBe(0);
     // The fill commits (an upload, on S3) after the client has its bytes; collect until it is gone.
     const stored = async () => (await Promise.all(big.manifests[0].layers.map((l) => services.storage.blobs.stat(l.digest as never)))).filter(Boolean).length;
-    for (let i = 0; i < 50 && (await stored()) > 0; i++) {
+    for (let i = 0; i < 200 && (await stored()) > 0; i++) {
       await services.requestGc();
       await services.queue.drain();
       await sleep(100);
