@@ -11,6 +11,18 @@ export interface ConformanceResult {
   resultsDir: string;
 }
 
+/** The full read-write run against `conformance/repo1` and `repo2` as the bootstrap admin. */
+export function fullConformanceEnv(registryHost: string, username: string, password: string): Record<string, string> {
+  return {
+    OCI_REGISTRY: registryHost,
+    OCI_REPO1: 'conformance/repo1',
+    OCI_REPO2: 'conformance/repo2',
+    OCI_USERNAME: username,
+    OCI_PASSWORD: password,
+    OCI_API_BLOBS_UPLOAD_CANCEL: 'true',
+  };
+}
+
 /**
  * Runs the OCI distribution-spec conformance suite against a registry and
  * reads its JUnit report. `env` holds OCI_* settings (registry, repos,

@@ -5,6 +5,7 @@
  * endpoint, so each test has its own circuit breaker.
  */
 import { createHash } from 'node:crypto';
+import { describeError, readBody } from '../../../../testing/read-body';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '@entrepot/registry-core';
@@ -84,36 +85,15 @@ export async function registryGet(fx: CacheFixture, path: string, init: { method
     });
   } catch (err) {
     // No response at all (connection closed before the status line): status 0.
-    return { status: 0, headers: new Headers(), received: 0, digest: '', bodyError: describe(err), elapsedMs: Date.now() - started };
+    return { status: 0, headers: new Headers(), received: 0, digest: '', bodyError: describeError(err), elapsedMs: Date.now() - started };
   }
-  const hash = createHash('sha256');
-  const chunks: Buffer[] = [];
-  let received = 0;
-  let bodyError: string | undefined;
-  try {
-    for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
-      received += chunk.length;
-      hash.update(chunk);
-      if (res.status >= 400) chunks.push(Buffer.from(chunk));
-    }
-  } catch (err) {
-    bodyError = describe(err);
-  }
-  const result: ClientResult = { status: res.status, headers: res.headers, received, digest: `sha256:${hash.digest('hex')}`, elapsedMs: Date.now() - started };
-  if (bodyError !== undefined) result.bodyError = bodyError;
-  if (res.status >= 400 && chunks.length > 0) {
-    try {
-      result.errors = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { errors: Array<{ code: string; message: string }> }).errors;
-    } catch {
-      // not an OCI envelope
-    }
-  }
+  const body = await readBody(res);
+  const result: ClientResult = { status: res.status, headers: res.headers, received: body.received, digest: body.digest, elapsedMs: Date.now() - started };
+  if (body.bodyError !== undefined) result.bodyError = body.bodyError;
+  if (body.errors) result.errors = body.errors;
   return result;
 }
 
-function describe(err: unknown): string {
-  return err instanceof Error ? `${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ''}` : String(err);
-}
 
 /** What the blob store holds for `digest`: null, or its size and recomputed sha256. */
 export async function storedBlob(fx: CacheFixture, digest: string): Promise<{ size: number; digest: string } | null> {

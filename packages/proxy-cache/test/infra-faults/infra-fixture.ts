@@ -5,6 +5,7 @@
  * answer (ok / clean failure / corrupt), and checks of what Entrepot stored.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { describeError, readBody } from '../../../../testing/read-body';
 import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -108,9 +109,6 @@ export interface Fetched {
   verdict: Verdict;
 }
 
-function describe(err: unknown): string {
-  return err instanceof Error ? `${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ''}` : String(err);
-}
 
 /**
  * GETs `url`, reading the whole body, and judges it against `expected` (digest
@@ -125,33 +123,14 @@ export async function getChecked(
   try {
     res = await fetch(url, { headers: init.headers, signal: AbortSignal.timeout(init.timeoutMs ?? 120_000) });
   } catch (err) {
-    return { url, status: 0, received: 0, digest: '', bodyError: describe(err), verdict: 'no-response' };
+    return { url, status: 0, received: 0, digest: '', bodyError: describeError(err), verdict: 'no-response' };
   }
-  const hash = createHash('sha256');
-  const chunks: Buffer[] = [];
-  let received = 0;
-  let bodyError: string | undefined;
-  try {
-    for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
-      received += chunk.length;
-      hash.update(chunk);
-      init.onBytes?.(received);
-      if (init.keepBody || res.status >= 400) chunks.push(Buffer.from(chunk));
-    }
-  } catch (err) {
-    bodyError = describe(err);
-  }
-  const digest = `sha256:${hash.digest('hex')}`;
+  const read = await readBody(res, { keep: init.keepBody, onBytes: init.onBytes });
+  const { received, digest, bodyError } = read;
   const out: Fetched = { url, status: res.status, received, digest, verdict: 'ok' };
   if (bodyError !== undefined) out.bodyError = bodyError;
-  if (init.keepBody) out.body = Buffer.concat(chunks);
-  if (res.status >= 400 && chunks.length > 0) {
-    try {
-      out.errorCode = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { errors?: Array<{ code: string }> }).errors?.[0]?.code;
-    } catch {
-      // not an OCI envelope
-    }
-  }
+  if (init.keepBody) out.body = read.body;
+  if (read.errors?.[0]) out.errorCode = read.errors[0].code;
   if (res.status !== 200) out.verdict = bodyError !== undefined && res.status < 400 ? 'cut' : 'error';
   else if (bodyError !== undefined) out.verdict = 'cut';
   else if (received !== expected.size || digest !== expected.digest) out.verdict = 'corrupt';

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ADMIN_PASSWORD, ADMIN_USER, type TestInstance } from '../../../../testing/entrepot-instance';
-import { runConformance } from '../../../../testing/oci-conformance';
+import { fullConformanceEnv, runConformance } from '../../../../testing/oci-conformance';
 import { startScaleOutBackends, type ScaleOutBackends } from './scale-out-backends';
 
 describe('OCI distribution-spec conformance (scale-out: MariaDB + BullMQ + S3)', () => {
@@ -28,17 +28,7 @@ describe('OCI distribution-spec conformance (scale-out: MariaDB + BullMQ + S3)',
   }, 60_000);
 
   it('passes pull, push, content discovery and content management', async () => {
-    const result = await runConformance(
-      {
-        OCI_REGISTRY: instance.host,
-        OCI_REPO1: 'conformance/repo1',
-        OCI_REPO2: 'conformance/repo2',
-        OCI_USERNAME: ADMIN_USER,
-        OCI_PASSWORD: ADMIN_PASSWORD,
-        OCI_API_BLOBS_UPLOAD_CANCEL: 'true',
-      },
-      resultsDir,
-    );
+    const result = await runConformance(fullConformanceEnv(instance.host, ADMIN_USER, ADMIN_PASSWORD), resultsDir);
     process.stdout.write(`OCI conformance (scale-out): ${result.passed} passed, ${result.failed} failed, ${result.skipped} skipped\n`);
     expect(result.failures).toEqual([]);
     expect(result.passed).toBeGreaterThan(50);
