@@ -6,6 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { describeError, readBody } from '../../../../testing/read-body';
+import { sleep } from '../../../../testing/tools';
 import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -288,6 +289,43 @@ export async function waitUntil(check: () => Promise<boolean> | boolean, timeout
     if (Date.now() >= deadline) return false;
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** A service a test can crash and start again (the private MariaDB and Redis servers). */
+export interface RestartableService {
+  down(opts?: { crash?: boolean }): Promise<void>;
+  up(): Promise<void>;
+}
+
+export interface RestartEvent {
+  at: number;
+  what: string;
+}
+
+/**
+ * The outage both restart tests put a service through while clients pull: a
+ * crash (kill -9) for 3 s, then a clean stop for 2 s. Returns what happened when.
+ */
+export async function crashThenStop(service: RestartableService): Promise<RestartEvent[]> {
+  const events: RestartEvent[] = [];
+  await sleep(1500);
+  events.push({ at: Date.now(), what: 'crash' });
+  await service.down({ crash: true });
+  await sleep(3000);
+  await service.up();
+  events.push({ at: Date.now(), what: 'up' });
+  await sleep(3000);
+  events.push({ at: Date.now(), what: 'clean stop' });
+  await service.down();
+  await sleep(2000);
+  await service.up();
+  events.push({ at: Date.now(), what: 'up' });
+  return events;
+}
+
+/** Events as offsets from the first, for reports. */
+export function relativeEvents(events: RestartEvent[]): string {
+  return JSON.stringify(events.map((e) => ({ ...e, at: e.at - events[0].at })));
 }
 
 export interface TimedPull {

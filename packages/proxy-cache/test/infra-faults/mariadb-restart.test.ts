@@ -19,6 +19,8 @@ import {
   checkFsBlobStore,
   countPullEntries,
   createCacheOrg,
+  crashThenStop,
+  relativeEvents,
   pullImage,
   pushRandomImage,
   quietKnexPoolErrors,
@@ -83,20 +85,8 @@ describe('MariaDB restarted during pulls', () => {
       (image) => pull(image),
       () => stop,
     );
-    const events: Array<{ at: number; what: string }> = [];
-    await sleep(1500);
-    events.push({ at: Date.now(), what: 'crash' });
-    await mariadb.down({ crash: true });
-    await sleep(3000);
-    await mariadb.up();
-    events.push({ at: Date.now(), what: 'up' });
-    await sleep(3000);
-    events.push({ at: Date.now(), what: 'clean stop' });
-    await mariadb.down();
-    await sleep(2000);
-    await mariadb.up();
-    const secondUp = Date.now();
-    events.push({ at: secondUp, what: 'up' });
+    const events = await crashThenStop(mariadb);
+    const secondUp = events[events.length - 1].at;
     // Pulls keep going after the restart; the first full success marks recovery.
     const recovered = await waitUntil(async () => {
       const probe = await pull(images[1]);
@@ -109,7 +99,7 @@ describe('MariaDB restarted during pulls', () => {
     const pulls = await load;
     all.push(...pulls.map((p) => p.result));
     for (const r of all) tally.add(r);
-    const summary = `${tally.summary()}; recovered ${recoveredAt - secondUp} ms after the last restart; events ${JSON.stringify(events.map((e) => ({ ...e, at: e.at - events[0].at })))}`;
+    const summary = `${tally.summary()}; recovered ${recoveredAt - secondUp} ms after the last restart; events ${relativeEvents(events)}`;
 
     // Nothing corrupt, ever: each 200 body is exactly what the upstream holds.
     expect({ corrupt: tally.corrupt.map((c) => c.url), summary }).toEqual({ corrupt: [], summary });

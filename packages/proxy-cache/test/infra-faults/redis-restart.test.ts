@@ -23,6 +23,8 @@ import {
   checkFsBlobStore,
   countPullEntries,
   createCacheOrg,
+  crashThenStop,
+  relativeEvents,
   pullImage,
   pushRandomImage,
   report,
@@ -89,19 +91,7 @@ describe('Redis restarted during pulls and audit writes', () => {
       (image) => pull(image),
       () => stop,
     );
-    const events: Array<{ at: number; what: string }> = [];
-    await sleep(1500);
-    events.push({ at: Date.now(), what: 'crash' });
-    await redis.down({ crash: true });
-    await sleep(3000);
-    await redis.up();
-    events.push({ at: Date.now(), what: 'up' });
-    await sleep(3000);
-    events.push({ at: Date.now(), what: 'clean stop' });
-    await redis.down();
-    await sleep(2000);
-    await redis.up();
-    events.push({ at: Date.now(), what: 'up' });
+    const events = await crashThenStop(redis);
     await sleep(3000);
     stop = true;
     const pulls = await load;
@@ -109,7 +99,7 @@ describe('Redis restarted during pulls and audit writes', () => {
     const tally = new PullTally();
     for (const r of all) tally.add(r);
     const fallbackWrites = await metric(entrepot, 'entrepot_audit_direct_writes_total');
-    const summary = `${tally.summary()}; audit entries written directly: ${fallbackWrites}; events ${JSON.stringify(events.map((e) => ({ ...e, at: e.at - events[0].at })))}`;
+    const summary = `${tally.summary()}; audit entries written directly: ${fallbackWrites}; events ${relativeEvents(events)}`;
 
     expect({ corrupt: tally.corrupt.map((c) => c.url), summary }).toEqual({ corrupt: [], summary });
     // Cached or not, no pull failed because Redis was down.

@@ -11,7 +11,7 @@ import {
   makeClient,
   rejection,
   sha256,
-  type Handler,
+  sharedTestServer,
 } from './helpers';
 
 const BLOB = randomBytes(300_000);
@@ -19,33 +19,19 @@ const BLOB_DIGEST = sha256(BLOB);
 const MANIFEST = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: {}, layers: [] }));
 const MANIFEST_DIGEST = sha256(MANIFEST);
 
-let server: TestServer;
-const useHandler = (h: Handler): void => {
-  server.handler = h;
-};
-
-beforeAll(async () => {
-  server = await TestServer.start((_req, res) => res.writeHead(404).end());
-});
-
-afterAll(async () => {
-  await server.stop();
-});
-
-beforeEach(() => {
-  server.requests.length = 0;
-});
+const shared = sharedTestServer();
+const useHandler = shared.useHandler;
 
 describe('status faults', () => {
   it('turns 429 into TOOMANYREQUESTS carrying Retry-After, without counting an outage', async () => {
     useHandler((_req, res) => res.writeHead(429, { 'retry-after': '7' }).end('slow down'));
-    const c = makeClient(server.origin, { breakerOptions: { failureThreshold: 2 } });
+    const c = makeClient(shared.server().origin, { breakerOptions: { failureThreshold: 2 } });
     try {
       for (let i = 0; i < 3; i++) {
         const err = await rejection(c.getManifest('library/app', '1.0'));
         expect(err).toBeInstanceOf(UpstreamError);
         expect(err).toMatchObject({ code: 'TOOMANYREQUESTS', status: 429, headers: { 'Retry-After': '7' } });
-        expect(err).toMatchObject({ failure: { kind: 'ratelimit', status: 429, retryAfterSeconds: 7, host: server.authority } });
+        expect(err).toMatchObject({ failure: { kind: 'ratelimit', status: 429, retryAfterSeconds: 7, host: shared.server().authority } });
       }
       expect(c.breakerState()).toBe('closed');
     } finally {
@@ -56,11 +42,11 @@ describe('status faults', () => {
   it('turns 503 into UNAVAILABLE naming the host, never the credentials', async () => {
     useHandler((_req, res) => res.writeHead(503, { 'retry-after': '3' }).end('down for maintenance'));
     const password = 'Secret-Upstream-Pw';
-    const c = makeClient(server.origin, { credentials: { username: 'bob', password } });
+    const c = makeClient(shared.server().origin, { credentials: { username: 'bob', password } });
     try {
       const err = await rejection(c.headBlob('library/app', BLOB_DIGEST));
-      expect(err).toMatchObject({ code: 'UNAVAILABLE', status: 503, failure: { kind: 'status', status: 503, host: server.authority } });
-      expect((err as Error).message).toBe(`upstream ${server.authority} failed with HTTP 503`);
+      expect(err).toMatchObject({ code: 'UNAVAILABLE', status: 503, failure: { kind: 'status', status: 503, host: shared.server().authority } });
+      expect((err as Error).message).toBe(`upstream ${shared.server().authority} failed with HTTP 503`);
       expect((err as UpstreamError).headers['Retry-After']).toBe('3');
       expect(JSON.stringify(err)).not.toContain(password);
     } finally {
@@ -89,16 +75,16 @@ describe('loop guard', () => {
       // What another Entrepot (or this one) does: it adds its Via to responses.
       res.writeHead(200, { via: `${req.headers.via ?? ''}, 1.1 upstream-node`, 'content-type': 'application/json' }).end('{}');
     });
-    const c = makeClient(server.origin, { via: 'entrepot-a' });
+    const c = makeClient(shared.server().origin, { via: 'entrepot-a' });
     try {
       const err = await rejection(c.getManifest('library/app', '1.0'));
-      expect(server.requests[0].headers.via).toBe('1.1 entrepot-a');
+      expect(shared.server().requests[0].headers.via).toBe('1.1 entrepot-a');
       expect(err).toMatchObject({ code: 'UNAVAILABLE', failure: { kind: 'loop' } });
       expect((err as Error).message).toContain('is this registry itself');
     } finally {
       await c.close();
     }
-    const other = makeClient(server.origin, { via: 'entrepot-b' });
+    const other = makeClient(shared.server().origin, { via: 'entrepot-b' });
     try {
       useHandler((_req, res) => res.writeHead(200, { via: '1.1 entrepot-a', 'content-type': 'application/vnd.oci.image.manifest.v1+json' }).end(MANIFEST));
       expect((await other.getManifest('library/app', '1.0')).digest).toBe(MANIFEST_DIGEST);
@@ -114,7 +100,7 @@ describe('manifest content checks', () => {
     useHandler((_req, res) =>
       res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': big.length }).end(big),
     );
-    const c = makeClient(server.origin);
+    const c = makeClient(shared.server().origin);
     try {
       const announced = await rejection(c.getManifest('library/app', '1.0'));
       expect(announced).toMatchObject({ code: 'UNAVAILABLE', failure: { kind: 'protocol' } });
@@ -135,7 +121,7 @@ describe('manifest content checks', () => {
   it('refuses a manifest whose bytes or Docker-Content-Digest do not match the requested digest', async () => {
     const wrong = Buffer.from('{"schemaVersion":2}');
     useHandler((_req, res) => res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' }).end(wrong));
-    const c = makeClient(server.origin);
+    const c = makeClient(shared.server().origin);
     try {
       const bytes = await rejection(c.getManifest('library/app', MANIFEST_DIGEST));
       expect(bytes).toMatchObject({ failure: { kind: 'protocol' } });
@@ -157,15 +143,15 @@ describe('manifest content checks', () => {
       res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': MANIFEST.length });
       res.end(req.method === 'HEAD' ? undefined : MANIFEST);
     });
-    const c = makeClient(server.origin);
+    const c = makeClient(shared.server().origin);
     try {
       expect(await c.headManifest('library/app', '1.0')).toEqual({
         digest: MANIFEST_DIGEST,
         mediaType: 'application/vnd.oci.image.manifest.v1+json',
         size: MANIFEST.length,
       });
-      expect(server.requests.map((r) => r.method)).toEqual(['HEAD', 'GET']);
-      const accept = String(server.requests[0].headers.accept);
+      expect(shared.server().requests.map((r) => r.method)).toEqual(['HEAD', 'GET']);
+      const accept = String(shared.server().requests[0].headers.accept);
       for (const t of [
         'application/vnd.oci.image.index.v1+json',
         'application/vnd.oci.image.manifest.v1+json',
@@ -186,7 +172,7 @@ describe('bearer token refresh', () => {
     let issued = 0;
     let revokeAll = false;
     useHandler((req, res) => {
-      const url = new URL(req.url ?? '/', server.origin);
+      const url = new URL(req.url ?? '/', shared.server().origin);
       if (url.pathname === '/token') {
         const token = `tok-${++issued}`;
         if (!revokeAll) valid.add(token);
@@ -196,20 +182,20 @@ describe('bearer token refresh', () => {
       const sent = (req.headers.authorization ?? '').replace(/^Bearer /, '');
       if (!valid.has(sent)) {
         res
-          .writeHead(401, { 'www-authenticate': `Bearer realm="${server.origin}/token",service="fault",scope="repository:library/app:pull"` })
+          .writeHead(401, { 'www-authenticate': `Bearer realm="${shared.server().origin}/token",service="fault",scope="repository:library/app:pull"` })
           .end();
         return;
       }
       res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' }).end(MANIFEST);
     });
     const logger = new RecordingLogger();
-    const c = makeClient(server.origin, { logger });
-    const tokenRequests = (): number => server.count((r) => r.url.startsWith('/token'));
+    const c = makeClient(shared.server().origin, { logger });
+    const tokenRequests = (): number => shared.server().count((r) => r.url.startsWith('/token'));
     try {
       await c.getManifest('library/app', '1.0');
       await c.getManifest('library/app', '1.0');
       expect(tokenRequests()).toBe(1);
-      const tokenUrl = new URL(server.requests.find((r) => r.url.startsWith('/token'))?.url ?? '', server.origin);
+      const tokenUrl = new URL(shared.server().requests.find((r) => r.url.startsWith('/token'))?.url ?? '', shared.server().origin);
       expect(tokenUrl.searchParams.get('service')).toBe('fault');
       expect(tokenUrl.searchParams.get('scope')).toBe('repository:library/app:pull');
 
@@ -233,19 +219,19 @@ describe('bearer token refresh', () => {
 describe('tags and referrers documents', () => {
   it('follows the Link header of paginated tag lists', async () => {
     useHandler((req, res) => {
-      const url = new URL(req.url ?? '/', server.origin);
+      const url = new URL(req.url ?? '/', shared.server().origin);
       const last = url.searchParams.get('last');
       const page = last === null ? ['a', 'b'] : ['c'];
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (last === null) headers.link = '</v2/library/app/tags/list?n=2&last=b>; rel="next"';
       res.writeHead(200, headers).end(JSON.stringify({ name: 'library/app', tags: page }));
     });
-    const c = makeClient(server.origin);
+    const c = makeClient(shared.server().origin);
     try {
       const first = await c.listTags('library/app', { n: 2 });
       expect(first).toEqual({ name: 'library/app', tags: ['a', 'b'], next: { last: 'b', n: 2 } });
       expect(await c.listTags('library/app', { n: 2, last: 'b' })).toEqual({ name: 'library/app', tags: ['c'], next: null });
-      expect(server.requests[0].url).toBe('/v2/library/app/tags/list?n=2');
+      expect(shared.server().requests[0].url).toBe('/v2/library/app/tags/list?n=2');
     } finally {
       await c.close();
     }
@@ -265,13 +251,13 @@ describe('tags and referrers documents', () => {
       const manifests = second ? [d(3, 'application/sbom')] : [d(1, 'application/sbom'), d(2, 'application/sig')];
       res.writeHead(200, headers).end(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests }));
     });
-    const c = makeClient(server.origin);
+    const c = makeClient(shared.server().origin);
     try {
       const all = await c.getReferrers('library/app', MANIFEST_DIGEST);
       expect(all?.map((m) => m.size)).toEqual([1, 2, 3]);
       const sboms = await c.getReferrers('library/app', MANIFEST_DIGEST, 'application/sbom');
       expect(sboms?.map((m) => m.size)).toEqual([1, 3]);
-      expect(server.requests[2].url).toBe(`/v2/library/app/referrers/${MANIFEST_DIGEST}?artifactType=application%2Fsbom`);
+      expect(shared.server().requests[2].url).toBe(`/v2/library/app/referrers/${MANIFEST_DIGEST}?artifactType=application%2Fsbom`);
     } finally {
       await c.close();
     }

@@ -15,28 +15,14 @@ import {
   rejection,
   serveBlob,
   sha256,
-  type Handler,
+  sharedTestServer,
 } from './helpers';
 
 const BLOB = randomBytes(300_000);
 const BLOB_DIGEST = sha256(BLOB);
 
-let server: TestServer;
-const useHandler = (h: Handler): void => {
-  server.handler = h;
-};
-
-beforeAll(async () => {
-  server = await TestServer.start((_req, res) => res.writeHead(404).end());
-});
-
-afterAll(async () => {
-  await server.stop();
-});
-
-beforeEach(() => {
-  server.requests.length = 0;
-});
+const shared = sharedTestServer();
+const useHandler = shared.useHandler;
 
 describe('blob transfers', () => {
   it('follows a redirect to another host without forwarding Authorization, keeping the Range', async () => {
@@ -49,7 +35,7 @@ describe('blob transfers', () => {
       }
       res.writeHead(307, { location: `${cdn.origin}/blobs/${BLOB_DIGEST}?sig=abc` }).end();
     });
-    const c = makeClient(server.origin, { credentials: { username: 'bob', password: 'pw' } });
+    const c = makeClient(shared.server().origin, { credentials: { username: 'bob', password: 'pw' } });
     try {
       const full = await c.getBlob('library/app', BLOB_DIGEST);
       expect(sha256(await readAll(full.stream))).toBe(BLOB_DIGEST);
@@ -61,7 +47,7 @@ describe('blob transfers', () => {
       for (const r of cdn.requests) expect(r.headers.authorization).toBeUndefined();
       expect(cdn.requests[1].headers.range).toBe('bytes=1000-');
       // The registry itself did get the credentials (after its challenge).
-      expect(server.requests.filter((r) => r.headers.authorization === auth)).toHaveLength(2);
+      expect(shared.server().requests.filter((r) => r.headers.authorization === auth)).toHaveLength(2);
     } finally {
       await c.close();
       await cdn.stop();
@@ -70,12 +56,12 @@ describe('blob transfers', () => {
 
   it('says offset 0 when the upstream ignores the Range', async () => {
     useHandler((req, res) => serveBlob(req, res, BLOB, false));
-    const c = makeClient(server.origin);
+    const c = makeClient(shared.server().origin);
     try {
       const got = await c.getBlob('library/app', BLOB_DIGEST, { offset: 5000 });
       expect(got).toMatchObject({ offset: 0, size: BLOB.length });
       expect(sha256(await readAll(got.stream))).toBe(BLOB_DIGEST);
-      expect(server.requests[0].headers.range).toBe('bytes=5000-');
+      expect(shared.server().requests[0].headers.range).toBe('bytes=5000-');
     } finally {
       await c.close();
     }
@@ -85,7 +71,7 @@ describe('blob transfers', () => {
     useHandler((_req, res) => {
       res.writeHead(206, { 'content-length': 10, 'content-range': `bytes 0-9/${BLOB.length}` }).end(BLOB.subarray(0, 10));
     });
-    const c = makeClient(server.origin);
+    const c = makeClient(shared.server().origin);
     try {
       const err = await rejection(c.getBlob('library/app', BLOB_DIGEST, { offset: 100 }));
       expect(err).toMatchObject({ code: 'UNAVAILABLE', failure: { kind: 'protocol' } });
@@ -104,19 +90,19 @@ describe('blob transfers', () => {
       res.writeHead(200, { 'content-length': BLOB.length });
       res.write(BLOB.subarray(0, 100_000), () => setTimeout(() => res.socket?.destroy(), 50));
     });
-    const c = makeClient(server.origin);
+    const c = makeClient(shared.server().origin);
     try {
       const first = await c.getBlob('library/app', BLOB_DIGEST);
       const { data, error } = await readUntilError(first.stream);
       expect(error).toBeInstanceOf(UpstreamError);
-      expect(error).toMatchObject({ code: 'UNAVAILABLE', failure: { kind: 'network', host: server.authority } });
+      expect(error).toMatchObject({ code: 'UNAVAILABLE', failure: { kind: 'network', host: shared.server().authority } });
       expect(data.length).toBeGreaterThan(0);
       expect(data.length).toBeLessThan(BLOB.length);
 
       const rest = await c.getBlob('library/app', BLOB_DIGEST, { offset: data.length });
       expect(rest.offset).toBe(data.length);
       expect(sha256(Buffer.concat([data, await readAll(rest.stream)]))).toBe(BLOB_DIGEST);
-      expect(server.requests[1].headers.range).toBe(`bytes=${data.length}-`);
+      expect(shared.server().requests[1].headers.range).toBe(`bytes=${data.length}-`);
     } finally {
       await c.close();
     }
@@ -127,7 +113,7 @@ describe('blob transfers', () => {
       res.writeHead(200, { 'content-length': BLOB.length });
       res.write(BLOB.subarray(0, 50_000));
     });
-    const c = makeClient(server.origin, { timeouts: { connectMs: 1000, headersMs: 1000, idleMs: 700 } });
+    const c = makeClient(shared.server().origin, { timeouts: { connectMs: 1000, headersMs: 1000, idleMs: 700 } });
     try {
       const started = Date.now();
       const got = await c.getBlob('library/app', BLOB_DIGEST);
@@ -135,7 +121,7 @@ describe('blob transfers', () => {
       expect(Date.now() - started).toBeLessThan(5000);
       expect(data.length).toBe(50_000);
       expect(error).toMatchObject({ code: 'UNAVAILABLE', failure: { kind: 'timeout' } });
-      expect((error as Error).message).toBe(`upstream ${server.authority} sent no data for 700 ms`);
+      expect((error as Error).message).toBe(`upstream ${shared.server().authority} sent no data for 700 ms`);
     } finally {
       await c.close();
     }
@@ -155,7 +141,7 @@ describe('blob transfers', () => {
         }
       }, 150);
     });
-    const c = makeClient(server.origin, { timeouts: { connectMs: 500, headersMs: 500, idleMs: 500 } });
+    const c = makeClient(shared.server().origin, { timeouts: { connectMs: 500, headersMs: 500, idleMs: 500 } });
     try {
       const started = Date.now();
       const got = await c.getBlob('library/app', BLOB_DIGEST);
@@ -171,7 +157,7 @@ describe('blob transfers', () => {
     useHandler((_req, res) => {
       res.writeHead(206, { 'content-length': 5, 'content-range': `bytes 10-19/${BLOB.length}` }).end(BLOB.subarray(10, 15));
     });
-    const c = makeClient(server.origin);
+    const c = makeClient(shared.server().origin);
     try {
       const short = await c.getBlob('library/app', BLOB_DIGEST, { offset: 10 });
       const { data, error } = await readUntilError(short.stream);
@@ -187,7 +173,7 @@ describe('blob transfers', () => {
       res.writeHead(200, { 'transfer-encoding': 'chunked' });
       res.end(req.method === 'HEAD' ? undefined : BLOB.subarray(0, 100));
     });
-    const c = makeClient(server.origin);
+    const c = makeClient(shared.server().origin);
     try {
       expect(await rejection(c.getBlob('library/app', BLOB_DIGEST))).toMatchObject({ code: 'UNAVAILABLE', failure: { kind: 'protocol' } });
       expect(await rejection(c.headBlob('library/app', BLOB_DIGEST))).toMatchObject({ failure: { kind: 'protocol' } });

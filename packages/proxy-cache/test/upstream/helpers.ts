@@ -271,3 +271,25 @@ export async function rejection(promise: Promise<unknown>): Promise<unknown> {
   }
   throw new Error('expected the promise to reject, but it resolved');
 }
+
+/**
+ * One fault server for a whole test file, answering 404 until a test installs a
+ * handler; its request log is cleared before each test.
+ */
+export function sharedTestServer(): { server(): TestServer; useHandler(handler: Handler): void } {
+  let server: TestServer | null = null;
+  beforeAll(async () => {
+    server = await TestServer.start((_req, res) => res.writeHead(404).end());
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  beforeEach(() => {
+    if (server) server.requests.length = 0;
+  });
+  const current = (): TestServer => {
+    if (!server) throw new Error('test server used outside a test');
+    return server;
+  };
+  return { server: current, useHandler: (handler) => (current().handler = handler) };
+}
