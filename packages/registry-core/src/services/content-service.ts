@@ -214,10 +214,18 @@ export class ContentService {
 
   /** A repository may read a blob it was pushed or linked to, or that one of its manifests references. */
   async isBlobLinked(repoId: number, digest: Digest): Promise<boolean> {
-    const linked = await this.db('repo_blobs').where({ repo_id: repoId, digest }).first('digest');
-    if (linked) return true;
-    const referenced = await this.db('manifest_refs').where({ repo_id: repoId, child_digest: digest, child_kind: 'blob' }).first('child_digest');
-    return Boolean(referenced);
+    // One round trip on the blob hot path: a link or a manifest reference.
+    const db = this.db;
+    const row = await db
+      .select(db.raw('1 AS found'))
+      .from(db.raw('(SELECT 1 AS one) AS probe'))
+      .where((q) =>
+        q
+          .whereExists(db('repo_blobs').select(db.raw('1')).where({ repo_id: repoId, digest }))
+          .orWhereExists(db('manifest_refs').select(db.raw('1')).where({ repo_id: repoId, child_digest: digest, child_kind: 'blob' })),
+      )
+      .first();
+    return row !== undefined;
   }
 
   /** Records a blob that is stored, so garbage collection can find it even when nothing links it. */
