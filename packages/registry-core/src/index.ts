@@ -11,6 +11,8 @@ export { parseManifest } from './oci/manifest';
 export type { ParsedManifest, Descriptor } from './oci/manifest';
 export type { BlobStore, UploadStore, Storage, ByteRange, BlobStat } from './storage/blob-store';
 export { DigestingStream, digestingStreamFor } from './storage/verifying-writer';
+export { BufferPool } from './storage/buffer-pool';
+export { FileRangeStream, isRecyclingStream, type GrowingFile, type RecyclingStream } from './storage/file-range-stream';
 export type { JobQueue, JobHandler, EnqueueOptions } from './jobs/job-queue';
 export { UnrecoverableJobError } from './jobs/job-queue';
 export type { Logger } from './logging/logger';

@@ -3,8 +3,7 @@ import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { createDigester, digestAlgorithm, RegistryError, type BlobStore, type Digest, type Logger } from '@entrepot/registry-core';
-import { FillReader } from './fill-reader';
+import { createDigester, digestAlgorithm, FileRangeStream, RegistryError, type BlobStore, type BufferPool, type Digest, type GrowingFile, type Logger } from '@entrepot/registry-core';
 import { BatchedWriter } from './batched-writer';
 
 /** Opens the upstream body at `offset`; `offset` in the result is where the body really starts (0 if Range was ignored). */
@@ -16,6 +15,8 @@ export interface FillOptions {
   originKey: string;
   scratchDir: string;
   blobs: BlobStore;
+  /** Buffers readers read the scratch file into. */
+  buffers: BufferPool;
   open: BlobOpener;
   logger: Logger;
   /** Whether a mid-body failure may be resumed with a Range request. */
@@ -38,7 +39,7 @@ type FillState = 'starting' | 'running' | 'committed' | 'failed';
  * connection is resumed from the last byte with a Range request. A reader
  * going away never cancels the fill.
  */
-export class BlobFill {
+export class BlobFill implements GrowingFile {
   readonly digest: Digest;
   readonly originKey: string;
   /** Settles when the fill has ended (never rejects: see `committed` and `failed`). */
@@ -86,13 +87,13 @@ export class BlobFill {
    * client never receives a complete-looking body that turns out corrupt (it
    * sees the connection cut instead).
    */
-  get servable(): number {
+  get readable(): number {
     return this.verified ? this.written : Math.max(0, Math.min(this.written, this.size - 1));
   }
 
-  /** Waits until more than `position` bytes are servable, or the fill ended. */
+  /** Waits until more than `position` bytes are readable, or the fill ended. */
   waitForBytes(position: number): Promise<void> {
-    if (this.servable > position || this.state === 'failed' || this.state === 'committed') return Promise.resolve();
+    if (this.readable > position || this.state === 'failed' || this.state === 'committed') return Promise.resolve();
     return new Promise((resolve) => this.progress.once('progress', () => resolve()));
   }
 
@@ -105,7 +106,7 @@ export class BlobFill {
     this.readers++;
     const start = range?.start ?? 0;
     const end = range?.end ?? this.size - 1;
-    return new FillReader(this, this.file, start, end, () => this.releaseReader());
+    return new FileRangeStream(this.file, this.options.buffers, { start, end, growing: this, onClose: () => this.releaseReader() });
   }
 
   private releaseReader(): void {

@@ -151,6 +151,7 @@ export class BlobLookup {
       originKey: originKey(req),
       scratchDir: this.deps.storage.scratchDir,
       blobs: this.deps.storage.blobs,
+      buffers: this.deps.storage.buffers,
       logger: this.deps.logger,
       open: (offset, signal) => upstream.getBlob(req.upstreamRepo, digest, { offset, signal }),
       isResumable: (err) => {

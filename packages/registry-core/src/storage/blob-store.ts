@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { Digest } from '../oci/digest';
+import type { BufferPool } from './buffer-pool';
 
 /** Inclusive byte range, as in HTTP `Range: bytes=start-end`. */
 export interface ByteRange {
@@ -65,4 +66,6 @@ export interface Storage {
   uploads: UploadStore;
   /** Local scratch directory for fills and spooling (always on local disk). */
   scratchDir: string;
+  /** Buffers for reading local files (stored blobs, fills) into responses. */
+  buffers: BufferPool;
 }

@@ -8,6 +8,7 @@ import { RegistryError } from '../errors/registry-error';
 import { Digest, digestAlgorithm, digestHex, tryParseDigest } from '../oci/digest';
 import { BlobStat, BlobStore, ByteRange, Storage, UploadStore } from './blob-store';
 import { digestingStreamFor } from './verifying-writer';
+import { BufferPool } from './buffer-pool';
 
 export interface S3StorageOptions {
   endpoint: string;
@@ -395,7 +396,7 @@ function normalizePrefix(prefix: string): string {
  * when missing. `scratchDir` is local disk for fills and spooling; it is
  * created if needed and otherwise left as the caller prepared it.
  */
-export async function createS3Storage(options: S3StorageOptions, scratchDir: string): Promise<Storage> {
+export async function createS3Storage(options: S3StorageOptions, scratchDir: string, buffers = new BufferPool()): Promise<Storage> {
   const partSize = options.partSizeBytes ?? DEFAULT_PART_SIZE;
   if (partSize < MIN_PART_SIZE) throw new Error(`S3 part size must be at least ${MIN_PART_SIZE} bytes`);
   const client = new Client({
@@ -422,5 +423,6 @@ export async function createS3Storage(options: S3StorageOptions, scratchDir: str
     blobs: new S3BlobStore(client, options.bucket, prefix, partSize, options.redirectDownloads),
     uploads: new S3UploadStore(client, options.bucket, prefix, partSize),
     scratchDir,
+    buffers,
   };
 }

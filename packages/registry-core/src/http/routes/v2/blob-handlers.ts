@@ -1,9 +1,9 @@
 import type { Request, Response } from 'express';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { RegistryError } from '../../../errors/registry-error';
 import { parseDigest } from '../../../oci/digest';
 import { parseRange } from '../../range';
+import { sendBody } from '../../send-body';
 import { lookupContext, registryPath } from '../../request-state';
 import type { RegistryRouteDeps } from './deps';
 
@@ -47,7 +47,7 @@ export function blobHandlers(deps: RegistryRouteDeps) {
     // Counted once per response: a listener per chunk would slow the hot path.
     res.once('finish', () => deps.metrics.blobBytesServed.inc({ source }, length));
     try {
-      await pipeline(body, res);
+      await sendBody(body, res);
     } catch (err) {
       // A client that goes away is normal; anything else must not leave a half body looking complete.
       if (!res.writableFinished) res.destroy();
