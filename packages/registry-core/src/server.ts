@@ -160,6 +160,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
       clearInterval(gcTimer);
       await pullStats.stop();
       for (const hook of plugins.shutdownHooks) await hook().catch((err: unknown) => logger.error('shutdown hook failed', { error: String(err) }));
+      await audit.flush();
       await queue.close();
       await coordinator.close();
       await db.destroy();

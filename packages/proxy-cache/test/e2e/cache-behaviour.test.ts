@@ -41,6 +41,7 @@ describe('pull-through cache against a token-auth upstream', () => {
 
   it('records hit and miss results with performer, address and user agent in the audit log', async () => {
     await get('/v2/hub/library/tok/manifests/1.0', { 'user-agent': 'audit-check/1.0' }).then((r) => r.arrayBuffer());
+    await fx.entrepot.entrepot.services.audit.flush();
     await fx.entrepot.entrepot.services.queue.drain();
     const res = await fx.entrepot.api('GET', '/organization/hub/logs?kind=pull_repo');
     expect(res.status).toBe(200);

@@ -84,6 +84,7 @@ describe('proxy cache configuration API', () => {
   });
 
   it('audits configuration changes without secrets', async () => {
+    await fx.entrepot.entrepot.services.audit.flush();
     await fx.entrepot.entrepot.services.queue.drain();
     const res = await fx.entrepot.api('GET', '/organization/cfg/logs');
     const text = JSON.stringify(res.body);

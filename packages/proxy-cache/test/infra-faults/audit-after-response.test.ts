@@ -48,6 +48,7 @@ describe('a database error right after a manifest was answered', () => {
     } finally {
       repositories.find = find;
     }
+    await entrepot.entrepot.services.audit.flush();
     await entrepot.entrepot.services.queue.drain(10_000);
     const logged = await waitUntil(async () => {
       const res = await entrepot.api('GET', '/organization/hub/logs?kind=pull_repo');

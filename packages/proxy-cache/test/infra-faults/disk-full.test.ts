@@ -155,6 +155,7 @@ describe('the data directory filling up during a fill', () => {
     expect(await entriesOf(entrepot.entrepot.services.storage.scratchDir)).toEqual([]);
 
     // R-AUDIT: the entries written while the database could not grow were retried, none lost.
+    await entrepot.entrepot.services.audit.flush();
     await entrepot.entrepot.services.queue.drain(60_000);
     const db = knex({ client: 'better-sqlite3', connection: { filename: join(entrepot.dataDir, 'entrepot.db'), options: { readonly: true } }, useNullAsDefault: true });
     try {

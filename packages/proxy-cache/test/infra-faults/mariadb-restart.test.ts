@@ -129,6 +129,7 @@ describe('MariaDB restarted during pulls', () => {
     expect(db.manifests).toBe(images.length);
 
     // R-AUDIT: one pull_repo entry per manifest GET that was answered 200, once the queue has retried its writes.
+    await entrepot.entrepot.services.audit.flush();
     await entrepot.entrepot.services.queue.drain(90_000);
     const expected = all.filter((r) => r.responses[0].status === 200).length;
     const entries = await mariadb.with(DATABASE, (knex) => countPullEntries(knex, ORG));

@@ -35,7 +35,7 @@ import {
 import { PrivateRedis } from './infra-services';
 
 const ORG = 'hub';
-const AUDIT_JOB = 'audit.write';
+const AUDIT_JOB = 'audit.write-batch';
 
 async function metric(instance: TestInstance, name: string): Promise<number> {
   const text = await (await fetch(`${instance.url}/metrics`)).text();
@@ -81,6 +81,7 @@ describe('Redis restarted during pulls and audit writes', () => {
       all.push(warm);
     }
     // The audit queue works through Redis before the outage.
+    await entrepot.entrepot.services.audit.flush();
     await entrepot.entrepot.services.queue.drain(30_000);
     expect(await metric(entrepot, 'entrepot_audit_direct_writes_total')).toBe(0);
 
@@ -117,6 +118,7 @@ describe('Redis restarted during pulls and audit writes', () => {
 
     // Every queued job ran (none left waiting, none failed for good).
     // (A job that was running when Redis crashed is picked up again as stalled, up to a minute later.)
+    await entrepot.entrepot.services.audit.flush();
     await entrepot.entrepot.services.queue.drain(90_000);
     const queue = new Queue(AUDIT_JOB, { connection: { host: '127.0.0.1', port: redis.port }, prefix });
     const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');

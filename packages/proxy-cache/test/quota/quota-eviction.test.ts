@@ -122,6 +122,7 @@ describe.each(['embedded', 'scale-out'] as const)('quota edge cases (%s backends
     const stored = async () => (await Promise.all(big.manifests[0].layers.map((l) => services.storage.blobs.stat(l.digest as never)))).filter(Boolean).length;
     for (let i = 0; i < 200 && (await stored()) > 0; i++) {
       await services.requestGc();
+      await services.audit.flush();
       await services.queue.drain();
       await sleep(100);
     }
@@ -146,6 +147,7 @@ describe.each(['embedded', 'scale-out'] as const)('quota edge cases (%s backends
     expect(flushed.status).toBe(200);
     const services = fx.entrepot.entrepot.services;
     await services.requestGc();
+    await services.audit.flush();
     await services.queue.drain();
     fx.upstream.resetLog();
     expect(await skopeoCopyOut(`${fx.entrepot.host}/two/library/shared:1`, join(fx.work, 's3'), { creds })).toBe(pushed);

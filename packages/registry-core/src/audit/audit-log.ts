@@ -30,14 +30,35 @@ interface AuditRow {
   created_at: number;
 }
 
+/** One entry per job: the format of earlier releases, still accepted from a queue that holds such jobs. */
 export const AUDIT_JOB = 'audit.write';
+/** A batch of entries per job. */
+export const AUDIT_BATCH_JOB = 'audit.write-batch';
+
+/** How long entries gather before they are handed to the queue together. */
+const BATCH_WINDOW_MS = 25;
+const MAX_BATCH = 200;
+
+interface PendingBatch {
+  rows: AuditRow[];
+  /** Settles once the batch is queued or written. */
+  done: Promise<void>;
+  settle: () => void;
+}
 
 /**
  * Writes audit entries through the job queue so requests never wait on them.
- * If the queue is unreachable the entry is written directly; the write is
- * idempotent (entry_id is unique), so a job retried after a blip never duplicates.
+ * Entries recorded within a few milliseconds of each other travel as one job
+ * and one multi-row INSERT, so a busy pull path costs a database write per
+ * batch, not per pull. If the queue is unreachable the batch is written
+ * directly; writes are idempotent (entry_id is unique), so a job retried after
+ * a blip never duplicates.
  */
 export class AuditLog {
+  private pending: PendingBatch | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly flushing = new Set<Promise<void>>();
+
   constructor(
     private readonly db: Db,
     private readonly queue: JobQueue,
@@ -47,11 +68,16 @@ export class AuditLog {
   ) {}
 
   registerJobs(): void {
-    this.queue.register<AuditRow>(AUDIT_JOB, (row) => this.insert(row), { concurrency: 8 });
+    this.queue.register<{ rows: AuditRow[] }>(AUDIT_BATCH_JOB, ({ rows }) => this.insert(rows), { concurrency: 4 });
+    this.queue.register<AuditRow>(AUDIT_JOB, (row) => this.insert([row]), { concurrency: 4 });
   }
 
-  /** Never throws: failures are logged with the entry so nothing disappears silently. */
-  async record(entry: AuditEntry): Promise<void> {
+  /**
+   * Never throws: failures are logged with the entry so nothing disappears
+   * silently. Resolves once the entry is queued (or written); callers on a
+   * request path do not wait for it.
+   */
+  record(entry: AuditEntry): Promise<void> {
     const row: AuditRow = {
       entry_id: randomUUID(),
       org_id: entry.orgId,
@@ -64,19 +90,47 @@ export class AuditLog {
       metadata: JSON.stringify(entry.metadata ?? {}),
       created_at: this.clock.now(),
     };
+    const batch = (this.pending ??= newBatch());
+    batch.rows.push(row);
+    if (batch.rows.length >= MAX_BATCH) void this.flush();
+    else this.timer ??= setTimeout(() => void this.flush(), BATCH_WINDOW_MS);
+    return batch.done;
+  }
+
+  /** Hands every gathered entry to the queue now, and waits for batches already on their way (shutdown). */
+  async flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const batch = this.pending;
+    this.pending = null;
+    if (batch) {
+      const sending = this.send(batch.rows).finally(batch.settle);
+      this.flushing.add(sending);
+      void sending.finally(() => this.flushing.delete(sending));
+    }
+    await Promise.all([...this.flushing]);
+  }
+
+  private async send(rows: AuditRow[]): Promise<void> {
     try {
-      await this.queue.enqueue(AUDIT_JOB, row, { jobId: row.entry_id, attempts: 20 });
+      await this.queue.enqueue(AUDIT_BATCH_JOB, { rows }, { jobId: `batch-${rows[0].entry_id}`, attempts: 20 });
     } catch (queueError) {
-      this.metrics.auditFallbackWrites.inc();
+      this.metrics.auditFallbackWrites.inc(rows.length);
       try {
-        await this.insert(row);
+        await this.insert(rows);
       } catch (dbError) {
-        this.logger.error('audit entry could not be written', { entry: row, queueError: String(queueError), dbError: String(dbError) });
+        for (const row of rows) this.logger.error('audit entry could not be written', { entry: row, queueError: String(queueError), dbError: String(dbError) });
       }
     }
   }
 
-  private async insert(row: AuditRow): Promise<void> {
-    await this.db('audit_logs').insert(row).onConflict('entry_id').ignore();
+  private async insert(rows: AuditRow[]): Promise<void> {
+    await this.db('audit_logs').insert(rows).onConflict('entry_id').ignore();
   }
+}
+
+function newBatch(): PendingBatch {
+  let settle!: () => void;
+  const done = new Promise<void>((resolve) => (settle = resolve));
+  return { rows: [], done, settle };
 }

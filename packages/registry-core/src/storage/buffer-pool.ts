@@ -15,7 +15,7 @@ export class BufferPool {
   constructor(
     readonly chunkSize = 512 * 1024,
     /** Free buffers kept for reuse; beyond that, returned ones are left to the garbage collector. */
-    private readonly maxFree = 64,
+    private readonly maxFree = 32,
   ) {}
 
   acquire(): Buffer {

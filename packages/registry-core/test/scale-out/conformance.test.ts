@@ -39,6 +39,7 @@ describe('OCI distribution-spec conformance (scale-out: MariaDB + BullMQ + S3)',
     // BullMQ jobs under this run's prefix.
     expect(await backends.countRows('organizations')).toBeGreaterThan(0);
     expect(await backends.countRows('repositories')).toBeGreaterThan(0);
+    await instance.entrepot.services.audit.flush();
     await instance.entrepot.services.queue.drain(30_000);
     expect(await backends.countRows('audit_logs')).toBeGreaterThan(0);
     expect((await backends.queueKeys()).length).toBeGreaterThan(0);
