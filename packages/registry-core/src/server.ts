@@ -24,8 +24,7 @@ import { tokenRouter } from './http/routes/token-route';
 import { registryRouter } from './http/routes/v2/registry-router';
 import { createQueue } from './jobs/create-queue';
 import type { Coordinator } from './coordination/coordinator';
-import { InProcessCoordinator } from './coordination/in-process-coordinator';
-import { RedisCoordinator } from './coordination/redis-coordinator';
+import { createCoordinator } from './coordination/create-coordinator';
 import type { JobQueue } from './jobs/job-queue';
 import { createLogger, type Logger } from './logging/logger';
 import { createMetrics, type CoreMetrics } from './metrics/metrics';
@@ -76,9 +75,8 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
   const db: Db = createDb(config);
   await migrate(db, [coreSchema, robotTokenSecret, quotaSchema, ...plugins.migrations]);
   const storage: Storage = await createStorage(config);
-  const queue: JobQueue = createQueue(config, logger);
-  const coordinator: Coordinator =
-    config.queue.driver === 'bullmq' ? new RedisCoordinator(config.queue.redis_url, config.queue.prefix, logger) : new InProcessCoordinator();
+  const queue: JobQueue = await createQueue(config, logger);
+  const coordinator: Coordinator = await createCoordinator(config, logger);
   const secrets = SecretBox.load(config.secret_key, config.data_dir);
 
   const repositories = new RepositoryService(db, clock);

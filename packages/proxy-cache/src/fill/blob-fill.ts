@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { createDigester, digestAlgorithm, FileRangeStream, RegistryError, type BlobStore, type BufferPool, type Digest, type GrowingFile, type Logger } from '@entrepot/registry-core';
 import { BatchedWriter } from './batched-writer';
+import { RecentChunks } from './recent-chunks';
 
 /** Opens the upstream body at `offset`; `offset` in the result is where the body really starts (0 if Range was ignored). */
 export type BlobOpener = (offset: number, signal: AbortSignal) => Promise<{ stream: Readable; size: number; offset: number }>;
@@ -45,7 +46,11 @@ export class BlobFill implements GrowingFile {
   /** Settles when the fill has ended (never rejects: see `committed` and `failed`). */
   readonly done: Promise<void>;
   size = -1;
+  /** Bytes on disk in the scratch file. */
   written = 0;
+  /** Bytes received and hashed (on disk or still in `recent`). */
+  private received = 0;
+  private readonly recent = new RecentChunks();
   /** True once the bytes written hash to the digest. */
   private verified = false;
   private state: FillState = 'starting';
@@ -82,13 +87,18 @@ export class BlobFill implements GrowingFile {
   }
 
   /**
-   * Bytes readers may send: everything written, except that the blob's last
+   * Bytes readers may send: everything received, except that the blob's last
    * byte is held back until the whole content has hashed to the digest, so a
    * client never receives a complete-looking body that turns out corrupt (it
    * sees the connection cut instead).
    */
   get readable(): number {
-    return this.verified ? this.written : Math.max(0, Math.min(this.written, this.size - 1));
+    return this.verified ? this.received : Math.max(0, Math.min(this.received, this.size - 1));
+  }
+
+  /** Bytes at `position` still in memory; anything readable but not here is on disk. */
+  inMemory(position: number, max: number): Buffer | null {
+    return this.recent.at(position, max);
   }
 
   /** Waits until more than `position` bytes are readable, or the fill ended. */
@@ -157,9 +167,11 @@ export class BlobFill implements GrowingFile {
         }
         // When the upstream ignored our Range, skip what we already have.
         let skip = this.written - opened.offset;
+        this.received = this.written;
+        this.recent.clear();
         const writer = new BatchedWriter(this.file, this.written, (durable) => {
           this.written = durable;
-          this.notify();
+          this.recent.trim(durable);
         });
         try {
           for await (const chunk of opened.stream as AsyncIterable<Buffer>) {
@@ -173,6 +185,9 @@ export class BlobFill implements GrowingFile {
             if (writer.received + data.length > this.size) throw new RegistryError('UNAVAILABLE', `upstream sent more than ${this.size} bytes for ${this.digest}`);
             hash.update(data);
             this.options.onUpstreamBytes?.(data.length);
+            this.recent.add(this.received, data);
+            this.received += data.length;
+            this.notify();
             await writer.add(data);
           }
           await writer.finish();
@@ -211,6 +226,8 @@ export class BlobFill implements GrowingFile {
       this.options.logger.warn('blob fill failed', { digest: this.digest, written: this.written, size: this.size, error: this.failure.message });
       throw this.failure;
     } finally {
+      // Everything received is on disk by now (or the fill failed): readers use the file.
+      this.recent.clear();
       await this.closeFileIfUnused();
     }
   }

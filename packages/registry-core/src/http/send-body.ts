@@ -3,6 +3,13 @@ import { finished } from 'node:stream/promises';
 import { isRecyclingStream } from '../storage/file-range-stream';
 
 /**
+ * Bytes a response may have queued before the next chunk waits for the
+ * socket. Far above the socket's own 16 KiB mark, so small chunks (a fill
+ * read at the speed it arrives) do not each wait for a round of the event loop.
+ */
+const QUEUED_BYTES = 1024 * 1024;
+
+/**
  * Writes `body` to `res` and ends it, like `pipeline(body, res)`, but hands
  * each chunk back to a recycling body once the socket has taken its bytes,
  * so large blobs are served from a few reused buffers. Rejects when either
@@ -14,7 +21,7 @@ export async function sendBody(body: Readable, res: Writable): Promise<void> {
     if (res.destroyed) throw new Error('premature close');
     // On a write error the socket may still hold the bytes: the buffer is not reused then.
     const accepted = recycle ? res.write(chunk, (err) => err || recycle(chunk)) : res.write(chunk);
-    if (!accepted) await drained(res);
+    if (!accepted && res.writableLength >= QUEUED_BYTES) await drained(res);
   }
   res.end();
   await finished(res);

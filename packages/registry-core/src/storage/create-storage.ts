@@ -3,15 +3,15 @@ import { join } from 'node:path';
 import { mkdir, rm } from 'node:fs/promises';
 import type { Storage } from './blob-store';
 import { createFsStorage } from './fs-store';
-import { createS3Storage } from './s3-store';
 
-/** The configured storage driver; fills always spool through local scratch space. */
+/** The configured storage driver (the S3 client is loaded only for S3); fills always spool through local scratch space. */
 export async function createStorage(config: Pick<Config, 'storage' | 'data_dir'>): Promise<Storage> {
   const storage = config.storage;
   if (storage.driver === 'fs') return createFsStorage(config.data_dir);
   const scratchDir = join(config.data_dir, 'scratch');
   await rm(scratchDir, { recursive: true, force: true });
   await mkdir(scratchDir, { recursive: true });
+  const { createS3Storage } = await import('./s3-store');
   return createS3Storage(
     {
       endpoint: storage.endpoint,

@@ -9,6 +9,11 @@ export interface GrowingFile {
   readonly failed: Error | null;
   /** Resolves once more than `position` bytes are readable, or the writer ended. */
   waitForBytes(position: number): Promise<void>;
+  /**
+   * Up to `max` bytes at `position` the writer still holds in memory, or null.
+   * Readable bytes it does not hold must already be in the file.
+   */
+  inMemory?(position: number, max: number): Buffer | null;
 }
 
 /** A stream whose chunks the consumer may hand back for reuse once it is done with their bytes. */
@@ -86,6 +91,12 @@ export class FileRangeStream extends Readable implements RecyclingStream {
           continue;
         }
         length = Math.min(length, available);
+        const held = growing.inMemory?.(this.position, length);
+        if (held) {
+          this.position += held.length;
+          if (!this.push(held)) return;
+          continue;
+        }
       }
       const buffer = this.pool.acquire();
       let bytesRead: number;
