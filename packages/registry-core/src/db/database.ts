@@ -12,6 +12,44 @@ export interface Migration {
   down?(db: Knex): Promise<void>;
 }
 
+/** What the SQLite connection setup needs of a better-sqlite3 database. */
+interface SqliteConnection {
+  pragma(sql: string): unknown;
+  prepare(sql: string): SqliteStatement;
+}
+
+interface SqliteStatement {
+  safeIntegers(enabled: boolean): unknown;
+}
+
+/** Distinct statements kept prepared per SQLite connection. */
+const PREPARED_STATEMENTS = 500;
+
+/**
+ * knex prepares every query anew; the pull path repeats a handful of
+ * statements thousands of times a second. better-sqlite3 statements are
+ * reusable (knex runs them to completion with `all`/`run`), so the
+ * connection keeps the most recently used ones.
+ */
+function reusePreparedStatements(conn: SqliteConnection): void {
+  const prepare = conn.prepare.bind(conn);
+  const prepared = new Map<string, SqliteStatement>();
+  conn.prepare = (sql: string): SqliteStatement => {
+    const cached = prepared.get(sql);
+    if (cached) {
+      // Most recently used last; back to the database's default integer mode (knex sets it per query when asked).
+      prepared.delete(sql);
+      prepared.set(sql, cached);
+      cached.safeIntegers(false);
+      return cached;
+    }
+    const statement = prepare(sql);
+    prepared.set(sql, statement);
+    if (prepared.size > PREPARED_STATEMENTS) prepared.delete(prepared.keys().next().value as string);
+    return statement;
+  };
+}
+
 export function createDb(config: Pick<Config, 'database' | 'data_dir'>): Db {
   const database = config.database;
   if (database.client === 'sqlite') {
@@ -24,12 +62,13 @@ export function createDb(config: Pick<Config, 'database' | 'data_dir'>): Db {
       pool: {
         min: 1,
         max: 1,
-        afterCreate(conn: { pragma(sql: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
+        afterCreate(conn: SqliteConnection, done: (err: Error | null, conn: unknown) => void) {
           // WAL lets readers proceed during writes; busy_timeout rides out short write locks.
           conn.pragma('journal_mode = WAL');
           conn.pragma('synchronous = NORMAL');
           conn.pragma('busy_timeout = 5000');
           conn.pragma('foreign_keys = ON');
+          reusePreparedStatements(conn);
           done(null, conn);
         },
       },

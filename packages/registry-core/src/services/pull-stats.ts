@@ -2,6 +2,9 @@ import type { Db } from '../db/database';
 import type { Logger } from '../logging/logger';
 import type { Clock } from './clock';
 
+/** Tags updated per transaction when statistics are written. */
+const FLUSH_CHUNK = 50;
+
 interface PendingPulls {
   repoId: number;
   tag: string;
@@ -50,11 +53,20 @@ export class PullStats {
     const batch = this.pending;
     this.pending = new Map();
     try {
-      for (const [key, entry] of batch) {
-        await this.db('tags')
-          .where({ repo_id: entry.repoId, name: entry.tag })
-          .update({ pull_count: this.db.raw('pull_count + ?', [entry.count]), last_pulled_at: entry.lastAt });
-        batch.delete(key);
+      // Short transactions: one commit per chunk instead of per tag, and other
+      // queries get the (single, on SQLite) connection between chunks.
+      // One order on every replica, so concurrent flushes never deadlock on the same rows.
+      const entries = [...batch].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      for (let i = 0; i < entries.length; i += FLUSH_CHUNK) {
+        const chunk = entries.slice(i, i + FLUSH_CHUNK);
+        await this.db.transaction(async (trx) => {
+          for (const [, entry] of chunk) {
+            await trx('tags')
+              .where({ repo_id: entry.repoId, name: entry.tag })
+              .update({ pull_count: trx.raw('pull_count + ?', [entry.count]), last_pulled_at: entry.lastAt });
+          }
+        });
+        for (const [key] of chunk) batch.delete(key);
       }
     } catch (err) {
       // Put the unwritten counts back so a database blip loses nothing.

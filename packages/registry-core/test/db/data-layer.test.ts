@@ -151,6 +151,16 @@ describe.each([
     const rows = await content.listTagRows(repo.id);
     expect(rows.find((t) => t.name === 'v1')).toMatchObject({ pull_count: 2 });
     expect(rows.find((t) => t.name === 'a')).toMatchObject({ pull_count: 1, last_pulled_at: now });
+
+    // More tags than one write transaction takes: every one is counted once.
+    const many = Array.from({ length: 130 }, (_, i) => `t${i}`);
+    for (const tag of many) await content.setTag(repo.id, tag, digest);
+    for (const tag of many) stats.record(repo.id, tag);
+    stats.record(repo.id, 'v1');
+    await stats.flush();
+    const after = new Map((await content.listTagRows(repo.id)).map((t) => [t.name, Number(t.pull_count)]));
+    expect(many.filter((tag) => after.get(tag) !== 1)).toEqual([]);
+    expect(after.get('v1')).toBe(3);
   });
 
   it('removes a tag and what only it kept, and collects blobs nothing references any more', async () => {
