@@ -118,7 +118,14 @@ describe.each(['embedded', 'scale-out'] as const)('quota edge cases (%s backends
     const services = fx.entrepot.entrepot.services;
     const org = await services.repositories.findOrg('small');
     expect(await services.quotas.usage(org!.id)).toBe(0);
-    // The fill commits (an upload, on S3) after the client has its bytes; collect until it is gone.
+    // The fills commit (an upload, on S3) after the client has its bytes: wait for them, then collect until the blobs are gone.
+    const fillsInFlight = async () => {
+      const text = await (await fetch(`${fx.entrepot.url}/metrics`, { headers: { authorization: fx.entrepot.adminAuth } })).text();
+      const line = text.split('\n').find((l) => l.startsWith('entrepot_cache_fills_in_flight '));
+      return line === undefined ? NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
+    };
+    for (let i = 0; i < 200 && (await fillsInFlight()) !== 0; i++) await sleep(100);
+    expect(await fillsInFlight()).toBe(0);
     const stored = async () => (await Promise.all(big.manifests[0].layers.map((l) => services.storage.blobs.stat(l.digest as never)))).filter(Boolean).length;
     for (let i = 0; i < 200 && (await stored()) > 0; i++) {
       await services.requestGc();
