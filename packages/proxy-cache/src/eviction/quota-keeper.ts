@@ -1,4 +1,4 @@
-import { ANONYMOUS_PERFORMER, withLock, type CoreServices, type EvictionPolicy, type OrganizationRow } from '@entrepot/registry-core';
+import { ANONYMOUS_PERFORMER, withLock, yieldToRequests, type CoreServices, type EvictionPolicy, type OrganizationRow } from '@entrepot/registry-core';
 import type { TagFreshness } from '../freshness/tag-freshness';
 import { nextCandidates, type Candidate, type Protected } from './candidates';
 
@@ -99,6 +99,7 @@ export class QuotaKeeper {
       let planned = 0;
       for (const candidate of batch) {
         await this.evict(org, policy, candidate);
+        await yieldToRequests();
         evicted = true;
         planned += candidate.bytes;
         if (usage - planned <= target) break;

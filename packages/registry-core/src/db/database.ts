@@ -50,6 +50,16 @@ function reusePreparedStatements(conn: SqliteConnection): void {
   };
 }
 
+/**
+ * Lets pending requests run. better-sqlite3 answers synchronously, so a loop
+ * awaiting many queries never gives up the event loop by itself; long
+ * background passes (statistics, eviction, garbage collection) call this
+ * between steps so the pull path is not held up behind them.
+ */
+export function yieldToRequests(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 export function createDb(config: Pick<Config, 'database' | 'data_dir'>): Db {
   const database = config.database;
   if (database.client === 'sqlite') {

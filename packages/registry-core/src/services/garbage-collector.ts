@@ -1,4 +1,4 @@
-import type { Db } from '../db/database';
+import { yieldToRequests, type Db } from '../db/database';
 import type { Logger } from '../logging/logger';
 import type { Digest } from '../oci/digest';
 import type { Storage } from '../storage/blob-store';
@@ -64,6 +64,7 @@ export class GarbageCollector {
         await this.storage.blobs.delete(candidate.digest);
         blobs++;
         bytes += Number(candidate.size);
+        await yieldToRequests();
       }
     }
     if (blobs > 0) this.logger.info('garbage collection removed blobs', { blobs, bytes });

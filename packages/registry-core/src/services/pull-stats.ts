@@ -1,4 +1,4 @@
-import type { Db } from '../db/database';
+import { yieldToRequests, type Db } from '../db/database';
 import type { Logger } from '../logging/logger';
 import type { Clock } from './clock';
 
@@ -53,8 +53,8 @@ export class PullStats {
     const batch = this.pending;
     this.pending = new Map();
     try {
-      // Short transactions: one commit per chunk instead of per tag, and other
-      // queries get the (single, on SQLite) connection between chunks.
+      // Short transactions: one commit per chunk instead of per tag, and requests
+      // get the event loop and the (single, on SQLite) connection between chunks.
       // One order on every replica, so concurrent flushes never deadlock on the same rows.
       const entries = [...batch].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
       for (let i = 0; i < entries.length; i += FLUSH_CHUNK) {
@@ -67,6 +67,7 @@ export class PullStats {
           }
         });
         for (const [key] of chunk) batch.delete(key);
+        await yieldToRequests();
       }
     } catch (err) {
       // Put the unwritten counts back so a database blip loses nothing.
