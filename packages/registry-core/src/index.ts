@@ -12,7 +12,7 @@ export type { ParsedManifest, Descriptor } from './oci/manifest';
 export type { BlobStore, UploadStore, Storage, ByteRange, BlobStat } from './storage/blob-store';
 export { DigestingStream, digestingStreamFor } from './storage/verifying-writer';
 export { BufferPool } from './storage/buffer-pool';
-export { FileRangeStream, isRecyclingStream, type GrowingFile, type RecyclingStream } from './storage/file-range-stream';
+export { FileRangeStream, type GrowingFile } from './storage/file-range-stream';
 export type { JobQueue, JobHandler, EnqueueOptions } from './jobs/job-queue';
 export { UnrecoverableJobError } from './jobs/job-queue';
 export type { Logger } from './logging/logger';

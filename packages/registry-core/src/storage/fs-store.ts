@@ -53,14 +53,9 @@ export class FsBlobStore implements BlobStore {
 
   async read(digest: Digest, range?: ByteRange): Promise<Readable> {
     // Open first so a missing blob is reported before any response byte is sent.
-    let handle;
-    try {
-      handle = await open(this.pathOf(digest), 'r');
-    } catch (err) {
-      if (isNotFound(err)) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} is not stored`);
-      throw err;
-    }
-    const file = handle;
+    const file = await open(this.pathOf(digest), 'r').catch((err: unknown) => {
+      throw isNotFound(err) ? new RegistryError('BLOB_UNKNOWN', `blob ${digest} is not stored`) : err;
+    });
     return new FileRangeStream(file, this.buffers, { start: range?.start, end: range?.end, onClose: () => void file.close().catch(() => undefined) });
   }
 
@@ -160,7 +155,8 @@ export class FsUploadStore implements UploadStore {
   }
 }
 
-export async function createFsStorage(dataDir: string, buffers = new BufferPool()): Promise<Storage> {
+export async function createFsStorage(dataDir: string): Promise<Storage> {
+  const buffers = new BufferPool();
   const blobs = new FsBlobStore(join(dataDir, 'storage'), buffers);
   const uploads = new FsUploadStore(join(dataDir, 'storage', 'uploads'));
   await blobs.init();

@@ -396,7 +396,7 @@ function normalizePrefix(prefix: string): string {
  * when missing. `scratchDir` is local disk for fills and spooling; it is
  * created if needed and otherwise left as the caller prepared it.
  */
-export async function createS3Storage(options: S3StorageOptions, scratchDir: string, buffers = new BufferPool()): Promise<Storage> {
+export async function createS3Storage(options: S3StorageOptions, scratchDir: string): Promise<Storage> {
   const partSize = options.partSizeBytes ?? DEFAULT_PART_SIZE;
   if (partSize < MIN_PART_SIZE) throw new Error(`S3 part size must be at least ${MIN_PART_SIZE} bytes`);
   const client = new Client({
@@ -423,6 +423,6 @@ export async function createS3Storage(options: S3StorageOptions, scratchDir: str
     blobs: new S3BlobStore(client, options.bucket, prefix, partSize, options.redirectDownloads),
     uploads: new S3UploadStore(client, options.bucket, prefix, partSize),
     scratchDir,
-    buffers,
+    buffers: new BufferPool(),
   };
 }
