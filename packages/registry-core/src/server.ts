@@ -24,6 +24,7 @@ import { tokenRouter } from './http/routes/token-route';
 import { registryRouter } from './http/routes/v2/registry-router';
 import { createQueue } from './jobs/create-queue';
 import type { Coordinator } from './coordination/coordinator';
+import { BlobLocks } from './services/blob-locks';
 import { createCoordinator } from './coordination/create-coordinator';
 import type { JobQueue } from './jobs/job-queue';
 import { createLogger, type Logger } from './logging/logger';
@@ -80,7 +81,8 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
   const secrets = SecretBox.load(config.secret_key, config.data_dir);
 
   const repositories = new RepositoryService(db, clock);
-  const content = new ContentService(db, storage, clock);
+  const blobLocks = new BlobLocks(coordinator);
+  const content = new ContentService(db, storage, clock, blobLocks);
   const uploads = new UploadService(db, storage, content, clock);
   const audit = new AuditLog(db, queue, logger, metrics, clock);
   audit.registerJobs();
@@ -94,7 +96,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
 
   const quotas = new QuotaService(db, clock);
   const pullStats = new PullStats(db, clock, logger, config.pull_stats_flush_ms);
-  const gc = new GarbageCollector(db, storage, clock, logger, config.gc.grace_seconds * 1000);
+  const gc = new GarbageCollector(db, storage, clock, logger, blobLocks, config.gc.grace_seconds * 1000);
   queue.register(GC_JOB, async () => {
     await gc.collect();
   }, { concurrency: 1 });

@@ -45,7 +45,7 @@ export class BlobLookup {
   private async confirmStored(req: CacheRequest, digest: Digest, size: number): Promise<BlobHit | null> {
     if (!(await this.upstreamConfirms(req, digest))) return null;
     const repository = await ensureRepository(this.deps, req);
-    if ((await this.keepAs(req, repository, digest, size)) === 'linked') await this.deps.content.linkBlob(repository.id, digest, size);
+    if ((await this.keepAs(req, repository, digest, size)) === 'linked') await this.deps.content.linkStoredBlob(repository.id, digest);
     const blobs = this.deps.storage.blobs;
     return {
       digest,
@@ -103,8 +103,8 @@ export class BlobLookup {
     const keep = await this.keepAs(req, repository, digest, fill.size);
     void fill.done.then(async () => {
       if (!fill.committed) return;
-      if (keep === 'linked') await this.deps.content.linkBlob(repository.id, digest, fill.size);
-      else await this.deps.content.recordBlob(digest, fill.size);
+      // False when garbage collection took an earlier copy meanwhile: the next pull fetches it again.
+      await this.deps.content.linkStoredBlob(keep === 'linked' ? repository.id : null, digest);
     }).catch((err: unknown) => this.deps.logger.error('could not link a filled blob', { digest, error: String(err) }));
     return {
       digest,

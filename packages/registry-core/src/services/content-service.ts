@@ -6,7 +6,8 @@ import { isNonDistributable, parseManifest, ParsedManifest } from '../oci/manife
 import { MAX_MANIFEST_BYTES } from '../oci/media-types';
 import { Reference } from '../oci/names';
 import type { ManifestHit } from '../plugin/contract';
-import { Storage } from '../storage/blob-store';
+import { BlobStat, Storage } from '../storage/blob-store';
+import type { BlobLocks } from './blob-locks';
 import { Clock } from './clock';
 import { ByteBudgetLru } from './byte-budget-lru';
 
@@ -50,6 +51,7 @@ export class ContentService {
     private readonly db: Db,
     private readonly storage: Storage,
     private readonly clock: Clock,
+    private readonly locks: BlobLocks,
   ) {}
 
   /** Resolves a tag or digest to the stored manifest, or null. */
@@ -97,7 +99,14 @@ export class ContentService {
     const parsed = parseManifest(body, contentType);
     const digest = digestOf(body, options.algorithm ?? 'sha256');
     if (options.requireReferences) await this.checkReferences(repoId, parsed);
-    await this.storage.blobs.write(digest, Readable.from([body]), body.length);
+    await this.locks.whileCommitting(digest, async () => {
+      await this.storage.blobs.write(digest, Readable.from([body]), body.length);
+      await this.recordManifest(repoId, digest, body, parsed, options);
+    });
+    return { digest, parsed };
+  }
+
+  private async recordManifest(repoId: number, digest: Digest, body: Buffer, parsed: ParsedManifest, options: PutManifestOptions): Promise<void> {
     const now = this.clock.now();
     await inTransaction(this.db, async (trx) => {
       await trx('blobs').insert({ digest, size: body.length, created_at: now }).onConflict('digest').ignore();
@@ -127,7 +136,6 @@ export class ContentService {
       }
       if (options.tag) await this.upsertTag(trx, repoId, options.tag, digest, now);
     });
-    return { digest, parsed };
   }
 
   private async checkReferences(repoId: number, parsed: ParsedManifest): Promise<void> {
@@ -229,19 +237,37 @@ export class ContentService {
   }
 
   /** Records a blob that is stored, so garbage collection can find it even when nothing links it. */
-  async recordBlob(digest: Digest, size: number): Promise<void> {
-    await this.db('blobs').insert({ digest, size, created_at: this.clock.now() }).onConflict('digest').ignore();
+  /**
+   * Stores a blob with `place` (a verified write into the blob store) and links
+   * it to the repository, or only records it when `repoId` is null. Garbage
+   * collection cannot take the digest in between.
+   */
+  async storeBlob(repoId: number | null, digest: Digest, place: () => Promise<BlobStat>): Promise<BlobStat> {
+    return this.locks.whileCommitting(digest, async () => {
+      const stat = await place();
+      await this.recordRows(repoId, digest, stat.size);
+      return stat;
+    });
   }
 
-  async linkBlob(repoId: number, digest: Digest, size: number): Promise<void> {
+  /**
+   * Records a blob already in the blob store (a finished fill, a mount) and links
+   * it to the repository unless `repoId` is null. Returns false when the blob is
+   * no longer stored: garbage collection took it first, and nothing is recorded.
+   */
+  async linkStoredBlob(repoId: number | null, digest: Digest): Promise<boolean> {
+    return this.locks.whileCommitting(digest, async () => {
+      const stored = await this.storage.blobs.stat(digest);
+      if (!stored) return false;
+      await this.recordRows(repoId, digest, stored.size);
+      return true;
+    });
+  }
+
+  private async recordRows(repoId: number | null, digest: Digest, size: number): Promise<void> {
     const now = this.clock.now();
     await this.db('blobs').insert({ digest, size, created_at: now }).onConflict('digest').ignore();
-    await this.db('repo_blobs').insert({ repo_id: repoId, digest, created_at: now }).onConflict(['repo_id', 'digest']).ignore();
-  }
-
-  async blobSize(digest: Digest): Promise<number | null> {
-    const row = await this.db('blobs').where({ digest }).first('size');
-    return row ? Number(row.size) : null;
+    if (repoId !== null) await this.db('repo_blobs').insert({ repo_id: repoId, digest, created_at: now }).onConflict(['repo_id', 'digest']).ignore();
   }
 
   async unlinkBlob(repoId: number, digest: Digest): Promise<boolean> {

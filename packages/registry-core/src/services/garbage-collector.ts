@@ -2,6 +2,7 @@ import { yieldToRequests, type Db } from '../db/database';
 import type { Logger } from '../logging/logger';
 import type { Digest } from '../oci/digest';
 import type { Storage } from '../storage/blob-store';
+import type { BlobLocks } from './blob-locks';
 import type { Clock } from './clock';
 
 export const GC_JOB = 'storage.gc';
@@ -13,7 +14,9 @@ const BATCH = 500;
  * manifest references them and no manifest is stored under their digest.
  * A blob is only collected once it has been unreferenced for the grace period,
  * so downloads already streaming it finish. The database row goes first, then
- * the object; an interrupted run is simply run again.
+ * the object, under the digest's lock so that no push or fill commits the same
+ * digest in between (a digest a writer holds is left for the next pass). An
+ * interrupted run is simply run again.
  */
 export class GarbageCollector {
   constructor(
@@ -21,6 +24,7 @@ export class GarbageCollector {
     private readonly storage: Storage,
     private readonly clock: Clock,
     private readonly logger: Logger,
+    private readonly locks: BlobLocks,
     private readonly graceMs: number,
   ) {}
 
@@ -57,11 +61,7 @@ export class GarbageCollector {
       if (candidates.length === 0) break;
       for (const candidate of candidates) {
         after = candidate.digest;
-        if (isInUse(candidate.digest)) continue;
-        // Re-check inside the delete so a reference added meanwhile keeps the blob.
-        const deleted = await this.unreferenced().where('blobs.digest', candidate.digest).delete();
-        if (deleted === 0) continue;
-        await this.storage.blobs.delete(candidate.digest);
+        if (isInUse(candidate.digest) || !(await this.collectOne(candidate.digest, cutoff))) continue;
         blobs++;
         bytes += Number(candidate.size);
         await yieldToRequests();
@@ -69,5 +69,22 @@ export class GarbageCollector {
     }
     if (blobs > 0) this.logger.info('garbage collection removed blobs', { blobs, bytes });
     return { blobs, bytes };
+  }
+
+  private async collectOne(digest: Digest, cutoff: number): Promise<boolean> {
+    const lease = await this.locks.tryForCollection(digest);
+    if (!lease) return false;
+    try {
+      // Re-checked inside the delete: a reference added meanwhile keeps the blob.
+      const deleted = await this.unreferenced()
+        .where('blobs.digest', digest)
+        .where(this.db.raw('COALESCE(blobs.released_at, blobs.created_at)'), '<=', cutoff)
+        .delete();
+      if (deleted === 0) return false;
+      await this.storage.blobs.delete(digest);
+      return true;
+    } finally {
+      await lease.release();
+    }
   }
 }

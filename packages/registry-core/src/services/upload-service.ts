@@ -51,8 +51,7 @@ export class UploadService {
     if (lastChunk) await this.append(repoId, uploadId, lastChunk, rangeStart);
     else await this.size(repoId, uploadId);
     try {
-      const stat = await this.storage.blobs.write(digest, await this.storage.uploads.open(uploadId));
-      await this.content.linkBlob(repoId, digest, stat.size);
+      const stat = await this.content.storeBlob(repoId, digest, async () => this.storage.blobs.write(digest, await this.storage.uploads.open(uploadId)));
       await this.cancel(repoId, uploadId);
       return stat.size;
     } catch (err) {
@@ -69,8 +68,7 @@ export class UploadService {
 
   /** Monolithic upload in the POST itself. */
   async putWhole(repoId: number, digest: Digest, body: Readable, expectedSize?: number): Promise<number> {
-    const stat = await this.storage.blobs.write(digest, body, expectedSize);
-    await this.content.linkBlob(repoId, digest, stat.size);
+    const stat = await this.content.storeBlob(repoId, digest, () => this.storage.blobs.write(digest, body, expectedSize));
     return stat.size;
   }
 }

@@ -10,6 +10,8 @@ import { robotTokenSecret } from '../../src/db/migrations/core-0002-robot-token-
 import { quotaSchema } from '../../src/db/migrations/core-0003-quota';
 import { createLogger } from '../../src/logging/logger';
 import { digestOf, type Digest } from '../../src/oci/digest';
+import { InProcessCoordinator } from '../../src/coordination/in-process-coordinator';
+import { BlobLocks } from '../../src/services/blob-locks';
 import { ContentRemoval } from '../../src/services/content-removal';
 import { ContentService } from '../../src/services/content-service';
 import { GarbageCollector } from '../../src/services/garbage-collector';
@@ -91,9 +93,10 @@ describe.each([
     await migrate(backend.db, [coreSchema, robotTokenSecret, quotaSchema]);
     storage = await createFsStorage(dir);
     repositories = new RepositoryService(backend.db, clock);
-    content = new ContentService(backend.db, storage, clock);
+    const locks = new BlobLocks(new InProcessCoordinator());
+    content = new ContentService(backend.db, storage, clock, locks);
     quotas = new QuotaService(backend.db, clock);
-    gc = new GarbageCollector(backend.db, storage, clock, logger, 0);
+    gc = new GarbageCollector(backend.db, storage, clock, logger, locks, 0);
     removal = new ContentRemoval(backend.db, gc);
     orgId = (await repositories.ensureOrg('dl', false)).id;
   });
@@ -118,8 +121,8 @@ describe.each([
     const config = await blob('config-1');
     const layer = await blob('layer-1-'.repeat(100));
     for (const r of [repo, other]) {
-      await content.linkBlob(r.id, config.digest, config.size);
-      await content.linkBlob(r.id, layer.digest, layer.size);
+      await content.linkStoredBlob(r.id, config.digest);
+      await content.linkStoredBlob(r.id, layer.digest);
     }
     const body = manifest(config, [layer]);
     const { digest } = await content.putManifest(repo.id, body, 'application/vnd.oci.image.manifest.v1+json', { tag: 'v1', requireReferences: true });
@@ -173,7 +176,7 @@ describe.each([
     const config = await blob('solo-config');
     const layer = await blob('solo-layer');
     const shared = await blob('layer-1-'.repeat(100)); // also held by team/app and team/other
-    for (const b of [config, layer, shared]) await content.linkBlob(repo.id, b.digest, b.size);
+    for (const b of [config, layer, shared]) await content.linkStoredBlob(repo.id, b.digest);
     const { digest } = await content.putManifest(repo.id, manifest(config, [layer, shared]), undefined, { tag: 'only', requireReferences: true });
     const removed = await removal.removeTag(repo.id, 'only');
     expect(removed).toMatchObject({ tags: 1, manifests: 1 });
@@ -185,5 +188,24 @@ describe.each([
     expect(await storage.blobs.stat(shared.digest)).not.toBeNull();
     // Running again finds nothing more (an interrupted pass simply runs again).
     expect((await gc.collect()).blobs).toBe(0);
+  });
+
+  it('never leaves a repository referencing a blob that garbage collection took while it was pushed again', async () => {
+    const repo = await repositories.ensure(orgId, 'repush');
+    const body = Buffer.from('released and pushed again');
+    const digest = digestOf(body);
+    const push = () => content.storeBlob(repo.id, digest, () => storage.blobs.write(digest, Readable.from([body]), body.length));
+    const dangling: number[] = [];
+    for (let round = 0; round < 150; round++) {
+      await push();
+      // Released (its last link removed), then pushed again while a collection pass runs.
+      await content.unlinkBlob(repo.id, digest);
+      await gc.markReleased([digest]);
+      await Promise.all([gc.collect(), push()]);
+      const linked = await content.isBlobLinked(repo.id, digest);
+      const row = await backend.db('blobs').where({ digest }).first();
+      if (!linked || !row || !(await storage.blobs.stat(digest))) dangling.push(round);
+    }
+    expect(dangling).toEqual([]);
   });
 });

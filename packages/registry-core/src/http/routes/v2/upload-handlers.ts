@@ -48,9 +48,7 @@ export function uploadHandlers(deps: RegistryRouteDeps) {
     if (!sourceRepo || !(await deps.content.isBlobLinked(sourceRepo.id, mount))) return false;
     const isPublic = sourceRepo.visibility ? sourceRepo.visibility === 'public' : source.org.is_public;
     if (!(await deps.authorizer.canAccessRepo(ctx.principal, source.org.id, sourceRepo.id, 'pull', isPublic))) return false;
-    const size = (await deps.content.blobSize(mount)) ?? 0;
-    await deps.content.linkBlob(repo.id, mount, size);
-    return true;
+    return deps.content.linkStoredBlob(repo.id, mount);
   }
 
   async function start(req: Request, res: Response): Promise<void> {
