@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { createDigester, digestAlgorithm, FileRangeStream, RegistryError, type BlobStore, type BufferPool, type Digest, type GrowingFile, type Logger } from '@entrepot/registry-core';
-import { BatchedWriter } from './batched-writer';
-import { RecentChunks } from './recent-chunks';
+import { FillRing } from './fill-ring';
 
 /** Opens the upstream body at `offset`; `offset` in the result is where the body really starts (0 if Range was ignored). */
 export type BlobOpener = (offset: number, signal: AbortSignal) => Promise<{ stream: Readable; size: number; offset: number }>;
@@ -48,9 +47,10 @@ export class BlobFill implements GrowingFile {
   size = -1;
   /** Bytes on disk in the scratch file. */
   written = 0;
-  /** Bytes received and hashed (on disk or still in `recent`). */
+  /** Bytes received and hashed (on disk or still only in `ring`). */
   private received = 0;
-  private readonly recent = new RecentChunks();
+  /** The download attempt's most recent bytes; null when everything received is on disk. */
+  private ring: FillRing | null = null;
   /** True once the bytes written hash to the digest. */
   private verified = false;
   private state: FillState = 'starting';
@@ -96,9 +96,9 @@ export class BlobFill implements GrowingFile {
     return this.verified ? this.received : Math.max(0, Math.min(this.received, this.size - 1));
   }
 
-  /** Bytes at `position` still in memory; anything readable but not here is on disk. */
-  inMemory(position: number, max: number): Buffer | null {
-    return this.recent.at(position, max);
+  /** Copies bytes at `position` still in memory into `target`; anything readable but not there is on disk. */
+  copyFromMemory(position: number, target: Buffer): number {
+    return this.ring?.copyTo(position, target) ?? 0;
   }
 
   /** Waits until more than `position` bytes are readable, or the fill ended. */
@@ -168,11 +168,10 @@ export class BlobFill implements GrowingFile {
         // When the upstream ignored our Range, skip what we already have.
         let skip = this.written - opened.offset;
         this.received = this.written;
-        this.recent.clear();
-        const writer = new BatchedWriter(this.file, this.written, (durable) => {
+        const writer = new FillRing(this.file, this.written, (durable) => {
           this.written = durable;
-          this.recent.trim(durable);
         });
+        this.ring = writer;
         try {
           for await (const chunk of opened.stream as AsyncIterable<Buffer>) {
             let data = chunk;
@@ -185,10 +184,10 @@ export class BlobFill implements GrowingFile {
             if (writer.received + data.length > this.size) throw new RegistryError('UNAVAILABLE', `upstream sent more than ${this.size} bytes for ${this.digest}`);
             hash.update(data);
             this.options.onUpstreamBytes?.(data.length);
-            this.recent.add(this.received, data);
+            // Announced once held by the ring (or on disk), where readers look for it.
+            await writer.add(data);
             this.received += data.length;
             this.notify();
-            await writer.add(data);
           }
           await writer.finish();
         } catch (err) {
@@ -227,7 +226,7 @@ export class BlobFill implements GrowingFile {
       throw this.failure;
     } finally {
       // Everything received is on disk by now (or the fill failed): readers use the file.
-      this.recent.clear();
+      this.ring = null;
       await this.closeFileIfUnused();
     }
   }
