@@ -1,4 +1,5 @@
 import { withLock, type Coordinator, type Lease } from '../coordination/coordinator';
+import { RegistryError } from '../errors/registry-error';
 import type { Digest } from '../oci/digest';
 
 /** A writer waits this long for another writer of the same digest (a large layer pushed twice at once). */
@@ -17,9 +18,19 @@ const COLLECTOR_TTL_MS = 60_000;
 export class BlobLocks {
   constructor(private readonly coordinator: Coordinator) {}
 
-  /** Runs `work` while no collector can take `digest`. */
-  whileCommitting<T>(digest: Digest, work: () => Promise<T>): Promise<T> {
-    return withLock(this.coordinator, lockName(digest), work, { waitMs: WRITER_WAIT_MS });
+  /**
+   * Runs `work` while no collector can take `digest`. When the lock cannot be
+   * had (another writer held it too long, or the coordinator is down) the
+   * client is told to retry rather than shown an internal error.
+   */
+  async whileCommitting<T>(digest: Digest, work: () => Promise<T>, waitMs = WRITER_WAIT_MS): Promise<T> {
+    let locked = false;
+    try {
+      return await withLock(this.coordinator, lockName(digest), () => ((locked = true), work()), { waitMs });
+    } catch (err) {
+      if (locked) throw err;
+      throw new RegistryError('UNAVAILABLE', `${digest} is being stored by another request; retry shortly`, { headers: { 'Retry-After': '10' }, cause: err });
+    }
   }
 
   /** The digest's lock for a collector, or null when a writer holds it. */
