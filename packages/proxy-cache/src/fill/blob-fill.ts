@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { createDigester, digestAlgorithm, FileRangeStream, RegistryError, type BlobStore, type BufferPool, type Digest, type GrowingFile, type Logger } from '@entrepot/registry-core';
-import { FillRing } from './fill-ring';
+import { BatchedWriter } from './batched-writer';
+import { RecentChunks } from './recent-chunks';
 
 /** Opens the upstream body at `offset`; `offset` in the result is where the body really starts (0 if Range was ignored). */
 export type BlobOpener = (offset: number, signal: AbortSignal) => Promise<{ stream: Readable; size: number; offset: number }>;
@@ -47,10 +48,9 @@ export class BlobFill implements GrowingFile {
   size = -1;
   /** Bytes on disk in the scratch file. */
   written = 0;
-  /** Bytes received and hashed (on disk or still only in `ring`). */
+  /** Bytes received and hashed (on disk or still in `recent`). */
   private received = 0;
-  /** The download attempt's most recent bytes; null when everything received is on disk. */
-  private ring: FillRing | null = null;
+  private readonly recent = new RecentChunks();
   /** True once the bytes written hash to the digest. */
   private verified = false;
   private state: FillState = 'starting';
@@ -96,9 +96,9 @@ export class BlobFill implements GrowingFile {
     return this.verified ? this.received : Math.max(0, Math.min(this.received, this.size - 1));
   }
 
-  /** Copies bytes at `position` still in memory into `target`; anything readable but not there is on disk. */
-  copyFromMemory(position: number, target: Buffer): number {
-    return this.ring?.copyTo(position, target) ?? 0;
+  /** Bytes at `position` still in memory; anything readable but not here is on disk. */
+  inMemory(position: number, max: number): Buffer | null {
+    return this.recent.at(position, max);
   }
 
   /** Waits until more than `position` bytes are readable, or the fill ended. */
@@ -168,10 +168,11 @@ export class BlobFill implements GrowingFile {
         // When the upstream ignored our Range, skip what we already have.
         let skip = this.written - opened.offset;
         this.received = this.written;
-        const writer = new FillRing(this.file, this.written, (durable) => {
+        this.recent.clear();
+        const writer = new BatchedWriter(this.file, this.written, (durable) => {
           this.written = durable;
+          this.recent.trim(durable);
         });
-        this.ring = writer;
         try {
           for await (const chunk of opened.stream as AsyncIterable<Buffer>) {
             let data = chunk;
@@ -184,10 +185,10 @@ export class BlobFill implements GrowingFile {
             if (writer.received + data.length > this.size) throw new RegistryError('UNAVAILABLE', `upstream sent more than ${this.size} bytes for ${this.digest}`);
             hash.update(data);
             this.options.onUpstreamBytes?.(data.length);
-            // Announced once held by the ring (or on disk), where readers look for it.
-            await writer.add(data);
+            this.recent.add(this.received, data);
             this.received += data.length;
             this.notify();
+            await writer.add(data);
           }
           await writer.finish();
         } catch (err) {
@@ -226,7 +227,7 @@ export class BlobFill implements GrowingFile {
       throw this.failure;
     } finally {
       // Everything received is on disk by now (or the fill failed): readers use the file.
-      this.ring = null;
+      this.recent.clear();
       await this.closeFileIfUnused();
     }
   }

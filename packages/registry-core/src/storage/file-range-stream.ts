@@ -10,11 +10,10 @@ export interface GrowingFile {
   /** Resolves once more than `position` bytes are readable, or the writer ended. */
   waitForBytes(position: number): Promise<void>;
   /**
-   * Copies bytes from `position` on that the writer still holds in memory into
-   * `target` (as many as are held contiguously and fit); returns how many, 0 when
-   * it holds none. Readable bytes it does not hold must already be in the file.
+   * Up to `max` bytes at `position` the writer still holds in memory, or null.
+   * Readable bytes it does not hold must already be in the file.
    */
-  copyFromMemory?(position: number, target: Buffer): number;
+  inMemory?(position: number, max: number): Buffer | null;
 }
 
 /** A stream whose chunks the consumer may hand back for reuse once it is done with their bytes. */
@@ -92,15 +91,14 @@ export class FileRangeStream extends Readable implements RecyclingStream {
           continue;
         }
         length = Math.min(length, available);
+        const held = growing.inMemory?.(this.position, length);
+        if (held) {
+          this.position += held.length;
+          if (!this.push(held)) return;
+          continue;
+        }
       }
       const buffer = this.pool.acquire();
-      // Several small received chunks go out as one larger write.
-      const held = growing?.copyFromMemory?.(this.position, buffer.subarray(0, length)) ?? 0;
-      if (held > 0) {
-        this.position += held;
-        if (!this.push(buffer.subarray(0, held))) return;
-        continue;
-      }
       let bytesRead: number;
       try {
         ({ bytesRead } = await this.file.read(buffer, 0, length, this.position));
