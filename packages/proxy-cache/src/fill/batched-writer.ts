@@ -33,8 +33,8 @@ export class BatchedWriter {
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     this.received += chunk.length;
-    if (!this.inFlight) this.inFlight = this.drain();
-    if (this.pendingBytes > MAX_PENDING_BYTES) await this.inFlight;
+    const writing = this.startDrain();
+    if (this.pendingBytes > MAX_PENDING_BYTES) await writing;
     this.throwIfFailed();
   }
 
@@ -45,10 +45,26 @@ export class BatchedWriter {
   /** Writes everything received so far; throws a write failure. Safe to call twice. */
   async finish(): Promise<void> {
     while (this.inFlight) await this.inFlight;
-    if (this.pending.length > 0) await (this.inFlight = this.drain());
+    if (this.pending.length > 0 && !this.failure) await this.startDrain();
     this.throwIfFailed();
   }
 
+  /**
+   * The write in flight, or a new one. It is cleared only after the assignment:
+   * a drain with nothing it may write ends at once, and clearing inside it would
+   * leave a settled promise behind that `finish` waits on forever.
+   */
+  private startDrain(): Promise<void> {
+    if (!this.inFlight) {
+      const drained: Promise<void> = this.drain().finally(() => {
+        if (this.inFlight === drained) this.inFlight = null;
+      });
+      this.inFlight = drained;
+    }
+    return this.inFlight;
+  }
+
+  /** Never rejects: a failure is kept for the next add or finish. */
   private async drain(): Promise<void> {
     try {
       while (this.pending.length > 0 && !this.failure) {
@@ -71,8 +87,6 @@ export class BatchedWriter {
       }
     } catch (err) {
       this.failure = err instanceof Error ? err : new Error(String(err));
-    } finally {
-      this.inFlight = null;
     }
   }
 }
