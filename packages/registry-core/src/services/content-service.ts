@@ -236,7 +236,6 @@ export class ContentService {
     return row !== undefined;
   }
 
-  /** Records a blob that is stored, so garbage collection can find it even when nothing links it. */
   /**
    * Stores a blob with `place` (a verified write into the blob store) and links
    * it to the repository, or only records it when `repoId` is null. Garbage

@@ -46,7 +46,7 @@ export class GarbageCollector {
   }
 
   /** One collection pass; returns what was deleted. */
-  async collect(isInUse: (digest: Digest) => boolean = () => false): Promise<{ blobs: number; bytes: number }> {
+  async collect(): Promise<{ blobs: number; bytes: number }> {
     const cutoff = this.clock.now() - this.graceMs;
     let blobs = 0;
     let bytes = 0;
@@ -61,7 +61,7 @@ export class GarbageCollector {
       if (candidates.length === 0) break;
       for (const candidate of candidates) {
         after = candidate.digest;
-        if (isInUse(candidate.digest) || !(await this.collectOne(candidate.digest, cutoff))) continue;
+        if (!(await this.collectOne(candidate.digest, cutoff))) continue;
         blobs++;
         bytes += Number(candidate.size);
         await yieldToRequests();

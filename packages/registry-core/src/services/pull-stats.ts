@@ -1,4 +1,4 @@
-import { yieldToRequests, type Db } from '../db/database';
+import { inTransaction, yieldToRequests, type Db } from '../db/database';
 import type { Logger } from '../logging/logger';
 import type { Clock } from './clock';
 
@@ -59,7 +59,7 @@ export class PullStats {
       const entries = [...batch].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
       for (let i = 0; i < entries.length; i += FLUSH_CHUNK) {
         const chunk = entries.slice(i, i + FLUSH_CHUNK);
-        await this.db.transaction(async (trx) => {
+        await inTransaction(this.db, async (trx) => {
           for (const [, entry] of chunk) {
             await trx('tags')
               .where({ repo_id: entry.repoId, name: entry.tag })
