@@ -29,8 +29,10 @@ const BACKEND_DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIM
  * bug: 503 with Retry-After, logged in one line rather than with a stack.
  */
 function backendUnavailable(err: unknown): RegistryError | null {
-  const e = err as { code?: unknown; name?: unknown; message?: unknown } | null;
-  const down = (typeof e?.code === 'string' && BACKEND_DOWN_CODES.has(e.code)) || e?.name === 'KnexTimeoutError';
+  const e = err as { code?: unknown; name?: unknown; fatal?: unknown } | null;
+  // mysql2 marks errors of a connection that is gone as fatal (some carry no code,
+  // e.g. a transaction's ROLLBACK on a connection the restarting server closed).
+  const down = (typeof e?.code === 'string' && BACKEND_DOWN_CODES.has(e.code)) || e?.name === 'KnexTimeoutError' || e?.fatal === true;
   if (!down) return null;
   return new RegistryError('UNAVAILABLE', 'a backend service is unavailable; try again shortly', { headers: { 'Retry-After': '1' } });
 }
