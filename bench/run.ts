@@ -30,7 +30,7 @@ import {
 } from './lib/contenders';
 import { curl, expectOk } from './lib/curl';
 import { MANIFEST_ACCEPT, buildAndPush, populateUpstream, pullAll, request, type PublishedImage } from './lib/images';
-import { RssSampler, readMemory, resetPeak } from './lib/proc';
+import { RssSampler, machineBusySeconds, readMemory, resetPeak } from './lib/proc';
 import { Results } from './lib/report';
 import { MiB, log, median, now, rotate } from './lib/util';
 import { hey, wrk } from './lib/wrk';
@@ -208,8 +208,13 @@ async function coldAndWarm(ctx: Ctx, run: number): Promise<void> {
 
   if (!ctx.opts.only || ctx.opts.only.has('1')) {
     await each(ctx, S1, rotate(byId(ctx, PULLERS), run), async (c) => {
+      const busyBefore = machineBusySeconds();
       const wall = await skopeoPull(ctx, c, img);
+      const busy = machineBusySeconds() - busyBefore;
       results.add(S1, `skopeo pull ${mb} MiB, ${s.coldLayers.length} layers`, 's', 'lower', c.id, wall, { limit: 'direct', target: '≤ 1.1× direct' });
+      // Client, upstream and cache share the machine: how much of it the pull used.
+      results.add(S1, 'machine CPU used by the pull (all processes)', 'CPU-s', 'lower', c.id, busy, { limit: 'direct' });
+      results.add(S1, `cores busy during the pull (of ${os.cpus().length})`, 'cores', 'lower', c.id, busy / wall);
       await getManifest(c, ttfbImg);
       const r = await curl([blobUrl(c, ttfbImg, ttfbImg.largest.digest)]);
       expectOk(r, [ttfbImg.largest.size], `${c.id} cold layer`);

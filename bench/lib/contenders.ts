@@ -13,6 +13,9 @@ import { UpstreamRegistry } from '../../testing/upstream-registry';
 import { findPid } from './proc';
 import { log } from './util';
 
+/** How `npm start` runs Entrepot's process (package.json; README, "Running in production"). */
+const ENTREPOT_NODE_FLAGS = ['--initial-old-space-size=64'];
+
 export type ContenderId = 'direct' | 'nginx' | 'distribution' | 'entrepot' | 'entrepot-scaleout';
 
 export const LABELS: Record<ContenderId, string> = {
@@ -152,7 +155,8 @@ export async function startEntrepot(opts: EntrepotOptions): Promise<EntrepotCont
     }
     // JSON is YAML.
     writeFileSync(dir.join('config.yml'), JSON.stringify(config, null, 2));
-    const nodeArgs: string[] = [];
+    // The V8 flag `npm start` uses (README, "Running in production").
+    const nodeArgs: string[] = [...ENTREPOT_NODE_FLAGS];
     if (opts.cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
     nodeArgs.push(join(opts.repoRoot, 'packages/registry-core/dist/main.js'));
     const logFile = dir.join('entrepot.log');

@@ -31,6 +31,17 @@ export function resetPeak(pid: number): boolean {
   }
 }
 
+/**
+ * CPU time the whole machine has spent busy (all cores; user, system and
+ * interrupt time, not idle, I/O wait or time stolen by a hypervisor), in seconds.
+ */
+export function machineBusySeconds(): number {
+  const [cpu] = readFileSync('/proc/stat', 'utf8').split('\n');
+  const [user, nice, system, , , irq, softirq] = cpu.trim().split(/\s+/).slice(1).map(Number);
+  // USER_HZ is 100 on Linux.
+  return (user + nice + system + irq + softirq) / 100;
+}
+
 /** The first process whose command line contains every one of `needles`. */
 export function findPid(...needles: string[]): number | undefined {
   for (const entry of readdirSync('/proc')) {

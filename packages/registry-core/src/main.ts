@@ -10,6 +10,9 @@ async function main(): Promise<void> {
   const entrepot = await createEntrepot(config, { logger });
   const port = await entrepot.listen();
   logger.info('Entrepot listening', { port, tls: Boolean(config.tls), database: config.database.client, storage: config.storage.driver, queue: config.queue.driver, flags: config.flags });
+  if (!process.execArgv.some((arg) => arg.startsWith('--initial-old-space-size'))) {
+    logger.warn('started without --initial-old-space-size=64: cold pulls spend much of their CPU on garbage collection (README, "Configuration")');
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
