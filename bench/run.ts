@@ -30,7 +30,7 @@ import {
 } from './lib/contenders';
 import { curl, expectOk } from './lib/curl';
 import { MANIFEST_ACCEPT, buildAndPush, populateUpstream, pullAll, request, type PublishedImage } from './lib/images';
-import { RssSampler, machineBusySeconds, readMemory, resetPeak } from './lib/proc';
+import { RssSampler, machineBusySeconds, readMemory, resetPeak, waitForQuietMachine } from './lib/proc';
 import { Results } from './lib/report';
 import { MiB, log, median, now, rotate } from './lib/util';
 import { hey, wrk } from './lib/wrk';
@@ -208,6 +208,7 @@ async function coldAndWarm(ctx: Ctx, run: number): Promise<void> {
 
   if (!ctx.opts.only || ctx.opts.only.has('1')) {
     await each(ctx, S1, rotate(byId(ctx, PULLERS), run), async (c) => {
+      await waitForQuietMachine();
       const busyBefore = machineBusySeconds();
       const wall = await skopeoPull(ctx, c, img);
       const busy = machineBusySeconds() - busyBefore;
@@ -258,6 +259,7 @@ async function herd(ctx: Ctx, run: number): Promise<void> {
   const img = await buildAndPush(ctx.upstream, ctx.work.path, `library/herd${run}`, s.coldLayers);
   await each(ctx, S3, rotate(byId(ctx, PULLERS), run), async (c) => {
     await ctx.upstream.settledRequests(200, 5000);
+    await waitForQuietMachine();
     ctx.upstream.resetLog();
     const t0 = now();
     // Each client: the manifest by tag, then config and layers six at a time (as containers/image does).

@@ -42,6 +42,23 @@ export function machineBusySeconds(): number {
   return (user + nice + system + irq + softirq) / 100;
 }
 
+/**
+ * Waits until the machine has been nearly idle (under a tenth of one core busy)
+ * for 250 ms, so work a contender left running after its turn (an upload to
+ * S3, a job queue) is not counted against the next one. Gives up after
+ * `maxMs`; returns how long it waited.
+ */
+export async function waitForQuietMachine(maxMs = 20_000): Promise<number> {
+  const started = Date.now();
+  const windowMs = 250;
+  for (;;) {
+    const before = machineBusySeconds();
+    await new Promise((r) => setTimeout(r, windowMs));
+    const busyCores = (machineBusySeconds() - before) / (windowMs / 1000);
+    if (busyCores < 0.1 || Date.now() - started >= maxMs) return Date.now() - started;
+  }
+}
+
 /** The first process whose command line contains every one of `needles`. */
 export function findPid(...needles: string[]): number | undefined {
   for (const entry of readdirSync('/proc')) {
