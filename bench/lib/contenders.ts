@@ -10,11 +10,9 @@ import { join } from 'node:path';
 import { S3Server } from '../../testing/s3-server';
 import { TempDir, freePort, run, stopProcess, trackChild, waitForHttp } from '../../testing/tools';
 import { UpstreamRegistry } from '../../testing/upstream-registry';
+import { NODE_FLAGS } from '../../packages/registry-core/src/runtime-flags';
 import { findPid } from './proc';
 import { log } from './util';
-
-/** How `npm start` runs Entrepot's process (package.json; README, "Running in production"). */
-const ENTREPOT_NODE_FLAGS = ['--initial-old-space-size=64'];
 
 export type ContenderId = 'direct' | 'nginx' | 'distribution' | 'entrepot' | 'entrepot-scaleout';
 
@@ -155,8 +153,8 @@ export async function startEntrepot(opts: EntrepotOptions): Promise<EntrepotCont
     }
     // JSON is YAML.
     writeFileSync(dir.join('config.yml'), JSON.stringify(config, null, 2));
-    // The V8 flag `npm start` uses (README, "Running in production").
-    const nodeArgs: string[] = [...ENTREPOT_NODE_FLAGS];
+    // Started as `npm start` starts it.
+    const nodeArgs: string[] = [...NODE_FLAGS];
     if (opts.cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
     nodeArgs.push(join(opts.repoRoot, 'packages/registry-core/dist/main.js'));
     const logFile = dir.join('entrepot.log');

@@ -45,17 +45,16 @@ export function machineBusySeconds(): number {
 /**
  * Waits until the machine has been nearly idle (under a tenth of one core busy)
  * for 250 ms, so work a contender left running after its turn (an upload to
- * S3, a job queue) is not counted against the next one. Gives up after
- * `maxMs`; returns how long it waited.
+ * S3, a job queue) is not counted against the next one. Gives up after `maxMs`.
  */
-export async function waitForQuietMachine(maxMs = 20_000): Promise<number> {
+export async function waitForQuietMachine(maxMs = 20_000): Promise<void> {
   const started = Date.now();
   const windowMs = 250;
   for (;;) {
     const before = machineBusySeconds();
     await new Promise((r) => setTimeout(r, windowMs));
     const busyCores = (machineBusySeconds() - before) / (windowMs / 1000);
-    if (busyCores < 0.1 || Date.now() - started >= maxMs) return Date.now() - started;
+    if (busyCores < 0.1 || Date.now() - started >= maxMs) return;
   }
 }
 

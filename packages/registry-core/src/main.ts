@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { ConfigError, loadConfig } from './config/config';
 import { createLogger } from './logging/logger';
+import { missingNodeFlags } from './runtime-flags';
 import { createEntrepot } from './server';
 
 /** `npm start`: loads the config, starts Entrepot, and shuts down gracefully on SIGTERM/SIGINT. */
@@ -10,8 +11,9 @@ async function main(): Promise<void> {
   const entrepot = await createEntrepot(config, { logger });
   const port = await entrepot.listen();
   logger.info('Entrepot listening', { port, tls: Boolean(config.tls), database: config.database.client, storage: config.storage.driver, queue: config.queue.driver, flags: config.flags });
-  if (!process.execArgv.some((arg) => arg.startsWith('--initial-old-space-size'))) {
-    logger.warn('started without --initial-old-space-size=64: cold pulls spend much of their CPU on garbage collection (README, "Configuration")');
+  const missing = missingNodeFlags(process.execArgv);
+  if (missing.length > 0) {
+    logger.warn('started without the recommended Node flags: cold pulls spend much of their CPU on garbage collection (README, "Configuration")', { missing });
   }
   let stopping = false;
   const stop = (signal: string) => {

@@ -1,15 +1,15 @@
 /**
- * Entrepot as a real child process (`node --initial-old-space-size=64
- * packages/registry-core/dist/main.js`, what `npm start` runs), configured by
- * an ENTREPOT_CONFIG file that declares its cache organizations: for tests
- * that kill it with SIGKILL, restart it on the same data directory, or read
- * its memory from /proc.
+ * Entrepot as a real child process (`node packages/registry-core/dist/main.js`
+ * with the Node flags `npm start` passes), configured by an ENTREPOT_CONFIG
+ * file that declares its cache organizations: for tests that kill it with
+ * SIGKILL, restart it on the same data directory, or read its memory from /proc.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { stringify } from 'yaml';
+import { NODE_FLAGS } from '../../../registry-core/src/runtime-flags';
 import { ADMIN_PASSWORD, ADMIN_USER, basicAuth } from '../../../../testing/entrepot-instance';
 import { OutputTail, stopProcess, trackChild, waitForHttp } from '../../../../testing/tools';
 
@@ -72,7 +72,7 @@ export class EntrepotProcess {
       if (!k.startsWith('ENTREPOT_') && !k.startsWith('PROXY_CACHE_') && !k.startsWith('FEATURE_')) env[k] = v;
     }
     Object.assign(env, { ENTREPOT_CONFIG: this.options.configPath, ...this.options.env });
-    const child = trackChild(spawn(process.execPath, ['--initial-old-space-size=64', MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
+    const child = trackChild(spawn(process.execPath, [...NODE_FLAGS, MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
     this.child = child;
     child.stdout?.on('data', (d: Buffer) => this.output.push(d));
     child.stderr?.on('data', (d: Buffer) => this.output.push(d));
