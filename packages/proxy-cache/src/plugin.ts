@@ -12,6 +12,7 @@ import type {
   RepoTarget,
   WriteGuard,
 } from '@entrepot/registry-core';
+import { WorkerFileHasher } from '@entrepot/registry-core';
 import { disabledProxyCacheRoutes, proxyCacheRoutes, type ProxyCacheRouteDeps } from './api/proxycache-routes';
 import { createCacheMetrics } from './cache-metrics';
 import { CacheConfigStore } from './config/cache-config-store';
@@ -47,6 +48,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
   readonly id = 'proxy-cache';
   private runtime: Runtime | null = null;
   private readonly fills = new FillRegistry();
+  private readonly hasher = new WorkerFileHasher();
   private pool: UpstreamPool | null = null;
 
   constructor(
@@ -89,6 +91,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
     });
     points.onShutdown(async () => {
       await this.fills.cancelAll();
+      await this.hasher.close();
       await this.pool?.close();
     });
   }
@@ -107,6 +110,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
       repositories: core.repositories,
       storage: core.storage,
       fills: this.fills,
+      hasher: this.hasher,
       freshness,
       metrics,
       logger: core.logger,
