@@ -12,7 +12,6 @@ import type {
   RepoTarget,
   WriteGuard,
 } from '@entrepot/registry-core';
-import { WorkerFileHasher } from '@entrepot/registry-core';
 import { disabledProxyCacheRoutes, proxyCacheRoutes, type ProxyCacheRouteDeps } from './api/proxycache-routes';
 import { createCacheMetrics } from './cache-metrics';
 import { CacheConfigStore } from './config/cache-config-store';
@@ -48,7 +47,6 @@ export class ProxyCachePlugin implements RegistryPlugin {
   readonly id = 'proxy-cache';
   private runtime: Runtime | null = null;
   private readonly fills = new FillRegistry();
-  private readonly hasher = new WorkerFileHasher();
   private pool: UpstreamPool | null = null;
 
   constructor(
@@ -91,7 +89,6 @@ export class ProxyCachePlugin implements RegistryPlugin {
     });
     points.onShutdown(async () => {
       await this.fills.cancelAll();
-      await this.hasher.close();
       await this.pool?.close();
     });
   }
@@ -110,7 +107,6 @@ export class ProxyCachePlugin implements RegistryPlugin {
       repositories: core.repositories,
       storage: core.storage,
       fills: this.fills,
-      hasher: this.hasher,
       freshness,
       metrics,
       logger: core.logger,

@@ -13,7 +13,6 @@ export type { BlobStore, UploadStore, Storage, ByteRange, BlobStat } from './sto
 export { DigestingStream, digestingStreamFor } from './storage/verifying-writer';
 export { BufferPool } from './storage/buffer-pool';
 export { FileRangeStream, type GrowingFile } from './storage/file-range-stream';
-export { WorkerFileHasher, type FileHasher, type GrowingFileHash } from './storage/file-hasher';
 export type { JobQueue, JobHandler, EnqueueOptions } from './jobs/job-queue';
 export { UnrecoverableJobError } from './jobs/job-queue';
 export type { Logger } from './logging/logger';

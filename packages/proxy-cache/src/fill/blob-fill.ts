@@ -3,7 +3,7 @@ import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { digestAlgorithm, FileRangeStream, RegistryError, type BlobStore, type BufferPool, type Digest, type FileHasher, type GrowingFile, type GrowingFileHash, type Logger } from '@entrepot/registry-core';
+import { createDigester, digestAlgorithm, FileRangeStream, RegistryError, type BlobStore, type BufferPool, type Digest, type GrowingFile, type Logger } from '@entrepot/registry-core';
 import { BatchedWriter } from './batched-writer';
 import { RecentChunks } from './recent-chunks';
 
@@ -18,8 +18,6 @@ export interface FillOptions {
   blobs: BlobStore;
   /** Buffers readers read the scratch file into. */
   buffers: BufferPool;
-  /** Hashes the scratch file as it is written, off the event loop. */
-  hasher: FileHasher;
   open: BlobOpener;
   logger: Logger;
   /** Whether a mid-body failure may be resumed with a Range request. */
@@ -36,12 +34,11 @@ type FillState = 'starting' | 'running' | 'committed' | 'failed';
 
 /**
  * One upstream download of a blob, owned by the process rather than by the
- * request that started it. Bytes go to a scratch file, which a worker thread
- * hashes as it grows; any number of readers tail that file up to the bytes
- * received so far. When the hash of the whole file matches, the file is
- * committed to the blob store; a broken upstream connection is resumed from
- * the last byte with a Range request. A reader going away never cancels the
- * fill.
+ * request that started it. Bytes go to a scratch file while being hashed; any
+ * number of readers tail that file up to the bytes written so far. When the
+ * hash matches, the file is committed to the blob store; a broken upstream
+ * connection is resumed from the last byte with a Range request. A reader
+ * going away never cancels the fill.
  */
 export class BlobFill implements GrowingFile {
   readonly digest: Digest;
@@ -51,7 +48,7 @@ export class BlobFill implements GrowingFile {
   size = -1;
   /** Bytes on disk in the scratch file. */
   written = 0;
-  /** Bytes received (on disk or still in `recent`). */
+  /** Bytes received and hashed (on disk or still in `recent`). */
   private received = 0;
   private readonly recent = new RecentChunks();
   /** True once the bytes written hash to the digest. */
@@ -145,13 +142,11 @@ export class BlobFill implements GrowingFile {
   }
 
   private async run(): Promise<void> {
+    const hash = createDigester(digestAlgorithm(this.digest));
     const maxResumes = this.options.maxResumes ?? 5;
     let resumes = 0;
-    let hash: GrowingFileHash | null = null;
     try {
       this.file = await open(this.path, 'w+');
-      hash = this.options.hasher.hashGrowingFile(this.path, digestAlgorithm(this.digest));
-      const hashing = hash;
       while (true) {
         let opened;
         try {
@@ -177,7 +172,6 @@ export class BlobFill implements GrowingFile {
         const writer = new BatchedWriter(this.file, this.written, (durable) => {
           this.written = durable;
           this.recent.trim(durable);
-          hashing.advance(durable);
         });
         try {
           for await (const chunk of opened.stream as AsyncIterable<Buffer>) {
@@ -189,6 +183,7 @@ export class BlobFill implements GrowingFile {
               if (data.length === 0) continue;
             }
             if (writer.received + data.length > this.size) throw new RegistryError('UNAVAILABLE', `upstream sent more than ${this.size} bytes for ${this.digest}`);
+            hash.update(data);
             this.options.onUpstreamBytes?.(data.length);
             this.recent.add(this.received, data);
             this.received += data.length;
@@ -198,7 +193,7 @@ export class BlobFill implements GrowingFile {
           await writer.finish();
         } catch (err) {
           opened.stream.destroy();
-          // Readers may already have what was received, so it goes to disk before a resume continues after it.
+          // What was received is hashed, so it must be on disk before a resume continues after it.
           await writer.finish();
           if (resumes < maxResumes && this.options.isResumable(err) && !this.abort.signal.aborted) {
             resumes++;
@@ -211,7 +206,7 @@ export class BlobFill implements GrowingFile {
         if (resumes >= maxResumes) throw new RegistryError('UNAVAILABLE', `upstream ended ${this.digest} early at ${this.written} of ${this.size} bytes`);
         resumes++;
       }
-      const actual = await hashing.digest(this.size);
+      const actual = `${digestAlgorithm(this.digest)}:${hash.digest('hex')}`;
       if (actual !== this.digest) {
         this.options.onDigestMismatch?.();
         // The upstream's fault, not the client's: 503, not DIGEST_INVALID (400).
@@ -231,7 +226,6 @@ export class BlobFill implements GrowingFile {
       this.options.logger.warn('blob fill failed', { digest: this.digest, written: this.written, size: this.size, error: this.failure.message });
       throw this.failure;
     } finally {
-      hash?.abandon();
       // Everything received is on disk by now (or the fill failed): readers use the file.
       this.recent.clear();
       await this.closeFileIfUnused();

@@ -152,7 +152,6 @@ export class BlobLookup {
       scratchDir: this.deps.storage.scratchDir,
       blobs: this.deps.storage.blobs,
       buffers: this.deps.storage.buffers,
-      hasher: this.deps.hasher,
       logger: this.deps.logger,
       open: (offset, signal) => upstream.getBlob(req.upstreamRepo, digest, { offset, signal }),
       isResumable: (err) => {

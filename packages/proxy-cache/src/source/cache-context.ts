@@ -1,4 +1,4 @@
-import type { ContentService, Coordinator, FileHasher, Logger, RepositoryService, Storage, Clock, LookupContext, RepositoryRow } from '@entrepot/registry-core';
+import type { ContentService, Coordinator, Logger, RepositoryService, Storage, Clock, LookupContext, RepositoryRow } from '@entrepot/registry-core';
 import type { CacheConfig, CacheConfigStore } from '../config/cache-config-store';
 import type { CacheMetrics } from '../cache-metrics';
 import type { FillRegistry } from '../fill/fill-registry';
@@ -15,8 +15,6 @@ export interface CacheDeps {
   repositories: RepositoryService;
   storage: Storage;
   fills: FillRegistry;
-  /** Hashes fills' scratch files off the event loop. */
-  hasher: FileHasher;
   freshness: TagFreshness;
   metrics: CacheMetrics;
   logger: Logger;

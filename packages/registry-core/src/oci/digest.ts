@@ -41,14 +41,9 @@ export function digestHex(digest: Digest): string {
 }
 
 export function createDigester(algorithm = 'sha256'): Hash {
-  return createHash(hashNameOf(algorithm));
-}
-
-/** Node's name for a digest algorithm's hash; throws DIGEST_INVALID when unsupported. */
-export function hashNameOf(algorithm: string): string {
   const algo = ALGORITHMS[algorithm];
   if (!algo) throw new RegistryError('DIGEST_INVALID', `unsupported digest algorithm "${algorithm}"`);
-  return algo.hash;
+  return createHash(algo.hash);
 }
 
 export function digestOf(data: Buffer | string, algorithm = 'sha256'): Digest {
