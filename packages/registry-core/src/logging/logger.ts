@@ -20,10 +20,27 @@ const redact = winston.format((info) => {
 });
 
 export function createLogger(options: { level?: string; silent?: boolean } = {}): Logger {
-  return winston.createLogger({
+  const logger = winston.createLogger({
     level: options.level ?? 'info',
     silent: options.silent ?? false,
     format: winston.format.combine(redact(), winston.format.timestamp(), winston.format.json()),
     transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] })],
   });
+  return levelGated(logger, options.silent ?? false);
+}
+
+/**
+ * winston formats every entry (timestamp, JSON) before its transports drop the
+ * ones below their level, so a debug line per request cost a few percent of
+ * the manifest path at the default level. Entries of a disabled level stop here.
+ */
+function levelGated(logger: winston.Logger, silent: boolean): Logger {
+  const at =
+    (level: 'error' | 'warn' | 'info' | 'debug') =>
+    (message: string, meta?: Record<string, unknown>): void => {
+      if (silent || !logger.isLevelEnabled(level)) return;
+      if (meta === undefined) logger[level](message);
+      else logger[level](message, meta);
+    };
+  return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: (meta) => levelGated(logger.child(meta), silent) };
 }
