@@ -26,7 +26,7 @@ export function createLogger(options: { level?: string; silent?: boolean } = {})
     format: winston.format.combine(redact(), winston.format.timestamp(), winston.format.json()),
     transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] })],
   });
-  return levelGated(logger, options.silent ?? false);
+  return levelGated(logger);
 }
 
 /**
@@ -34,13 +34,13 @@ export function createLogger(options: { level?: string; silent?: boolean } = {})
  * ones below their level, so a debug line per request cost a few percent of
  * the manifest path at the default level. Entries of a disabled level stop here.
  */
-function levelGated(logger: winston.Logger, silent: boolean): Logger {
+function levelGated(logger: winston.Logger): Logger {
   const at =
     (level: 'error' | 'warn' | 'info' | 'debug') =>
     (message: string, meta?: Record<string, unknown>): void => {
-      if (silent || !logger.isLevelEnabled(level)) return;
+      if (logger.silent || !logger.isLevelEnabled(level)) return;
       if (meta === undefined) logger[level](message);
       else logger[level](message, meta);
     };
-  return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: (meta) => levelGated(logger.child(meta), silent) };
+  return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: (meta) => levelGated(logger.child(meta)) };
 }
