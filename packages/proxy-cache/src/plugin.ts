@@ -99,7 +99,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
     const ssrf = new SsrfGuard(this.settings.allowed_upstream_hosts);
     const pool = new UpstreamPool(core.config.instance_name, this.settings, configs, metrics, core.logger, core.clock);
     this.pool = pool;
-    const freshness = new TagFreshness(core.db, core.clock);
+    const freshness = new TagFreshness(core.db, core.reads, core.clock);
     const quota = new QuotaKeeper(core, freshness, createEvictionMetrics(core.metrics), core.config.flags.FEATURE_QUOTA_MANAGEMENT !== false);
     const source = new CacheSource({
       configs,

@@ -21,6 +21,7 @@ export type { CoreMetrics } from './metrics/metrics';
 export type { Config } from './config/config';
 export type { Db, Migration } from './db/database';
 export { isUniqueViolation, yieldToRequests } from './db/database';
+export type { PointRead, PointReads } from './db/point-reads';
 export type { Principal, RepoAction, RepoRole } from './auth/principal';
 export { principalName, ANONYMOUS as ANONYMOUS_PERFORMER } from './auth/principal';
 export type { AuditEntry } from './audit/audit-log';

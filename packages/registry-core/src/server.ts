@@ -13,6 +13,7 @@ import { SecretBox } from './auth/secret-box';
 import { TokenService } from './auth/token-service';
 import type { Config } from './config/config';
 import { createDb, ensureDatabaseExists, migrate, type Db } from './db/database';
+import { createPointReads, type PointReads } from './db/point-reads';
 import { coreSchema } from './db/migrations/core-0001-schema';
 import { robotTokenSecret } from './db/migrations/core-0002-robot-token-secret';
 import { quotaSchema } from './db/migrations/core-0003-quota';
@@ -75,14 +76,15 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
   await ensureDatabaseExists(config);
   const db: Db = createDb(config);
   await migrate(db, [coreSchema, robotTokenSecret, quotaSchema, ...plugins.migrations]);
+  const reads: PointReads = createPointReads(db);
   const storage: Storage = await createStorage(config);
   const queue: JobQueue = await createQueue(config, logger);
   const coordinator: Coordinator = await createCoordinator(config, logger);
   const secrets = SecretBox.load(config.secret_key, config.data_dir);
 
-  const repositories = new RepositoryService(db, clock);
+  const repositories = new RepositoryService(db, reads, clock);
   const blobLocks = new BlobLocks(coordinator);
-  const content = new ContentService(db, storage, clock, blobLocks);
+  const content = new ContentService(db, reads, storage, clock, blobLocks);
   const uploads = new UploadService(db, storage, content, clock);
   const audit = new AuditLog(db, queue, logger, metrics, clock);
   audit.registerJobs();
@@ -105,7 +107,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
   gcTimer.unref();
 
   const removal = new ContentRemoval(db, gc);
-  const services: CoreServices = { config, logger, metrics, db, storage, queue, content, repositories, audit, secrets, clock, http, quotas, pullStats, gc, removal, requestGc, coordinator };
+  const services: CoreServices = { config, logger, metrics, db, reads, storage, queue, content, repositories, audit, secrets, clock, http, quotas, pullStats, gc, removal, requestGc, coordinator };
   for (const job of plugins.jobHandlers) queue.register(job.name, job.handler, job.options);
   for (const plugin of plugins.plugins) await plugin.init(services);
   await queue.start();
@@ -163,6 +165,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
       await audit.flush();
       await queue.close();
       await coordinator.close();
+      reads.close();
       await db.destroy();
     },
   };

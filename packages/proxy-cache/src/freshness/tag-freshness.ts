@@ -1,4 +1,4 @@
-import type { Clock, Db, Digest } from '@entrepot/registry-core';
+import type { Clock, Db, Digest, PointRead, PointReads } from '@entrepot/registry-core';
 
 export interface TagCheck {
   upstreamDigest: Digest;
@@ -7,13 +7,18 @@ export interface TagCheck {
 
 /** When each cached tag was last confirmed against the upstream, and to which digest. */
 export class TagFreshness {
+  private readonly checkOf: PointRead;
+
   constructor(
     private readonly db: Db,
+    reads: PointReads,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.checkOf = reads.statement('SELECT upstream_digest, checked_at FROM proxy_cache_tags WHERE repo_id = ? AND tag = ? LIMIT 1');
+  }
 
   async get(repoId: number, tag: string): Promise<TagCheck | null> {
-    const row = await this.db('proxy_cache_tags').where({ repo_id: repoId, tag }).first();
+    const row = await this.checkOf.first([repoId, tag]);
     return row ? { upstreamDigest: row.upstream_digest as Digest, checkedAt: Number(row.checked_at) } : null;
   }
 

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Router } from 'express';
 import type { Config } from '../config/config';
 import type { Db, Migration } from '../db/database';
+import type { PointReads } from '../db/point-reads';
 import type { Storage, ByteRange } from '../storage/blob-store';
 import type { JobHandler, JobQueue } from '../jobs/job-queue';
 import type { Logger } from '../logging/logger';
@@ -123,6 +124,8 @@ export interface CoreServices {
   logger: Logger;
   metrics: CoreMetrics;
   db: Db;
+  /** Prepared single-row lookups for the pull path (see db/point-reads). */
+  reads: PointReads;
   storage: Storage;
   queue: JobQueue;
   content: ContentService;

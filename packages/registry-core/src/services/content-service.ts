@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { Db, inTransaction } from '../db/database';
+import type { PointRead, PointReads } from '../db/point-reads';
 import { RegistryError } from '../errors/registry-error';
 import { Digest, digestAlgorithm, digestOf } from '../oci/digest';
 import { isNonDistributable, parseManifest, ParsedManifest } from '../oci/manifest';
@@ -47,22 +48,25 @@ export interface PutManifestOptions {
 export class ContentService {
   private readonly bodies = new ByteBudgetLru<Digest>(MANIFEST_CACHE_BYTES);
 
+  private readonly manifestByDigest: PointRead;
+  private readonly manifestByTag: PointRead;
+
   constructor(
     private readonly db: Db,
+    reads: PointReads,
     private readonly storage: Storage,
     private readonly clock: Clock,
     private readonly locks: BlobLocks,
-  ) {}
+  ) {
+    this.manifestByDigest = reads.statement('SELECT digest, media_type FROM manifests WHERE repo_id = ? AND digest = ? LIMIT 1');
+    this.manifestByTag = reads.statement(
+      'SELECT m.digest, m.media_type FROM tags t JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.manifest_digest WHERE t.repo_id = ? AND t.name = ? LIMIT 1',
+    );
+  }
 
   /** Resolves a tag or digest to the stored manifest, or null. */
   async getManifest(repoId: number, ref: Reference): Promise<ManifestHit | null> {
-    const row =
-      ref.kind === 'digest'
-        ? await this.db('manifests').where({ repo_id: repoId, digest: ref.digest }).first('digest', 'media_type')
-        : await this.db('tags as t')
-            .join('manifests as m', (j) => j.on('m.repo_id', 't.repo_id').andOn('m.digest', 't.manifest_digest'))
-            .where({ 't.repo_id': repoId, 't.name': ref.tag })
-            .first('m.digest', 'm.media_type');
+    const row = ref.kind === 'digest' ? await this.manifestByDigest.first([repoId, ref.digest]) : await this.manifestByTag.first([repoId, ref.tag]);
     if (!row) return null;
     const digest = row.digest as Digest;
     const body = await this.readManifestBody(digest);

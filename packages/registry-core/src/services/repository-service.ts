@@ -1,4 +1,5 @@
 import { Db, isUniqueViolation, inTransaction } from '../db/database';
+import type { PointRead, PointReads } from '../db/point-reads';
 import { Clock } from './clock';
 
 export interface OrganizationRow {
@@ -32,13 +33,20 @@ function toRepo(row: Record<string, unknown>): RepositoryRow {
 
 /** Organizations and repositories: lookup, and creation with default permissions applied. */
 export class RepositoryService {
+  private readonly orgByName: PointRead;
+  private readonly repoByName: PointRead;
+
   constructor(
     private readonly db: Db,
+    reads: PointReads,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.orgByName = reads.statement('SELECT id, name, is_public, created_at FROM organizations WHERE name = ? LIMIT 1');
+    this.repoByName = reads.statement('SELECT id, org_id, name, visibility, created_at FROM repositories WHERE org_id = ? AND name = ? LIMIT 1');
+  }
 
   async findOrg(name: string): Promise<OrganizationRow | null> {
-    const row = await this.db('organizations').where({ name }).first();
+    const row = await this.orgByName.first([name]);
     return row ? toOrg(row) : null;
   }
 
@@ -62,7 +70,7 @@ export class RepositoryService {
   }
 
   async find(orgId: number, name: string): Promise<RepositoryRow | null> {
-    const row = await this.db('repositories').where({ org_id: orgId, name }).first();
+    const row = await this.repoByName.first([orgId, name]);
     return row ? toRepo(row) : null;
   }
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import knex from 'knex';
 import { createDb, ensureDatabaseExists, migrate, type Db } from '../../src/db/database';
+import { createPointReads, type PointReads } from '../../src/db/point-reads';
 import { coreSchema } from '../../src/db/migrations/core-0001-schema';
 import { robotTokenSecret } from '../../src/db/migrations/core-0002-robot-token-secret';
 import { quotaSchema } from '../../src/db/migrations/core-0003-quota';
@@ -57,6 +58,7 @@ describe.each([
   ['mariadb', () => mariadb()],
 ])('data layer on %s', (_name, open: (dir: string) => Promise<Backend>) => {
   let backend: Backend;
+  let reads: PointReads;
   let dir: string;
   let storage: Storage;
   let now = 1_000_000;
@@ -92,9 +94,10 @@ describe.each([
     backend = await open(dir);
     await migrate(backend.db, [coreSchema, robotTokenSecret, quotaSchema]);
     storage = await createFsStorage(dir);
-    repositories = new RepositoryService(backend.db, clock);
+    reads = createPointReads(backend.db);
+    repositories = new RepositoryService(backend.db, reads, clock);
     const locks = new BlobLocks(new InProcessCoordinator());
-    content = new ContentService(backend.db, storage, clock, locks);
+    content = new ContentService(backend.db, reads, storage, clock, locks);
     quotas = new QuotaService(backend.db, clock);
     gc = new GarbageCollector(backend.db, storage, clock, logger, locks, 0);
     removal = new ContentRemoval(backend.db, gc);
@@ -102,6 +105,7 @@ describe.each([
   });
 
   afterAll(async () => {
+    reads.close();
     await backend.cleanup();
     rmSync(dir, { recursive: true, force: true });
   });
