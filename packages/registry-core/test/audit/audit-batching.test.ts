@@ -57,6 +57,17 @@ describe('audit entries are written in batches', () => {
     expect(new Set(rows.map((r: { repo: string }) => r.repo)).size).toBe(450);
   });
 
+  test('entry ids are unique and sort in the order entries were recorded, so inserts append to their index', async () => {
+    for (let i = 0; i < 300; i++) void audit.record(entry(i));
+    await audit.flush();
+    await queue.drain(10_000);
+    const rows: Array<{ entry_id: string; repo: string }> = await db('audit_logs').orderBy('id').select('entry_id', 'repo');
+    expect(rows.map((r) => r.repo)).toEqual(Array.from({ length: 300 }, (_, i) => `r${i}`));
+    const ids = rows.map((r) => r.entry_id);
+    expect(new Set(ids).size).toBe(300);
+    expect([...ids].sort()).toEqual(ids);
+  });
+
   test('flush at shutdown hands over entries still gathering', async () => {
     void audit.record(entry(1));
     void audit.record(entry(2));
