@@ -93,7 +93,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
   await tokens.init();
   const throttle = new LoginThrottle(db, clock, config.auth.max_failed_logins, config.auth.lockout_seconds);
   const authenticator = new DbAuthenticator(db, config, passwords, tokens, throttle);
-  const authorizer = new DbAuthorizer(db);
+  const authorizer = new DbAuthorizer(reads);
   const http = createHttpHelpers(authorizer, repositories);
 
   const quotas = new QuotaService(db, clock);

@@ -1,4 +1,4 @@
-import type { Db } from '../db/database';
+import type { PointRead, PointReads } from '../db/point-reads';
 import type { Authorizer } from './authenticator';
 import type { Principal, RepoAction, RepoRole } from './principal';
 
@@ -15,7 +15,15 @@ const NEEDED: Record<RepoAction, number> = { pull: 1, push: 2, delete: 2, admin:
  * - anyone may pull from public organizations and repositories.
  */
 export class DbAuthorizer implements Authorizer {
-  constructor(private readonly db: Db) {}
+  private readonly memberRole: PointRead;
+  private readonly repoPermission: PointRead;
+  private readonly defaultPermission: PointRead;
+
+  constructor(reads: PointReads) {
+    this.memberRole = reads.statement('SELECT role FROM org_members WHERE org_id = ? AND user_id = ? LIMIT 1');
+    this.repoPermission = reads.statement('SELECT role FROM permissions WHERE repo_id = ? AND subject_kind = ? AND subject_id = ? LIMIT 1');
+    this.defaultPermission = reads.statement('SELECT role FROM prototypes WHERE org_id = ? AND delegate_kind = ? AND delegate_id = ? LIMIT 1');
+  }
 
   async canAccessRepo(principal: Principal, orgId: number, repoId: number | null, action: RepoAction, isPublic: boolean): Promise<boolean> {
     if (action === 'pull' && isPublic) return true;
@@ -43,17 +51,17 @@ export class DbAuthorizer implements Authorizer {
   }
 
   private async membership(userId: number, orgId: number): Promise<'admin' | 'member' | null> {
-    const row = await this.db('org_members').where({ org_id: orgId, user_id: userId }).first('role');
+    const row = await this.memberRole.first([orgId, userId]);
     return row ? (row.role as 'admin' | 'member') : null;
   }
 
   private async repoRole(principal: Principal & { id: number }, repoId: number): Promise<RepoRole | null> {
-    const row = await this.db('permissions').where({ repo_id: repoId, subject_kind: principal.kind, subject_id: principal.id }).first('role');
+    const row = await this.repoPermission.first([repoId, principal.kind, principal.id]);
     return row ? (row.role as RepoRole) : null;
   }
 
   private async defaultRole(principal: Principal & { id: number }, orgId: number): Promise<RepoRole | null> {
-    const row = await this.db('prototypes').where({ org_id: orgId, delegate_kind: principal.kind, delegate_id: principal.id }).first('role');
+    const row = await this.defaultPermission.first([orgId, principal.kind, principal.id]);
     return row ? (row.role as RepoRole) : null;
   }
 }

@@ -50,6 +50,7 @@ export class ContentService {
 
   private readonly manifestByDigest: PointRead;
   private readonly manifestByTag: PointRead;
+  private readonly blobLink: PointRead;
 
   constructor(
     private readonly db: Db,
@@ -61,6 +62,10 @@ export class ContentService {
     this.manifestByDigest = reads.statement('SELECT digest, media_type FROM manifests WHERE repo_id = ? AND digest = ? LIMIT 1');
     this.manifestByTag = reads.statement(
       'SELECT m.digest, m.media_type FROM tags t JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.manifest_digest WHERE t.repo_id = ? AND t.name = ? LIMIT 1',
+    );
+    // A repository may read a blob it was pushed or linked to, or one its manifests reference: one lookup on the blob hot path.
+    this.blobLink = reads.statement(
+      "SELECT 1 AS found FROM (SELECT 1 AS one) probe WHERE EXISTS (SELECT 1 FROM repo_blobs WHERE repo_id = ? AND digest = ?) OR EXISTS (SELECT 1 FROM manifest_refs WHERE repo_id = ? AND child_digest = ? AND child_kind = 'blob')",
     );
   }
 
@@ -226,18 +231,7 @@ export class ContentService {
 
   /** A repository may read a blob it was pushed or linked to, or that one of its manifests references. */
   async isBlobLinked(repoId: number, digest: Digest): Promise<boolean> {
-    // One round trip on the blob hot path: a link or a manifest reference.
-    const db = this.db;
-    const row = await db
-      .select(db.raw('1 AS found'))
-      .from(db.raw('(SELECT 1 AS one) AS probe'))
-      .where((q) =>
-        q
-          .whereExists(db('repo_blobs').select(db.raw('1')).where({ repo_id: repoId, digest }))
-          .orWhereExists(db('manifest_refs').select(db.raw('1')).where({ repo_id: repoId, child_digest: digest, child_kind: 'blob' })),
-      )
-      .first();
-    return row !== undefined;
+    return (await this.blobLink.first([repoId, digest, repoId, digest])) !== undefined;
   }
 
   /**
