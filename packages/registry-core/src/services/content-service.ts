@@ -84,7 +84,7 @@ export class ContentService {
     return row ? (row.manifest_digest as Digest) : null;
   }
 
-  /** Manifest bodies are small, hot and immutable under their digest: kept in memory once read. */
+  /** Manifest bodies are small, hot and immutable under their digest: kept in memory once read or stored. */
   private async readManifestBody(digest: Digest): Promise<Buffer | null> {
     const cached = this.bodies.get(digest);
     if (cached) return cached;
@@ -112,6 +112,8 @@ export class ContentService {
       await this.storage.blobs.write(digest, Readable.from([body]), body.length);
       await this.recordManifest(repoId, digest, body, parsed, options);
     });
+    // A manifest just stored (pushed, or fetched by a first pull) is the one clients ask for next.
+    this.bodies.set(digest, body);
     return { digest, parsed };
   }
 
