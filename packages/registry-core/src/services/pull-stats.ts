@@ -4,6 +4,7 @@ import type { Clock } from './clock';
 
 /** Tags updated per transaction when statistics are written. */
 const FLUSH_CHUNK = 50;
+const ADD_PULLS = 'UPDATE tags SET pull_count = pull_count + ?, last_pulled_at = ? WHERE repo_id = ? AND name = ?';
 
 interface PendingPulls {
   repoId: number;
@@ -60,11 +61,8 @@ export class PullStats {
       for (let i = 0; i < entries.length; i += FLUSH_CHUNK) {
         const chunk = entries.slice(i, i + FLUSH_CHUNK);
         await inTransaction(this.db, async (trx) => {
-          for (const [, entry] of chunk) {
-            await trx('tags')
-              .where({ repo_id: entry.repoId, name: entry.tag })
-              .update({ pull_count: trx.raw('pull_count + ?', [entry.count]), last_pulled_at: entry.lastAt });
-          }
+          // Fixed SQL: a query builder per tag cost twice what the update itself does.
+          for (const [, entry] of chunk) await trx.raw(ADD_PULLS, [entry.count, entry.lastAt, entry.repoId, entry.tag]);
         });
         for (const [key] of chunk) batch.delete(key);
         await yieldToRequests();
