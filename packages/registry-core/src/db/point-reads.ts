@@ -11,8 +11,9 @@ export interface PointRead {
 
 /**
  * The handful of lookups every pull makes (organization, repository, tag,
- * freshness). Through knex each one builds and compiles a query and takes the
- * pool's only SQLite connection, several times the cost of running it; here
+ * freshness, blob link, permissions). Through knex each one builds and
+ * compiles a query and takes the pool's only SQLite connection, several
+ * times the cost of running it; here
  * the SQL is fixed, so SQLite runs prepared statements on a read-only
  * connection of its own. WAL mode lets that connection read while the pool's
  * connection writes, and a statement reads everything committed before it
