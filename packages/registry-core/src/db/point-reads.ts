@@ -57,18 +57,15 @@ class SqlitePointReads implements PointReads {
 }
 
 class KnexPointReads implements PointReads {
-  constructor(private readonly db: Db) {}
+  /** mysql2 answers a raw query with [rows, fields]; better-sqlite3 (in memory) with the rows. */
+  private readonly rowsOf: (result: unknown) => Row[];
+
+  constructor(private readonly db: Db) {
+    this.rowsOf = db.client.config.client === 'mysql2' ? (result) => (result as [Row[]])[0] : (result) => result as Row[];
+  }
 
   statement(sql: string): PointRead {
-    const db = this.db;
-    return {
-      async first(params) {
-        const result: unknown = await db.raw(sql, [...params]);
-        // mysql2 answers [rows, fields]; better-sqlite3 (in memory) answers rows.
-        const rows = (db.client.config.client === 'mysql2' ? (result as [Row[]])[0] : result) as Row[];
-        return rows[0];
-      },
-    };
+    return { first: async (params) => this.rowsOf(await this.db.raw(sql, [...params]))[0] };
   }
 
   close(): void {
