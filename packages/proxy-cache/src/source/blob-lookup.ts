@@ -41,9 +41,14 @@ export class BlobLookup {
     return (await upstream.headBlob(req.upstreamRepo, digest)) !== null;
   }
 
-  /** Cross-repository safety: a blob cached through another repository needs the upstream's word. */
+  /**
+   * Cross-repository safety: a blob cached through another repository needs the
+   * upstream's word. One this repository already references or links needs none;
+   * it gets here when the core looked for the file just before a fill put it in place.
+   */
   private async confirmStored(req: CacheRequest, digest: Digest, size: number): Promise<BlobHit | null> {
-    if (!(await this.upstreamConfirms(req, digest))) return null;
+    const own = req.ctx.repository ? await this.deps.content.isBlobLinked(req.ctx.repository.id, digest) : false;
+    if (!own && !(await this.upstreamConfirms(req, digest))) return null;
     const repository = await ensureRepository(this.deps, req);
     if ((await this.keepAs(req, repository, digest, size)) === 'linked') await this.deps.content.linkStoredBlob(repository.id, digest);
     const blobs = this.deps.storage.blobs;
