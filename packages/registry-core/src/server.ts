@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import type { Express } from 'express';
@@ -18,6 +17,7 @@ import { coreSchema } from './db/migrations/core-0001-schema';
 import { robotTokenSecret } from './db/migrations/core-0002-robot-token-secret';
 import { quotaSchema } from './db/migrations/core-0003-quota';
 import { buildApp } from './http/app';
+import { createAppServer } from './http/app-server';
 import { createHttpHelpers } from './http/http-helpers-impl';
 import { apiRouter } from './http/routes/api/api-router';
 import { healthRouter } from './http/routes/health-routes';
@@ -137,9 +137,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
     app,
     services,
     listen() {
-      server = config.tls
-        ? createHttpsServer({ cert: readFileSync(config.tls.cert_file), key: readFileSync(config.tls.key_file) }, app)
-        : createHttpServer(app);
+      server = createAppServer(app, config.tls ? { cert: readFileSync(config.tls.cert_file), key: readFileSync(config.tls.key_file) } : undefined);
       // Large layers on slow links must not be cut by a whole-request timeout.
       server.requestTimeout = 0;
       server.headersTimeout = 60_000;
