@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { ConfigError, loadConfig } from './config/config';
+import { IdleCollection } from './idle-collection';
 import { createLogger } from './logging/logger';
 import { missingNodeFlags } from './runtime-flags';
 import { createEntrepot } from './server';
@@ -10,6 +11,7 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.log_level });
   const entrepot = await createEntrepot(config, { logger });
   const port = await entrepot.listen();
+  const idleCollection = new IdleCollection(logger, { release: [() => entrepot.services.storage.buffers.shrink()] }).start();
   logger.info('Entrepot listening', { port, tls: Boolean(config.tls), database: config.database.client, storage: config.storage.driver, queue: config.queue.driver, flags: config.flags });
   const missing = missingNodeFlags(process.execArgv);
   if (missing.length > 0) {
@@ -20,6 +22,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info('shutting down', { signal });
+    idleCollection.stop();
     entrepot.close().then(
       () => process.exit(0),
       (err: unknown) => {

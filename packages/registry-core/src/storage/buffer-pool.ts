@@ -38,4 +38,14 @@ export class BufferPool {
     this.lent.delete(memory);
     if (this.free.length < this.maxFree) this.free.push(Buffer.from(memory, 0, this.chunkSize));
   }
+
+  /** Lets go of the free buffers (the process is idle: their memory may go back to the system). Lent ones are unaffected. */
+  shrink(): void {
+    this.free.length = 0;
+  }
+
+  /** Free buffers kept for reuse. */
+  get kept(): number {
+    return this.free.length;
+  }
 }

@@ -45,6 +45,20 @@ describe('BufferPool', () => {
     expect(pool.allocated).toBe(4);
     expect(new Set(again.map((b) => b.buffer)).size).toBe(3);
   });
+
+  test('shrink lets go of kept buffers; buffers still lent return to the pool afterwards', () => {
+    const pool = new BufferPool(16);
+    const kept = pool.acquire();
+    const lent = pool.acquire();
+    pool.release(kept);
+    expect(pool.kept).toBe(1);
+    pool.shrink();
+    expect(pool.kept).toBe(0);
+    expect(pool.acquire().buffer).not.toBe(kept.buffer);
+    pool.release(lent);
+    expect(pool.kept).toBe(1);
+    expect(pool.acquire().buffer).toBe(lent.buffer);
+  });
 });
 
 describe('FileRangeStream', () => {

@@ -1,0 +1,63 @@
+import { IdleCollection } from '../../src/idle-collection';
+import { createLogger } from '../../src/logging/logger';
+
+const MiB = 1024 * 1024;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function busyFor(ms: number): void {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    // Keeps the event loop busy, as a burst of requests would.
+  }
+}
+
+describe('IdleCollection', () => {
+  const logger = createLogger({ level: 'error' });
+
+  it('collects once when the process goes idle after being busy, freeing buffers left as garbage', async () => {
+    const collections: Array<{ before: NodeJS.MemoryUsage; after: NodeJS.MemoryUsage }> = [];
+    // Let the test file's own loading settle first.
+    await sleep(300);
+    let released = 0;
+    const idle = new IdleCollection(logger, { intervalMs: 100, release: [() => released++], onCollect: (before, after) => collections.push({ before, after }) }).start();
+    try {
+      // Idle from the start: nothing to give back.
+      await sleep(400);
+      expect(collections).toHaveLength(0);
+
+      // A burst: buffers allocated and dropped while the loop is busy.
+      let garbage: Buffer[] | null = [];
+      for (let i = 0; i < 64; i++) garbage.push(Buffer.alloc(MiB, i));
+      busyFor(300);
+      await sleep(0);
+      garbage = null;
+
+      for (let waited = 0; collections.length === 0 && waited < 3000; waited += 50) await sleep(50);
+      expect(collections).toHaveLength(1);
+      expect(released).toBe(1);
+      const [{ before, after }] = collections;
+      expect(garbage).toBeNull();
+      expect(before.arrayBuffers - after.arrayBuffers).toBeGreaterThanOrEqual(48 * MiB);
+
+      // Still idle: no further collection until the next busy period.
+      await sleep(500);
+      expect(collections).toHaveLength(1);
+    } finally {
+      idle.stop();
+    }
+  });
+
+  it('does not collect while the process stays busy', async () => {
+    let collected = 0;
+    const idle = new IdleCollection(logger, { intervalMs: 100, onCollect: () => collected++ }).start();
+    try {
+      for (let i = 0; i < 8; i++) {
+        busyFor(90);
+        await sleep(5);
+      }
+      expect(collected).toBe(0);
+    } finally {
+      idle.stop();
+    }
+  });
+});
