@@ -29,6 +29,8 @@ export class IdleCollection {
   private timer: NodeJS.Timeout | null = null;
   private last: EventLoopUtilization = performance.eventLoopUtilization();
   private busySinceCollection = false;
+  /** The sample after a collection would count the collection's own aftermath (freeing, finalizers) as activity. */
+  private skipNextSample = false;
   private readonly collect: () => void;
 
   constructor(
@@ -54,6 +56,10 @@ export class IdleCollection {
     const now = performance.eventLoopUtilization();
     const utilization = performance.eventLoopUtilization(now, this.last).utilization;
     this.last = now;
+    if (this.skipNextSample) {
+      this.skipNextSample = false;
+      return;
+    }
     if (utilization > (this.options.idleUtilization ?? 0.02)) {
       this.busySinceCollection = true;
       return;
@@ -65,8 +71,7 @@ export class IdleCollection {
     for (const release of this.options.release ?? []) release();
     this.collect();
     const after = process.memoryUsage();
-    // The collection itself is not activity.
-    this.last = performance.eventLoopUtilization();
+    this.skipNextSample = true;
     this.logger.debug('idle garbage collection', {
       ms: Math.round(performance.now() - started),
       rssBefore: before.rss,

@@ -113,6 +113,15 @@ export function createDb(config: Pick<Config, 'database' | 'data_dir'>): Db {
   });
 }
 
+/**
+ * Whether an insert failed because the row it refers to is gone: a repository
+ * (or organization) deleted while a push to it was being stored.
+ */
+export function isMissingParentRow(err: unknown): boolean {
+  const e = err as { code?: string; errno?: number };
+  return e?.code === 'SQLITE_CONSTRAINT_FOREIGNKEY' || e?.code === 'ER_NO_REFERENCED_ROW_2' || e?.errno === 1452;
+}
+
 function isRetryableConflict(err: unknown): boolean {
   const e = err as { code?: string; errno?: number };
   return e?.code === 'ER_LOCK_DEADLOCK' || e?.code === 'ER_LOCK_WAIT_TIMEOUT' || e?.code === 'SQLITE_BUSY';

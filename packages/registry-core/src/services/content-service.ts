@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { Db, inTransaction } from '../db/database';
+import { Db, inTransaction, isMissingParentRow } from '../db/database';
 import type { PointRead, PointReads } from '../db/point-reads';
 import { RegistryError } from '../errors/registry-error';
 import { Digest, digestAlgorithm, digestOf } from '../oci/digest';
@@ -110,7 +110,7 @@ export class ContentService {
     if (options.requireReferences) await this.checkReferences(repoId, parsed);
     await this.locks.whileCommitting(digest, async () => {
       await this.storage.blobs.write(digest, Readable.from([body]), body.length);
-      await this.recordManifest(repoId, digest, body, parsed, options);
+      await this.recordManifest(repoId, digest, body, parsed, options).catch(rethrowRepositoryGone);
     });
     // A manifest just stored (pushed, or fetched by a first pull) is the one clients ask for next.
     this.bodies.set(digest, body);
@@ -244,7 +244,7 @@ export class ContentService {
   async storeBlob(repoId: number | null, digest: Digest, place: () => Promise<BlobStat>): Promise<BlobStat> {
     return this.locks.whileCommitting(digest, async () => {
       const stat = await place();
-      await this.recordRows(repoId, digest, stat.size);
+      await this.recordRows(repoId, digest, stat.size).catch(rethrowRepositoryGone);
       return stat;
     });
   }
@@ -277,4 +277,10 @@ export class ContentService {
   static algorithmOf(ref: Reference): string {
     return ref.kind === 'digest' ? digestAlgorithm(ref.digest) : 'sha256';
   }
+}
+
+/** The repository was deleted while its push was being stored: the client's answer is NAME_UNKNOWN, not an internal error. */
+function rethrowRepositoryGone(err: unknown): never {
+  if (isMissingParentRow(err)) throw new RegistryError('NAME_UNKNOWN', 'the repository was deleted while this content was being stored', { cause: err });
+  throw err;
 }
