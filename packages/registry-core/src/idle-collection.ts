@@ -84,7 +84,7 @@ export class IdleCollection {
 }
 
 /** V8's `gc()` without `--expose-gc` on the command line: the flag applies to contexts created after it is set. */
-function exposeGc(): () => void {
+export function exposeGc(): () => void {
   if (typeof globalThis.gc === 'function') return globalThis.gc as () => void;
   setFlagsFromString('--expose-gc');
   return runInNewContext('gc') as () => void;
