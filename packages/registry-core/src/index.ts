@@ -29,6 +29,7 @@ export { AuditLog } from './audit/audit-log';
 export { SecretBox } from './auth/secret-box';
 export type { Clock } from './services/clock';
 export { systemClock } from './services/clock';
+export { ShortMemo } from './services/short-memo';
 export type { ContentService, ReferrerDescriptor, TagRow } from './services/content-service';
 export type { RepositoryService, RepositoryRow, OrganizationRow } from './services/repository-service';
 export type { HttpHelpers } from './http/http-helpers';

@@ -1,4 +1,4 @@
-import type { Clock, Db, SecretBox } from '@entrepot/registry-core';
+import { ShortMemo, type Clock, type Db, type SecretBox } from '@entrepot/registry-core';
 import { defaultEndpoint, parseUpstreamRegistry, formatUpstream, type UpstreamSpec } from '../routing/upstream-ref';
 
 export type On404 = 'remove' | 'keep';
@@ -59,13 +59,15 @@ export function endpointOf(config: CacheConfig): string {
 
 /** Cache organization configurations; upstream passwords are sealed with the core's SecretBox. */
 export class CacheConfigStore {
-  private readonly recent = new Map<number, { config: CacheConfig | null; expires: number }>();
+  private readonly recent: ShortMemo<number, CacheConfig | null>;
 
   constructor(
     private readonly db: Db,
     private readonly secrets: SecretBox,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.recent = new ShortMemo(clock, { ttlMs: CONFIG_TTL_MS, maxEntries: 10_000 });
+  }
 
   /**
    * Every pull asks this for its organization, so answers (including "not a
@@ -73,12 +75,11 @@ export class CacheConfigStore {
    * one made on another within CONFIG_TTL_MS.
    */
   async get(orgId: number): Promise<CacheConfig | null> {
-    const now = this.clock.now();
     const cached = this.recent.get(orgId);
-    if (cached && cached.expires > now) return cached.config;
+    if (cached !== undefined) return cached;
     const row = await this.db('proxy_cache_configs').where({ org_id: orgId }).first();
     const config = row ? toConfig(row) : null;
-    this.recent.set(orgId, { config, expires: now + CONFIG_TTL_MS });
+    this.recent.set(orgId, config);
     return config;
   }
 

@@ -1,13 +1,22 @@
-import type { Clock, Db, Digest, PointRead, PointReads } from '@entrepot/registry-core';
+import { ShortMemo, type Clock, type Db, type Digest, type PointRead, type PointReads } from '@entrepot/registry-core';
 
 export interface TagCheck {
   upstreamDigest: Digest;
   checkedAt: number;
 }
 
+/**
+ * How long a check read from the database is trusted here. Another replica's
+ * newer check is at worst seen this much later (one extra revalidation); a tag
+ * removed elsewhere is already gone from the tag lookup that comes first.
+ */
+const CHECK_TTL_MS = 2000;
+
 /** When each cached tag was last confirmed against the upstream, and to which digest. */
 export class TagFreshness {
   private readonly checkOf: PointRead;
+  /** Every pull by tag asks this; kept for a moment, like the organization's configuration. */
+  private readonly recent: ShortMemo<string, TagCheck | null>;
 
   constructor(
     private readonly db: Db,
@@ -15,11 +24,17 @@ export class TagFreshness {
     private readonly clock: Clock,
   ) {
     this.checkOf = reads.statement('SELECT upstream_digest, checked_at FROM proxy_cache_tags WHERE repo_id = ? AND tag = ? LIMIT 1');
+    this.recent = new ShortMemo(clock, { ttlMs: CHECK_TTL_MS, maxEntries: 50_000 });
   }
 
   async get(repoId: number, tag: string): Promise<TagCheck | null> {
+    const key = keyOf(repoId, tag);
+    const kept = this.recent.get(key);
+    if (kept !== undefined) return kept;
     const row = await this.checkOf.first([repoId, tag]);
-    return row ? { upstreamDigest: row.upstream_digest as Digest, checkedAt: Number(row.checked_at) } : null;
+    const check = row ? { upstreamDigest: row.upstream_digest as Digest, checkedAt: Number(row.checked_at) } : null;
+    this.recent.set(key, check);
+    return check;
   }
 
   async mark(repoId: number, tag: string, digest: Digest): Promise<void> {
@@ -28,9 +43,15 @@ export class TagFreshness {
       .insert({ repo_id: repoId, tag, upstream_digest: digest, checked_at: now })
       .onConflict(['repo_id', 'tag'])
       .merge({ upstream_digest: digest, checked_at: now });
+    this.recent.set(keyOf(repoId, tag), { upstreamDigest: digest, checkedAt: now });
   }
 
   async forget(repoId: number, tag: string): Promise<void> {
     await this.db('proxy_cache_tags').where({ repo_id: repoId, tag }).delete();
+    this.recent.delete(keyOf(repoId, tag));
   }
+}
+
+function keyOf(repoId: number, tag: string): string {
+  return `${repoId}/${tag}`;
 }

@@ -35,6 +35,7 @@ function toRepo(row: Record<string, unknown>): RepositoryRow {
 export class RepositoryService {
   private readonly orgByName: PointRead;
   private readonly repoByName: PointRead;
+  private readonly orgWithRepo: PointRead;
 
   constructor(
     private readonly db: Db,
@@ -43,11 +44,27 @@ export class RepositoryService {
   ) {
     this.orgByName = reads.statement('SELECT id, name, is_public, created_at FROM organizations WHERE name = ? LIMIT 1');
     this.repoByName = reads.statement('SELECT id, org_id, name, visibility, created_at FROM repositories WHERE org_id = ? AND name = ? LIMIT 1');
+    this.orgWithRepo = reads.statement(
+      'SELECT o.id, o.name, o.is_public, o.created_at, r.id AS repo_id, r.name AS repo_name, r.visibility AS repo_visibility, r.created_at AS repo_created_at' +
+        ' FROM organizations o LEFT JOIN repositories r ON r.org_id = o.id AND r.name = ? WHERE o.name = ? LIMIT 1',
+    );
   }
 
   async findOrg(name: string): Promise<OrganizationRow | null> {
     const row = await this.orgByName.first([name]);
     return row ? toOrg(row) : null;
+  }
+
+  /** An organization and, when it exists, its repository `repoName`: one round trip for what every pull asks first. */
+  async findOrgWithRepository(orgName: string, repoName: string): Promise<{ org: OrganizationRow; repository: RepositoryRow | null } | null> {
+    const row = await this.orgWithRepo.first([repoName, orgName]);
+    if (!row) return null;
+    const org = toOrg(row);
+    const repository =
+      row.repo_id === null || row.repo_id === undefined
+        ? null
+        : toRepo({ id: row.repo_id, org_id: org.id, name: row.repo_name, visibility: row.repo_visibility, created_at: row.repo_created_at });
+    return { org, repository };
   }
 
   async findOrgById(id: number): Promise<OrganizationRow | null> {

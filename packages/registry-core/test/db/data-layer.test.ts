@@ -119,6 +119,25 @@ describe.each([
     expect(perms).toEqual([expect.objectContaining({ subject_kind: 'user', subject_id: Number(userId), role: 'write' })]);
   });
 
+  it('finds an organization together with one of its repositories, and only that organization’s', async () => {
+    const other = await repositories.ensureOrg('dl-other', true);
+    const mine = await repositories.ensure(orgId, 'lookup/app');
+    await backend.db('repositories').where({ id: mine.id }).update({ visibility: 'private' });
+    await repositories.ensure(other.id, 'lookup/only-there');
+
+    const found = await repositories.findOrgWithRepository('dl', 'lookup/app');
+    expect(found).toEqual({
+      org: { id: orgId, name: 'dl', is_public: false, created_at: now },
+      repository: { id: mine.id, org_id: orgId, name: 'lookup/app', visibility: 'private', created_at: now },
+    });
+    expect(await repositories.findOrgWithRepository('dl', 'lookup/only-there')).toEqual({ org: expect.objectContaining({ id: orgId }), repository: null });
+    expect(await repositories.findOrgWithRepository('dl-other', 'lookup/only-there')).toEqual({
+      org: expect.objectContaining({ id: other.id, is_public: true }),
+      repository: expect.objectContaining({ org_id: other.id, name: 'lookup/only-there', visibility: null }),
+    });
+    expect(await repositories.findOrgWithRepository('dl-missing', 'lookup/app')).toBeNull();
+  });
+
   it('stores manifests byte for byte, resolves tags, lists referrers and counts usage once per digest', async () => {
     const repo = await repositories.ensure(orgId, 'team/app');
     const other = await repositories.ensure(orgId, 'team/other');

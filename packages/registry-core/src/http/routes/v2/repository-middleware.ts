@@ -32,14 +32,14 @@ export function repositoryMiddleware(deps: RegistryRouteDeps): RequestHandler {
     req.entrepot.auth = auth;
     const principal = auth.principal;
     const ns = typeof req.query.ns === 'string' ? req.query.ns : undefined;
-    const target = await deps.names.resolve(path.name, { ns });
+    const resolved = await deps.names.resolveWithRepository(path.name, { ns });
     const denied = (message: string): RegistryError =>
       principal.kind === 'anonymous' ? authChallenge(req, deps.config, scopeFor(path.name, action)) : new RegistryError('DENIED', message);
-    if (!target) {
+    if (!resolved) {
       if (principal.kind === 'anonymous') throw denied('');
       throw new RegistryError('NAME_UNKNOWN', `repository ${path.name} is not known to this registry`);
     }
-    const repository = await deps.repositories.find(target.org.id, target.repoName);
+    const { target, repository } = resolved;
     const isPublic = repository?.visibility ? repository.visibility === 'public' : target.org.is_public;
     // A bearer token bounds what the client asked for; permissions are always checked live.
     const allowed =

@@ -1,0 +1,77 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createDb, migrate, type Db } from '../../../registry-core/src/db/database';
+import { coreSchema } from '../../../registry-core/src/db/migrations/core-0001-schema';
+import { createPointReads, type PointReads } from '../../../registry-core/src/db/point-reads';
+import { proxyCacheSchema } from '../../src/config/migrations';
+import { TagFreshness } from '../../src/freshness/tag-freshness';
+import type { Digest } from '@entrepot/registry-core';
+import { ManualClock } from '../upstream/helpers';
+
+const A = `sha256:${'a'.repeat(64)}` as Digest;
+const B = `sha256:${'b'.repeat(64)}` as Digest;
+
+/** Two replicas' TagFreshness over one database file, each with its own read connection, as in a scale-out deployment. */
+describe('TagFreshness', () => {
+  let dir: string;
+  let db: Db;
+  const reads: PointReads[] = [];
+  let repoId: number;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'entrepot-freshness-'));
+    db = createDb({ database: { client: 'sqlite', filename: join(dir, 'test.db') }, data_dir: dir });
+    await migrate(db, [coreSchema, proxyCacheSchema]);
+    const [orgId] = await db('organizations').insert({ name: 'cache', is_public: true, created_at: 1 });
+    const [id] = await db('repositories').insert({ org_id: Number(orgId), name: 'library/app', visibility: null, created_at: 1 });
+    repoId = Number(id);
+  });
+
+  afterAll(async () => {
+    for (const r of reads) r.close();
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function replica(clock: ManualClock): TagFreshness {
+    const r = createPointReads(db);
+    reads.push(r);
+    return new TagFreshness(db, r, clock);
+  }
+
+  it('sees its own marks and forgets at once, and another replica’s within two seconds', async () => {
+    const clock = new ManualClock();
+    const here = replica(clock);
+    const there = replica(clock);
+
+    expect(await here.get(repoId, 'v1')).toBeNull();
+    await there.mark(repoId, 'v1', A);
+    const markedThere = clock.now();
+    expect(await there.get(repoId, 'v1')).toEqual({ upstreamDigest: A, checkedAt: markedThere });
+    // `here` read "never checked" a moment ago and keeps that answer briefly.
+    expect(await here.get(repoId, 'v1')).toBeNull();
+    clock.advance(2000);
+    expect(await here.get(repoId, 'v1')).toEqual({ upstreamDigest: A, checkedAt: markedThere });
+
+    await here.mark(repoId, 'v1', B);
+    expect(await here.get(repoId, 'v1')).toEqual({ upstreamDigest: B, checkedAt: clock.now() });
+    await here.forget(repoId, 'v1');
+    expect(await here.get(repoId, 'v1')).toBeNull();
+    expect(await db('proxy_cache_tags').where({ repo_id: repoId })).toEqual([]);
+  });
+
+  it('answers from memory while the answer is kept: no database read per pull', async () => {
+    const clock = new ManualClock();
+    const here = replica(clock);
+    await here.mark(repoId, 'v2', A);
+    const checkedAt = clock.now();
+    // A row changed behind its back (as by another replica) is not read again within the time to live...
+    await db('proxy_cache_tags').where({ repo_id: repoId, tag: 'v2' }).update({ upstream_digest: B, checked_at: checkedAt + 5 });
+    clock.advance(1999);
+    expect(await here.get(repoId, 'v2')).toEqual({ upstreamDigest: A, checkedAt });
+    // ...and is read once it has passed.
+    clock.advance(1);
+    expect(await here.get(repoId, 'v2')).toEqual({ upstreamDigest: B, checkedAt: checkedAt + 5 });
+  });
+});
