@@ -32,7 +32,7 @@ export function repositoryMiddleware(deps: RegistryRouteDeps): RequestHandler {
     req.entrepot.auth = auth;
     const principal = auth.principal;
     const ns = typeof req.query.ns === 'string' ? req.query.ns : undefined;
-    const resolved = await deps.names.resolveWithRepository(path.name, { ns });
+    const resolved = await deps.names.resolve(path.name, { ns });
     const denied = (message: string): RegistryError =>
       principal.kind === 'anonymous' ? authChallenge(req, deps.config, scopeFor(path.name, action)) : new RegistryError('DENIED', message);
     if (!resolved) {

@@ -43,11 +43,11 @@ export function uploadHandlers(deps: RegistryRouteDeps) {
     if (!mount || !from) return false;
     validateRepositoryName(from);
     const source = await deps.names.resolve(from, {});
-    if (!source || source.route !== 'explicit') return false;
-    const sourceRepo = await deps.repositories.find(source.org.id, source.repoName);
+    if (!source || source.target.route !== 'explicit') return false;
+    const { target, repository: sourceRepo } = source;
     if (!sourceRepo || !(await deps.content.isBlobLinked(sourceRepo.id, mount))) return false;
-    const isPublic = sourceRepo.visibility ? sourceRepo.visibility === 'public' : source.org.is_public;
-    if (!(await deps.authorizer.canAccessRepo(ctx.principal, source.org.id, sourceRepo.id, 'pull', isPublic))) return false;
+    const isPublic = sourceRepo.visibility ? sourceRepo.visibility === 'public' : target.org.is_public;
+    if (!(await deps.authorizer.canAccessRepo(ctx.principal, target.org.id, sourceRepo.id, 'pull', isPublic))) return false;
     return deps.content.linkStoredBlob(repo.id, mount);
   }
 
