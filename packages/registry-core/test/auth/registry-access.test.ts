@@ -2,6 +2,7 @@
  * How robots, users and anonymous clients reach the registry (/v2) under the
  * permissions the API sets: Basic credentials and the /v2/auth token flow.
  */
+import { createHash } from 'node:crypto';
 import { startEntrepot, type TestInstance } from '../../../../testing/entrepot-instance';
 import { createOrg, createRobot, createUser, pullManifest, pushImage, registryToken, tryPushBlob } from '../api/api-helpers';
 
@@ -35,6 +36,40 @@ describe('registry access under API-managed permissions', () => {
     // Never anything in the other organization, whatever the role.
     expect(await pullManifest(inst, 'beta/svc/api', 'v1', robot.auth)).toBe(403);
     expect(await tryPushBlob(inst, 'beta/svc/api', robot.auth)).toBe(403);
+  });
+
+  it('mounts a blob from another repository only when the caller may pull it there', async () => {
+    const blob = async (name: string, text: string): Promise<string> => {
+      const data = Buffer.from(`${text} ${Math.random()}`);
+      const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+      const res = await fetch(`${inst.url}/v2/${name}/blobs/uploads/?digest=${digest}`, { method: 'POST', headers: { authorization: inst.adminAuth, 'content-type': 'application/octet-stream' }, body: data });
+      expect(res.status).toBe(201);
+      return digest;
+    };
+    await pushImage(inst, 'alpha/svc/target', 'v1', inst.adminAuth);
+    const readable = await blob('alpha/svc/api', 'readable');
+    const secret = await blob('beta/svc/api', 'secret');
+    const robot = await createRobot(inst, 'alpha', 'mounter');
+    expect((await inst.api('PUT', `/repository/alpha/svc/target/permissions/user/${robot.name}`, { role: 'write' })).status).toBe(200);
+    expect((await inst.api('PUT', `/repository/alpha/svc/api/permissions/user/${robot.name}`, { role: 'read' })).status).toBe(200);
+    const mount = async (digest: string, from: string): Promise<number> => {
+      const res = await fetch(`${inst.url}/v2/alpha/svc/target/blobs/uploads/?mount=${digest}&from=${from}`, { method: 'POST', headers: { authorization: robot.auth } });
+      await res.arrayBuffer();
+      return res.status;
+    };
+    const blobStatus = async (digest: string): Promise<number> => {
+      const res = await fetch(`${inst.url}/v2/alpha/svc/target/blobs/${digest}`, { headers: { authorization: robot.auth } });
+      await res.arrayBuffer();
+      return res.status;
+    };
+
+    expect(await mount(readable, 'alpha/svc/api')).toBe(201);
+    expect(await blobStatus(readable)).toBe(200);
+    // Not readable by the robot, not in the named repository, or no such repository: an ordinary upload session instead.
+    expect(await mount(secret, 'beta/svc/api')).toBe(202);
+    expect(await mount(secret, 'alpha/svc/api')).toBe(202);
+    expect(await mount(readable, 'alpha/svc/none')).toBe(202);
+    expect(await blobStatus(secret)).toBe(404);
   });
 
   it('a bearer token never grants more than was asked for', async () => {
