@@ -48,6 +48,8 @@ interface Sizes {
   wrkConnections: number;
   growthRepos: number;
   growthTagsPerRepo: number;
+  /** Give the growth organization a quota far above its content before caching, so every fill takes an admission decision. */
+  growthQuota: boolean;
   idleWaitMs: number;
 }
 
@@ -62,6 +64,7 @@ const FULL: Sizes = {
   wrkConnections: 50,
   growthRepos: 1000,
   growthTagsPerRepo: 10,
+  growthQuota: false,
   idleWaitMs: 10_000,
 };
 
@@ -76,6 +79,7 @@ const QUICK: Sizes = {
   wrkConnections: 50,
   growthRepos: 100,
   growthTagsPerRepo: 10,
+  growthQuota: false,
   idleWaitMs: 3_000,
 };
 
@@ -110,6 +114,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--no-scaleout') scaleOut = false;
     else if (a === '--wrk-seconds') sizes.wrkSeconds = Number(next());
     else if (a === '--growth-repos') sizes.growthRepos = Number(next());
+    else if (a === '--growth-quota') sizes.growthQuota = true;
     else throw new Error(`unknown argument ${a}`);
   }
   return { quick, sizes, only, contenders, cpuProfDir, scaleOut };
@@ -379,6 +384,7 @@ async function growth(ctx: Ctx): Promise<void> {
     const repoPath = (r: string): string => (c.id.startsWith('entrepot') ? `${GROWTH_ORG}/${r}` : c.repo(r));
     const pid = c.pid();
     const rssBefore = pid ? (readMemory(pid)?.rss ?? NaN) : NaN;
+    if (s.growthQuota && c.id.startsWith('entrepot')) await setGrowthQuota(c as EntrepotContender, 2 ** 40);
     const t1 = now();
     await pullAll(c.url, repoPath, tags);
     const fillS = (now() - t1) / 1000;
@@ -414,6 +420,15 @@ async function growth(ctx: Ctx): Promise<void> {
   });
 }
 
+/** Creates the growth organization's quota, or lowers the one `--growth-quota` created; returns once the eviction it starts is done. */
+async function setGrowthQuota(c: EntrepotContender, limit: number): Promise<void> {
+  const auth = basic(ADMIN.user, ADMIN.password);
+  const existing = (await c.api('GET', `/organization/${GROWTH_ORG}/quota`)).body as Array<{ id: string }>;
+  const path = `${c.url}/api/v1/organization/${GROWTH_ORG}/quota${existing.length > 0 ? `/${existing[0].id}` : ''}`;
+  const res = await request(path, existing.length > 0 ? 'PUT' : 'POST', { authorization: auth, 'content-type': 'application/json' }, Buffer.from(JSON.stringify({ limit_bytes: limit, eviction_policy: 'lru' })), 3_600_000);
+  if (res.status !== 200 && res.status !== 201) throw new Error(`quota: HTTP ${res.status} ${res.body.toString().slice(0, 200)}`);
+}
+
 async function eviction(ctx: Ctx, c: EntrepotContender): Promise<void> {
   const usageOf = async (): Promise<number> => {
     const org = await c.api('GET', `/organization/${GROWTH_ORG}`);
@@ -424,11 +439,9 @@ async function eviction(ctx: Ctx, c: EntrepotContender): Promise<void> {
   const usage = await usageOf();
   const limit = Math.floor(usage * 0.9);
   log(`${S6}: ${c.id} eviction pass: usage ${usage} B → quota ${limit} B (lru)`);
-  const auth = basic(ADMIN.user, ADMIN.password);
   const t0 = now();
-  const res = await request(`${c.url}/api/v1/organization/${GROWTH_ORG}/quota`, 'POST', { authorization: auth, 'content-type': 'application/json' }, Buffer.from(JSON.stringify({ limit_bytes: limit, eviction_policy: 'lru' })), 3_600_000);
+  await setGrowthQuota(c, limit);
   const secs = (now() - t0) / 1000;
-  if (res.status !== 201) throw new Error(`quota: HTTP ${res.status} ${res.body.toString().slice(0, 200)}`);
   const after = await usageOf();
   // Audit records are written asynchronously; count them once they stop changing.
   let evicted = -1;

@@ -13,9 +13,7 @@ import { TokenService } from './auth/token-service';
 import type { Config } from './config/config';
 import { createDb, ensureDatabaseExists, migrate, type Db } from './db/database';
 import { createPointReads, type PointReads } from './db/point-reads';
-import { coreSchema } from './db/migrations/core-0001-schema';
-import { robotTokenSecret } from './db/migrations/core-0002-robot-token-secret';
-import { quotaSchema } from './db/migrations/core-0003-quota';
+import { coreMigrations } from './db/migrations/core-migrations';
 import { buildApp } from './http/app';
 import { createAppServer } from './http/app-server';
 import { createHttpHelpers } from './http/http-helpers-impl';
@@ -75,7 +73,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
 
   await ensureDatabaseExists(config);
   const db: Db = createDb(config);
-  await migrate(db, [coreSchema, robotTokenSecret, quotaSchema, ...plugins.migrations]);
+  await migrate(db, [...coreMigrations, ...plugins.migrations]);
   const reads: PointReads = createPointReads(db);
   const storage: Storage = await createStorage(config);
   const queue: JobQueue = await createQueue(config, logger);

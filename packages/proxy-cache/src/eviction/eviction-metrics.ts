@@ -15,7 +15,7 @@ export function createEvictionMetrics(core: CoreMetrics): EvictionMetrics {
     evictions: new Counter({ name: 'entrepot_cache_evictions_total', help: 'Tags and manifests evicted to stay under a quota', labelNames: ['org', 'policy'], registers }),
     evictedBytes: new Counter({ name: 'entrepot_cache_evicted_bytes_total', help: 'Quota usage freed by evictions', labelNames: ['org', 'policy'], registers }),
     bypasses: new Counter({ name: 'entrepot_cache_bypasses_total', help: 'Images served without being kept because they exceed the whole quota', labelNames: ['org'], registers }),
-    size: new Gauge({ name: 'entrepot_cache_size_bytes', help: 'Quota usage of cache organizations (at the last admission or eviction)', labelNames: ['org'], registers }),
+    size: new Gauge({ name: 'entrepot_cache_size_bytes', help: 'Bytes counted against the quota of cache organizations at the last admission or eviction (an upper bound: space freed since is measured within a minute)', labelNames: ['org'], registers }),
     limit: new Gauge({ name: 'entrepot_cache_quota_bytes', help: 'Quota limit of cache organizations', labelNames: ['org'], registers }),
   };
 }

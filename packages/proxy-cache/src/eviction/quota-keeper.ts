@@ -14,12 +14,16 @@ export interface SizedDigest {
 
 export type Admission = 'admitted' | 'bypass';
 
+/** How old the counted figure may be before an admission measures the organization again. */
+const REMEASURE_AFTER_MS = 60_000;
+
 /**
  * Keeps cache organizations under their quota (R-QUOTA). Before content is
  * stored, `admit` makes room by evicting whole tags (by the organization's
- * policy) and only then stores it; content larger than the whole quota is
- * refused (`bypass`: served, not kept). Decisions are serialized per
- * organization so concurrent fills cannot overshoot together.
+ * policy) and reserves what the content counts; content larger than the whole
+ * quota is refused (`bypass`: served, not kept). Decisions are serialized per
+ * organization so concurrent fills cannot overshoot together; the stores
+ * themselves run in parallel under their reservations.
  */
 export class QuotaKeeper {
   private readonly lock = new OrgLock();
@@ -33,33 +37,23 @@ export class QuotaKeeper {
 
   /** Calls `store` once `items` fit; returns 'bypass' without calling it when they never can. */
   async admit(org: OrganizationRow, items: SizedDigest[], store: () => Promise<void>, protect?: Protected): Promise<Admission> {
-    if (!this.enabled) {
+    // Without a quota there is nothing to decide, so fills need not wait for each other.
+    if (!this.enabled || !(await this.core.quotas.get(org.id))) {
       await store();
       return 'admitted';
     }
-    return this.serialized(org.id, async () => {
-      const quota = await this.core.quotas.get(org.id);
-      if (!quota) {
-        await store();
-        return 'admitted';
-      }
-      const unique = new Map(items.map((i) => [i.digest, i.size]));
-      const total = [...unique.values()].reduce((a, b) => a + b, 0);
-      if (total > quota.limitBytes) {
-        this.metrics.bypasses.inc({ org: org.name });
-        return 'bypass';
-      }
-      const counted = await this.core.quotas.alreadyCounted(org.id, [...unique.keys()]);
-      const need = [...unique].filter(([digest]) => !counted.has(digest)).reduce((a, [, size]) => a + size, 0);
-      if (need > 0 && !(await this.makeRoom(org, quota.limitBytes - need, quota.evictionPolicy, protect))) {
-        this.metrics.bypasses.inc({ org: org.name });
-        return 'bypass';
-      }
+    const sizes = new Map(items.map((i) => [i.digest, i.size]));
+    const decision = await this.serialized(org.id, () => this.reserveRoom(org, sizes, protect));
+    if (decision === 'bypass') {
+      this.metrics.bypasses.inc({ org: org.name });
+      return 'bypass';
+    }
+    try {
       await store();
-      this.metrics.size.set({ org: org.name }, await this.core.quotas.usage(org.id));
-      this.metrics.limit.set({ org: org.name }, quota.limitBytes);
-      return 'admitted';
-    });
+    } finally {
+      if (decision.reservation) await this.core.quotas.release(decision.reservation);
+    }
+    return 'admitted';
   }
 
   /** Evicts until usage is within the (possibly lowered) limit. */
@@ -68,10 +62,32 @@ export class QuotaKeeper {
     await this.serialized(org.id, async () => {
       const quota = await this.core.quotas.get(org.id);
       if (!quota) return;
-      await this.makeRoom(org, quota.limitBytes, quota.evictionPolicy);
-      this.metrics.size.set({ org: org.name }, await this.core.quotas.usage(org.id));
+      this.metrics.size.set({ org: org.name }, await this.makeRoom(org, quota.limitBytes, quota.evictionPolicy));
       this.metrics.limit.set({ org: org.name }, quota.limitBytes);
     });
+  }
+
+  /**
+   * The decision, under the organization's lock: room for what the organization
+   * does not count yet, then a reservation of everything the content references
+   * (shared content another tag counts now may be evicted before the store).
+   */
+  private async reserveRoom(org: OrganizationRow, sizes: Map<string, number>, protect?: Protected): Promise<'bypass' | { reservation: string | null }> {
+    const quota = await this.core.quotas.get(org.id);
+    if (!quota) return { reservation: null };
+    const total = [...sizes.values()].reduce((a, b) => a + b, 0);
+    if (total > quota.limitBytes) return 'bypass';
+    const counted = await this.core.quotas.alreadyCounted(org.id, [...sizes.keys()]);
+    const need = [...sizes].filter(([digest]) => !counted.has(digest)).reduce((a, [, size]) => a + size, 0);
+    let current = await this.core.quotas.counted(quota, REMEASURE_AFTER_MS);
+    if (need > 0 && current + need > quota.limitBytes) {
+      current = await this.makeRoom(org, quota.limitBytes - need, quota.evictionPolicy, protect);
+      if (current + need > quota.limitBytes) return 'bypass';
+    }
+    const reservation = await this.core.quotas.reserve(org.id, total, need);
+    this.metrics.size.set({ org: org.name }, current + need);
+    this.metrics.limit.set({ org: org.name }, quota.limitBytes);
+    return { reservation };
   }
 
   /** One decision at a time per organization: in this process first, then across replicas. */
@@ -80,42 +96,53 @@ export class QuotaKeeper {
   }
 
   /**
-   * Evicts until usage ≤ target; false when nothing evictable is left and it is
-   * still above. Candidates come in ranked batches with their declared sizes (an
-   * upper bound of what each frees, since content may be shared): a batch stops as
-   * soon as its declared sizes cover the excess, then usage is measured again, so
-   * a pass over thousands of tags costs a few usage queries, and nothing is evicted
-   * that one-at-a-time eviction would have kept.
+   * Evicts until the counted usage ≤ target, or nothing evictable is left;
+   * returns the counted usage measured at the end. Candidates come in ranked batches with their
+   * declared sizes, an upper bound of what each frees (content may be shared):
+   * usage cannot reach the target before the declared sizes evicted cover the
+   * excess, so it is measured again only then. A pass over thousands of tags
+   * costs a few measurements, and nothing is evicted that one-at-a-time
+   * eviction would have kept.
    */
-  private async makeRoom(org: OrganizationRow, target: number, policy: EvictionPolicy, protect?: Protected): Promise<boolean> {
-    let usage = await this.core.quotas.usage(org.id);
-    if (usage <= target) return true;
+  private async makeRoom(org: OrganizationRow, target: number, policy: EvictionPolicy, protect?: Protected): Promise<number> {
+    let usage = await this.core.quotas.measure(org.id);
+    if (usage <= target) return usage;
     // Rank by up-to-date pull statistics.
     await this.core.pullStats.flush();
     let evicted = false;
-    while (usage > target) {
-      const batch = await nextCandidates(this.core.db, org.id, policy, this.core.clock.now(), EVICTION_BATCH, protect);
-      if (batch.length === 0) break;
+    let exhausted = false;
+    while (usage > target && !exhausted) {
       let planned = 0;
-      for (const candidate of batch) {
-        await this.evict(org, policy, candidate);
-        await yieldToRequests();
-        evicted = true;
-        planned += candidate.bytes;
-        if (usage - planned <= target) break;
+      while (usage - planned > target) {
+        const batch = await nextCandidates(this.core.db, org.id, policy, this.core.clock.now(), EVICTION_BATCH, protect);
+        if (batch.length === 0) {
+          exhausted = true;
+          break;
+        }
+        for (const candidate of batch) {
+          await this.evict(org, policy, candidate);
+          await yieldToRequests();
+          evicted = true;
+          planned += candidate.bytes;
+          if (usage - planned <= target) break;
+        }
       }
-      const after = await this.core.quotas.usage(org.id);
+      const after = await this.core.quotas.measure(org.id);
       this.metrics.evictedBytes.inc({ org: org.name, policy }, Math.max(0, usage - after));
       usage = after;
     }
     if (evicted) await this.core.requestGc();
-    return usage <= target;
+    return usage;
   }
 
   private async evict(org: OrganizationRow, policy: EvictionPolicy, candidate: Candidate): Promise<void> {
     const removed =
-      candidate.kind === 'tag' ? await this.core.removal.removeTag(candidate.repoId, candidate.tag) : await this.core.removal.removeManifest(candidate.repoId, candidate.digest);
-    if (candidate.kind === 'tag') await this.freshness.forget(candidate.repoId, candidate.tag);
+      candidate.kind === 'tag' ? await this.core.removal.removeTag(candidate.repoId, candidate.tag, candidate.digest) : await this.core.removal.removeManifest(candidate.repoId, candidate.digest);
+    if (candidate.kind === 'tag') {
+      // Moved to another image since it was ranked (a fill stores outside the lock): not this eviction's to take.
+      if (removed.tags === 0) return;
+      await this.freshness.forget(candidate.repoId, candidate.tag);
+    }
     const repo = await this.core.db('repositories').where({ id: candidate.repoId }).first('name');
     this.metrics.evictions.inc({ org: org.name, policy });
     void this.core.audit.record({

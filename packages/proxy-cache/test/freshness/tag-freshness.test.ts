@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDb, migrate, type Db } from '../../../registry-core/src/db/database';
-import { coreSchema } from '../../../registry-core/src/db/migrations/core-0001-schema';
+import { coreMigrations } from '../../../registry-core/src/db/migrations/core-migrations';
 import { createPointReads, type PointReads } from '../../../registry-core/src/db/point-reads';
 import { proxyCacheSchema } from '../../src/config/migrations';
 import { TagFreshness } from '../../src/freshness/tag-freshness';
@@ -22,7 +22,7 @@ describe('TagFreshness', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'entrepot-freshness-'));
     db = createDb({ database: { client: 'sqlite', filename: join(dir, 'test.db') }, data_dir: dir });
-    await migrate(db, [coreSchema, proxyCacheSchema]);
+    await migrate(db, [...coreMigrations, proxyCacheSchema]);
     const [orgId] = await db('organizations').insert({ name: 'cache', is_public: true, created_at: 1 });
     const [id] = await db('repositories').insert({ org_id: Number(orgId), name: 'library/app', visibility: null, created_at: 1 });
     repoId = Number(id);

@@ -2,9 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDb, migrate, type Db } from '../../../registry-core/src/db/database';
-import { coreSchema } from '../../../registry-core/src/db/migrations/core-0001-schema';
-import { robotTokenSecret } from '../../../registry-core/src/db/migrations/core-0002-robot-token-secret';
-import { quotaSchema } from '../../../registry-core/src/db/migrations/core-0003-quota';
+import { coreMigrations } from '../../../registry-core/src/db/migrations/core-migrations';
 import { nextCandidate } from '../../src/eviction/candidates';
 
 const DAY = 24 * 3600 * 1000;
@@ -18,7 +16,7 @@ describe('eviction candidates', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'entrepot-candidates-'));
     db = createDb({ database: { client: 'sqlite', filename: join(dir, 'c.db') }, data_dir: dir });
-    await migrate(db, [coreSchema, robotTokenSecret, quotaSchema]);
+    await migrate(db, [...coreMigrations]);
     const [orgId] = await db('organizations').insert({ name: 'c', created_at: 0 });
     [repoId] = await db('repositories').insert({ org_id: orgId, name: 'r', created_at: 0 });
     const tag = (name: string, pulls: number, lastPulledDaysAgo: number, pinned = false) => ({

@@ -27,11 +27,11 @@ export class ContentRemoval {
     private readonly gc: GarbageCollector,
   ) {}
 
-  async removeTag(repoId: number, tag: string): Promise<Removed> {
+  async removeTag(repoId: number, tag: string, onlyIfDigest?: Digest): Promise<Removed> {
     const removed = emptyRemoved();
     await inTransaction(this.db, async (trx) => {
       const row = await trx('tags').where({ repo_id: repoId, name: tag }).first('manifest_digest');
-      if (!row) return;
+      if (!row || (onlyIfDigest !== undefined && row.manifest_digest !== onlyIfDigest)) return;
       removed.tags += await trx('tags').where({ repo_id: repoId, name: tag }).delete();
       await this.removeManifestIfUnused(trx, repoId, row.manifest_digest as Digest, removed);
       await this.unlinkUnreferencedBlobs(trx, repoId, removed);

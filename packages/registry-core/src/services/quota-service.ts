@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Db } from '../db/database';
+import { inTransaction, type Db } from '../db/database';
 import { RegistryError } from '../errors/registry-error';
 import type { Clock } from './clock';
 
@@ -11,7 +11,12 @@ export interface OrgQuota {
   limitBytes: number;
   evictionPolicy: EvictionPolicy;
   createdAt: number;
+  /** What admissions count against the limit (see `QuotaService.counted`); null until first measured. */
+  counted: { bytes: number; at: number } | null;
 }
+
+/** How long a reservation counts when its admission never stores or releases it (the process died). */
+const RESERVATION_TTL_MS = 10 * 60_000;
 
 function toQuota(row: Record<string, unknown>): OrgQuota {
   return {
@@ -20,6 +25,7 @@ function toQuota(row: Record<string, unknown>): OrgQuota {
     limitBytes: Number(row.limit_bytes),
     evictionPolicy: row.eviction_policy === 'lfu' ? 'lfu' : 'lru',
     createdAt: Number(row.created_at),
+    counted: row.counted_bytes === null || row.counted_bytes === undefined ? null : { bytes: Number(row.counted_bytes), at: Number(row.counted_at) },
   };
 }
 
@@ -28,6 +34,9 @@ function toQuota(row: Record<string, unknown>): OrgQuota {
  * the organization references once, at its declared size, whether its bytes
  * are fetched yet or not: an image counts whole from the moment it is admitted,
  * so concurrent fills can never take an organization past its limit.
+ *
+ * Measuring usage reads the whole organization, so admission decisions use a
+ * counted figure kept beside the quota instead (see `counted`).
  */
 export class QuotaService {
   constructor(
@@ -70,6 +79,50 @@ export class QuotaService {
       .from(this.db.select('digest', this.db.raw('MAX(size) AS size')).from(this.referencedDigests(orgId).as('refs')).groupBy('digest').as('distinct_refs'))
       .first();
     return Number((row as { total?: unknown } | undefined)?.total ?? 0);
+  }
+
+  /**
+   * What admission decisions count against the limit: usage plus the
+   * reservations of admissions still storing, as last measured and grown by
+   * every reservation since. Removals only lower the truth, so it is an upper
+   * bound; it is measured again when older than `maxAgeMs`. Callers hold the
+   * organization's quota lock, as for `reserve` and `measure`.
+   */
+  async counted(quota: OrgQuota, maxAgeMs: number): Promise<number> {
+    const now = this.clock.now();
+    if (quota.counted && quota.counted.at <= now && now - quota.counted.at < maxAgeMs) return quota.counted.bytes;
+    return this.measure(quota.orgId);
+  }
+
+  /** Measures the counted figure exactly (dropping reservations past their time) and records it. */
+  async measure(orgId: number): Promise<number> {
+    const now = this.clock.now();
+    await this.db('quota_reservations').where({ org_id: orgId }).where('expires_at', '<=', now).delete();
+    const reserved = await this.db('quota_reservations').where({ org_id: orgId }).sum({ total: 'bytes' }).first();
+    const counted = (await this.usage(orgId)) + Number((reserved as { total?: unknown } | undefined)?.total ?? 0);
+    await this.db('org_quotas').where({ org_id: orgId }).update({ counted_bytes: counted, counted_at: now });
+    return counted;
+  }
+
+  /**
+   * Counts an admission's content until `release`, so that its store can run
+   * outside the quota lock: `bytes` (everything the content references) counts
+   * in every measurement meanwhile, and `newBytes` (what the organization did
+   * not count yet) is added to the counted figure for good. A reservation
+   * never released stops counting after RESERVATION_TTL_MS.
+   */
+  async reserve(orgId: number, bytes: number, newBytes: number): Promise<string> {
+    const id = randomUUID();
+    await inTransaction(this.db, async (trx) => {
+      await trx('quota_reservations').insert({ id, org_id: orgId, bytes, expires_at: this.clock.now() + RESERVATION_TTL_MS });
+      if (newBytes > 0) await trx('org_quotas').where({ org_id: orgId }).whereNotNull('counted_bytes').increment('counted_bytes', newBytes);
+    });
+    return id;
+  }
+
+  /** Ends a reservation once its content is stored (and counted by usage) or was not stored. */
+  async release(reservationId: string): Promise<void> {
+    await this.db('quota_reservations').where({ id: reservationId }).delete();
   }
 
   /** Which of `digests` the organization already references (and so already counts). */

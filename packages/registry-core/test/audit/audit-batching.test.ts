@@ -4,9 +4,7 @@ import { join } from 'node:path';
 import { AuditLog, AUDIT_BATCH_JOB, AUDIT_JOB } from '../../src/audit/audit-log';
 import { ANONYMOUS } from '../../src/auth/principal';
 import { createDb, migrate, type Db } from '../../src/db/database';
-import { coreSchema } from '../../src/db/migrations/core-0001-schema';
-import { robotTokenSecret } from '../../src/db/migrations/core-0002-robot-token-secret';
-import { quotaSchema } from '../../src/db/migrations/core-0003-quota';
+import { coreMigrations } from '../../src/db/migrations/core-migrations';
 import { InProcessQueue } from '../../src/jobs/in-process-queue';
 import type { EnqueueOptions } from '../../src/jobs/job-queue';
 import { createLogger } from '../../src/logging/logger';
@@ -32,7 +30,7 @@ describe('audit entries are written in batches', () => {
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'entrepot-audit-'));
     db = createDb({ database: { client: 'sqlite', filename: join(dir, 'test.db') }, data_dir: dir });
-    await migrate(db, [coreSchema, robotTokenSecret, quotaSchema]);
+    await migrate(db, [...coreMigrations]);
     queue = new CountingQueue(logger);
     audit = new AuditLog(db, queue, logger, createMetrics({ defaultMetrics: false }), systemClock);
     audit.registerJobs();

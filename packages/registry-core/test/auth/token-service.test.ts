@@ -3,9 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TokenService } from '../../src/auth/token-service';
 import { createDb, migrate, type Db } from '../../src/db/database';
-import { coreSchema } from '../../src/db/migrations/core-0001-schema';
-import { robotTokenSecret } from '../../src/db/migrations/core-0002-robot-token-secret';
-import { quotaSchema } from '../../src/db/migrations/core-0003-quota';
+import { coreMigrations } from '../../src/db/migrations/core-migrations';
 import type { Clock } from '../../src/services/clock';
 
 describe('registry tokens', () => {
@@ -20,7 +18,7 @@ describe('registry tokens', () => {
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'entrepot-tokens-'));
     db = createDb({ database: { client: 'sqlite', filename: join(dir, 't.db') }, data_dir: dir });
-    await migrate(db, [coreSchema, robotTokenSecret, quotaSchema]);
+    await migrate(db, [...coreMigrations]);
     nowMs = Date.UTC(2026, 10, 29, 12, 0, 0);
     tokens = new TokenService(db, clock, TTL_S);
     await tokens.init();
@@ -62,7 +60,7 @@ describe('registry tokens', () => {
     const otherDir = mkdtempSync(join(tmpdir(), 'entrepot-tokens-other-'));
     const otherDb = createDb({ database: { client: 'sqlite', filename: join(otherDir, 't.db') }, data_dir: otherDir });
     try {
-      await migrate(otherDb, [coreSchema, robotTokenSecret, quotaSchema]);
+      await migrate(otherDb, [...coreMigrations]);
       const other = new TokenService(otherDb, clock, TTL_S);
       await other.init();
       const foreign = other.issue({ kind: 'user', id: 1, username: 'ana', isSuperuser: true }, grant(), 'registry').token;

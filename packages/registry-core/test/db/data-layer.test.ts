@@ -6,9 +6,7 @@ import { Readable } from 'node:stream';
 import knex from 'knex';
 import { createDb, ensureDatabaseExists, migrate, type Db } from '../../src/db/database';
 import { createPointReads, type PointReads } from '../../src/db/point-reads';
-import { coreSchema } from '../../src/db/migrations/core-0001-schema';
-import { robotTokenSecret } from '../../src/db/migrations/core-0002-robot-token-secret';
-import { quotaSchema } from '../../src/db/migrations/core-0003-quota';
+import { coreMigrations } from '../../src/db/migrations/core-migrations';
 import { createLogger } from '../../src/logging/logger';
 import { digestOf, type Digest } from '../../src/oci/digest';
 import { InProcessCoordinator } from '../../src/coordination/in-process-coordinator';
@@ -92,7 +90,7 @@ describe.each([
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'entrepot-dl-'));
     backend = await open(dir);
-    await migrate(backend.db, [coreSchema, robotTokenSecret, quotaSchema]);
+    await migrate(backend.db, [...coreMigrations]);
     storage = await createFsStorage(dir);
     reads = createPointReads(backend.db);
     repositories = new RepositoryService(backend.db, reads, clock);
