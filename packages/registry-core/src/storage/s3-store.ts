@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, unlink } from 'node:fs/promises';
+import { mkdir, stat, unlink } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BucketItem, Client } from 'minio';
@@ -85,19 +85,36 @@ class ObjectWriter {
     private readonly bucket: string,
     private readonly key: string,
     private readonly partSize: number,
+    /** The content's size when known: small content (a manifest) then gets a buffer its size, not a whole part. */
+    private readonly sizeHint?: number,
   ) {}
 
   async write(chunk: Buffer): Promise<void> {
     let offset = 0;
     while (offset < chunk.length) {
+      if (this.part && this.filled === this.part.length) await this.makeRoom();
       // Allocated lazily and reused for every part: memory per writer is one part.
-      this.part ??= Buffer.allocUnsafe(this.capacity());
+      this.part ??= Buffer.allocUnsafe(this.uploadId === null && this.sizeHint !== undefined ? Math.min(Math.max(this.sizeHint, 1), this.capacity()) : this.capacity());
       const copied = chunk.copy(this.part, this.filled, offset);
       this.filled += copied;
       offset += copied;
       this.bytes += copied;
-      if (this.filled === this.part.length) await this.flushPart();
     }
+  }
+
+  /**
+   * A full buffer with more content coming: sent as a part, or grown when it was
+   * sized for less than arrived (every part but the last must be a whole part).
+   */
+  private async makeRoom(): Promise<void> {
+    const full = this.capacity();
+    if (this.part!.length >= full) {
+      await this.flushPart();
+      return;
+    }
+    const grown = Buffer.allocUnsafe(full);
+    this.part!.copy(grown, 0, 0, this.filled);
+    this.part = grown;
   }
 
   async commit(): Promise<void> {
@@ -153,6 +170,8 @@ class ObjectWriter {
 interface PutStreamOptions {
   /** A pass-through the content flows through first (the digester). */
   through?: Transform;
+  /** The content's size, when known (see ObjectWriter). */
+  sizeHint?: number;
   /** Runs after the last byte and before the object becomes visible; throwing discards it. */
   check?: () => void;
 }
@@ -166,7 +185,7 @@ async function putStream(
   partSize: number,
   options: PutStreamOptions = {},
 ): Promise<number> {
-  const writer = new ObjectWriter(client, bucket, key, partSize);
+  const writer = new ObjectWriter(client, bucket, key, partSize, options.sizeHint);
   const sink = async (chunks: AsyncIterable<Buffer>): Promise<void> => {
     for await (const chunk of chunks) await writer.write(chunk);
     options.check?.();
@@ -244,6 +263,7 @@ export class S3BlobStore implements BlobStore {
     }
     const size = await putStream(this.client, this.bucket, this.keyOf(digest), source, this.partSize, {
       through: digester,
+      sizeHint: expectedSize,
       check: () => digester.verify(digest, expectedSize),
     });
     return { size };
@@ -260,7 +280,7 @@ export class S3BlobStore implements BlobStore {
         const existing = await this.stat(digest);
         const size = existing
           ? existing.size
-          : await putStream(this.client, this.bucket, this.keyOf(digest), createReadStream(path, { highWaterMark: MIB }), this.partSize);
+          : await putStream(this.client, this.bucket, this.keyOf(digest), createReadStream(path, { highWaterMark: MIB }), this.partSize, { sizeHint: (await stat(path)).size });
         // Only after a successful upload: on failure the file stays for the caller's cleanup.
         await unlink(path).catch(() => undefined);
         return { size };

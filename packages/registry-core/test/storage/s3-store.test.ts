@@ -129,6 +129,31 @@ describe('s3 storage specifics', () => {
     expect(await incompleteUploadsUnder(prefix)).toEqual([]);
   });
 
+  test('content of a known size up to one part is one PUT; larger content goes in whole parts', async () => {
+    const storage = await createS3Storage(optionsFor(prefix), scratch.path);
+    const etagOf = async (digest: string): Promise<string> => (await rawClient().statObject(s3().bucket, `${prefix}blobs/sha256/${digest.slice(7, 9)}/${digest.slice(7)}`)).etag;
+    const onePart = new PatternBlob(5 * MIB);
+    const one = await onePart.digest();
+    await storage.blobs.write(one.digest, onePart.stream(), one.size);
+    // A multipart object's ETag ends in "-<number of parts>".
+    expect(await etagOf(one.digest)).not.toContain('-');
+    const threeParts = new PatternBlob(12 * MIB + 7);
+    const three = await threeParts.digest();
+    await storage.blobs.write(three.digest, threeParts.stream(), three.size);
+    expect(await etagOf(three.digest)).toMatch(/-3$/);
+    expect((await readAll(await storage.blobs.read(three.digest))).equals(threeParts.slice(0, three.size - 1))).toBe(true);
+  });
+
+  test('content larger than its announced size is refused without leaving an object or a multipart upload', async () => {
+    const storage = await createS3Storage(optionsFor(prefix), scratch.path);
+    const blob = new PatternBlob(12 * MIB);
+    const { digest } = await blob.digest();
+    await expect(storage.blobs.write(digest, blob.stream(), 1000)).rejects.toMatchObject({ code: 'SIZE_INVALID' });
+    expect(await objectsUnder(prefix)).toEqual([]);
+    expect(await incompleteUploadsUnder(prefix)).toEqual([]);
+    expect(await storage.blobs.write(digest, blob.stream(), 12 * MIB)).toEqual({ size: 12 * MIB });
+  });
+
   test('redirectUrl is a working presigned GET only when redirectDownloads is on', async () => {
     const plain = await createS3Storage(optionsFor(prefix), scratch.path);
     const redirecting = await createS3Storage(optionsFor(prefix, { redirectDownloads: true }), scratch.path);
