@@ -51,7 +51,7 @@ export class QuotaKeeper {
     try {
       await store();
     } finally {
-      if (decision.reservation) await this.core.quotas.release(decision.reservation);
+      if (decision.reservation) await this.release(decision.reservation);
     }
     return 'admitted';
   }
@@ -88,6 +88,15 @@ export class QuotaKeeper {
     this.metrics.size.set({ org: org.name }, current + need);
     this.metrics.limit.set({ org: org.name }, quota.limitBytes);
     return { reservation };
+  }
+
+  /** A reservation left behind (the database is unreachable) only counts until it expires: not the fill's failure. */
+  private async release(reservation: string): Promise<void> {
+    try {
+      await this.core.quotas.release(reservation);
+    } catch (err) {
+      this.core.logger.warn('quota reservation not released; it expires on its own', { error: err instanceof Error ? err.message : String(err) });
+    }
   }
 
   /** One decision at a time per organization: in this process first, then across replicas. */

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import type { Db } from './database';
+import { rawRowsOf, type Db } from './database';
 
 export type Row = Record<string, unknown>;
 export type Param = string | number;
@@ -57,15 +57,14 @@ class SqlitePointReads implements PointReads {
 }
 
 class KnexPointReads implements PointReads {
-  /** mysql2 answers a raw query with [rows, fields]; better-sqlite3 (in memory) with the rows. */
-  private readonly rowsOf: (result: unknown) => Row[];
+  private readonly rowsOf: <R>(result: unknown) => R[];
 
   constructor(private readonly db: Db) {
-    this.rowsOf = db.client.config.client === 'mysql2' ? (result) => (result as [Row[]])[0] : (result) => result as Row[];
+    this.rowsOf = rawRowsOf(db);
   }
 
   statement(sql: string): PointRead {
-    return { first: async (params) => this.rowsOf(await this.db.raw(sql, [...params]))[0] };
+    return { first: async (params) => this.rowsOf<Row>(await this.db.raw(sql, [...params]))[0] };
   }
 
   close(): void {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { inTransaction, type Db } from '../db/database';
+import { inTransaction, rawRowsOf, type Db } from '../db/database';
 import { RegistryError } from '../errors/registry-error';
 import type { Clock } from './clock';
 
@@ -14,6 +14,16 @@ export interface OrgQuota {
   /** What admissions count against the limit (see `QuotaService.counted`); null until first measured. */
   counted: { bytes: number; at: number } | null;
 }
+
+/** Digests checked per `alreadyCounted` query (each takes seven parameters). */
+const COUNTED_CHECKS_PER_QUERY = 100;
+
+/** Whether the organization (second parameter) references the digest (first, repeated): a manifest, a manifest's blob, or a linked blob. */
+const REFERENCED_IN_ORG = [
+  'EXISTS (SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repo_id WHERE m.digest = ? AND r.org_id = ?)',
+  "EXISTS (SELECT 1 FROM manifest_refs mr JOIN repositories r ON r.id = mr.repo_id WHERE mr.child_digest = ? AND mr.child_kind = 'blob' AND r.org_id = ?)",
+  'EXISTS (SELECT 1 FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest JOIN repositories r ON r.id = rb.repo_id WHERE rb.digest = ? AND r.org_id = ?)',
+].join(' OR ');
 
 /** How long a reservation counts when its admission never stores or releases it (the process died). */
 const RESERVATION_TTL_MS = 10 * 60_000;
@@ -39,10 +49,14 @@ function toQuota(row: Record<string, unknown>): OrgQuota {
  * counted figure kept beside the quota instead (see `counted`).
  */
 export class QuotaService {
+  private readonly rowsOf: <Row>(result: unknown) => Row[];
+
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.rowsOf = rawRowsOf(db);
+  }
 
   async get(orgId: number): Promise<OrgQuota | null> {
     const row = await this.db('org_quotas').where({ org_id: orgId }).first();
@@ -125,11 +139,22 @@ export class QuotaService {
     await this.db('quota_reservations').where({ id: reservationId }).delete();
   }
 
-  /** Which of `digests` the organization already references (and so already counts). */
+  /**
+   * Which of `digests` the organization already references (and so already
+   * counts), from the same three sources as `usage`. Each digest is an
+   * existence check that stops at its first reference in the organization, so
+   * the cost follows the image, not how many tags share its content.
+   */
   async alreadyCounted(orgId: number, digests: string[]): Promise<Set<string>> {
-    if (digests.length === 0) return new Set();
-    const rows = await this.db.select('digest').from(this.referencedDigests(orgId).as('refs')).whereIn('digest', digests);
-    return new Set(rows.map((r: { digest: string }) => r.digest));
+    const found = new Set<string>();
+    const unique = [...new Set(digests)];
+    for (let i = 0; i < unique.length; i += COUNTED_CHECKS_PER_QUERY) {
+      const batch = unique.slice(i, i + COUNTED_CHECKS_PER_QUERY);
+      const sql = batch.map(() => `SELECT ? AS digest, (${REFERENCED_IN_ORG}) AS counted`).join(' UNION ALL ');
+      const result = await this.db.raw(sql, batch.flatMap((digest) => [digest, digest, orgId, digest, orgId, digest, orgId]));
+      for (const row of this.rowsOf<{ digest: string; counted: unknown }>(result)) if (Number(row.counted) === 1) found.add(row.digest);
+    }
+    return found;
   }
 
   /** (digest, size) rows for manifests, referenced blobs and linked blobs of the organization's repositories. */

@@ -160,6 +160,37 @@ describe.each([
     expect([...(await quotas.alreadyCounted(orgId, [layer.digest, digestOf('nope')]))]).toEqual([layer.digest]);
   });
 
+  it('tells which digests an organization counts, from each source, and counts reservations until released', async () => {
+    const counting = (await repositories.ensureOrg('counting', false)).id;
+    const elsewhere = (await repositories.ensureOrg('elsewhere', false)).id;
+    const repo = await repositories.ensure(counting, 'app');
+    const foreign = await repositories.ensure(elsewhere, 'app');
+    const config = await blob('counting-config');
+    const layer = await blob('counting-layer');
+    const linkedOnly = await blob('counting-linked-only');
+    const foreignOnly = await blob('counting-foreign-only');
+    await content.linkStoredBlob(repo.id, linkedOnly.digest);
+    await content.linkStoredBlob(foreign.id, foreignOnly.digest);
+    const { digest: manifestDigest } = await content.putManifest(repo.id, manifest(config, [layer]), undefined, { tag: 'v1', requireReferences: false });
+    const unknown = Array.from({ length: 250 }, (_v, i) => digestOf(`never-${i}`));
+    const asked = [...unknown.slice(0, 120), manifestDigest, config.digest, layer.digest, layer.digest, linkedOnly.digest, foreignOnly.digest, ...unknown.slice(120)];
+    expect([...(await quotas.alreadyCounted(counting, asked))].sort()).toEqual([manifestDigest, config.digest, layer.digest, linkedOnly.digest].sort());
+    expect([...(await quotas.alreadyCounted(elsewhere, asked))]).toEqual([foreignOnly.digest]);
+
+    const usage = await quotas.usage(counting);
+    await quotas.create(counting, 10 * usage, 'lru');
+    expect(await quotas.counted((await quotas.get(counting))!, 60_000)).toBe(usage);
+    const reservation = await quotas.reserve(counting, 1000, 400);
+    // The counted figure grows by what is new, without a measurement; a measurement counts the whole reservation.
+    expect((await quotas.get(counting))!.counted).toEqual({ bytes: usage + 400, at: now });
+    expect(await quotas.measure(counting)).toBe(usage + 1000);
+    await quotas.release(reservation);
+    expect(await quotas.measure(counting)).toBe(usage);
+    now += 60_000;
+    await quotas.reserve(counting, 5, 5);
+    expect(await quotas.counted((await quotas.get(counting))!, 60_000)).toBe(usage + 5);
+  });
+
   it('pages tags and records batched pull statistics', async () => {
     const repo = await repositories.ensure(orgId, 'team/app');
     const digest = (await content.tagDigest(repo.id, 'v1'))!;

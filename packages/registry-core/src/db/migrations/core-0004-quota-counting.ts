@@ -4,7 +4,8 @@ import { Migration } from '../database';
 /**
  * What admission decisions count against a quota without measuring the whole
  * organization each time: the last measured figure (grown by every admission
- * since), and reservations of admissions whose content is still being stored.
+ * since), reservations of admissions whose content is still being stored, and
+ * an index to find an organization's manifests by digest.
  */
 export const quotaCounting: Migration = {
   name: '0004-quota-counting',
@@ -12,6 +13,10 @@ export const quotaCounting: Migration = {
     await db.schema.alterTable('org_quotas', (t) => {
       t.bigInteger('counted_bytes');
       t.bigInteger('counted_at');
+    });
+    // Admission asks whether an organization already holds a manifest, by digest.
+    await db.schema.alterTable('manifests', (t) => {
+      t.index(['digest']);
     });
     await db.schema.createTable('quota_reservations', (t) => {
       t.string('id', 36).primary();
