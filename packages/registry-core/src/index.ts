@@ -36,7 +36,7 @@ export type { HttpHelpers } from './http/http-helpers';
 export type { QuotaService, OrgQuota, EvictionPolicy } from './services/quota-service';
 export type { PullStats } from './services/pull-stats';
 export type { GarbageCollector } from './services/garbage-collector';
-export type { ContentRemoval, Removed } from './services/content-removal';
+export type { ContentRemoval, Removal, Removed } from './services/content-removal';
 export { isNonDistributable } from './oci/manifest';
 export type { CliExtension, CliContext } from './cli/main';
 export { ApiClient, ApiCallError, repoPath } from './cli/api-client';

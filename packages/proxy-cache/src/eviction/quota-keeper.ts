@@ -1,11 +1,11 @@
 import { ANONYMOUS_PERFORMER, withLock, yieldToRequests, type CoreServices, type EvictionPolicy, type OrganizationRow } from '@entrepot/registry-core';
 import type { TagFreshness } from '../freshness/tag-freshness';
 import { nextCandidates, type Candidate, type Protected } from './candidates';
+import type { EvictionMetrics } from './eviction-metrics';
+import { OrgLock } from './org-lock';
 
 /** Candidates ranked per query during eviction. */
 const EVICTION_BATCH = 50;
-import type { EvictionMetrics } from './eviction-metrics';
-import { OrgLock } from './org-lock';
 
 export interface SizedDigest {
   digest: string;
@@ -128,13 +128,15 @@ export class QuotaKeeper {
           exhausted = true;
           break;
         }
+        const chosen: Candidate[] = [];
         for (const candidate of batch) {
-          await this.evict(org, policy, candidate);
-          await yieldToRequests();
-          evicted = true;
+          chosen.push(candidate);
           planned += candidate.bytes;
           if (usage - planned <= target) break;
         }
+        await this.evict(org, policy, chosen);
+        await yieldToRequests();
+        evicted = true;
       }
       const after = await this.core.quotas.measure(org.id);
       this.metrics.evictedBytes.inc({ org: org.name, policy }, Math.max(0, usage - after));
@@ -144,22 +146,27 @@ export class QuotaKeeper {
     return usage;
   }
 
-  private async evict(org: OrganizationRow, policy: EvictionPolicy, candidate: Candidate): Promise<void> {
-    const removed =
-      candidate.kind === 'tag' ? await this.core.removal.removeTag(candidate.repoId, candidate.tag, candidate.digest) : await this.core.removal.removeManifest(candidate.repoId, candidate.digest);
-    if (candidate.kind === 'tag') {
-      // Moved to another image since it was ranked (a fill stores outside the lock): not this eviction's to take.
-      if (removed.tags === 0) return;
-      await this.freshness.forget(candidate.repoId, candidate.tag);
+  /** Removes `chosen` in one transaction, then forgets their tag checks and records each eviction. */
+  private async evict(org: OrganizationRow, policy: EvictionPolicy, chosen: Candidate[]): Promise<void> {
+    const removed = await this.core.removal.removeAll(
+      chosen.map((c) => (c.kind === 'tag' ? { repoId: c.repoId, tag: c.tag, onlyIfDigest: c.digest } : { repoId: c.repoId, manifest: c.digest })),
+    );
+    // A tag moved to another image since it was ranked (a fill stores outside the lock) is not this eviction's to take.
+    const done = chosen.map((candidate, i) => ({ candidate, removed: removed[i] })).filter(({ candidate, removed }) => candidate.kind === 'manifest' || removed.tags > 0);
+    await this.freshness.forgetAll(done.flatMap(({ candidate }) => (candidate.kind === 'tag' ? [{ repoId: candidate.repoId, tag: candidate.tag }] : [])));
+    const repoIds = [...new Set(done.map(({ candidate }) => candidate.repoId))];
+    const names = new Map<number, string>(
+      repoIds.length === 0 ? [] : (await this.core.db('repositories').whereIn('id', repoIds).select('id', 'name')).map((r: { id: number; name: string }) => [Number(r.id), r.name]),
+    );
+    for (const { candidate, removed: what } of done) {
+      this.metrics.evictions.inc({ org: org.name, policy });
+      void this.core.audit.record({
+        orgId: org.id,
+        repo: names.get(candidate.repoId),
+        kind: 'evict_cache',
+        performer: ANONYMOUS_PERFORMER,
+        metadata: { policy, ...(candidate.kind === 'tag' ? { tag: candidate.tag } : {}), manifest_digest: candidate.digest, declared_bytes: candidate.bytes, manifests: what.manifests, initiated_by: 'quota' },
+      });
     }
-    const repo = await this.core.db('repositories').where({ id: candidate.repoId }).first('name');
-    this.metrics.evictions.inc({ org: org.name, policy });
-    void this.core.audit.record({
-      orgId: org.id,
-      repo: repo?.name,
-      kind: 'evict_cache',
-      performer: ANONYMOUS_PERFORMER,
-      metadata: { policy, ...(candidate.kind === 'tag' ? { tag: candidate.tag } : {}), manifest_digest: candidate.digest, declared_bytes: candidate.bytes, manifests: removed.manifests, initiated_by: 'quota' },
-    });
   }
 }

@@ -47,8 +47,18 @@ export class TagFreshness {
   }
 
   async forget(repoId: number, tag: string): Promise<void> {
-    await this.db('proxy_cache_tags').where({ repo_id: repoId, tag }).delete();
-    this.recent.delete(keyOf(repoId, tag));
+    await this.forgetAll([{ repoId, tag }]);
+  }
+
+  /** Forgets the checks of several tags with one statement (an eviction batch). */
+  async forgetAll(tags: Array<{ repoId: number; tag: string }>): Promise<void> {
+    if (tags.length === 0) return;
+    await this.db('proxy_cache_tags')
+      .where((q) => {
+        for (const { repoId, tag } of tags) q.orWhere({ repo_id: repoId, tag });
+      })
+      .delete();
+    for (const { repoId, tag } of tags) this.recent.delete(keyOf(repoId, tag));
   }
 }
 

@@ -10,6 +10,9 @@ export interface Removed {
   released: Set<string>;
 }
 
+/** A tag (and what only it kept), or a manifest nothing refers to, of one repository. */
+export type Removal = { repoId: number; tag: string; onlyIfDigest?: Digest } | { repoId: number; manifest: Digest };
+
 function emptyRemoved(): Removed {
   return { tags: 0, manifests: 0, released: new Set() };
 }
@@ -28,16 +31,33 @@ export class ContentRemoval {
   ) {}
 
   async removeTag(repoId: number, tag: string, onlyIfDigest?: Digest): Promise<Removed> {
-    const removed = emptyRemoved();
+    return (await this.removeAll([{ repoId, tag, onlyIfDigest }]))[0];
+  }
+
+  /**
+   * Several removals in one transaction, in order (eviction removes a ranked
+   * batch at once: one commit, not one per tag). A tag given `onlyIfDigest` is
+   * removed only while it still points there. Returns what each removed.
+   */
+  async removeAll(removals: Removal[]): Promise<Removed[]> {
+    let results: Removed[] = [];
     await inTransaction(this.db, async (trx) => {
-      const row = await trx('tags').where({ repo_id: repoId, name: tag }).first('manifest_digest');
-      if (!row || (onlyIfDigest !== undefined && row.manifest_digest !== onlyIfDigest)) return;
-      removed.tags += await trx('tags').where({ repo_id: repoId, name: tag }).delete();
-      await this.removeManifestIfUnused(trx, repoId, row.manifest_digest as Digest, removed);
-      await this.unlinkUnreferencedBlobs(trx, repoId, removed);
+      // Fresh on every attempt: a retried transaction must not count twice.
+      results = removals.map(() => emptyRemoved());
+      for (const [i, removal] of removals.entries()) {
+        const removed = results[i];
+        if ('manifest' in removal) await this.removeManifestIfUnused(trx, removal.repoId, removal.manifest, removed);
+        else {
+          const row = await trx('tags').where({ repo_id: removal.repoId, name: removal.tag }).first('manifest_digest');
+          if (!row || (removal.onlyIfDigest !== undefined && row.manifest_digest !== removal.onlyIfDigest)) continue;
+          removed.tags += await trx('tags').where({ repo_id: removal.repoId, name: removal.tag }).delete();
+          await this.removeManifestIfUnused(trx, removal.repoId, row.manifest_digest as Digest, removed);
+        }
+        await this.unlinkUnreferencedBlobs(trx, removal.repoId, removed);
+      }
     });
-    await this.gc.markReleased(removed.released);
-    return removed;
+    await this.gc.markReleased(results.flatMap((r) => [...r.released]));
+    return results;
   }
 
   /** Manifests of the repository that no tag and no other manifest refers to (fetched by digest only). */
@@ -53,13 +73,7 @@ export class ContentRemoval {
   }
 
   async removeManifest(repoId: number, digest: Digest): Promise<Removed> {
-    const removed = emptyRemoved();
-    await inTransaction(this.db, async (trx) => {
-      await this.removeManifestIfUnused(trx, repoId, digest, removed);
-      await this.unlinkUnreferencedBlobs(trx, repoId, removed);
-    });
-    await this.gc.markReleased(removed.released);
-    return removed;
+    return (await this.removeAll([{ repoId, manifest: digest }]))[0];
   }
 
   /** Empties a repository but keeps it (its permissions stay). */

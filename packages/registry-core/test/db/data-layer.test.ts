@@ -223,6 +223,29 @@ describe.each([
     expect(after.get('v1')).toBe(3);
   });
 
+  it('removes a batch of tags and manifests in one call, each only while it is what was asked for', async () => {
+    const repo = await repositories.ensure(orgId, 'batch');
+    const config = await blob('batch-config');
+    const put = async (layerText: string, tag?: string) => {
+      const layer = await blob(layerText);
+      return (await content.putManifest(repo.id, manifest(config, [layer]), undefined, { tag, requireReferences: false })).digest;
+    };
+    const a = await put('batch-a', 'a');
+    const b = await put('batch-b', 'b');
+    const moved = await put('batch-moved-old', 'moved');
+    const movedNow = await put('batch-moved-new', 'moved');
+    const orphan = await put('batch-orphan');
+    const results = await removal.removeAll([
+      { repoId: repo.id, tag: 'a' },
+      { repoId: repo.id, tag: 'moved', onlyIfDigest: moved },
+      { repoId: repo.id, manifest: orphan },
+      { repoId: repo.id, tag: 'b', onlyIfDigest: b },
+    ]);
+    expect(results.map((r) => [r.tags, r.manifests])).toEqual([[1, 1], [0, 0], [0, 1], [1, 1]]);
+    for (const gone of [a, b, orphan]) expect(await content.getManifest(repo.id, { kind: 'digest', digest: gone })).toBeNull();
+    expect((await content.getManifest(repo.id, { kind: 'tag', tag: 'moved' }))?.digest).toBe(movedNow);
+  });
+
   it('removes a tag and what only it kept, and collects blobs nothing references any more', async () => {
     const repo = await repositories.ensure(orgId, 'solo');
     const config = await blob('solo-config');
