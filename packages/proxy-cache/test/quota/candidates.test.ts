@@ -16,7 +16,7 @@ describe('eviction candidates', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'entrepot-candidates-'));
     db = createDb({ database: { client: 'sqlite', filename: join(dir, 'c.db') }, data_dir: dir });
-    await migrate(db, [...coreMigrations]);
+    await migrate(db, coreMigrations);
     const [orgId] = await db('organizations').insert({ name: 'c', created_at: 0 });
     [repoId] = await db('repositories').insert({ org_id: orgId, name: 'r', created_at: 0 });
     const tag = (name: string, pulls: number, lastPulledDaysAgo: number, pinned = false) => ({

@@ -113,15 +113,15 @@ export function createDb(config: Pick<Config, 'database' | 'data_dir'>): Db {
   });
 }
 
-/**
- * Whether an insert failed because the row it refers to is gone: a repository
- * (or organization) deleted while a push to it was being stored.
- */
 /** How to take the rows out of a `db.raw` result: mysql2 answers [rows, fields], better-sqlite3 the rows. */
 export function rawRowsOf(db: Db): <Row>(result: unknown) => Row[] {
   return db.client.config.client === 'mysql2' ? <Row>(result: unknown) => (result as [Row[]])[0] : <Row>(result: unknown) => result as Row[];
 }
 
+/**
+ * Whether an insert failed because the row it refers to is gone: a repository
+ * (or organization) deleted while a push to it was being stored.
+ */
 export function isMissingParentRow(err: unknown): boolean {
   const e = err as { code?: string; errno?: number };
   return e?.code === 'SQLITE_CONSTRAINT_FOREIGNKEY' || e?.code === 'ER_NO_REFERENCED_ROW_2' || e?.errno === 1452;
@@ -165,7 +165,7 @@ export async function ensureDatabaseExists(config: Pick<Config, 'database'>): Pr
 }
 
 /** Runs core and plugin migrations in name order; safe to call from several replicas at once (knex locks). */
-export async function migrate(db: Db, migrations: Migration[]): Promise<void> {
+export async function migrate(db: Db, migrations: readonly Migration[]): Promise<void> {
   const sorted = [...migrations].sort((a, b) => a.name.localeCompare(b.name));
   const source: Knex.MigrationSource<Migration> = {
     getMigrations: async () => sorted,

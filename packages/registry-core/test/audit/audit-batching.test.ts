@@ -30,7 +30,7 @@ describe('audit entries are written in batches', () => {
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'entrepot-audit-'));
     db = createDb({ database: { client: 'sqlite', filename: join(dir, 'test.db') }, data_dir: dir });
-    await migrate(db, [...coreMigrations]);
+    await migrate(db, coreMigrations);
     queue = new CountingQueue(logger);
     audit = new AuditLog(db, queue, logger, createMetrics({ defaultMetrics: false }), systemClock);
     audit.registerJobs();

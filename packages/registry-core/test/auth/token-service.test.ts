@@ -18,7 +18,7 @@ describe('registry tokens', () => {
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'entrepot-tokens-'));
     db = createDb({ database: { client: 'sqlite', filename: join(dir, 't.db') }, data_dir: dir });
-    await migrate(db, [...coreMigrations]);
+    await migrate(db, coreMigrations);
     nowMs = Date.UTC(2026, 10, 29, 12, 0, 0);
     tokens = new TokenService(db, clock, TTL_S);
     await tokens.init();
@@ -60,7 +60,7 @@ describe('registry tokens', () => {
     const otherDir = mkdtempSync(join(tmpdir(), 'entrepot-tokens-other-'));
     const otherDb = createDb({ database: { client: 'sqlite', filename: join(otherDir, 't.db') }, data_dir: otherDir });
     try {
-      await migrate(otherDb, [...coreMigrations]);
+      await migrate(otherDb, coreMigrations);
       const other = new TokenService(otherDb, clock, TTL_S);
       await other.init();
       const foreign = other.issue({ kind: 'user', id: 1, username: 'ana', isSuperuser: true }, grant(), 'registry').token;

@@ -90,7 +90,7 @@ describe.each([
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'entrepot-dl-'));
     backend = await open(dir);
-    await migrate(backend.db, [...coreMigrations]);
+    await migrate(backend.db, coreMigrations);
     storage = await createFsStorage(dir);
     reads = createPointReads(backend.db);
     repositories = new RepositoryService(backend.db, reads, clock);
