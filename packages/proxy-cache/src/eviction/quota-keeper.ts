@@ -14,6 +14,13 @@ export interface SizedDigest {
 
 export type Admission = 'admitted' | 'bypass';
 
+/** Room counted for content until it is stored (or will not be). Safe to release twice. */
+export interface QuotaHold {
+  release(): Promise<void>;
+}
+
+export const NOTHING_HELD: QuotaHold = { release: async () => undefined };
+
 /** How old the counted figure may be before an admission measures the organization again. */
 const REMEASURE_AFTER_MS = 60_000;
 
@@ -37,23 +44,40 @@ export class QuotaKeeper {
 
   /** Calls `store` once `items` fit; returns 'bypass' without calling it when they never can. */
   async admit(org: OrganizationRow, items: SizedDigest[], store: () => Promise<void>, protect?: Protected): Promise<Admission> {
-    // Without a quota there is nothing to decide, so fills need not wait for each other.
-    if (!this.enabled || !(await this.core.quotas.get(org.id))) {
+    const hold = await this.hold(org, items, protect);
+    if (hold === 'bypass') return 'bypass';
+    try {
       await store();
-      return 'admitted';
+    } finally {
+      await hold.release();
     }
+    return 'admitted';
+  }
+
+  /**
+   * Makes room for `items` and counts them against the quota until `release`:
+   * for content stored later than the decision (a blob linked once its download
+   * ends), so that decisions meanwhile see it. 'bypass' when they never fit.
+   */
+  async hold(org: OrganizationRow, items: SizedDigest[], protect?: Protected): Promise<QuotaHold | 'bypass'> {
+    // Without a quota there is nothing to decide, so fills need not wait for each other.
+    if (!this.enabled || !(await this.core.quotas.get(org.id))) return NOTHING_HELD;
     const sizes = new Map(items.map((i) => [i.digest, i.size]));
     const decision = await this.serialized(org.id, () => this.reserveRoom(org, sizes, protect));
     if (decision === 'bypass') {
       this.metrics.bypasses.inc({ org: org.name });
       return 'bypass';
     }
-    try {
-      await store();
-    } finally {
-      if (decision.reservation) await this.release(decision.reservation);
-    }
-    return 'admitted';
+    const reservation = decision.reservation;
+    if (!reservation) return NOTHING_HELD;
+    let released = false;
+    return {
+      release: async () => {
+        if (released) return;
+        released = true;
+        await this.release(reservation);
+      },
+    };
   }
 
   /** Evicts until usage is within the (possibly lowered) limit. */

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { RegistryError, type BlobHit, type ByteRange, type Digest, type LookupContext, type RepositoryRow } from '@entrepot/registry-core';
 import type { BlobFill } from '../fill/blob-fill';
+import { NOTHING_HELD, type QuotaHold } from '../eviction/quota-keeper';
 import { upstreamFailureOf } from '../upstream/upstream-failure';
 import { cacheRequest, ensureRepository, type CacheDeps, type CacheRequest } from './cache-context';
 import { endpointOf } from '../config/cache-config-store';
@@ -50,7 +51,12 @@ export class BlobLookup {
     const own = req.ctx.repository ? await this.deps.content.isBlobLinked(req.ctx.repository.id, digest) : false;
     if (!own && !(await this.upstreamConfirms(req, digest))) return null;
     const repository = await ensureRepository(this.deps, req);
-    if ((await this.keepAs(req, repository, digest, size)) === 'linked') await this.deps.content.linkStoredBlob(repository.id, digest);
+    const keeping = await this.keepAs(req, repository, digest, size);
+    try {
+      if (keeping.as === 'linked') await this.deps.content.linkStoredBlob(repository.id, digest);
+    } finally {
+      await keeping.hold.release();
+    }
     const blobs = this.deps.storage.blobs;
     return {
       digest,
@@ -75,12 +81,15 @@ export class BlobLookup {
    * - `linked`: admitted on its own (no cached manifest refers to it) and linked;
    * - `not-kept`: a blob of a bypassed image, or one the quota cannot admit. It is
    *   still served; garbage collection removes it once nothing references it.
+   * A linked blob's room is held until it is linked (or will not be): released
+   * earlier, a decision in between would measure the organization without it.
    */
-  private async keepAs(req: CacheRequest, repository: RepositoryRow, digest: Digest, size: number): Promise<'referenced' | 'linked' | 'not-kept'> {
+  private async keepAs(req: CacheRequest, repository: RepositoryRow, digest: Digest, size: number): Promise<{ as: 'referenced' | 'linked' | 'not-kept'; hold: QuotaHold }> {
     const orgId = req.ctx.target.org.id;
-    if (this.deps.bypass.has(orgId, digest)) return 'not-kept';
-    if (await this.deps.content.isReferenced(repository.id, digest)) return 'referenced';
-    return (await this.deps.quota.admit(req.ctx.target.org, [{ digest, size }], async () => undefined)) === 'admitted' ? 'linked' : 'not-kept';
+    if (this.deps.bypass.has(orgId, digest)) return { as: 'not-kept', hold: NOTHING_HELD };
+    if (await this.deps.content.isReferenced(repository.id, digest)) return { as: 'referenced', hold: NOTHING_HELD };
+    const hold = await this.deps.quota.hold(req.ctx.target.org, [{ digest, size }]);
+    return hold === 'bypass' ? { as: 'not-kept', hold: NOTHING_HELD } : { as: 'linked', hold };
   }
 
   /** HEAD of an uncached blob: one upstream HEAD, no body download. */
@@ -105,12 +114,15 @@ export class BlobLookup {
       if (upstreamFailureOf(err)?.kind === 'notfound') return null;
       throw err;
     }
-    const keep = await this.keepAs(req, repository, digest, fill.size);
-    void fill.done.then(async () => {
-      if (!fill.committed) return;
-      // False when garbage collection took an earlier copy meanwhile: the next pull fetches it again.
-      await this.deps.content.linkStoredBlob(keep === 'linked' ? repository.id : null, digest);
-    }).catch((err: unknown) => this.deps.logger.error('could not link a filled blob', { digest, error: String(err) }));
+    const keeping = await this.keepAs(req, repository, digest, fill.size);
+    void fill.done
+      .then(async () => {
+        if (!fill.committed) return;
+        // False when garbage collection took an earlier copy meanwhile: the next pull fetches it again.
+        await this.deps.content.linkStoredBlob(keeping.as === 'linked' ? repository.id : null, digest);
+      })
+      .catch((err: unknown) => this.deps.logger.error('could not link a filled blob', { digest, error: String(err) }))
+      .finally(() => keeping.hold.release());
     return {
       digest,
       size: fill.size,

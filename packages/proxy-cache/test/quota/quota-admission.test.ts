@@ -90,6 +90,19 @@ describe('quota admission', () => {
     expect(await core.db('quota_reservations').count({ n: '*' }).first()).toMatchObject({ n: 0 });
   });
 
+  it('holds room for content stored after the decision (a blob linked when its download ends) until released', async () => {
+    const held = await keeper.hold(org, [{ digest: digestOf('blob-a'), size: 600 }]);
+    expect(held).not.toBe('bypass');
+    const later = heldStore(core, repoId, digestOf('big-c'), 600);
+    later.release();
+    expect(await keeper.admit(org, [{ digest: digestOf('big-c'), size: 600 }], later.store)).toBe<Admission>('bypass');
+    if (held === 'bypass') return;
+    await held.release();
+    await held.release();
+    expect(await core.db('quota_reservations').count({ n: '*' }).first()).toMatchObject({ n: 0 });
+    expect(await keeper.admit(org, [{ digest: digestOf('big-c'), size: 600 }], later.store)).toBe<Admission>('admitted');
+  });
+
   it('grows the counted figure with each admission instead of measuring the organization each time', async () => {
     await core.quotas.measure(org.id);
     const before = await counted();
