@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../packages/registry-core/src/config/config';
 import { createLogger } from '../packages/registry-core/src/logging/logger';
 import type { PluginFactory } from '../packages/registry-core/src/plugin/contract';
+import type { Clock } from '../packages/registry-core/src/services/clock';
 import { createEntrepot, type Entrepot } from '../packages/registry-core/src/server';
 
 export const ADMIN_USER = 'admin';
@@ -29,6 +30,8 @@ export interface TestInstanceOptions {
   /** Reuse a data directory (restart tests). */
   dataDir?: string;
   port?: number;
+  /** The instance's clock (a frozen one keeps everything it memoizes until told to forget). */
+  clock?: Clock;
 }
 
 export function basicAuth(user: string, password: string): string {
@@ -45,6 +48,7 @@ export async function startEntrepot(options: TestInstanceOptions = {}): Promise<
   const entrepot = await createEntrepot(config, {
     logger: createLogger({ level: 'error', silent: process.env.ENTREPOT_TEST_LOGS !== '1' }),
     pluginFactories: options.plugins ?? [],
+    clock: options.clock,
     defaultMetrics: false,
   });
   const port = await entrepot.listen();

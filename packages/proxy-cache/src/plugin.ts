@@ -94,7 +94,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
   }
 
   async init(core: CoreServices): Promise<void> {
-    const configs = new CacheConfigStore(core.db, core.secrets, core.clock);
+    const configs = new CacheConfigStore(core.db, core.secrets, core.clock, core.notices);
     const metrics = createCacheMetrics(core.metrics, () => this.fills.inFlight);
     const ssrf = new SsrfGuard(this.settings.allowed_upstream_hosts);
     const pool = new UpstreamPool(core.config.instance_name, this.settings, configs, metrics, core.logger, core.clock);

@@ -42,3 +42,4 @@ export type { CliExtension, CliContext } from './cli/main';
 export { ApiClient, ApiCallError, repoPath } from './cli/api-client';
 export type { Coordinator, Lease } from './coordination/coordinator';
 export { withLock } from './coordination/coordinator';
+export type { ChangeNotices, ChangeListener } from './coordination/change-notices';

@@ -22,9 +22,10 @@ import { healthRouter } from './http/routes/health-routes';
 import { tokenRouter } from './http/routes/token-route';
 import { registryRouter } from './http/routes/v2/registry-router';
 import { createQueue } from './jobs/create-queue';
+import type { ChangeNotices } from './coordination/change-notices';
 import type { Coordinator } from './coordination/coordinator';
 import { BlobLocks } from './services/blob-locks';
-import { createCoordinator } from './coordination/create-coordinator';
+import { createChangeNotices, createCoordinator } from './coordination/create-coordinator';
 import type { JobQueue } from './jobs/job-queue';
 import { createLogger, type Logger } from './logging/logger';
 import { createMetrics, type CoreMetrics } from './metrics/metrics';
@@ -78,9 +79,10 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
   const storage: Storage = await createStorage(config);
   const queue: JobQueue = await createQueue(config, logger);
   const coordinator: Coordinator = await createCoordinator(config, logger);
+  const notices: ChangeNotices = await createChangeNotices(config, logger);
   const secrets = SecretBox.load(config.secret_key, config.data_dir);
 
-  const repositories = new RepositoryService(db, reads, clock);
+  const repositories = new RepositoryService(db, reads, clock, notices);
   const blobLocks = new BlobLocks(coordinator);
   const content = new ContentService(db, reads, storage, clock, blobLocks);
   const uploads = new UploadService(db, storage, content, clock);
@@ -105,7 +107,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
   gcTimer.unref();
 
   const removal = new ContentRemoval(db, gc);
-  const services: CoreServices = { config, logger, metrics, db, reads, storage, queue, content, repositories, audit, secrets, clock, http, quotas, pullStats, gc, removal, requestGc, coordinator };
+  const services: CoreServices = { config, logger, metrics, db, reads, storage, queue, content, repositories, audit, secrets, clock, http, quotas, pullStats, gc, removal, requestGc, coordinator, notices };
   for (const job of plugins.jobHandlers) queue.register(job.name, job.handler, job.options);
   for (const plugin of plugins.plugins) await plugin.init(services);
   await queue.start();
@@ -161,6 +163,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
       await audit.flush();
       await queue.close();
       await coordinator.close();
+      await notices.close();
       reads.close();
       await db.destroy();
     },

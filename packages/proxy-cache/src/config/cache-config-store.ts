@@ -1,4 +1,4 @@
-import { ShortMemo, type Clock, type Db, type SecretBox } from '@entrepot/registry-core';
+import { ShortMemo, type ChangeNotices, type Clock, type Db, type SecretBox } from '@entrepot/registry-core';
 import { defaultEndpoint, parseUpstreamRegistry, formatUpstream, type UpstreamSpec } from '../routing/upstream-ref';
 
 export type On404 = 'remove' | 'keep';
@@ -50,8 +50,12 @@ function toConfig(row: Record<string, unknown>): CacheConfig {
   };
 }
 
-/** How long another replica's configuration change may take to apply here. */
-const CONFIG_TTL_MS = 2000;
+/**
+ * How long a configuration read is kept. Changes reach every replica at once
+ * through change notices; this bounds how long one whose notices were cut can
+ * use an old configuration.
+ */
+const CONFIG_TTL_MS = 5000;
 
 export function endpointOf(config: CacheConfig): string {
   return config.upstreamEndpoint ?? defaultEndpoint(config.spec, config.insecure);
@@ -65,22 +69,20 @@ export class CacheConfigStore {
     private readonly db: Db,
     private readonly secrets: SecretBox,
     private readonly clock: Clock,
+    notices: ChangeNotices,
   ) {
-    this.recent = new ShortMemo(clock, { ttlMs: CONFIG_TTL_MS, maxEntries: 10_000 });
+    this.recent = new ShortMemo(clock, { ttlMs: CONFIG_TTL_MS, maxEntries: 10_000, shared: { notices, topic: 'cache-configs' } });
   }
 
   /**
    * Every pull asks this for its organization, so answers (including "not a
-   * cache") are kept for a moment; a change made on this replica applies at once,
-   * one made on another within CONFIG_TTL_MS.
+   * cache") are kept for a moment; a change made on any replica applies on all at once.
    */
   async get(orgId: number): Promise<CacheConfig | null> {
-    const cached = this.recent.get(orgId);
-    if (cached !== undefined) return cached;
-    const row = await this.db('proxy_cache_configs').where({ org_id: orgId }).first();
-    const config = row ? toConfig(row) : null;
-    this.recent.set(orgId, config);
-    return config;
+    return this.recent.getOrLoad(orgId, async () => {
+      const row = await this.db('proxy_cache_configs').where({ org_id: orgId }).first();
+      return row ? toConfig(row) : null;
+    });
   }
 
   async listByRegistry(registry: string): Promise<CacheConfig[]> {
@@ -99,7 +101,6 @@ export class CacheConfigStore {
   }
 
   async upsert(orgId: number, input: CacheConfigInput): Promise<CacheConfig> {
-    this.recent.delete(orgId);
     const now = this.clock.now();
     const spec = parseUpstreamRegistry(input.upstreamRegistry);
     const row: Record<string, unknown> = {
@@ -118,8 +119,7 @@ export class CacheConfigStore {
       .insert({ ...row, password_sealed: row.password_sealed ?? null, created_at: now })
       .onConflict('org_id')
       .merge(row);
-    // Again after the write: a read racing with it may have cached the old row.
-    this.recent.delete(orgId);
+    await this.recent.forget(orgId);
     const saved = await this.get(orgId);
     if (!saved) throw new Error('cache configuration vanished after saving');
     return saved;
@@ -127,7 +127,7 @@ export class CacheConfigStore {
 
   async delete(orgId: number): Promise<boolean> {
     const deleted = (await this.db('proxy_cache_configs').where({ org_id: orgId }).delete()) > 0;
-    this.recent.delete(orgId);
+    await this.recent.forget(orgId);
     return deleted;
   }
 }

@@ -28,13 +28,10 @@ export class TagFreshness {
   }
 
   async get(repoId: number, tag: string): Promise<TagCheck | null> {
-    const key = keyOf(repoId, tag);
-    const kept = this.recent.get(key);
-    if (kept !== undefined) return kept;
-    const row = await this.checkOf.first([repoId, tag]);
-    const check = row ? { upstreamDigest: row.upstream_digest as Digest, checkedAt: Number(row.checked_at) } : null;
-    this.recent.set(key, check);
-    return check;
+    return this.recent.getOrLoad(keyOf(repoId, tag), async () => {
+      const row = await this.checkOf.first([repoId, tag]);
+      return row ? { upstreamDigest: row.upstream_digest as Digest, checkedAt: Number(row.checked_at) } : null;
+    });
   }
 
   async mark(repoId: number, tag: string, digest: Digest): Promise<void> {

@@ -83,4 +83,33 @@ describe('two replicas on MariaDB + Redis/BullMQ + S3', () => {
     const org = await a.entrepot.services.repositories.findOrg('shared');
     expect(await a.entrepot.services.quotas.usage(org!.id)).toBeLessThanOrEqual(7_000_000);
   }, 180_000);
+
+  it('applies a cache configuration removed through one replica on the others at once', async () => {
+    // Frozen clock: what this replica keeps never expires, so only a change notice can reach it.
+    const frozen = Date.now();
+    const c = await backends.startReplica({
+      plugins: [createPlugin],
+      env: { PROXY_CACHE_ALLOWED_UPSTREAM_HOSTS: '127.0.0.1:*' },
+      clock: { now: () => frozen },
+    });
+    expect((await a.api('POST', '/organization/', { name: 'moving' })).status).toBe(201);
+    expect((await a.api('POST', '/organization/moving/proxycache', { upstream_registry: 'docker.io', upstream_endpoint: upstream.url, expiration_s: 3600 })).status).toBe(201);
+    for (const name of ['first', 'second']) {
+      const image = await createOciImage(join(work, `moving-${name}`), { tag: '1' });
+      await pushImage(image.layoutDir, '1', upstream.ref(`library/${name}`, '1'));
+    }
+    const pull = (name: string) => async () =>
+      (await fetch(`${c.url}/v2/moving/library/${name}/manifests/1`, { headers: { authorization: c.adminAuth, accept: 'application/vnd.oci.image.manifest.v1+json' } })).status;
+    expect(await pull('first')()).toBe(200);
+    expect((await a.api('DELETE', '/organization/moving/proxycache')).status).toBe(204);
+    // No longer a cache: what is not stored is not fetched from the upstream.
+    const deadline = Date.now() + 10_000;
+    let status = await pull('second')();
+    while (status === 200 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 25));
+      status = await pull('second')();
+    }
+    expect(status).toBe(404);
+    expect(await pull('first')()).toBe(200);
+  }, 120_000);
 });

@@ -1,7 +1,7 @@
 /**
  * Mutual exclusion across replicas: who fills a blob, who decides a quota
  * admission. The embedded default is in-process; scale-out uses Redis. Every
- * implementation passes `test/coordination/coordinator.contract.ts`.
+ * implementation passes `test/coordination/coordinator.test.ts`.
  */
 export interface Lease {
   /** Extends the lease; false when it was lost (expired and taken by another holder). */

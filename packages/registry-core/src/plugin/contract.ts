@@ -20,6 +20,7 @@ import type { QuotaService } from '../services/quota-service';
 import type { PullStats } from '../services/pull-stats';
 import type { GarbageCollector } from '../services/garbage-collector';
 import type { ContentRemoval } from '../services/content-removal';
+import type { ChangeNotices } from '../coordination/change-notices';
 import type { Coordinator } from '../coordination/coordinator';
 
 /** How a pull was satisfied, for audit logs and metrics. */
@@ -142,6 +143,8 @@ export interface CoreServices {
   requestGc(): Promise<void>;
   /** Locks that hold across replicas (single flight, quota admission). */
   coordinator: Coordinator;
+  /** Tells every replica to forget rows it keeps in memory (`ShortMemo`'s `shared` option). */
+  notices: ChangeNotices;
 }
 
 export interface RegistryPlugin {

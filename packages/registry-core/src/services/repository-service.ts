@@ -1,6 +1,8 @@
+import type { ChangeNotices } from '../coordination/change-notices';
 import { Db, isUniqueViolation, inTransaction } from '../db/database';
 import type { PointRead, PointReads } from '../db/point-reads';
 import { Clock } from './clock';
+import { ShortMemo } from './short-memo';
 
 export interface OrganizationRow {
   id: number;
@@ -31,17 +33,37 @@ function toRepo(row: Record<string, unknown>): RepositoryRow {
   };
 }
 
-/** Organizations and repositories: lookup, and creation with default permissions applied. */
+export interface OrgWithRepository {
+  org: OrganizationRow;
+  repository: RepositoryRow | null;
+}
+
+/**
+ * How long a replica keeps an organization and repository it read for a pull.
+ * Changes reach every replica at once through change notices; this bounds how
+ * long one whose notices were cut can act on an old visibility.
+ */
+const ORG_ROWS_TTL_MS = 5000;
+
+/**
+ * Organizations and repositories: lookup, creation with default permissions
+ * applied, and the changes pulls depend on (visibility, deletion), which go
+ * through here so that every replica forgets what it kept of them.
+ */
 export class RepositoryService {
   private readonly orgByName: PointRead;
   private readonly repoByName: PointRead;
   private readonly orgWithRepo: PointRead;
+  /** What every pull asks first, by `org/repo`; only pairs that exist are kept. */
+  private readonly recent: ShortMemo<string, OrgWithRepository | null>;
 
   constructor(
     private readonly db: Db,
     reads: PointReads,
     private readonly clock: Clock,
+    notices: ChangeNotices,
   ) {
+    this.recent = new ShortMemo(clock, { ttlMs: ORG_ROWS_TTL_MS, maxEntries: 20_000, shared: { notices, topic: 'org-rows' } });
     this.orgByName = reads.statement('SELECT id, name, is_public, created_at FROM organizations WHERE name = ? LIMIT 1');
     this.repoByName = reads.statement('SELECT id, org_id, name, visibility, created_at FROM repositories WHERE org_id = ? AND name = ? LIMIT 1');
     this.orgWithRepo = reads.statement(
@@ -55,8 +77,16 @@ export class RepositoryService {
     return row ? toOrg(row) : null;
   }
 
-  /** An organization and, when it exists, its repository `repoName`: one round trip for what every pull asks first. */
-  async findOrgWithRepository(orgName: string, repoName: string): Promise<{ org: OrganizationRow; repository: RepositoryRow | null } | null> {
+  /**
+   * An organization and, when it exists, its repository `repoName`: what every
+   * pull asks first, kept for a moment once both exist (a repository not there
+   * yet is asked again, so that one created elsewhere is found at once).
+   */
+  async findOrgWithRepository(orgName: string, repoName: string): Promise<OrgWithRepository | null> {
+    return this.recent.getOrLoad(`${orgName}/${repoName}`, () => this.readOrgWithRepository(orgName, repoName), (found) => found?.repository != null);
+  }
+
+  private async readOrgWithRepository(orgName: string, repoName: string): Promise<OrgWithRepository | null> {
     const row = await this.orgWithRepo.first([repoName, orgName]);
     if (!row) return null;
     const org = toOrg(row);
@@ -65,6 +95,22 @@ export class RepositoryService {
         ? null
         : toRepo({ id: row.repo_id, org_id: org.id, name: row.repo_name, visibility: row.repo_visibility, created_at: row.repo_created_at });
     return { org, repository };
+  }
+
+  async setOrgVisibility(org: OrganizationRow, isPublic: boolean): Promise<void> {
+    await this.db('organizations').where({ id: org.id }).update({ is_public: isPublic });
+    await this.recent.forgetAll();
+  }
+
+  /** Deletes the organization; its repositories and everything in them go with it (foreign keys). */
+  async deleteOrg(org: OrganizationRow): Promise<void> {
+    await this.db('organizations').where({ id: org.id }).delete();
+    await this.recent.forgetAll();
+  }
+
+  async setVisibility(org: OrganizationRow, repo: RepositoryRow, visibility: RepositoryRow['visibility']): Promise<void> {
+    await this.db('repositories').where({ id: repo.id }).update({ visibility });
+    await this.recent.forget(`${org.name}/${repo.name}`);
   }
 
   async findOrgById(id: number): Promise<OrganizationRow | null> {
@@ -122,7 +168,8 @@ export class RepositoryService {
     return created;
   }
 
-  async delete(repoId: number): Promise<void> {
-    await this.db('repositories').where({ id: repoId }).delete();
+  async delete(org: OrganizationRow, repo: RepositoryRow): Promise<void> {
+    await this.db('repositories').where({ id: repo.id }).delete();
+    await this.recent.forget(`${org.name}/${repo.name}`);
   }
 }

@@ -10,6 +10,7 @@ import { coreMigrations } from '../../src/db/migrations/core-migrations';
 import { createLogger } from '../../src/logging/logger';
 import { digestOf, type Digest } from '../../src/oci/digest';
 import { InProcessCoordinator } from '../../src/coordination/in-process-coordinator';
+import { InProcessChangeNotices } from '../../src/coordination/change-notices';
 import { BlobLocks } from '../../src/services/blob-locks';
 import { ContentRemoval } from '../../src/services/content-removal';
 import { ContentService } from '../../src/services/content-service';
@@ -93,7 +94,7 @@ describe.each([
     await migrate(backend.db, coreMigrations);
     storage = await createFsStorage(dir);
     reads = createPointReads(backend.db);
-    repositories = new RepositoryService(backend.db, reads, clock);
+    repositories = new RepositoryService(backend.db, reads, clock, new InProcessChangeNotices());
     const locks = new BlobLocks(new InProcessCoordinator());
     content = new ContentService(backend.db, reads, storage, clock, locks);
     quotas = new QuotaService(backend.db, clock);

@@ -26,7 +26,7 @@ export interface ScaleOutBackends {
   /** BullMQ key prefix this run owns (its keys are deleted by `cleanup()`). */
   queuePrefix: string;
   /** Starts one Entrepot replica on the shared backends (plugins and extra settings optional). */
-  startReplica(options?: Pick<TestInstanceOptions, 'plugins' | 'env' | 'overrides'>): Promise<TestInstance>;
+  startReplica(options?: Pick<TestInstanceOptions, 'plugins' | 'env' | 'overrides' | 'clock'>): Promise<TestInstance>;
   /** Object keys in the bucket (to show blobs went to S3). */
   listObjects(): Promise<string[]>;
   /** Rows in a table of this run's database. */
@@ -114,6 +114,7 @@ export async function startScaleOutBackends(): Promise<ScaleOutBackends> {
     async startReplica(options = {}) {
       const replica = await startEntrepot({
         plugins: options.plugins,
+        clock: options.clock,
         env: { ...env, ...options.env },
         // ENTREPOT_REDIS_URL selects BullMQ with the default prefix; the test
         // run needs a prefix of its own so parallel runs never share queues.

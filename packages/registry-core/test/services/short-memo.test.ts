@@ -1,4 +1,5 @@
 import { ShortMemo } from '../../src/services/short-memo';
+import { InProcessChangeNotices } from '../../src/coordination/change-notices';
 
 describe('ShortMemo', () => {
   let now = 5_000_000;
@@ -33,5 +34,60 @@ describe('ShortMemo', () => {
     memo.set(4, 40);
     expect(memo.get(2)).toBeUndefined();
     expect([1, 3, 4].map((k) => memo.get(k))).toEqual([10, 30, 40]);
+  });
+});
+
+describe('ShortMemo shared through change notices', () => {
+  let now = 5_000_000;
+  const clock = { now: () => now };
+  const shared = (notices: InProcessChangeNotices) => new ShortMemo<string, string | null>(clock, { ttlMs: 60_000, maxEntries: 10, shared: { notices, topic: 'rows' } });
+
+  it('forgets on every memo of the topic, one key or all of them', async () => {
+    const notices = new InProcessChangeNotices();
+    const here = shared(notices);
+    const there = shared(notices);
+    const otherTopic = new ShortMemo<string, string>(clock, { ttlMs: 60_000, maxEntries: 10, shared: { notices, topic: 'other' } });
+    for (const memo of [here, there]) {
+      memo.set('a', 'A');
+      memo.set('b', 'B');
+    }
+    otherTopic.set('a', 'kept');
+    await here.forget('a');
+    expect([here.get('a'), there.get('a'), there.get('b')]).toEqual([undefined, undefined, 'B']);
+    expect(otherTopic.get('a')).toBe('kept');
+    await there.forgetAll();
+    expect([here.get('b'), there.get('b')]).toEqual([undefined, undefined]);
+    expect(otherTopic.get('a')).toBe('kept');
+  });
+
+  it('does not keep what a load read while the key was forgotten', async () => {
+    const notices = new InProcessChangeNotices();
+    const memo = shared(notices);
+    let finishLoad: (value: string) => void = () => undefined;
+    const loading = memo.getOrLoad('a', () => new Promise<string>((resolve) => (finishLoad = resolve)));
+    await memo.forget('a');
+    finishLoad('read before the change');
+    expect(await loading).toBe('read before the change');
+    expect(memo.get('a')).toBeUndefined();
+    expect(await memo.getOrLoad('a', async () => 'read after')).toBe('read after');
+    expect(memo.get('a')).toBe('read after');
+  });
+
+  it('keeps a loaded answer only when `keep` allows it', async () => {
+    const memo = shared(new InProcessChangeNotices());
+    let loads = 0;
+    const load = async () => {
+      loads += 1;
+      return null;
+    };
+    await memo.getOrLoad('missing', load, (value) => value !== null);
+    await memo.getOrLoad('missing', load, (value) => value !== null);
+    expect(loads).toBe(2);
+    await memo.getOrLoad('missing', load);
+    await memo.getOrLoad('missing', load);
+    expect(loads).toBe(3);
+    now += 60_000;
+    await memo.getOrLoad('missing', load);
+    expect(loads).toBe(4);
   });
 });

@@ -73,7 +73,7 @@ export function organizationRoutes(router: Router, ctx: ApiContext): void {
     const org = await deps.http.requireOrgAdmin(req);
     const body = parseBody(changeOrgBody, req.body);
     if (body.is_public !== undefined && body.is_public !== org.is_public) {
-      await deps.db('organizations').where({ id: org.id }).update({ is_public: body.is_public });
+      await deps.repositories.setOrgVisibility(org, body.is_public);
       await ctx.audit(req, { orgId: org.id, kind: 'org_change_visibility', metadata: { name: org.name, is_public: body.is_public } });
     }
     if (body.email !== undefined) {
@@ -85,7 +85,7 @@ export function organizationRoutes(router: Router, ctx: ApiContext): void {
 
   router.delete('/organization/:org', asyncHandler(async (req, res) => {
     const org = await deps.http.requireOrgAdmin(req);
-    await deps.db('organizations').where({ id: org.id }).delete();
+    await deps.repositories.deleteOrg(org);
     await ctx.audit(req, { orgId: null, kind: 'org_delete', metadata: { name: org.name } });
     res.status(204).end();
   }));

@@ -155,7 +155,8 @@ export function repositoryRoutes(ctx: ApiContext) {
       if (!(await deps.authorizer.canAccessRepo(who, org.id, null, 'push', false))) throw new RegistryError('DENIED', `you may not create repositories in ${org.name}`);
       if (await deps.repositories.find(org.id, body.repository)) throw new RegistryError('CONFLICT', `repository ${org.name}/${body.repository} already exists`);
       const repo = await deps.repositories.ensure(org.id, body.repository);
-      await deps.db('repositories').where({ id: repo.id }).update({ visibility: body.visibility, description: body.description ?? null });
+      await deps.repositories.setVisibility(org, repo, body.visibility);
+      if (body.description !== undefined) await deps.db('repositories').where({ id: repo.id }).update({ description: body.description });
       await ctx.audit(req, { orgId: org.id, repo: repo.name, kind: 'create_repo', metadata: { namespace: org.name, repo: repo.name, visibility: body.visibility } });
       res.status(201).json({ namespace: org.name, name: repo.name, kind: 'image' });
     }));
@@ -180,7 +181,7 @@ export function repositoryRoutes(ctx: ApiContext) {
 
   async function deleteRepository(req: Request, res: Response, path: ApiRepoPath): Promise<void> {
     const { org, repo } = await access.requireRepo(req, path.org, path.repo, 'admin');
-    await deps.repositories.delete(repo.id);
+    await deps.repositories.delete(org, repo);
     await ctx.audit(req, { orgId: org.id, repo: repo.name, kind: 'delete_repo', metadata: { namespace: org.name, repo: repo.name } });
     res.status(204).end();
   }
@@ -188,7 +189,7 @@ export function repositoryRoutes(ctx: ApiContext) {
   async function changeVisibility(req: Request, res: Response, path: ApiRepoPath): Promise<void> {
     const { org, repo, isPublic } = await access.requireRepo(req, path.org, path.repo, 'admin');
     const body = parseBody(changeVisibilityBody, req.body);
-    await deps.db('repositories').where({ id: repo.id }).update({ visibility: body.visibility });
+    await deps.repositories.setVisibility(org, repo, body.visibility);
     if ((body.visibility === 'public') !== isPublic || repo.visibility !== body.visibility) {
       await ctx.audit(req, { orgId: org.id, repo: repo.name, kind: 'change_repo_visibility', metadata: { namespace: org.name, repo: repo.name, visibility: body.visibility } });
     }

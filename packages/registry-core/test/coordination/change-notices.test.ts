@@ -1,0 +1,125 @@
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import Redis from 'ioredis';
+import { InProcessChangeNotices, type ChangeNotices } from '../../src/coordination/change-notices';
+import { RedisChangeNotices } from '../../src/coordination/redis-change-notices';
+
+const REDIS_URL = process.env.ENTREPOT_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until `check` holds; fails after 10 s. */
+async function eventually(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not reached within 10 s');
+    await sleep(10);
+  }
+}
+
+function heard(notices: ChangeNotices, topic: string): Array<string | null> {
+  const keys: Array<string | null> = [];
+  notices.subscribe(topic, (key) => keys.push(key));
+  return keys;
+}
+
+/** Resolves once a fresh Redis subscriber connection is subscribed (the channel has `count` subscribers). */
+async function subscribers(prefix: string, count: number): Promise<void> {
+  const redis = new Redis(REDIS_URL);
+  try {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const [, n] = (await redis.pubsub('NUMSUB', `${prefix}:changes`)) as [string, number];
+      if (Number(n) >= count) return;
+      if (Date.now() > deadline) throw new Error(`${count} subscribers not reached`);
+      await sleep(20);
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
+
+describe.each([
+  ['in-process', async () => {
+    const one = new InProcessChangeNotices();
+    return { here: one, there: one as ChangeNotices, close: () => one.close() };
+  }],
+  ['redis', async () => {
+    const prefix = `entrepot-test-${randomBytes(4).toString('hex')}`;
+    const here = new RedisChangeNotices(REDIS_URL, prefix);
+    const there = new RedisChangeNotices(REDIS_URL, prefix);
+    await subscribers(prefix, 2);
+    return { here: here as ChangeNotices, there: there as ChangeNotices, close: async () => void (await Promise.all([here.close(), there.close()])) };
+  }],
+])('%s change notices', (_name, make: () => Promise<{ here: ChangeNotices; there: ChangeNotices; close: () => Promise<void> }>) => {
+  let here: ChangeNotices;
+  let there: ChangeNotices;
+  let close: () => Promise<void>;
+
+  beforeEach(async () => {
+    ({ here, there, close } = await make());
+  });
+  afterEach(() => close());
+
+  it('delivers to the publishing replica before publish resolves, and to the others', async () => {
+    const heardHere = heard(here, 'rows');
+    const heardThere = heard(there, 'rows');
+    await here.publish('rows', 'acme/app');
+    expect(heardHere).toContain('acme/app');
+    await eventually(() => heardThere.includes('acme/app'));
+    await there.publish('rows', null);
+    expect(heardThere).toContain(null);
+    await eventually(() => heardHere.includes(null));
+  });
+
+  it('keeps topics apart', async () => {
+    const rows = heard(there, 'rows');
+    const configs = heard(there, 'configs');
+    await here.publish('configs', '7');
+    await here.publish('rows', 'marker');
+    await eventually(() => rows.includes('marker'));
+    expect(rows).toEqual(['marker']);
+    expect(configs).toEqual(['7']);
+  });
+});
+
+describe('redis change notices across a cut subscription', () => {
+  it('tells listeners to forget everything when it subscribes again, and hears notices afterwards', async () => {
+    const prefix = `entrepot-test-${randomBytes(4).toString('hex')}`;
+    const here = new RedisChangeNotices(REDIS_URL, prefix);
+    const there = new RedisChangeNotices(REDIS_URL, prefix);
+    const admin = new Redis(REDIS_URL);
+    try {
+      await subscribers(prefix, 2);
+      const keys = heard(there, 'rows');
+      // Cuts this prefix's subscriber connections on the server, as a Redis restart would.
+      const clients = String(await admin.client('LIST')).split('\n');
+      const ids = clients.filter((line) => line.includes(` name=${prefix}:notices-subscribe `)).map((line) => /\bid=(\d+)/.exec(line)?.[1]);
+      expect(ids).toHaveLength(2);
+      for (const id of ids) await admin.client('KILL', 'ID', String(id));
+      await eventually(() => keys.includes(null));
+      await subscribers(prefix, 2);
+      await here.publish('rows', 'after');
+      await eventually(() => keys.includes('after'));
+    } finally {
+      admin.disconnect();
+      await Promise.all([here.close(), there.close()]);
+    }
+  });
+
+  it('publishes without throwing, to its own listeners, while Redis is unreachable', async () => {
+    const closedPort = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      });
+    });
+    const notices = new RedisChangeNotices(`redis://127.0.0.1:${closedPort}`, 'unreachable');
+    try {
+      const keys = heard(notices, 'rows');
+      await notices.publish('rows', 'x');
+      expect(keys).toEqual(['x']);
+    } finally {
+      await notices.close();
+    }
+  });
+});
