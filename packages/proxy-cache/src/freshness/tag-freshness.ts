@@ -6,16 +6,18 @@ export interface TagCheck {
 }
 
 /**
- * How long a check read from the database is trusted here. Another replica's
- * newer check is at worst seen this much later (one extra revalidation); a tag
- * removed elsewhere is already gone from the tag lookup that comes first.
+ * How long a check stays in memory. Checks only move forward in time, so a kept
+ * one is at worst older than the truth: it is trusted while it says the tag is
+ * fresh and read again once it says otherwise (another replica may have
+ * confirmed the tag since), which costs no extra revalidation. A tag removed
+ * elsewhere is already gone from the tag lookup that comes first.
  */
-const CHECK_TTL_MS = 2000;
+const CHECK_TTL_MS = 5 * 60_000;
 
 /** When each cached tag was last confirmed against the upstream, and to which digest. */
 export class TagFreshness {
   private readonly checkOf: PointRead;
-  /** Every pull by tag asks this; kept for a moment, like the organization's configuration. */
+  /** Every pull by tag asks this, so checks are kept in memory (bounded). */
   private readonly recent: ShortMemo<string, TagCheck | null>;
 
   constructor(
@@ -27,11 +29,20 @@ export class TagFreshness {
     this.recent = new ShortMemo(clock, { ttlMs: CHECK_TTL_MS, maxEntries: 50_000 });
   }
 
-  async get(repoId: number, tag: string): Promise<TagCheck | null> {
-    return this.recent.getOrLoad(keyOf(repoId, tag), async () => {
-      const row = await this.checkOf.first([repoId, tag]);
-      return row ? { upstreamDigest: row.upstream_digest as Digest, checkedAt: Number(row.checked_at) } : null;
-    });
+  /**
+   * The last check of `tag`, from memory while it is younger than `freshForMs`;
+   * an older one, or none, is read from the database.
+   */
+  async lastCheck(repoId: number, tag: string, freshForMs: number): Promise<TagCheck | null> {
+    const fresh = (check: TagCheck | null) => check !== null && this.clock.now() - check.checkedAt < freshForMs;
+    return this.recent.getOrLoad(
+      keyOf(repoId, tag),
+      async () => {
+        const row = await this.checkOf.first([repoId, tag]);
+        return row ? { upstreamDigest: row.upstream_digest as Digest, checkedAt: Number(row.checked_at) } : null;
+      },
+      { reuse: fresh },
+    );
   }
 
   async mark(repoId: number, tag: string, digest: Digest): Promise<void> {

@@ -35,7 +35,7 @@ export class ManifestLookup {
     const req = await cacheRequest(this.deps, ctx);
     if (!req || !ctx.repository) return null;
     const repoId = ctx.repository.id;
-    const check = await this.deps.freshness.get(repoId, tag);
+    const check = await this.deps.freshness.lastCheck(repoId, tag, req.config.expirationS * 1000);
     const age = check ? this.deps.clock.now() - check.checkedAt : Number.POSITIVE_INFINITY;
     if (!this.deps.upstreamEnabled || age < req.config.expirationS * 1000) return { ...local, cacheResult: 'hit' };
     const key = `${ctx.target.org.id}|${ctx.target.repoName}|${tag}`;

@@ -40,38 +40,46 @@ describe('TagFreshness', () => {
     return new TagFreshness(db, r, clock);
   }
 
-  it('sees its own marks and forgets at once, and another replica’s within two seconds', async () => {
+  /** The cache organization's expiration: how long a confirmed tag is fresh. */
+  const FRESH_MS = 10_000;
+
+  it('sees its own marks and forgets at once, and another replica’s newer check when its kept one turns stale', async () => {
     const clock = new ManualClock();
     const here = replica(clock);
     const there = replica(clock);
 
-    expect(await here.get(repoId, 'v1')).toBeNull();
+    expect(await here.lastCheck(repoId, 'v1', FRESH_MS)).toBeNull();
     await there.mark(repoId, 'v1', A);
-    const markedThere = clock.now();
-    expect(await there.get(repoId, 'v1')).toEqual({ upstreamDigest: A, checkedAt: markedThere });
-    // `here` read "never checked" a moment ago and keeps that answer briefly.
-    expect(await here.get(repoId, 'v1')).toBeNull();
-    clock.advance(2000);
-    expect(await here.get(repoId, 'v1')).toEqual({ upstreamDigest: A, checkedAt: markedThere });
+    const first = clock.now();
+    // "Never checked" is not kept: the mark made elsewhere is read at once.
+    expect(await here.lastCheck(repoId, 'v1', FRESH_MS)).toEqual({ upstreamDigest: A, checkedAt: first });
+    clock.advance(5000);
+    await there.mark(repoId, 'v1', B);
+    const second = clock.now();
+    // Still fresh by the kept check: answered from memory.
+    expect(await here.lastCheck(repoId, 'v1', FRESH_MS)).toEqual({ upstreamDigest: A, checkedAt: first });
+    // Stale by the kept check: read again, and the other replica's check makes it fresh without a revalidation.
+    clock.advance(5000);
+    expect(await here.lastCheck(repoId, 'v1', FRESH_MS)).toEqual({ upstreamDigest: B, checkedAt: second });
 
-    await here.mark(repoId, 'v1', B);
-    expect(await here.get(repoId, 'v1')).toEqual({ upstreamDigest: B, checkedAt: clock.now() });
+    await here.mark(repoId, 'v1', A);
+    expect(await here.lastCheck(repoId, 'v1', FRESH_MS)).toEqual({ upstreamDigest: A, checkedAt: clock.now() });
     await here.forget(repoId, 'v1');
-    expect(await here.get(repoId, 'v1')).toBeNull();
+    expect(await here.lastCheck(repoId, 'v1', FRESH_MS)).toBeNull();
     expect(await db('proxy_cache_tags').where({ repo_id: repoId })).toEqual([]);
   });
 
-  it('answers from memory while the answer is kept: no database read per pull', async () => {
+  it('answers from memory while the kept check is fresh: no database read per pull', async () => {
     const clock = new ManualClock();
     const here = replica(clock);
     await here.mark(repoId, 'v2', A);
     const checkedAt = clock.now();
-    // A row changed behind its back (as by another replica) is not read again within the time to live...
+    // A row changed behind its back (as by another replica) is not read again while the kept check is fresh...
     await db('proxy_cache_tags').where({ repo_id: repoId, tag: 'v2' }).update({ upstream_digest: B, checked_at: checkedAt + 5 });
-    clock.advance(1999);
-    expect(await here.get(repoId, 'v2')).toEqual({ upstreamDigest: A, checkedAt });
-    // ...and is read once it has passed.
+    clock.advance(FRESH_MS - 1);
+    expect(await here.lastCheck(repoId, 'v2', FRESH_MS)).toEqual({ upstreamDigest: A, checkedAt });
+    // ...and is read once it is not.
     clock.advance(1);
-    expect(await here.get(repoId, 'v2')).toEqual({ upstreamDigest: B, checkedAt: checkedAt + 5 });
+    expect(await here.lastCheck(repoId, 'v2', FRESH_MS)).toEqual({ upstreamDigest: B, checkedAt: checkedAt + 5 });
   });
 });

@@ -83,7 +83,7 @@ export class RepositoryService {
    * yet is asked again, so that one created elsewhere is found at once).
    */
   async findOrgWithRepository(orgName: string, repoName: string): Promise<OrgWithRepository | null> {
-    return this.recent.getOrLoad(`${orgName}/${repoName}`, () => this.readOrgWithRepository(orgName, repoName), (found) => found?.repository != null);
+    return this.recent.getOrLoad(`${orgName}/${repoName}`, () => this.readOrgWithRepository(orgName, repoName), { keep: (found) => found?.repository != null });
   }
 
   private async readOrgWithRepository(orgName: string, repoName: string): Promise<OrgWithRepository | null> {

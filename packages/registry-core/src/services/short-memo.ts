@@ -42,15 +42,16 @@ export class ShortMemo<K extends string | number, V> {
   }
 
   /**
-   * The kept answer, or `load()`'s, kept when `keep` allows it and nothing was
-   * forgotten while it loaded (the read may have seen the row before the change).
+   * The kept answer when `reuse` accepts it, or else `load()`'s, kept when
+   * `keep` allows it and nothing was forgotten while it loaded (the read may
+   * have seen the row before the change).
    */
-  async getOrLoad(key: K, load: () => Promise<V>, keep: (value: V) => boolean = () => true): Promise<V> {
+  async getOrLoad(key: K, load: () => Promise<V>, when: { keep?: (value: V) => boolean; reuse?: (kept: V) => boolean } = {}): Promise<V> {
     const kept = this.get(key);
-    if (kept !== undefined) return kept;
+    if (kept !== undefined && (!when.reuse || when.reuse(kept))) return kept;
     const forgetsBefore = this.forgets;
     const value = await load();
-    if (this.forgets === forgetsBefore && keep(value)) this.set(key, value);
+    if (this.forgets === forgetsBefore && (!when.keep || when.keep(value))) this.set(key, value);
     return value;
   }
 

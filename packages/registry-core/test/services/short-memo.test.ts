@@ -80,8 +80,8 @@ describe('ShortMemo shared through change notices', () => {
       loads += 1;
       return null;
     };
-    await memo.getOrLoad('missing', load, (value) => value !== null);
-    await memo.getOrLoad('missing', load, (value) => value !== null);
+    await memo.getOrLoad('missing', load, { keep: (value) => value !== null });
+    await memo.getOrLoad('missing', load, { keep: (value) => value !== null });
     expect(loads).toBe(2);
     await memo.getOrLoad('missing', load);
     await memo.getOrLoad('missing', load);
@@ -89,5 +89,13 @@ describe('ShortMemo shared through change notices', () => {
     now += 60_000;
     await memo.getOrLoad('missing', load);
     expect(loads).toBe(4);
+  });
+
+  it('loads again when `reuse` refuses the kept answer, and keeps the new one', async () => {
+    const memo = shared(new InProcessChangeNotices());
+    memo.set('a', 'old');
+    expect(await memo.getOrLoad('a', async () => 'new', { reuse: (kept) => kept !== 'old' })).toBe('new');
+    expect(memo.get('a')).toBe('new');
+    expect(await memo.getOrLoad('a', async () => 'newer', { reuse: (kept) => kept !== 'old' })).toBe('new');
   });
 });
