@@ -11,7 +11,6 @@
 export type ChangeListener = (key: string | null) => void;
 
 export interface ChangeNotices {
-  readonly kind: string;
   /**
    * Tells every listener of `topic`, on every replica, that `key` changed (`null`:
    * everything on the topic). This replica's listeners hear it before the
@@ -48,7 +47,6 @@ export class LocalListeners {
 
 /** One process: notices go straight to this process's listeners. */
 export class InProcessChangeNotices implements ChangeNotices {
-  readonly kind = 'in-process';
   private readonly listeners = new LocalListeners();
 
   async publish(topic: string, key: string | null): Promise<void> {

@@ -39,7 +39,6 @@ async function endConnection(redis: Redis): Promise<void> {
  * resubscribing it tells its listeners to forget everything.
  */
 export class RedisChangeNotices implements ChangeNotices {
-  readonly kind = 'redis';
   private readonly self = randomUUID();
   private readonly channel: string;
   private readonly listeners = new LocalListeners();
