@@ -61,18 +61,33 @@ export class RedisChangeNotices implements ChangeNotices {
       retryStrategy: (times) => Math.min(times * 100, 1000),
     });
     this.publisher.on('error', () => undefined);
-    this.subscriber = new Redis(redisUrl, { connectionName: `${prefix}:notices-subscribe`, connectTimeout: 3000, retryStrategy: (times) => Math.min(times * 100, 1000) });
+    this.subscriber = new Redis(redisUrl, {
+      connectionName: `${prefix}:notices-subscribe`,
+      connectTimeout: 3000,
+      // Subscribed on every connection below, including a first one that comes late;
+      // nothing is queued while disconnected.
+      autoResubscribe: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: (times) => Math.min(times * 100, 1000),
+    });
     this.subscriber.on('error', () => undefined);
     this.subscriber.on('message', (_channel: string, message: string) => this.hear(message));
-    // ioredis subscribes again on every reconnect; whatever was published in between is lost.
-    this.subscriber.on('ready', () => {
-      if (this.subscribedBefore) {
-        this.logger?.info('change notices: subscribed again; rows kept in memory are read afresh');
-        this.listeners.deliverToAll();
-      }
-      this.subscribedBefore = true;
-    });
-    this.subscriber.subscribe(this.channel).catch((err: unknown) => this.logger?.warn('change notices: subscription failed', { error: String(err) }));
+    this.subscriber.on('ready', () => void this.listen());
+  }
+
+  /** Subscribes on a new connection; after a cut, whatever was published in between is lost. */
+  private async listen(): Promise<void> {
+    try {
+      await this.subscriber.subscribe(this.channel);
+    } catch (err) {
+      this.logger?.warn('change notices: subscription failed; rows kept in memory expire on their own', { error: String(err) });
+      return;
+    }
+    if (this.subscribedBefore) {
+      this.logger?.info('change notices: subscribed again; rows kept in memory are read afresh');
+      this.listeners.deliverToAll();
+    }
+    this.subscribedBefore = true;
   }
 
   private hear(message: string): void {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import Redis from 'ioredis';
 import { InProcessChangeNotices, type ChangeNotices } from '../../src/coordination/change-notices';
 import { RedisChangeNotices } from '../../src/coordination/redis-change-notices';
@@ -120,6 +120,38 @@ describe('redis change notices across a cut subscription', () => {
       expect(keys).toEqual(['x']);
     } finally {
       await notices.close();
+    }
+  });
+
+  it('subscribes once Redis becomes reachable after start', async () => {
+    const redisUrl = new URL(REDIS_URL);
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port: free } = probe.address() as { port: number };
+        probe.close(() => resolve(free));
+      });
+    });
+    const prefix = `entrepot-test-${randomBytes(4).toString('hex')}`;
+    const late = new RedisChangeNotices(`redis://127.0.0.1:${port}`, prefix);
+    const publisher = new RedisChangeNotices(REDIS_URL, prefix);
+    let relay: Server | null = null;
+    try {
+      const keys = heard(late, 'rows');
+      await sleep(500);
+      // Redis "comes up" on the late replica's address: a relay to the real server.
+      relay = createServer((client) => {
+        const server = connect(Number(redisUrl.port || 6379), redisUrl.hostname);
+        client.on('error', () => server.destroy());
+        server.on('error', () => client.destroy());
+        client.pipe(server).pipe(client);
+      });
+      await new Promise<void>((resolve) => relay!.listen(port, '127.0.0.1', resolve));
+      await subscribers(prefix, 2);
+      await publisher.publish('rows', 'seen');
+      await eventually(() => keys.includes('seen'));
+    } finally {
+      await Promise.all([late.close(), publisher.close()]);
+      relay?.close();
     }
   });
 });
