@@ -45,6 +45,11 @@ export interface OrgWithRepository {
  */
 const ORG_ROWS_TTL_MS = 5000;
 
+/** The memo key, also what a change notice carries: names are unambiguous joined by '/' (an org name has none). */
+function memoKey(orgName: string, repoName: string): string {
+  return `${orgName}/${repoName}`;
+}
+
 /**
  * Organizations and repositories: lookup, creation with default permissions
  * applied, and the changes pulls depend on (visibility, deletion), which go
@@ -83,7 +88,7 @@ export class RepositoryService {
    * yet is asked again, so that one created elsewhere is found at once).
    */
   async findOrgWithRepository(orgName: string, repoName: string): Promise<OrgWithRepository | null> {
-    return this.recent.getOrLoad(`${orgName}/${repoName}`, () => this.readOrgWithRepository(orgName, repoName), { keep: (found) => found?.repository != null });
+    return this.recent.getOrLoad(memoKey(orgName, repoName), () => this.readOrgWithRepository(orgName, repoName), { keep: (found) => found?.repository != null });
   }
 
   private async readOrgWithRepository(orgName: string, repoName: string): Promise<OrgWithRepository | null> {
@@ -110,7 +115,7 @@ export class RepositoryService {
 
   async setVisibility(org: OrganizationRow, repo: RepositoryRow, visibility: RepositoryRow['visibility']): Promise<void> {
     await this.db('repositories').where({ id: repo.id }).update({ visibility });
-    await this.recent.forget(`${org.name}/${repo.name}`);
+    await this.recent.forget(memoKey(org.name, repo.name));
   }
 
   async findOrgById(id: number): Promise<OrganizationRow | null> {
@@ -170,6 +175,6 @@ export class RepositoryService {
 
   async delete(org: OrganizationRow, repo: RepositoryRow): Promise<void> {
     await this.db('repositories').where({ id: repo.id }).delete();
-    await this.recent.forget(`${org.name}/${repo.name}`);
+    await this.recent.forget(memoKey(org.name, repo.name));
   }
 }
