@@ -20,6 +20,12 @@ const REMOTE_POLL_MS = 200;
 export class BlobLookup {
   /** Concurrent first requests for a digest in this process decide together whether to fill or wait. */
   private readonly starting = new Coalescer<{ fill: BlobFill; started: boolean } | 'stored'>();
+  /**
+   * Requests that finish together record a blob for one repository once: the
+   * clients of one download would otherwise queue for the digest's lock one by
+   * one, each making the same idempotent inserts (seconds of work after a herd).
+   */
+  private readonly linking = new Coalescer<boolean>();
 
   constructor(private readonly deps: CacheDeps) {}
 
@@ -53,7 +59,7 @@ export class BlobLookup {
     const repository = await ensureRepository(this.deps, req);
     const keeping = await this.keepAs(req, repository, digest, size);
     try {
-      if (keeping.as === 'linked') await this.deps.content.linkStoredBlob(repository.id, digest);
+      if (keeping.as === 'linked') await this.link(repository.id, digest);
     } finally {
       await keeping.hold.release();
     }
@@ -92,6 +98,11 @@ export class BlobLookup {
     return hold === 'bypass' ? { as: 'not-kept', hold: NOTHING_HELD } : { as: 'linked', hold };
   }
 
+  /** Links a stored blob to the repository (or only records it, for null); concurrent calls for the same pair share one. */
+  private link(repoId: number | null, digest: Digest): Promise<boolean> {
+    return this.linking.run(`${digest}|${repoId ?? ''}`, () => this.deps.content.linkStoredBlob(repoId, digest));
+  }
+
   /** HEAD of an uncached blob: one upstream HEAD, no body download. */
   private async coldHead(req: CacheRequest, digest: Digest): Promise<BlobHit | null> {
     const upstream = await this.deps.upstreamFor(req.config);
@@ -119,7 +130,7 @@ export class BlobLookup {
       .then(async () => {
         if (!fill.committed) return;
         // False when garbage collection took an earlier copy meanwhile: the next pull fetches it again.
-        await this.deps.content.linkStoredBlob(keeping.as === 'linked' ? repository.id : null, digest);
+        await this.link(keeping.as === 'linked' ? repository.id : null, digest);
       })
       .catch((err: unknown) => this.deps.logger.error('could not link a filled blob', { digest, error: String(err) }))
       .finally(() => keeping.hold.release());

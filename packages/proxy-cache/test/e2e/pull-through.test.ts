@@ -77,6 +77,11 @@ describe('pull-through cache against a real upstream (htpasswd)', () => {
     const manifest = await fetch(`${fx.entrepot.url}/v2/cache/library/big/manifests/big`, { headers: { authorization: fx.entrepot.adminAuth, accept: 'application/vnd.oci.image.manifest.v1+json' } });
     expect(manifest.status).toBe(200);
     fx.upstream.resetLog();
+    const blobInserts: string[] = [];
+    const onQuery = (q: { sql: string; bindings?: unknown[] }): void => {
+      if (/^insert into [`"](repo_)?blobs[`"]/i.test(q.sql) && q.bindings?.includes(layer.digest)) blobInserts.push(q.sql);
+    };
+    fx.entrepot.entrepot.services.db.on('query', onQuery);
     const hashes = await Promise.all(
       Array.from({ length: 20 }, async () => {
         const res = await fetch(`${fx.entrepot.url}/v2/cache/library/big/blobs/${layer.digest}`, { headers: { authorization: fx.entrepot.adminAuth } });
@@ -89,6 +94,10 @@ describe('pull-through cache against a real upstream (htpasswd)', () => {
     expect(new Set(hashes)).toEqual(new Set([layer.digest]));
     const gets = (await fx.upstream.settledRequests()).filter((r) => r.method === 'GET' && r.path.endsWith(layer.digest));
     expect(gets).toHaveLength(1);
+    // The 20 requests record the blob together, not one after another under its lock.
+    await waitForQuiet(() => blobInserts.length, 1500);
+    fx.entrepot.entrepot.services.db.off('query', onQuery);
+    expect(blobInserts).toHaveLength(1);
   }, 120_000);
 
   it('completes and keeps a blob whose only client disconnected at 10 %', async () => {
@@ -121,3 +130,15 @@ describe('pull-through cache against a real upstream (htpasswd)', () => {
     expect((await fx.upstream.settledRequests()).filter((r) => r.method === 'GET')).toEqual([]);
   }, 60_000);
 });
+
+/** Resolves once `count` has not changed for `quietMs` (background work after a response has finished). */
+async function waitForQuiet(count: () => number, quietMs: number): Promise<void> {
+  let last = -1;
+  let since = Date.now();
+  for (;;) {
+    const now = count();
+    if (now !== last) [last, since] = [now, Date.now()];
+    else if (Date.now() - since >= quietMs) return;
+    await sleep(100);
+  }
+}
