@@ -237,7 +237,8 @@ export function describeBlobStoreContract(name: string, makeStorage: () => Promi
       });
 
       test('importVerifiedFile commits a local file and consumes it', async () => {
-        const data = randomBytes(3 * MIB + 1);
+        // Over two 5 MiB parts, so that S3 stores read the file into several parts.
+        const data = randomBytes(11 * MIB + 1);
         const digest = digestOf(data);
         const file = join(storage.scratchDir, 'fill-1');
         await writeFile(file, data);
