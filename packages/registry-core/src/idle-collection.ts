@@ -4,8 +4,10 @@ import { runInNewContext } from 'node:vm';
 import type { Logger } from './logging/logger';
 
 export interface IdleCollectionOptions {
-  /** How often activity is sampled (default 5 s). */
+  /** How often activity is sampled (default 1 s). */
   intervalMs?: number;
+  /** Consecutive idle samples after a busy one before collecting (default 2): a pause between requests is not idleness. */
+  idleSamples?: number;
   /** Event-loop utilisation at or under which a sample counts as idle (default 0.02). */
   idleUtilization?: number;
   /** Called just before each collection: caches drop what they can rebuild (e.g. kept read buffers). */
@@ -29,6 +31,7 @@ export class IdleCollection {
   private timer: NodeJS.Timeout | null = null;
   private last: EventLoopUtilization = performance.eventLoopUtilization();
   private busySinceCollection = false;
+  private idleStreak = 0;
   /** The sample after a collection would count the collection's own aftermath (freeing, finalizers) as activity. */
   private skipNextSample = false;
   private readonly collect: () => void;
@@ -42,7 +45,7 @@ export class IdleCollection {
 
   start(): this {
     this.last = performance.eventLoopUtilization();
-    this.timer = setInterval(() => this.sample(), this.options.intervalMs ?? 5000);
+    this.timer = setInterval(() => this.sample(), this.options.intervalMs ?? 1000);
     this.timer.unref();
     return this;
   }
@@ -62,10 +65,12 @@ export class IdleCollection {
     }
     if (utilization > (this.options.idleUtilization ?? 0.02)) {
       this.busySinceCollection = true;
+      this.idleStreak = 0;
       return;
     }
-    if (!this.busySinceCollection) return;
+    if (!this.busySinceCollection || ++this.idleStreak < (this.options.idleSamples ?? 2)) return;
     this.busySinceCollection = false;
+    this.idleStreak = 0;
     const before = process.memoryUsage();
     const started = performance.now();
     for (const release of this.options.release ?? []) release();

@@ -65,4 +65,21 @@ describe('IdleCollection', () => {
       idle.stop();
     }
   });
+
+  it('does not take one quiet sample between busy ones for idleness', async () => {
+    let collected = 0;
+    const idle = new IdleCollection(logger, { intervalMs: 100, idleSamples: 2, onCollect: () => collected++ }).start();
+    try {
+      for (let i = 0; i < 6; i++) {
+        busyFor(150);
+        await sleep(130);
+      }
+      expect(collected).toBe(0);
+      // Then quiet for good: collected once.
+      for (let waited = 0; collected === 0 && waited < 2000; waited += 50) await sleep(50);
+      expect(collected).toBe(1);
+    } finally {
+      idle.stop();
+    }
+  });
 });
