@@ -186,6 +186,24 @@ async function skopeoPull(ctx: Ctx, c: Contender, img: PublishedImage): Promise<
   }
 }
 
+/**
+ * Waits until an Entrepot contender has stored what it was downloading. Clients
+ * of a fill can finish before the fill is in storage (scale-out uploads it to
+ * S3 afterwards), and a warm phase started then would read the fill's scratch
+ * file instead of storage.
+ */
+async function fillsStored(c: Contender): Promise<void> {
+  if (!c.id.startsWith('entrepot')) return;
+  const deadline = now() + 600_000;
+  for (;;) {
+    const text = await fetch(`${c.url}/metrics`).then((r) => r.text());
+    const line = text.split('\n').find((l) => l.startsWith('entrepot_cache_fills_in_flight '));
+    if (line && Number(line.split(' ')[1]) === 0) return;
+    if (now() > deadline) throw new Error(`${c.id}: fills still running after 10 minutes`);
+    await sleep(200);
+  }
+}
+
 async function each(ctx: Ctx, scenario: string, list: Contender[], fn: (c: Contender) => Promise<void>): Promise<void> {
   for (const c of list) {
     try {
@@ -235,6 +253,7 @@ async function coldAndWarm(ctx: Ctx, run: number): Promise<void> {
     await each(ctx, S2, rotate(byId(ctx, SERVERS), run), async (c) => {
       // A cache that missed scenario 1 (--only 2) fills first.
       if (c.isCache && ctx.opts.only && !ctx.opts.only.has('1')) await skopeoPull(ctx, c, img);
+      await fillsStored(c);
       const wall = await skopeoPull(ctx, c, img);
       results.add(S2, `warm skopeo pull ${mb} MiB`, 's', 'lower', c.id, wall, { limit: 'nginx' });
       const one = await curl([blobUrl(c, img, img.largest.digest)]);
@@ -360,6 +379,7 @@ async function memory(ctx: Ctx, run: number): Promise<void> {
       log(`${S5}: ${c.id} ${name}: peak RSS ${(peak / 1e6).toFixed(0)} MB`);
     };
     if (c.isCache) await phase('cold');
+    await fillsStored(c);
     await phase('warm');
     await sleep(s.idleWaitMs);
     const idle = readMemory(pid)?.rss ?? NaN;
