@@ -102,6 +102,15 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** Waits until `condition()` holds; fails the test after `timeoutMs`. */
+export async function eventually(condition: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
 export interface WaitForHttpOptions {
   /** Which status codes count as ready; default: any HTTP response. */
   accept?: (status: number) => boolean;

@@ -1,20 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Server } from 'node:net';
 import Redis from 'ioredis';
+import { eventually } from '../../../../testing/tools';
 import { InProcessChangeNotices, type ChangeNotices } from '../../src/coordination/change-notices';
 import { RedisChangeNotices } from '../../src/coordination/redis-change-notices';
 
 const REDIS_URL = process.env.ENTREPOT_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until `check` holds; fails after 10 s. */
-async function eventually(check: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not reached within 10 s');
-    await sleep(10);
-  }
-}
 
 function heard(notices: ChangeNotices, topic: string): Array<string | null> {
   const keys: Array<string | null> = [];

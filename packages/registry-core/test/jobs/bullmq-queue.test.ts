@@ -6,10 +6,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as net from 'node:net';
 import { Redis } from 'ioredis';
-import { TempDir, freePort, stopProcess, waitForPort } from '../../../../testing';
+import { TempDir, eventually, freePort, stopProcess, waitForPort } from '../../../../testing';
 import { BullMqQueue, bullJobId } from '../../src/jobs/bullmq-queue';
 import { createLogger } from '../../src/logging/logger';
-import { describeJobQueueContract, eventually } from './job-queue.contract';
+import { describeJobQueueContract } from './job-queue.contract';
 
 const REDIS_URL = process.env.ENTREPOT_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const logger = createLogger({ silent: true });

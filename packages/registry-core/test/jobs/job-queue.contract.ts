@@ -4,6 +4,7 @@
  * test; `create()` returns a new queue on the same backend (for Redis: another
  * replica sharing the jobs), and every queue created is closed after the test.
  */
+import { eventually } from '../../../../testing/tools';
 import { EnqueueOptions, JobQueue, UnrecoverableJobError } from '../../src/jobs/job-queue';
 
 export interface JobQueueFixture {
@@ -15,14 +16,6 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Waits until `condition()` holds; fails the test after `timeoutMs`. */
-export async function eventually(condition: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 interface Call<T> {
   data: T;
