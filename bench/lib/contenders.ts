@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { S3Server } from '../../testing/s3-server';
 import { TempDir, freePort, run, stopProcess, trackChild, waitForHttp } from '../../testing/tools';
 import { UpstreamRegistry } from '../../testing/upstream-registry';
-import { NODE_FLAGS } from '../../packages/registry-core/src/runtime-flags';
+import { launcherSpawn } from '../../packages/registry-core/src/runtime-flags';
 import { findPid } from './proc';
 import { log } from './util';
 
@@ -85,6 +85,8 @@ export interface EntrepotOptions {
   scaleOut?: boolean;
   /** Directory for `node --cpu-prof` output. */
   cpuProfDir?: string;
+  /** ENTREPOT_ALLOCATOR for the launcher; unset: its default (the C library's allocator). */
+  allocator?: 'jemalloc' | 'system';
 }
 
 export interface EntrepotContender extends Contender {
@@ -123,6 +125,7 @@ export async function startEntrepot(opts: EntrepotOptions): Promise<EntrepotCont
       ENTREPOT_LOG_LEVEL: 'error',
       PROXY_CACHE_ALLOWED_UPSTREAM_HOSTS: '127.0.0.1:*',
       NODE_ENV: 'production',
+      ...(opts.allocator ? { ENTREPOT_ALLOCATOR: opts.allocator } : {}),
     });
     if (opts.scaleOut) {
       const suffix = randomBytes(4).toString('hex');
@@ -153,15 +156,16 @@ export async function startEntrepot(opts: EntrepotOptions): Promise<EntrepotCont
     }
     // JSON is YAML.
     writeFileSync(dir.join('config.yml'), JSON.stringify(config, null, 2));
-    // Started as `npm start` starts it.
-    const nodeArgs: string[] = [...NODE_FLAGS];
-    if (opts.cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
-    nodeArgs.push(join(opts.repoRoot, 'packages/registry-core/dist/main.js'));
+    // Started as `npm start` starts it: through its launcher, with this Node.
+    if (opts.cpuProfDir) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${opts.cpuProfDir}`.trim();
     const logFile = dir.join('entrepot.log');
     const out = createWriteStream(logFile);
-    const child: ChildProcess = trackChild(spawn(process.execPath, nodeArgs, { cwd: opts.repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] }));
-    child.stdout?.pipe(out);
-    child.stderr?.pipe(out);
+    const launch = launcherSpawn(opts.repoRoot, process.execPath, env);
+    const child: ChildProcess = trackChild(spawn(launch.command, launch.args, { cwd: opts.repoRoot, env: launch.env, stdio: ['ignore', 'pipe', 'pipe'] }));
+    // Two pipes into one file: neither may end it while the other still writes.
+    child.stdout?.pipe(out, { end: false });
+    child.stderr?.pipe(out, { end: false });
+    child.once('close', () => out.end());
     cleanups.push(() => stopProcess(child, 20_000));
     const url = `http://127.0.0.1:${port}`;
     await waitForHttp(`${url}/v2/`, 90_000, { process: child, intervalMs: 100 });

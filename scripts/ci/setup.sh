@@ -19,9 +19,10 @@ GO="${GO:-/usr/local/go/bin/go}"
 #   docker-registry → docker-registry   htpasswd → apache2-utils
 #   skopeo, podman, containerd + ctr, wrk, jq, curl, openssl → same names
 #   nginx → nginx-light                  chromium → chromium
+#   libjemalloc.so.2 → libjemalloc2 (the allocator Entrepot's launcher preloads)
 APT_PACKAGES=(
   docker-registry apache2-utils skopeo podman containerd nginx-light
-  chromium wrk jq curl openssl ca-certificates
+  chromium wrk jq curl openssl ca-certificates libjemalloc2
 )
 
 # Go-built tools, pinned. Versions are module versions served by the Go module proxy.

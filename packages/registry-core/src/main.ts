@@ -2,7 +2,7 @@
 import { ConfigError, loadConfig } from './config/config';
 import { IdleCollection } from './idle-collection';
 import { createLogger } from './logging/logger';
-import { missingNodeFlags } from './runtime-flags';
+import { currentAllocator, missingNodeFlags } from './runtime-flags';
 import { createEntrepot } from './server';
 
 /** `npm start`: loads the config, starts Entrepot, and shuts down gracefully on SIGTERM/SIGINT. */
@@ -12,7 +12,8 @@ async function main(): Promise<void> {
   const entrepot = await createEntrepot(config, { logger });
   const port = await entrepot.listen();
   const idleCollection = new IdleCollection(logger, { release: [() => entrepot.services.storage.buffers.shrink()] }).start();
-  logger.info('Entrepot listening', { port, tls: Boolean(config.tls), database: config.database.client, storage: config.storage.driver, queue: config.queue.driver, flags: config.flags });
+  const allocator = currentAllocator();
+  logger.info('Entrepot listening', { port, tls: Boolean(config.tls), database: config.database.client, storage: config.storage.driver, queue: config.queue.driver, allocator, flags: config.flags });
   const missing = missingNodeFlags(process.execArgv);
   if (missing.length > 0) {
     logger.warn('started without the recommended Node flags: cold pulls spend much of their CPU on garbage collection (README, "Configuration")', { missing });

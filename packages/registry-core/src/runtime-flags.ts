@@ -1,12 +1,27 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
 /**
- * V8 flags Entrepot's process is meant to run with, as `npm start` passes them
- * (package.json; README, "Configuration"). Without a higher initial old-space
- * limit, the fresh 64 KiB buffer of every socket read starts a full garbage
- * collection every few dozen megabytes a fill receives. Node refuses the flag
- * in NODE_OPTIONS and V8 ignores it once the heap exists, so it belongs on the
- * command line.
+ * V8 flags Entrepot's process is meant to run with, as its launcher passes
+ * them (SERVER_LAUNCHER; README, "Configuration"). Without a higher initial
+ * old-space limit, the fresh 64 KiB buffer of every socket read starts a full
+ * garbage collection every few dozen megabytes a fill receives. Node refuses
+ * the flag in NODE_OPTIONS and V8 ignores it once the heap exists, so it
+ * belongs on the command line.
  */
 export const NODE_FLAGS: readonly string[] = ['--initial-old-space-size=64'];
+
+/**
+ * The shell script `npm start` runs, from the repository root: Node with
+ * NODE_FLAGS and the C allocator ENTREPOT_ALLOCATOR chooses. Benchmarks and
+ * process-level tests start Entrepot through it so they measure what operators run.
+ */
+export const SERVER_LAUNCHER = 'packages/registry-core/bin/entrepot-server';
+
+/** What to spawn to start Entrepot through its launcher with a given Node binary (first on PATH). */
+export function launcherSpawn(repoRoot: string, nodePath: string, env: NodeJS.ProcessEnv): { command: string; args: string[]; env: NodeJS.ProcessEnv } {
+  return { command: '/bin/sh', args: [join(repoRoot, SERVER_LAUNCHER)], env: { ...env, PATH: `${dirname(nodePath)}:${env.PATH ?? ''}` } };
+}
 
 /** The flags of NODE_FLAGS that `execArgv` does not set (with any value). */
 export function missingNodeFlags(execArgv: readonly string[]): string[] {
@@ -14,4 +29,18 @@ export function missingNodeFlags(execArgv: readonly string[]): string[] {
     const name = flag.split('=')[0];
     return !execArgv.some((arg) => arg === name || arg.startsWith(`${name}=`));
   });
+}
+
+/** Which C allocator a process's memory map (`/proc/<pid>/maps`) shows in use. */
+export function allocatorInMaps(maps: string): 'jemalloc' | 'system' {
+  return /\/libjemalloc\.so(\.\d+)*$/m.test(maps) ? 'jemalloc' : 'system';
+}
+
+/** The C allocator of this process ('system' where /proc cannot tell). */
+export function currentAllocator(): 'jemalloc' | 'system' {
+  try {
+    return allocatorInMaps(readFileSync('/proc/self/maps', 'utf8'));
+  } catch {
+    return 'system';
+  }
 }

@@ -1,6 +1,6 @@
 /**
- * Entrepot as a real child process (`node packages/registry-core/dist/main.js`
- * with the Node flags `npm start` passes), configured by an ENTREPOT_CONFIG
+ * Entrepot as a real child process, started through the launcher `npm start`
+ * runs (Node flags and allocator included), configured by an ENTREPOT_CONFIG
  * file that declares its cache organizations: for tests that kill it with
  * SIGKILL, restart it on the same data directory, or read its memory from /proc.
  */
@@ -9,11 +9,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { NODE_FLAGS } from '../../../registry-core/src/runtime-flags';
+import { launcherSpawn } from '../../../registry-core/src/runtime-flags';
 import { ADMIN_PASSWORD, ADMIN_USER, basicAuth } from '../../../../testing/entrepot-instance';
 import { OutputTail, stopProcess, trackChild, waitForHttp } from '../../../../testing/tools';
 
-const MAIN = resolve(__dirname, '../../../registry-core/dist/main.js');
+const REPO_ROOT = resolve(__dirname, '../../../..');
+const MAIN = resolve(REPO_ROOT, 'packages/registry-core/dist/main.js');
 
 export interface EntrepotProcessOptions {
   dataDir: string;
@@ -72,7 +73,8 @@ export class EntrepotProcess {
       if (!k.startsWith('ENTREPOT_') && !k.startsWith('PROXY_CACHE_') && !k.startsWith('FEATURE_')) env[k] = v;
     }
     Object.assign(env, { ENTREPOT_CONFIG: this.options.configPath, ...this.options.env });
-    const child = trackChild(spawn(process.execPath, [...NODE_FLAGS, MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
+    const launch = launcherSpawn(REPO_ROOT, process.execPath, env);
+    const child = trackChild(spawn(launch.command, launch.args, { env: launch.env, stdio: ['ignore', 'pipe', 'pipe'] }));
     this.child = child;
     child.stdout?.on('data', (d: Buffer) => this.output.push(d));
     child.stderr?.on('data', (d: Buffer) => this.output.push(d));
