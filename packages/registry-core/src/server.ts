@@ -96,7 +96,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
   const authorizer = new DbAuthorizer(reads);
   const http = createHttpHelpers(authorizer, repositories);
 
-  const quotas = new QuotaService(db, clock);
+  const quotas = new QuotaService(db, clock, logger);
   const pullStats = new PullStats(db, clock, logger, config.pull_stats_flush_ms);
   const gc = new GarbageCollector(db, storage, clock, logger, blobLocks, config.gc.grace_seconds * 1000);
   queue.register(GC_JOB, async () => {
@@ -158,6 +158,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
         clearTimeout(forced);
       }
       clearInterval(gcTimer);
+      quotas.stopRenewing();
       await pullStats.stop();
       for (const hook of plugins.shutdownHooks) await hook().catch((err: unknown) => logger.error('shutdown hook failed', { error: String(err) }));
       await audit.flush();

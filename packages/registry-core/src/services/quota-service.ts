@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { inTransaction, rawRowsOf, type Db } from '../db/database';
 import { RegistryError } from '../errors/registry-error';
+import type { Logger } from '../logging/logger';
 import type { Clock } from './clock';
 
 export type EvictionPolicy = 'lru' | 'lfu';
@@ -25,8 +26,15 @@ const REFERENCED_IN_ORG = [
   'EXISTS (SELECT 1 FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest JOIN repositories r ON r.id = rb.repo_id WHERE rb.digest = ? AND r.org_id = ?)',
 ].join(' OR ');
 
-/** How long a reservation counts when its admission never stores or releases it (the process died). */
-const RESERVATION_TTL_MS = 10 * 60_000;
+/**
+ * How long a reservation counts without being renewed. Its process renews it
+ * every RESERVATION_RENEW_MS while the store runs, however long that takes, so
+ * one left by a process that died stops counting within this time.
+ */
+export const RESERVATION_TTL_MS = 2 * 60_000;
+const RESERVATION_RENEW_MS = 30_000;
+/** Reservations renewed per UPDATE. */
+const RENEWALS_PER_QUERY = 500;
 
 function toQuota(row: Record<string, unknown>): OrgQuota {
   return {
@@ -50,10 +58,14 @@ function toQuota(row: Record<string, unknown>): OrgQuota {
  */
 export class QuotaService {
   private readonly rowsOf: <Row>(result: unknown) => Row[];
+  /** Reservations this process made and has not released: renewed until released. */
+  private readonly held = new Set<string>();
+  private renewTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
+    private readonly logger: Logger,
   ) {
     this.rowsOf = rawRowsOf(db);
   }
@@ -131,12 +143,39 @@ export class QuotaService {
       await trx('quota_reservations').insert({ id, org_id: orgId, bytes, expires_at: this.clock.now() + RESERVATION_TTL_MS });
       if (newBytes > 0) await trx('org_quotas').where({ org_id: orgId }).whereNotNull('counted_bytes').increment('counted_bytes', newBytes);
     });
+    this.held.add(id);
+    if (!this.renewTimer) {
+      this.renewTimer = setInterval(() => void this.renewHeld(), RESERVATION_RENEW_MS);
+      this.renewTimer.unref();
+    }
     return id;
   }
 
   /** Ends a reservation once its content is stored (and counted by usage) or was not stored. */
   async release(reservationId: string): Promise<void> {
+    this.held.delete(reservationId);
+    if (this.held.size === 0) this.stopRenewing();
     await this.db('quota_reservations').where({ id: reservationId }).delete();
+  }
+
+  /** Extends every reservation this process holds by RESERVATION_TTL_MS from now (the renewal timer calls it). */
+  async renewHeld(): Promise<void> {
+    const ids = [...this.held];
+    const expiresAt = this.clock.now() + RESERVATION_TTL_MS;
+    try {
+      for (let i = 0; i < ids.length; i += RENEWALS_PER_QUERY) {
+        await this.db('quota_reservations').whereIn('id', ids.slice(i, i + RENEWALS_PER_QUERY)).update({ expires_at: expiresAt });
+      }
+    } catch (err) {
+      // The next renewal tries again; until the database answers, the reservations count as long as they were last renewed for.
+      this.logger.warn('quota reservations not renewed', { reservations: ids.length, error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  /** Stops renewing (shutdown): what is still held then stops counting within RESERVATION_TTL_MS. */
+  stopRenewing(): void {
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewTimer = null;
   }
 
   /**

@@ -16,7 +16,7 @@ import { ContentRemoval } from '../../src/services/content-removal';
 import { ContentService } from '../../src/services/content-service';
 import { GarbageCollector } from '../../src/services/garbage-collector';
 import { PullStats } from '../../src/services/pull-stats';
-import { QuotaService } from '../../src/services/quota-service';
+import { QuotaService, RESERVATION_TTL_MS } from '../../src/services/quota-service';
 import { RepositoryService } from '../../src/services/repository-service';
 import { createFsStorage } from '../../src/storage/fs-store';
 import type { Storage } from '../../src/storage/blob-store';
@@ -97,13 +97,14 @@ describe.each([
     repositories = new RepositoryService(backend.db, reads, clock, new InProcessChangeNotices());
     const locks = new BlobLocks(new InProcessCoordinator());
     content = new ContentService(backend.db, reads, storage, clock, locks);
-    quotas = new QuotaService(backend.db, clock);
+    quotas = new QuotaService(backend.db, clock, logger);
     gc = new GarbageCollector(backend.db, storage, clock, logger, locks, 0);
     removal = new ContentRemoval(backend.db, gc);
     orgId = (await repositories.ensureOrg('dl', false)).id;
   });
 
   afterAll(async () => {
+    quotas.stopRenewing();
     reads.close();
     await backend.cleanup();
     rmSync(dir, { recursive: true, force: true });
@@ -190,6 +191,18 @@ describe.each([
     now += 60_000;
     await quotas.reserve(counting, 5, 5);
     expect(await quotas.counted((await quotas.get(counting))!, 60_000)).toBe(usage + 5);
+
+    // Reservations this process holds are renewed, however long their stores run; one a process that died left behind is not, and stops counting when its time is past.
+    const held = await quotas.reserve(counting, 70, 0);
+    await backend.db('quota_reservations').insert({ id: 'left-by-a-dead-process', org_id: counting, bytes: 900, expires_at: now + RESERVATION_TTL_MS });
+    expect(await quotas.measure(counting)).toBe(usage + 5 + 70 + 900);
+    now += RESERVATION_TTL_MS - 1000;
+    await quotas.renewHeld();
+    now += 2000;
+    expect(await quotas.measure(counting)).toBe(usage + 5 + 70);
+    expect(await backend.db('quota_reservations').where({ id: 'left-by-a-dead-process' }).first()).toBeUndefined();
+    await quotas.release(held);
+    expect(await quotas.measure(counting)).toBe(usage + 5);
   });
 
   it('pages tags and records batched pull statistics', async () => {
