@@ -7,7 +7,6 @@ import { Digest, digestAlgorithm, digestHex, tryParseDigest } from '../oci/diges
 import { BlobStat, BlobStore, ByteRange, Storage, UploadStore } from './blob-store';
 import { digestingStreamFor } from './verifying-writer';
 import { BufferPool } from './buffer-pool';
-import { PooledCopyStream } from './pooled-copy-stream';
 import { OCTET_STREAM, putFile, putStream } from './s3-object-writer';
 
 export interface S3StorageOptions {
@@ -79,7 +78,6 @@ export class S3BlobStore implements BlobStore {
     private readonly prefix: string,
     private readonly partSize: number,
     private readonly redirectDownloads: boolean,
-    private readonly buffers: BufferPool,
   ) {}
 
   keyOf(digest: Digest): string {
@@ -96,16 +94,11 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  /**
-   * The object's bytes in pooled buffers (see PooledCopyStream). Throws
-   * BLOB_UNKNOWN when absent, RANGE_INVALID when the range starts past the end.
-   */
+  /** Throws BLOB_UNKNOWN when absent, RANGE_INVALID when the range starts past the end. */
   async read(digest: Digest, range?: ByteRange): Promise<Readable> {
     try {
-      const body = range
-        ? await this.client.getPartialObject(this.bucket, this.keyOf(digest), range.start, range.end - range.start + 1)
-        : await this.client.getObject(this.bucket, this.keyOf(digest));
-      return new PooledCopyStream(body, this.buffers);
+      if (!range) return await this.client.getObject(this.bucket, this.keyOf(digest));
+      return await this.client.getPartialObject(this.bucket, this.keyOf(digest), range.start, range.end - range.start + 1);
     } catch (err) {
       if (isMissing(err)) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} is not stored`);
       if (s3Code(err) === 'InvalidRange') throw new RegistryError('RANGE_INVALID', `range ${range?.start}-${range?.end} is not satisfiable`);
@@ -304,11 +297,10 @@ export async function createS3Storage(options: S3StorageOptions, scratchDir: str
   }
   const prefix = normalizePrefix(options.prefix);
   await mkdir(scratchDir, { recursive: true });
-  const buffers = new BufferPool();
   return {
-    blobs: new S3BlobStore(client, options.bucket, prefix, partSize, options.redirectDownloads, buffers),
+    blobs: new S3BlobStore(client, options.bucket, prefix, partSize, options.redirectDownloads),
     uploads: new S3UploadStore(client, options.bucket, prefix, partSize),
     scratchDir,
-    buffers,
+    buffers: new BufferPool(),
   };
 }
