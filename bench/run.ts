@@ -31,7 +31,7 @@ import {
 } from './lib/contenders';
 import { curl, expectOk } from './lib/curl';
 import { MANIFEST_ACCEPT, buildAndPush, populateUpstream, pullAll, request, type PublishedImage } from './lib/images';
-import { RssSampler, machineBusySeconds, readMemory, resetPeak, waitForQuietMachine } from './lib/proc';
+import { RssSampler, machineBusySeconds, readMemory, resetPeak, residentByKind, waitForQuietMachine } from './lib/proc';
 import { Results } from './lib/report';
 import { MiB, log, median, now, rotate } from './lib/util';
 import { hey, wrk } from './lib/wrk';
@@ -373,6 +373,7 @@ async function memory(ctx: Ctx, run: number): Promise<void> {
     if (!pid) throw new Error('no server process id');
     await getManifest(c, img);
     const before = readMemory(pid)?.rss ?? NaN;
+    const beforeParts = await memoryParts(c, pid);
     const urls = Array.from({ length: s.memClients }, () => blobUrl(c, img, img.largest.digest));
     const phase = async (name: string): Promise<void> => {
       const hwmReset = resetPeak(pid);
@@ -391,9 +392,33 @@ async function memory(ctx: Ctx, run: number): Promise<void> {
     await phase('warm');
     await sleep(s.idleWaitMs);
     const idle = readMemory(pid)?.rss ?? NaN;
+    const idleParts = await memoryParts(c, pid);
     results.add(S5, 'RSS before the pulls', 'MB', 'lower', c.id, before / 1e6);
     results.add(S5, `idle RSS ${s.idleWaitMs / 1000} s after`, 'MB', 'lower', c.id, idle / 1e6);
+    for (const [part, value] of Object.entries(beforeParts)) results.add(S5, `before: ${part}`, 'MB', 'lower', c.id, value / 1e6);
+    for (const [part, value] of Object.entries(idleParts)) results.add(S5, `${s.idleWaitMs / 1000} s after: ${part}`, 'MB', 'lower', c.id, value / 1e6);
   });
+}
+
+/**
+ * Where a server's resident memory is: glibc's main arena, other anonymous
+ * memory and files (from smaps), and for Entrepot V8's heap and the memory
+ * outside it that V8 knows of (buffers), from its process metrics.
+ */
+async function memoryParts(c: Contender, pid: number): Promise<Record<string, number>> {
+  const parts: Record<string, number> = {};
+  const resident = residentByKind(pid);
+  if (resident) {
+    parts['malloc main arena ([heap])'] = resident.brkHeap;
+    parts['other anonymous'] = resident.anonymous;
+  }
+  if (c.id.startsWith('entrepot')) {
+    const text = await fetch(`${c.url}/metrics`).then((r) => r.text());
+    const gauge = (name: string): number => Number(text.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ')[1] ?? NaN);
+    parts['V8 heap (total)'] = gauge('entrepot_nodejs_heap_size_total_bytes');
+    parts['V8 external (buffers)'] = gauge('entrepot_nodejs_external_memory_bytes');
+  }
+  return parts;
 }
 
 // ---------------------------------------------------------------------------

@@ -21,6 +21,38 @@ export function readMemory(pid: number): MemoryReading | undefined {
   }
 }
 
+/** Resident bytes of a process by kind of mapping, from /proc/PID/smaps. */
+export interface ResidentByKind {
+  /** `[heap]`: glibc's main malloc arena (grown with brk). */
+  brkHeap: number;
+  /** Anonymous mappings: V8's heap pages, malloc's mmapped chunks and thread arenas, stacks of threads. */
+  anonymous: number;
+  /** Mapped files (the executable, shared libraries). */
+  files: number;
+}
+
+export function residentByKind(pid: number): ResidentByKind | undefined {
+  let smaps: string;
+  try {
+    smaps = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const total: ResidentByKind = { brkHeap: 0, anonymous: 0, files: 0 };
+  let kind: keyof ResidentByKind = 'anonymous';
+  for (const line of smaps.split('\n')) {
+    const mapping = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (mapping) {
+      const name = mapping[1];
+      kind = name === '[heap]' ? 'brkHeap' : name === '' || name.startsWith('[') ? 'anonymous' : 'files';
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) total[kind] += Number(rss[1]) * 1024;
+  }
+  return total;
+}
+
 /** Resets VmHWM to the current RSS (`echo 5 > /proc/PID/clear_refs`); false when not permitted. */
 export function resetPeak(pid: number): boolean {
   try {

@@ -2,6 +2,7 @@ import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Logger } from './logging/logger';
+import type { TrimHeap } from './memory-trim';
 
 export interface IdleCollectionOptions {
   /** How often activity is sampled (default 1 s). */
@@ -12,6 +13,8 @@ export interface IdleCollectionOptions {
   idleUtilization?: number;
   /** Called just before each collection: caches drop what they can rebuild (e.g. kept read buffers). */
   release?: ReadonlyArray<() => void>;
+  /** Run after each collection: gives the C heap's free pages back to the system (see memory-trim.ts). */
+  trimHeap?: TrimHeap;
   /** Told of each collection, with memory before and after (metrics, tests). */
   onCollect?: (before: NodeJS.MemoryUsage, after: NodeJS.MemoryUsage) => void;
 }
@@ -22,8 +25,8 @@ export interface IdleCollectionOptions {
  * of megabytes after a burst of pulls; V8 collects on allocation, so a process
  * that has gone quiet keeps them, and its RSS stays at the burst's peak until
  * the next burst. At idle a collection (tens of milliseconds) costs nothing a
- * client notices and gives that memory back to the C allocator, which returns
- * it to the system where its settings allow (README, "Configuration").
+ * client notices and gives that memory back to the C allocator; a heap trim
+ * then returns its free pages to the system (glibc keeps them otherwise).
  *
  * Process-wide: `main` runs one for the process, not one per instance.
  */
@@ -34,6 +37,8 @@ export class IdleCollection {
   private idleStreak = 0;
   /** The sample after a collection would count the collection's own aftermath (freeing, finalizers) as activity. */
   private skipNextSample = false;
+  /** A heap trim is running on a worker thread. */
+  private trimming = false;
   private readonly collect: () => void;
 
   constructor(
@@ -68,17 +73,35 @@ export class IdleCollection {
       this.idleStreak = 0;
       return;
     }
-    if (!this.busySinceCollection || ++this.idleStreak < (this.options.idleSamples ?? 2)) return;
+    if (this.trimming || !this.busySinceCollection || ++this.idleStreak < (this.options.idleSamples ?? 2)) return;
     this.busySinceCollection = false;
     this.idleStreak = 0;
     const before = process.memoryUsage();
     const started = performance.now();
     for (const release of this.options.release ?? []) release();
     this.collect();
-    const after = process.memoryUsage();
     this.skipNextSample = true;
+    const trim = this.options.trimHeap;
+    if (!trim) {
+      this.collected(before, started, false);
+      return;
+    }
+    this.trimming = true;
+    trim().then(
+      (trimmed) => this.collected(before, started, trimmed),
+      (err: unknown) => {
+        this.logger.warn('malloc_trim failed', { error: err instanceof Error ? err.message : String(err) });
+        this.collected(before, started, false);
+      },
+    );
+  }
+
+  private collected(before: NodeJS.MemoryUsage, started: number, trimmed: boolean): void {
+    this.trimming = false;
+    const after = process.memoryUsage();
     this.logger.debug('idle garbage collection', {
       ms: Math.round(performance.now() - started),
+      trimmed,
       rssBefore: before.rss,
       rssAfter: after.rss,
       arrayBuffersBefore: before.arrayBuffers,

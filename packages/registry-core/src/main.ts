@@ -2,6 +2,7 @@
 import { ConfigError, loadConfig } from './config/config';
 import { IdleCollection } from './idle-collection';
 import { createLogger } from './logging/logger';
+import { glibcHeapTrimmer } from './memory-trim';
 import { currentAllocator, missingNodeFlags } from './runtime-flags';
 import { createEntrepot } from './server';
 
@@ -11,9 +12,10 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.log_level });
   const entrepot = await createEntrepot(config, { logger });
   const port = await entrepot.listen();
-  const idleCollection = new IdleCollection(logger, { release: [() => entrepot.services.storage.buffers.shrink()] }).start();
+  const trimHeap = await glibcHeapTrimmer(logger);
+  const idleCollection = new IdleCollection(logger, { release: [() => entrepot.services.storage.buffers.shrink()], trimHeap: trimHeap ?? undefined }).start();
   const allocator = currentAllocator();
-  logger.info('Entrepot listening', { port, tls: Boolean(config.tls), database: config.database.client, storage: config.storage.driver, queue: config.queue.driver, allocator, flags: config.flags });
+  logger.info('Entrepot listening', { port, tls: Boolean(config.tls), database: config.database.client, storage: config.storage.driver, queue: config.queue.driver, allocator, heapTrim: trimHeap !== null, flags: config.flags });
   const missing = missingNodeFlags(process.execArgv);
   if (missing.length > 0) {
     logger.warn('started without the recommended Node flags: cold pulls spend much of their CPU on garbage collection (README, "Configuration")', { missing });

@@ -59,7 +59,7 @@ describe('the server launcher', () => {
       expect(facts.allocator).toBe('system');
       expect(facts.cmdline).toEqual(expect.arrayContaining([...NODE_FLAGS]));
       expect(facts.cmdline[facts.cmdline.length - 1]).toMatch(/registry-core\/dist\/main\.js$/);
-      expect(listening(entrepot).allocator).toBe('system');
+      expect(listening(entrepot)).toMatchObject({ allocator: 'system', heapTrim: true });
       expect(entrepot.log()).not.toMatch(/started without the recommended Node flags/);
     } finally {
       await entrepot.stop();
@@ -72,7 +72,7 @@ describe('the server launcher', () => {
       const facts = processFacts(entrepot);
       expect(facts.allocator).toBe('jemalloc');
       expect(facts.cmdline).toEqual(expect.arrayContaining([...NODE_FLAGS]));
-      expect(listening(entrepot).allocator).toBe('jemalloc');
+      expect(listening(entrepot)).toMatchObject({ allocator: 'jemalloc', heapTrim: false });
       const environ = readFileSync(`/proc/${entrepot.pid}/environ`, 'utf8').split('\0');
       expect(environ).toContain('MALLOC_CONF=background_thread:true,dirty_decay_ms:2000,muzzy_decay_ms:0');
       const created = await entrepot.api('POST', '/organization/', { name: 'onjemalloc' });

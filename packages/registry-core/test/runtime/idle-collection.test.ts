@@ -52,6 +52,30 @@ describe('IdleCollection', () => {
     }
   });
 
+  it('trims the C heap after the collection, and reports once the trim is done', async () => {
+    const events: string[] = [];
+    let finishTrim: (trimmed: boolean) => void = () => undefined;
+    const trimHeap = (): Promise<boolean> => {
+      events.push('trim started');
+      return new Promise((resolve) => (finishTrim = resolve));
+    };
+    const idle = new IdleCollection(logger, { intervalMs: 100, idleUtilization: 0.1, trimHeap, onCollect: () => events.push('collected') }).start();
+    try {
+      busyFor(150);
+      for (let waited = 0; events.length === 0 && waited < 2000; waited += 20) await sleep(20);
+      expect(events).toEqual(['trim started']);
+      // Another burst and idle period while the trim runs: no second collection over it.
+      busyFor(150);
+      await sleep(500);
+      expect(events).toEqual(['trim started']);
+      finishTrim(true);
+      await sleep(0);
+      expect(events).toEqual(['trim started', 'collected']);
+    } finally {
+      idle.stop();
+    }
+  });
+
   it('does not collect while the process stays busy', async () => {
     let collected = 0;
     const idle = new IdleCollection(logger, { intervalMs: 100, onCollect: () => collected++ }).start();
