@@ -24,6 +24,7 @@ import {
   NginxStatic,
   directContender,
   startDistributionProxy,
+  startDistributionS3Proxy,
   startEntrepot,
   type Contender,
   type ContenderId,
@@ -165,7 +166,7 @@ interface Ctx {
 }
 
 const byId = (ctx: Ctx, ids: ContenderId[]): Contender[] => ids.map((id) => ctx.all.find((c) => c.id === id)).filter((c): c is Contender => c !== undefined);
-const CACHES: ContenderId[] = ['distribution', 'entrepot', 'entrepot-scaleout'];
+const CACHES: ContenderId[] = ['distribution', 'distribution-s3', 'entrepot', 'entrepot-scaleout'];
 const PULLERS: ContenderId[] = ['direct', ...CACHES];
 const SERVERS: ContenderId[] = ['direct', 'nginx', ...CACHES];
 
@@ -563,6 +564,7 @@ async function main(): Promise<void> {
       started.push(nginx);
     }
     if (want('distribution')) started.push(await startDistributionProxy(upstream));
+    if (want('distribution-s3')) started.push(await startDistributionS3Proxy(upstream));
     if (want('entrepot')) started.push(await startEntrepot({ repoRoot: REPO_ROOT, upstreamUrl: upstream.url, cpuProfDir: opts.cpuProfDir, allocator: opts.allocator }));
     if (want('entrepot-scaleout') && opts.scaleOut) {
       try {

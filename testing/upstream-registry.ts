@@ -12,6 +12,7 @@ import { createPrivateKey, randomBytes, randomUUID, sign, timingSafeEqual, type 
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { S3ConnectionInfo } from './s3-server';
 import {
   OutputTail,
   TempDir,
@@ -348,6 +349,8 @@ export interface UpstreamRegistryOptions {
   logLevel?: 'error' | 'warn' | 'info' | 'debug';
   /** Milliseconds to wait for readiness (default 20000). */
   startTimeoutMs?: number;
+  /** Store blobs and manifests in this S3 bucket (Distribution's s3 driver, served through the registry, no redirects) instead of the filesystem. */
+  s3?: S3ConnectionInfo;
 }
 
 export interface Credentials {
@@ -436,7 +439,21 @@ export class UpstreamRegistry {
         version: '0.1',
         log: { level: options.logLevel ?? 'error', accesslog: { disabled: false } },
         storage: {
-          filesystem: { rootdirectory: dir.join('data') },
+          ...(options.s3
+            ? {
+                s3: {
+                  accesskey: options.s3.accessKey,
+                  secretkey: options.s3.secretKey,
+                  region: options.s3.region,
+                  regionendpoint: `http://${options.s3.endPoint}:${options.s3.port}`,
+                  bucket: options.s3.bucket,
+                  secure: false,
+                  v4auth: true,
+                  rootdirectory: '/distribution',
+                },
+                redirect: { disable: true },
+              }
+            : { filesystem: { rootdirectory: dir.join('data') } }),
           delete: { enabled: options.deleteEnabled ?? true },
           maintenance: { uploadpurging: { enabled: false } },
         },
@@ -531,7 +548,8 @@ export class UpstreamRegistry {
   private async spawnProcess(bin: string): Promise<void> {
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) {
-      if (!k.startsWith('REGISTRY_') && !k.startsWith('OTEL_')) env[k] = v;
+      // AWS_* would configure the s3 driver's SDK (a CA bundle it cannot load for a plain-HTTP endpoint).
+      if (!k.startsWith('REGISTRY_') && !k.startsWith('OTEL_') && !k.startsWith('AWS_')) env[k] = v;
     }
     const child = trackChild(spawn(bin, ['serve', this.configPath], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
     this.child = child;

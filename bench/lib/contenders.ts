@@ -1,7 +1,8 @@
 /**
  * The servers measured side by side: Entrepot (embedded and scale-out) as
- * separate processes, CNCF Distribution in proxy mode, the upstream itself
- * (direct pulls) and nginx serving the same files (the static limit).
+ * separate processes, CNCF Distribution in proxy mode (on the filesystem and
+ * on S3), the upstream itself (direct pulls) and nginx serving the same files
+ * (the static limit).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,12 +15,13 @@ import { launcherSpawn } from '../../packages/registry-core/src/runtime-flags';
 import { findPid } from './proc';
 import { log } from './util';
 
-export type ContenderId = 'direct' | 'nginx' | 'distribution' | 'entrepot' | 'entrepot-scaleout';
+export type ContenderId = 'direct' | 'nginx' | 'distribution' | 'distribution-s3' | 'entrepot' | 'entrepot-scaleout';
 
 export const LABELS: Record<ContenderId, string> = {
   direct: 'direct (upstream)',
   nginx: 'nginx (static limit)',
   distribution: 'Distribution proxy',
+  'distribution-s3': 'Distribution proxy on S3',
   entrepot: 'Entrepot embedded',
   'entrepot-scaleout': 'Entrepot scale-out',
 };
@@ -74,6 +76,33 @@ export async function startDistributionProxy(upstream: UpstreamRegistry): Promis
     repo: (r) => r,
     stop: () => reg.stop(),
   };
+}
+
+/**
+ * Distribution's proxy with its blobs in S3 (the same SeaweedFS build as
+ * Entrepot scale-out, its own instance), streamed through the registry: the
+ * like-for-like comparison for Entrepot scale-out.
+ */
+export async function startDistributionS3Proxy(upstream: UpstreamRegistry): Promise<Contender> {
+  const s3 = await S3Server.start({ bucket: 'distribution-bench' });
+  try {
+    const reg = await UpstreamRegistry.start({ proxy: { remoteurl: upstream.url }, s3: s3.connection() });
+    return {
+      id: 'distribution-s3',
+      host: reg.host,
+      url: reg.url,
+      isCache: true,
+      pid: () => findPid('docker-registry', reg.configPath),
+      repo: (r) => r,
+      stop: async () => {
+        await reg.stop();
+        await s3.stop();
+      },
+    };
+  } catch (err) {
+    await s3.stop();
+    throw err;
+  }
 }
 
 // ---------------------------------------------------------------------------
