@@ -186,7 +186,8 @@ export async function startEntrepot(opts: EntrepotOptions): Promise<EntrepotCont
     // JSON is YAML.
     writeFileSync(dir.join('config.yml'), JSON.stringify(config, null, 2));
     // Started as `npm start` starts it: through its launcher, with this Node.
-    if (opts.cpuProfDir) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${opts.cpuProfDir}`.trim();
+    // Node refuses --cpu-prof in NODE_OPTIONS; the launcher passes these on.
+    if (opts.cpuProfDir) env.ENTREPOT_NODE_ARGS = `--cpu-prof --cpu-prof-dir=${opts.cpuProfDir}`;
     const logFile = dir.join('entrepot.log');
     const out = createWriteStream(logFile);
     const launch = launcherSpawn(opts.repoRoot, process.execPath, env);

@@ -4,7 +4,7 @@
  * preloaded on request, and a clear refusal of a setting it cannot honour.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { NODE_FLAGS, allocatorInMaps, launcherSpawn } from '../../../registry-core/src/runtime-flags';
@@ -82,6 +82,20 @@ describe('the server launcher', () => {
     } finally {
       await entrepot.stop();
     }
+  }, 60_000);
+
+  it('passes ENTREPOT_NODE_ARGS to Node, options NODE_OPTIONS refuses included: a CPU profile is written at shutdown', async () => {
+    const profiles = join(work, 'profiles');
+    mkdirSync(profiles);
+    const entrepot = await start('node-args', { ENTREPOT_NODE_ARGS: `--cpu-prof --cpu-prof-dir=${profiles}` });
+    try {
+      const facts = processFacts(entrepot);
+      expect(facts.cmdline).toEqual(expect.arrayContaining(['--cpu-prof', `--cpu-prof-dir=${profiles}`, ...NODE_FLAGS]));
+      expect((await entrepot.api('GET', '/organization/nobody')).status).toBe(404);
+    } finally {
+      await entrepot.stop();
+    }
+    expect(readdirSync(profiles).filter((f) => f.endsWith('.cpuprofile'))).toHaveLength(1);
   }, 60_000);
 
   const launch = (env: Record<string, string>) => {
