@@ -65,17 +65,22 @@ export function directContender(upstream: UpstreamRegistry): Contender {
   };
 }
 
-export async function startDistributionProxy(upstream: UpstreamRegistry): Promise<Contender> {
-  const reg = await UpstreamRegistry.start({ proxy: { remoteurl: upstream.url } });
+/** A Distribution proxy as a contender; `stop` also stops what it depends on. */
+function distributionContender(id: ContenderId, reg: UpstreamRegistry, stop: () => Promise<void>): Contender {
   return {
-    id: 'distribution',
+    id,
     host: reg.host,
     url: reg.url,
     isCache: true,
     pid: () => findPid('docker-registry', reg.configPath),
     repo: (r) => r,
-    stop: () => reg.stop(),
+    stop,
   };
+}
+
+export async function startDistributionProxy(upstream: UpstreamRegistry): Promise<Contender> {
+  const reg = await UpstreamRegistry.start({ proxy: { remoteurl: upstream.url } });
+  return distributionContender('distribution', reg, () => reg.stop());
 }
 
 /**
@@ -87,18 +92,10 @@ export async function startDistributionS3Proxy(upstream: UpstreamRegistry): Prom
   const s3 = await S3Server.start({ bucket: 'distribution-bench' });
   try {
     const reg = await UpstreamRegistry.start({ proxy: { remoteurl: upstream.url }, s3: s3.connection() });
-    return {
-      id: 'distribution-s3',
-      host: reg.host,
-      url: reg.url,
-      isCache: true,
-      pid: () => findPid('docker-registry', reg.configPath),
-      repo: (r) => r,
-      stop: async () => {
-        await reg.stop();
-        await s3.stop();
-      },
-    };
+    return distributionContender('distribution-s3', reg, async () => {
+      await reg.stop();
+      await s3.stop();
+    });
   } catch (err) {
     await s3.stop();
     throw err;
