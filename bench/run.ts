@@ -195,6 +195,12 @@ async function skopeoPull(ctx: Ctx, c: Contender, img: PublishedImage): Promise<
   }
 }
 
+/** Reads unlabelled samples from an Entrepot contender's `/metrics`; NaN for one it does not report. */
+async function metricSamples(c: Contender, names: string[]): Promise<number[]> {
+  const lines = (await fetch(`${c.url}/metrics`).then((r) => r.text())).split('\n');
+  return names.map((name) => Number(lines.find((l) => l.startsWith(`${name} `))?.split(' ')[1] ?? NaN));
+}
+
 /**
  * Waits until an Entrepot contender has stored what it was downloading. Clients
  * of a fill can finish before the fill is in storage (scale-out uploads it to
@@ -205,9 +211,8 @@ async function fillsStored(c: Contender): Promise<void> {
   if (!c.id.startsWith('entrepot')) return;
   const deadline = now() + 600_000;
   for (;;) {
-    const text = await fetch(`${c.url}/metrics`).then((r) => r.text());
-    const line = text.split('\n').find((l) => l.startsWith('entrepot_cache_fills_in_flight '));
-    if (line && Number(line.split(' ')[1]) === 0) return;
+    const [inFlight] = await metricSamples(c, ['entrepot_cache_fills_in_flight']);
+    if (inFlight === 0) return;
     if (now() > deadline) throw new Error(`${c.id}: fills still running after 10 minutes`);
     await sleep(200);
   }
@@ -414,10 +419,7 @@ async function memoryParts(c: Contender, pid: number): Promise<Record<string, nu
     parts['other anonymous'] = resident.anonymous;
   }
   if (c.id.startsWith('entrepot')) {
-    const text = await fetch(`${c.url}/metrics`).then((r) => r.text());
-    const gauge = (name: string): number => Number(text.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ')[1] ?? NaN);
-    parts['V8 heap (total)'] = gauge('entrepot_nodejs_heap_size_total_bytes');
-    parts['V8 external (buffers)'] = gauge('entrepot_nodejs_external_memory_bytes');
+    [parts['V8 heap (total)'], parts['V8 external (buffers)']] = await metricSamples(c, ['entrepot_nodejs_heap_size_total_bytes', 'entrepot_nodejs_external_memory_bytes']);
   }
   return parts;
 }

@@ -12,9 +12,9 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.log_level });
   const entrepot = await createEntrepot(config, { logger });
   const port = await entrepot.listen();
-  const trimHeap = await glibcHeapTrimmer(logger);
-  const idleCollection = new IdleCollection(logger, { release: [() => entrepot.services.storage.buffers.shrink()], trimHeap: trimHeap ?? undefined }).start();
   const allocator = currentAllocator();
+  const trimHeap = await glibcHeapTrimmer(logger, allocator);
+  const idleCollection = new IdleCollection(logger, { release: [() => entrepot.services.storage.buffers.shrink()], trimHeap: trimHeap ?? undefined }).start();
   logger.info('Entrepot listening', { port, tls: Boolean(config.tls), database: config.database.client, storage: config.storage.driver, queue: config.queue.driver, allocator, heapTrim: trimHeap !== null, flags: config.flags });
   const missing = missingNodeFlags(process.execArgv);
   if (missing.length > 0) {

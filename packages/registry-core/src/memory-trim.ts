@@ -1,5 +1,5 @@
 import type { Logger } from './logging/logger';
-import { currentAllocator } from './runtime-flags';
+import type { Allocator } from './runtime-flags';
 
 /** Gives free C-heap memory back to the system; resolves true when some was. */
 export type TrimHeap = () => Promise<boolean>;
@@ -17,8 +17,8 @@ type AsyncMallocTrim = (pad: number, done: (err: unknown, released: number) => v
  * for it, so it is called through koffi, whose package carries prebuilt
  * binaries (no build step at install).
  */
-export async function glibcHeapTrimmer(logger: Logger): Promise<TrimHeap | null> {
-  if (process.platform !== 'linux' || currentAllocator() !== 'system') return null;
+export async function glibcHeapTrimmer(logger: Logger, allocator: Allocator): Promise<TrimHeap | null> {
+  if (process.platform !== 'linux' || allocator !== 'system') return null;
   let mallocTrim: AsyncMallocTrim;
   try {
     const koffi = await import('koffi');

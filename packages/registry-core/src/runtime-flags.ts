@@ -31,13 +31,16 @@ export function missingNodeFlags(execArgv: readonly string[]): string[] {
   });
 }
 
+/** The C allocator a process runs on: the C library's, or jemalloc preloaded by the launcher. */
+export type Allocator = 'jemalloc' | 'system';
+
 /** Which C allocator a process's memory map (`/proc/<pid>/maps`) shows in use. */
-export function allocatorInMaps(maps: string): 'jemalloc' | 'system' {
+export function allocatorInMaps(maps: string): Allocator {
   return /\/libjemalloc\.so(\.\d+)*$/m.test(maps) ? 'jemalloc' : 'system';
 }
 
 /** The C allocator of this process ('system' where /proc cannot tell). */
-export function currentAllocator(): 'jemalloc' | 'system' {
+export function currentAllocator(): Allocator {
   try {
     return allocatorInMaps(readFileSync('/proc/self/maps', 'utf8'));
   } catch {
