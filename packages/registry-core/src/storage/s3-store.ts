@@ -8,6 +8,7 @@ import { BlobStat, BlobStore, ByteRange, Storage, UploadStore } from './blob-sto
 import { digestingStreamFor } from './verifying-writer';
 import { BufferPool } from './buffer-pool';
 import { OCTET_STREAM, putFile, putStream } from './s3-object-writer';
+import { S3ObjectReader } from './s3-object-reader';
 
 export interface S3StorageOptions {
   endpoint: string;
@@ -71,6 +72,7 @@ async function removeKeys(client: Client, bucket: string, keys: string[]): Promi
  */
 export class S3BlobStore implements BlobStore {
   readonly kind = 's3';
+  private readonly reader: S3ObjectReader;
 
   constructor(
     private readonly client: Client,
@@ -78,7 +80,9 @@ export class S3BlobStore implements BlobStore {
     private readonly prefix: string,
     private readonly partSize: number,
     private readonly redirectDownloads: boolean,
-  ) {}
+  ) {
+    this.reader = new S3ObjectReader(client, bucket);
+  }
 
   keyOf(digest: Digest): string {
     const hex = digestHex(digest);
@@ -96,14 +100,7 @@ export class S3BlobStore implements BlobStore {
 
   /** Throws BLOB_UNKNOWN when absent, RANGE_INVALID when the range starts past the end. */
   async read(digest: Digest, range?: ByteRange): Promise<Readable> {
-    try {
-      if (!range) return await this.client.getObject(this.bucket, this.keyOf(digest));
-      return await this.client.getPartialObject(this.bucket, this.keyOf(digest), range.start, range.end - range.start + 1);
-    } catch (err) {
-      if (isMissing(err)) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} is not stored`);
-      if (s3Code(err) === 'InvalidRange') throw new RegistryError('RANGE_INVALID', `range ${range?.start}-${range?.end} is not satisfiable`);
-      throw err;
-    }
+    return this.reader.read(this.keyOf(digest), range, () => new RegistryError('BLOB_UNKNOWN', `blob ${digest} is not stored`));
   }
 
   async write(digest: Digest, source: Readable, expectedSize?: number): Promise<BlobStat> {

@@ -199,3 +199,81 @@ describe('s3 storage specifics', () => {
     await createS3Storage(optionsFor(prefix, { bucket }), scratch.path);
   });
 });
+
+/**
+ * Answers a real S3 server does not give on demand, from a small HTTP server
+ * that accepts the bucket check at start and then answers reads as told.
+ */
+describe('s3 reads when S3 misbehaves', () => {
+  let scratch: TempDir;
+  let server: http.Server;
+  let port: number;
+  let answer: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+  const seen: Array<{ url: string; range?: string }> = [];
+
+  beforeEach(async () => {
+    scratch = await TempDir.create('entrepot-s3-scratch-');
+    seen.length = 0;
+    server = http.createServer((req, res) => {
+      if (req.method === 'HEAD') return void res.writeHead(200).end();
+      seen.push({ url: req.url ?? '', range: req.headers.range });
+      answer(req, res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as { port: number }).port;
+  });
+
+  afterEach(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    await scratch.remove();
+  });
+
+  async function blobs(): Promise<Storage['blobs']> {
+    const options = { ...optionsFor('faults/'), endpoint: '127.0.0.1', port, bucket: 'faulty' };
+    return (await createS3Storage(options, scratch.path)).blobs;
+  }
+
+  const digest = digestOf('some blob');
+  const xmlError = (status: number, code: string) => (_req: http.IncomingMessage, res: http.ServerResponse) =>
+    void res.writeHead(status, { 'content-type': 'application/xml' }).end(`<?xml version="1.0"?><Error><Code>${code}</Code></Error>`);
+
+  test('a read is a signed GET of the blob key that carries the range', async () => {
+    answer = (_req, res) => void res.writeHead(206).end('0123');
+    expect((await readAll(await (await blobs()).read(digest, { start: 5, end: 8 }))).toString()).toBe('0123');
+    const hex = digest.slice('sha256:'.length);
+    expect(seen).toHaveLength(1);
+    expect(seen[0].url).toMatch(new RegExp(`^/faulty/faults/blobs/sha256/${hex.slice(0, 2)}/${hex}\\?.*X-Amz-Signature=`));
+    expect(seen[0].range).toBe('bytes=5-8');
+  });
+
+  test('a whole object sent back for a ranged read is refused, not served as the range', async () => {
+    answer = (_req, res) => void res.writeHead(200).end('the whole object');
+    await expect((await blobs()).read(digest, { start: 2, end: 5 })).rejects.toThrow(/answered 200/);
+  });
+
+  test('NoSuchKey is BLOB_UNKNOWN; a missing bucket is not', async () => {
+    const store = await blobs();
+    answer = xmlError(404, 'NoSuchKey');
+    await expect(store.read(digest)).rejects.toMatchObject({ code: 'BLOB_UNKNOWN' });
+    answer = xmlError(404, 'NoSuchBucket');
+    await expect(store.read(digest)).rejects.toThrow(/answered 404 NoSuchBucket/);
+  });
+
+  test('a throttling or failing S3 and an unreachable one are UNAVAILABLE (503 with Retry-After)', async () => {
+    const store = await blobs();
+    answer = xmlError(503, 'SlowDown');
+    await expect(store.read(digest)).rejects.toMatchObject({ code: 'UNAVAILABLE', status: 503 });
+    answer = xmlError(500, 'InternalError');
+    await expect(store.read(digest)).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    await expect(store.read(digest)).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    server = http.createServer();
+  });
+
+  test('an S3 416 is RANGE_INVALID', async () => {
+    answer = xmlError(416, 'InvalidRange');
+    await expect((await blobs()).read(digest, { start: 100, end: 200 })).rejects.toMatchObject({ code: 'RANGE_INVALID' });
+  });
+});
