@@ -3,13 +3,17 @@ import { dirname, join } from 'node:path';
 
 /**
  * V8 flags Entrepot's process is meant to run with, as its launcher passes
- * them (SERVER_LAUNCHER; README, "Configuration"). Without a higher initial
- * old-space limit, the fresh 64 KiB buffer of every socket read starts a full
- * garbage collection every few dozen megabytes a fill receives. Node refuses
+ * them (SERVER_LAUNCHER; README, "Configuration"). V8 counts the fresh 64 KiB
+ * buffer of every socket read against the old generation's limit; when that
+ * limit sits only a few dozen megabytes above the live heap, a fill or an S3
+ * read starts a full garbage collection every few dozen megabytes. The initial
+ * size is also the floor the limit falls back to after the idle collection
+ * (an idle mutator gets the smallest growth factor), so it must leave room
+ * above scale-out's ~40 MB live heap, not only embedded's ~25 MB. Node refuses
  * the flag in NODE_OPTIONS and V8 ignores it once the heap exists, so it
  * belongs on the command line.
  */
-export const NODE_FLAGS: readonly string[] = ['--initial-old-space-size=64'];
+export const NODE_FLAGS: readonly string[] = ['--initial-old-space-size=128'];
 
 /**
  * The shell script `npm start` runs, from the repository root: Node with
