@@ -2,8 +2,9 @@
  * SPEC §6 fault matrix, the blob store restarting: the S3 server (SeaweedFS)
  * behind Entrepot is crashed while a fill streams from the upstream, at three
  * moments: before the fill ends (and still down when it commits), and back up
- * before the fill ends, and while a large blob is being uploaded to it. The
- * client gets the correct body or an error, nothing corrupt or partial is ever
+ * before the fill ends, and while a large blob is being uploaded to it; and
+ * down while a stored blob is asked for (503 with Retry-After). The client
+ * gets the correct body or an error, nothing corrupt or partial is ever
  * stored, and the next pulls complete. A fault proxy slows the upstream so that
  * the fills last as long as each step needs.
  */
@@ -170,6 +171,24 @@ describe('S3 server restarted during fills', () => {
     await proxy.set({ kind: 'pass' });
     const warm = await getChecked(url, layer, { headers: { authorization: entrepot.adminAuth } });
     expect(warm.verdict).toBe('ok');
+    await expectDbConsistent();
+  }, 120_000);
+
+  it('a stored blob asked for while S3 is down is a 503 with Retry-After, never a 500 or a partial body; it is served once S3 is back', async () => {
+    const { url, layer } = await coldLayer('s3gone', 2 * MiB);
+    const auth = { headers: { authorization: entrepot.adminAuth } };
+    expect((await getChecked(url, layer, auth)).verdict).toBe('ok');
+    expect(await waitUntil(async () => (await stored(layer.digest)) !== null, 60_000)).toBe(true);
+    await s3.down({ crash: true });
+    try {
+      const res = await fetch(url, auth);
+      const body = await res.text();
+      expect({ status: res.status, retryAfter: res.headers.get('retry-after') }).toEqual({ status: 503, retryAfter: '1' });
+      expect(JSON.parse(body).errors[0].code).toBe('UNAVAILABLE');
+    } finally {
+      await s3.up();
+    }
+    expect((await getChecked(url, layer, auth)).verdict).toBe('ok');
     await expectDbConsistent();
   }, 120_000);
 
