@@ -14,6 +14,10 @@ const BODY_HIGH_WATER_MARK = 256 * 1024;
  */
 const TIMEOUTS = { connectTimeout: 10_000, headersTimeout: 30_000, bodyTimeout: 60_000 } as const;
 
+function storageUnavailable(cause?: unknown): RegistryError {
+  return new RegistryError('UNAVAILABLE', 'blob storage is unavailable; try again shortly', { headers: { 'Retry-After': '1' }, cause });
+}
+
 /** The `<Code>` of an S3 XML error body, if any. */
 function errorCodeOf(body: string): string | undefined {
   return /<Code>([^<]{1,100})<\/Code>/.exec(body)?.[1];
@@ -22,9 +26,9 @@ function errorCodeOf(body: string): string | undefined {
 /**
  * GETs of stored objects over undici, signed locally (SigV4 query signing by
  * the minio client, no network call when the region is configured). Node's
- * http client, which minio's own getObject uses, moves large bodies at about
- * two thirds of the rate undici does on the same machine, and every warm blob
- * served from S3 goes through here.
+ * http client, which minio's own getObject uses, moved large bodies at about
+ * three quarters of undici's rate here (docs/BENCHMARKS.md, item 31), and
+ * every warm blob served from S3 goes through here.
  */
 export class S3ObjectReader {
   private readonly http: Dispatcher;
@@ -49,7 +53,7 @@ export class S3ObjectReader {
         highWaterMark: BODY_HIGH_WATER_MARK,
       });
     } catch (err) {
-      throw new RegistryError('UNAVAILABLE', 'blob storage is unavailable; try again shortly', { headers: { 'Retry-After': '1' }, cause: err });
+      throw storageUnavailable(err);
     }
     const { statusCode, body } = response;
     // A ranged read must come back partial: a whole object in its place would be served as the range.
@@ -58,9 +62,7 @@ export class S3ObjectReader {
     const code = errorCodeOf(text);
     if (statusCode === 404 && (code === undefined || code === 'NoSuchKey')) throw missing();
     if (statusCode === 416) throw new RegistryError('RANGE_INVALID', `range ${range?.start}-${range?.end} is not satisfiable`);
-    if (statusCode === 503 || statusCode === 500) {
-      throw new RegistryError('UNAVAILABLE', 'blob storage is unavailable; try again shortly', { headers: { 'Retry-After': '1' } });
-    }
+    if (statusCode === 503 || statusCode === 500) throw storageUnavailable();
     throw new Error(`S3 GET of ${key} answered ${statusCode}${code ? ` ${code}` : ''}`);
   }
 }
