@@ -16,12 +16,14 @@ const QUEUED_BYTES = 1024 * 1024;
  * side fails or the client goes away; the body is destroyed then.
  */
 export async function sendBody(body: Readable, res: Writable): Promise<void> {
-  const recycle = isRecyclingStream(body) ? (chunk: Buffer) => body.recycle(chunk) : undefined;
+  const recycling = isRecyclingStream(body) ? body : undefined;
+  const recycle = recycling ? (chunk: Buffer) => recycling.recycle(chunk) : undefined;
+  const queueBytes = recycling?.queueBytes ?? QUEUED_BYTES;
   for await (const chunk of body as AsyncIterable<Buffer>) {
     if (res.destroyed) throw new Error('premature close');
     // On a write error the socket may still hold the bytes: the buffer is not reused then.
     const accepted = recycle ? res.write(chunk, (err) => err || recycle(chunk)) : res.write(chunk);
-    if (!accepted && res.writableLength >= QUEUED_BYTES) await drained(res);
+    if (!accepted && res.writableLength >= queueBytes) await drained(res);
   }
   res.end();
   await finished(res);

@@ -19,6 +19,8 @@ export interface GrowingFile {
 /** A stream whose chunks the consumer may hand back for reuse once it is done with their bytes. */
 export interface RecyclingStream extends Readable {
   recycle(chunk: Buffer): void;
+  /** Bytes of its chunks worth queuing in a socket ahead of the one being sent; each holds a pool buffer. */
+  readonly queueBytes: number;
 }
 
 export function isRecyclingStream(stream: Readable): stream is RecyclingStream {
@@ -42,6 +44,7 @@ export interface FileRangeOptions {
  * after writing a chunk lets the next read reuse its buffer.
  */
 export class FileRangeStream extends Readable implements RecyclingStream {
+  readonly queueBytes: number;
   private position: number;
   private readonly end: number;
   private reading = false;
@@ -53,6 +56,8 @@ export class FileRangeStream extends Readable implements RecyclingStream {
   ) {
     // One chunk read ahead of the one being sent.
     super({ highWaterMark: pool.chunkSize });
+    // Two chunks: small chunks of a growing file's memory should not each wait for the socket.
+    this.queueBytes = 2 * pool.chunkSize;
     this.position = options.start ?? 0;
     this.end = options.end ?? Number.POSITIVE_INFINITY;
   }

@@ -30,6 +30,11 @@ const MIB = 1024 * 1024;
 const DEFAULT_PART_SIZE = 16 * MIB;
 /** S3's smallest part size (except for the last part). */
 const MIN_PART_SIZE = 5 * MIB;
+/**
+ * Pool buffers for S3 reads. 256 KiB kept 50 warm 500 MiB streams under
+ * 300 MB of RSS at the throughput of 512 KiB (docs/BENCHMARKS.md, item 32).
+ */
+const S3_READ_CHUNK = 256 * 1024;
 
 function s3Code(err: unknown): string | undefined {
   return (err as { code?: string } | null)?.code;
@@ -80,8 +85,9 @@ export class S3BlobStore implements BlobStore {
     private readonly prefix: string,
     private readonly partSize: number,
     private readonly redirectDownloads: boolean,
+    buffers: BufferPool,
   ) {
-    this.reader = new S3ObjectReader(client, bucket);
+    this.reader = new S3ObjectReader(client, bucket, buffers);
   }
 
   keyOf(digest: Digest): string {
@@ -294,10 +300,12 @@ export async function createS3Storage(options: S3StorageOptions, scratchDir: str
   }
   const prefix = normalizePrefix(options.prefix);
   await mkdir(scratchDir, { recursive: true });
+  // Shared by fills and reads from S3. Smaller than the filesystem's: each S3 read also holds the socket's next buffer.
+  const buffers = new BufferPool(S3_READ_CHUNK);
   return {
-    blobs: new S3BlobStore(client, options.bucket, prefix, partSize, options.redirectDownloads),
+    blobs: new S3BlobStore(client, options.bucket, prefix, partSize, options.redirectDownloads, buffers),
     uploads: new S3UploadStore(client, options.bucket, prefix, partSize),
     scratchDir,
-    buffers: new BufferPool(),
+    buffers,
   };
 }

@@ -239,12 +239,30 @@ describe('s3 reads when S3 misbehaves', () => {
     void res.writeHead(status, { 'content-type': 'application/xml' }).end(`<?xml version="1.0"?><Error><Code>${code}</Code></Error>`);
 
   test('a read is a signed GET of the blob key that carries the range', async () => {
-    answer = (_req, res) => void res.writeHead(206).end('0123');
+    answer = (_req, res) => void res.writeHead(206, { 'content-length': 4 }).end('0123');
     expect((await readAll(await (await blobs()).read(digest, { start: 5, end: 8 }))).toString()).toBe('0123');
     const hex = digest.slice('sha256:'.length);
     expect(seen).toHaveLength(1);
     expect(seen[0].url).toMatch(new RegExp(`^/faulty/faults/blobs/sha256/${hex.slice(0, 2)}/${hex}\\?.*X-Amz-Signature=`));
     expect(seen[0].range).toBe('bytes=5-8');
+  });
+
+  test('a body S3 sends chunked, which the pooled reader does not decode, is read again through undici', async () => {
+    answer = (_req, res) => {
+      res.writeHead(200, { 'transfer-encoding': 'chunked' });
+      res.write('chunked ');
+      res.end('body');
+    };
+    expect((await readAll(await (await blobs()).read(digest))).toString()).toBe('chunked body');
+    expect(seen).toHaveLength(2);
+  });
+
+  test('a body S3 cuts short fails the read instead of ending early', async () => {
+    answer = (_req, res) => {
+      res.writeHead(200, { 'content-length': 1000 });
+      res.write('only the first bytes', () => res.destroy());
+    };
+    await expect(readAll(await (await blobs()).read(digest))).rejects.toThrow(/closed the connection 980 bytes before the end/);
   });
 
   test('a whole object sent back for a ranged read is refused, not served as the range', async () => {
