@@ -12,11 +12,21 @@ export class BufferPool {
   /** Buffers created so far (reuse keeps this near the number of concurrent streams). */
   allocated = 0;
 
+  /** Free buffers kept for reuse; beyond that, returned ones are left to the garbage collector. */
+  private readonly maxFree: number;
+
   constructor(
     readonly chunkSize = 512 * 1024,
-    /** Free buffers kept for reuse; beyond that, returned ones are left to the garbage collector. */
-    private readonly maxFree = 32,
-  ) {}
+    /**
+     * Bytes of free buffers kept. Enough for the buffers a burst has out on
+     * loan: dropping returned buffers while others are allocated left tens of
+     * megabytes of them waiting for collection (docs/BENCHMARKS.md, item 32).
+     * The idle collection lets go of them all (`shrink`).
+     */
+    maxFreeBytes = 64 * 1024 * 1024,
+  ) {
+    this.maxFree = Math.max(1, Math.floor(maxFreeBytes / chunkSize));
+  }
 
   acquire(): Buffer {
     let buffer = this.free.pop();

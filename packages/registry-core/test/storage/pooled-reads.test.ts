@@ -37,8 +37,8 @@ describe('BufferPool', () => {
     expect(pool.allocated).toBe(2);
   });
 
-  test('keeps at most maxFree idle buffers', () => {
-    const pool = new BufferPool(16, 2);
+  test('keeps at most maxFreeBytes of idle buffers', () => {
+    const pool = new BufferPool(16, 32);
     const lent = [pool.acquire(), pool.acquire(), pool.acquire()];
     for (const b of lent) pool.release(b);
     const again = [pool.acquire(), pool.acquire(), pool.acquire()];
