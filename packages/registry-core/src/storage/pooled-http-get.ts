@@ -84,14 +84,13 @@ export function pooledGet(url: URL, headers: Record<string, string>, pool: Buffe
     });
     const fail = (err: Error): void => {
       socket.destroy();
+      // A whole body stays whole, even if the connection then breaks or lingers.
+      if (body?.complete) return;
       if (body) body.destroy(err);
       else reject(err);
     };
     socket.setTimeout(timeouts.connectMs);
-    socket.on('timeout', () => {
-      if (body?.complete) socket.destroy();
-      else fail(Object.assign(new Error(`S3 at ${url.host} did not answer in time`), { code: 'ETIMEDOUT' }));
-    });
+    socket.on('timeout', () => fail(Object.assign(new Error(`S3 at ${url.host} did not answer in time`), { code: 'ETIMEDOUT' })));
     socket.on('error', fail);
     socket.once('connect', () => {
       socket.setTimeout(timeouts.headersMs);

@@ -116,6 +116,14 @@ test('a body cut short is an error, not a short success', async () => {
   await expect(drain(response.body)).rejects.toThrow(/closed the connection 40 bytes before the end of the body/);
 });
 
+test('a connection reset after the whole body, before it is read, leaves the body whole', async () => {
+  respond = (socket) => socket.write(head('200 OK', { 'Content-Length': 11 }) + 'whole bytes', () => setTimeout(() => socket.resetAndDestroy(), 50));
+  const response = await pooledGet(url, {}, new BufferPool(1024), TIMEOUTS);
+  await closed[0];
+  await sleep(50);
+  expect((await drain(response.body)).toString()).toBe('whole bytes');
+});
+
 test('bytes beyond Content-Length are an error', async () => {
   respond = (socket) => socket.end(head('200 OK', { 'Content-Length': 5 }) + 'x'.repeat(60));
   const response = await pooledGet(url, {}, new BufferPool(1024), TIMEOUTS);
