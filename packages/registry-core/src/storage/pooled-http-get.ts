@@ -46,7 +46,8 @@ export function pooledGet(url: URL, headers: Record<string, string>, pool: Buffe
     // The buffer the next read goes into; the socket holds it until then.
     let next: Buffer | undefined;
     const socket: Socket = connect({
-      host: url.hostname,
+      // An IPv6 literal comes bracketed in a URL, not in a socket address.
+      host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
       port: Number(url.port || 80),
       onread: {
         buffer: () => (next = pool.acquire()),
@@ -137,6 +138,7 @@ class SocketBody extends Readable implements RecyclingStream {
   readonly queueBytes: number;
   private remaining: number;
   private waiting = false;
+  private whole = false;
 
   constructor(
     private readonly socket: Socket,
@@ -151,8 +153,6 @@ class SocketBody extends Readable implements RecyclingStream {
     // The socket may fail the body before a consumer listens; the consumer still sees the error (the stream is errored).
     this.on('error', () => undefined);
   }
-
-  private whole = false;
 
   /** Every byte of a Content-Length body has arrived and been passed on. */
   get complete(): boolean {

@@ -212,3 +212,17 @@ test('after a whole body the server closes first, so no local port waits out TIM
   expect((await drain(lingering.body, pool)).toString()).toBe('whole');
   await closed[1];
 });
+
+test('an IPv6 literal endpoint is reached without its URL brackets', async () => {
+  const v6 = createServer((socket) => {
+    socket.on('error', () => undefined);
+    socket.once('data', () => socket.end(head('200 OK', { 'Content-Length': 2 }) + 'v6'));
+  });
+  await new Promise<void>((resolve) => v6.listen(0, '::1', resolve));
+  try {
+    const response = await pooledGet(new URL(`http://[::1]:${(v6.address() as AddressInfo).port}/k`), {}, new BufferPool(1024), TIMEOUTS);
+    expect((await drain(response.body)).toString()).toBe('v6');
+  } finally {
+    await new Promise((resolve) => v6.close(resolve));
+  }
+});
