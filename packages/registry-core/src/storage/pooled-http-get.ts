@@ -78,6 +78,7 @@ export function pooledGet(url: URL, headers: Record<string, string>, pool: Buffe
           const bodyStart = length - (head.length - end - HEAD_END.length);
           if (bodyStart < length) return body.deliver(bytes.subarray(bodyStart, length));
           pool.release(bytes);
+          // No body bytes yet: this ends a Content-Length 0 body at once.
           body.deliver(Buffer.alloc(0));
           return true;
         },

@@ -33,7 +33,7 @@ async function errorText(body: Readable): Promise<string> {
   let size = 0;
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
-      chunks.push(Buffer.from(chunk));
+      chunks.push(chunk);
       size += chunk.length;
       if (size >= ERROR_BODY_BYTES) break;
     }
