@@ -4,7 +4,7 @@
  * Measures Entrepot (embedded: SQLite + fs; scale-out: MariaDB + Redis + S3)
  * against CNCF Distribution in proxy mode, direct pulls from the upstream and
  * nginx serving the same files, in one run on this machine, and writes
- * markdown tables (medians over runs) plus raw numbers to bench/results/.
+ * markdown tables (medians over runs) plus raw numbers to bench/results/ (ignored by git).
  * See docs/BENCHMARKS.md.
  */
 import { spawnSync } from 'node:child_process';

@@ -20,7 +20,7 @@ export class BufferPool {
     /**
      * Bytes of free buffers kept. Enough for the buffers a burst has out on
      * loan: dropping returned buffers while others are allocated left tens of
-     * megabytes of them waiting for collection (docs/BENCHMARKS.md, item 32).
+     * megabytes of them waiting for collection (docs/BENCHMARKS.md, memory).
      * The idle collection lets go of them all (`shrink`).
      */
     maxFreeBytes = 64 * 1024 * 1024,

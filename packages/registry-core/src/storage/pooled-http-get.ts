@@ -36,7 +36,7 @@ const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/;
  * into pool buffers (`onread`), which the consumer hands back once written.
  * Node's HTTP clients read every socket into a fresh 64 KiB buffer, and
  * copying into that cold memory was the largest cost of relaying S3 objects
- * (docs/BENCHMARKS.md, item 32). One request per connection (`Connection:
+ * (docs/BENCHMARKS.md, S3 reads). One request per connection (`Connection:
  * close`): the body ends at Content-Length or at the server's close.
  */
 export function pooledGet(url: URL, headers: Record<string, string>, pool: BufferPool, timeouts: PooledGetTimeouts): Promise<PooledGetResponse> {
@@ -135,7 +135,7 @@ function bodyLength({ statusCode, headers }: Omit<PooledGetResponse, 'body'>): n
 
 /** A response body fed by the socket's reads; pausing it stops reading from the socket. */
 class SocketBody extends Readable implements RecyclingStream {
-  /** One chunk: the socket holds the next read's buffer already, so more would only hold memory (item 32). */
+  /** One chunk: the socket holds the next read's buffer already, so more would only hold memory. */
   readonly queueBytes: number;
   private remaining: number;
   private waiting = false;

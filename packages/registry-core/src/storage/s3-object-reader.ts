@@ -56,7 +56,7 @@ interface Answer {
  * body is read into pooled buffers (`pooledGet`); over TLS, and for a body
  * not framed by Content-Length, through undici. Node's own http client, which
  * minio's getObject uses, moved large bodies at under half the pooled rate
- * here (docs/BENCHMARKS.md, items 31 and 32), and every warm blob served from
+ * here (docs/BENCHMARKS.md, S3 reads), and every warm blob served from
  * S3 goes through here.
  */
 export class S3ObjectReader {

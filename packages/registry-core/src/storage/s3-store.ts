@@ -32,7 +32,7 @@ const DEFAULT_PART_SIZE = 16 * MIB;
 const MIN_PART_SIZE = 5 * MIB;
 /**
  * Pool buffers for S3 reads. 256 KiB kept 50 warm 500 MiB streams under
- * 300 MB of RSS at the throughput of 512 KiB (docs/BENCHMARKS.md, item 32).
+ * 300 MB of RSS at the throughput of 512 KiB (docs/BENCHMARKS.md, memory).
  */
 const S3_READ_CHUNK = 256 * 1024;
 
