@@ -7,6 +7,7 @@ import { prototypeRoutes } from './prototype-routes';
 import { quotaRoutes } from './quota-routes';
 import { repositoryPathGuard, repositoryRoutes } from './repository-routes';
 import { robotRoutes } from './robot-routes';
+import { securityRoutes } from './security-routes';
 import { userRoutes } from './user-routes';
 
 /**
@@ -29,6 +30,7 @@ export function apiRouter(deps: ApiDeps, pluginRoutes: Array<(router: Router) =>
   robotRoutes(router, ctx);
   prototypeRoutes(router, ctx);
   quotaRoutes(router, ctx, onQuotaChanged);
+  securityRoutes(ctx).register(router);
   const repositories = repositoryRoutes(ctx);
   const registered = repositories.register(router);
   for (const register of pluginRoutes) register(router);
