@@ -10,7 +10,12 @@ const sectionSchema = z.object({
   /** Clair v4's combined address (combo mode, or a load balancer routing both APIs). */
   v4_endpoint: z.url().optional(),
   /** Base64 pre-shared key Clair verifies (HS256 JWT, `iss: quay`). */
-  v4_psk: z.string().optional(),
+  v4_psk: z
+    .string()
+    .trim()
+    .regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'not valid base64')
+    .min(1)
+    .optional(),
   /** Separate indexer and matcher addresses, when Clair runs them apart; default `v4_endpoint`. */
   indexer_endpoint: z.url().optional(),
   matcher_endpoint: z.url().optional(),
@@ -34,8 +39,6 @@ export interface ScannerSettings {
 
 /** Off, on with settings, or asked for but unusable (the reason is reported at start-up and by `/health`). */
 export type ScannerSetup = { state: 'off' } | { state: 'on'; settings: ScannerSettings } | { state: 'misconfigured'; error: string };
-
-const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
 function fromEnv(env: Config['env']): Record<string, string> {
   const names: Array<[string, string]> = [
@@ -72,12 +75,7 @@ export function scannerSetup(config: Pick<Config, 'flags' | 'raw' | 'env'>): Sca
   if (!indexer || !matcher) {
     return { state: 'misconfigured', error: 'FEATURE_SECURITY_SCANNER is on but security_scanner.v4_endpoint (SECURITY_SCANNER_V4_ENDPOINT) is not set' };
   }
-  let psk: Buffer | null = null;
-  if (s.v4_psk !== undefined) {
-    const trimmed = s.v4_psk.trim();
-    if (!BASE64.test(trimmed) || trimmed.length % 4 !== 0) return { state: 'misconfigured', error: 'security_scanner.v4_psk: not valid base64' };
-    psk = Buffer.from(trimmed, 'base64');
-  }
+  const psk = s.v4_psk === undefined ? null : Buffer.from(s.v4_psk, 'base64');
   return {
     state: 'on',
     settings: {
