@@ -1,7 +1,7 @@
 /**
  * Small OS images a vulnerability scanner recognises, written as OCI layouts:
  * one layer with `etc/os-release` and the package database of an Alpine
- * (`lib/apk/db/installed`) or Debian (`var/lib/dpkg/status`) system listing
+ * (`lib/apk/db/installed`) or Debian (`var/lib/dpkg/status` and `info/`) system listing
  * the given packages. Enough for Clair to detect the distribution and the
  * installed versions; nothing in them runs.
  */
@@ -63,9 +63,13 @@ function dirHeader(name: string): Buffer {
   return h;
 }
 
-function tarOf(files: Array<{ name: string; text: string }>): Buffer {
+function tarOf(files: Array<{ name: string; text: string }>, extraDirs: string[]): Buffer {
   const parts: Buffer[] = [];
   const dirs = new Set<string>();
+  for (const dir of extraDirs) {
+    dirs.add(dir);
+    parts.push(dirHeader(dir));
+  }
   for (const f of files) {
     const segments = f.name.split('/');
     for (let i = 1; i < segments.length; i++) {
@@ -93,7 +97,9 @@ export async function createOsImage(layoutDir: string, options: OsImageOptions):
   await mkdir(path.join(layoutDir, 'blobs', 'sha256'), { recursive: true });
   await writeFile(path.join(layoutDir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   const db = packageDb(options.flavour, options.packages);
-  const tar = tarOf([{ name: 'etc/os-release', text: osRelease(options.flavour) }, { name: db.file, text: db.text }]);
+  // dpkg's database is a directory holding `status` and `info/`; Clair looks for both.
+  const dirs = options.flavour === 'debian' ? ['var/', 'var/lib/', 'var/lib/dpkg/', 'var/lib/dpkg/info/'] : [];
+  const tar = tarOf([{ name: 'etc/os-release', text: osRelease(options.flavour) }, { name: db.file, text: db.text }], dirs);
   const gz = zlib.gzipSync(tar);
   const layerDigest = await writeBlob(layoutDir, gz);
   const platforms = options.platforms ?? [{ os: 'linux', architecture: 'amd64' }];
