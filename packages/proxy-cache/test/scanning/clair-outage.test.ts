@@ -13,7 +13,7 @@ import { ALPINE_VULNERABLE, DEBIAN_VULNERABLE, scannerEnv, securityPath, VULNERA
 const creds = `${ADMIN_USER}:${ADMIN_PASSWORD}`;
 
 /** An image whose one layer says tar+gzip but is random bytes: Clair cannot unpack it. */
-async function unreadableImage(layoutDir: string, tag: string): Promise<string> {
+async function unreadableImage(layoutDir: string, tag: string): Promise<void> {
   await mkdir(join(layoutDir, 'blobs', 'sha256'), { recursive: true });
   await writeFile(join(layoutDir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   const put = async (data: Buffer): Promise<string> => {
@@ -33,7 +33,6 @@ async function unreadableImage(layoutDir: string, tag: string): Promise<string> 
   );
   const digest = await put(manifest);
   await writeFile(join(layoutDir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MEDIA_TYPES.ociManifest, digest, size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': tag } }] }));
-  return digest;
 }
 
 describe('security scanning when Clair is down or failing', () => {
@@ -91,8 +90,9 @@ describe('security scanning when Clair is down or failing', () => {
   });
 
   it('marks a scan failed with Clair’s reason after the retries when Clair cannot index the image', async () => {
-    const digest = await unreadableImage(join(fx.work, 'broken'), 'broken');
-    await pushImage(join(fx.work, 'broken'), 'broken', `${fx.entrepot.host}/team/broken:broken`, { creds });
+    await unreadableImage(join(fx.work, 'broken'), 'broken');
+    // skopeo rewrites this manifest on the way (the layer is not what it says): the digest is the pushed one.
+    const digest = await pushImage(join(fx.work, 'broken'), 'broken', `${fx.entrepot.host}/team/broken:broken`, { creds });
     const failed = await waitForStatus(fx.entrepot, securityPath('team', 'broken', digest), 'failed', 120_000);
     expect(failed.data).toBeNull();
     expect(failed.reason).toMatch(/^Clair /);
