@@ -21,9 +21,10 @@ GO="${GO:-/usr/local/go/bin/go}"
 #   skopeo, podman, containerd + ctr, wrk, jq, curl, openssl → same names
 #   nginx → nginx-light                  chromium → chromium
 #   libjemalloc.so.2 → libjemalloc2 (the allocator Entrepot's launcher preloads)
+#   psql → postgresql-client (creates Clair's test databases)
 APT_PACKAGES=(
   docker-registry apache2-utils skopeo podman containerd nginx-light
-  chromium wrk jq curl openssl ca-certificates libjemalloc2
+  chromium wrk jq curl openssl ca-certificates libjemalloc2 postgresql-client
 )
 
 # Go-built tools, pinned. Versions are module versions served by the Go module proxy.
@@ -120,6 +121,7 @@ declare -A TOOLS=(
   [jq]=/usr/bin/jq
   [curl]=/usr/bin/curl
   [openssl]=/usr/bin/openssl
+  [psql]=/usr/bin/psql
   [oci-conformance]="$BIN_DIR/oci-conformance"
   [weed]="$BIN_DIR/weed"
   [clair]="$BIN_DIR/clair"
@@ -127,7 +129,7 @@ declare -A TOOLS=(
 )
 failed=0
 echo "Entrepot test tools:"
-for name in docker-registry htpasswd skopeo podman containerd ctr nginx chromium wrk jq curl openssl oci-conformance weed clair clairctl; do
+for name in docker-registry htpasswd skopeo podman containerd ctr nginx chromium wrk jq curl openssl psql oci-conformance weed clair clairctl; do
   path="${TOOLS[$name]}"
   if [ -x "$path" ]; then
     printf '  %-16s %s\n' "$name" "$path"
