@@ -125,6 +125,7 @@ function parseArgs(argv: string[]): Options {
       if (v !== 'jemalloc' && v !== 'system') throw new Error('--allocator must be jemalloc or system');
       allocator = v;
     } else if (a === '--no-scaleout') scaleOut = false;
+    else if (a === '--scanner') scanner = true;
     else if (a === '--wrk-seconds') sizes.wrkSeconds = Number(next());
     else if (a === '--growth-repos') sizes.growthRepos = Number(next());
     else if (a === '--growth-quota') sizes.growthQuota = true;
