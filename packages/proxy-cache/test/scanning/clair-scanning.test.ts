@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { TokenService } from '../../../registry-core/src/auth/token-service';
 import { ClairServer } from '../../../../testing/clair';
 import { ADMIN_PASSWORD, ADMIN_USER } from '../../../../testing/entrepot-instance';
 import { pushImage, skopeo, skopeoCopyOut, MULTI_ARCH } from '../../../../testing/oci-images';
@@ -205,6 +206,22 @@ describe('security scanning with Clair', () => {
     answers.push(JSON.stringify(body));
     expect(health.status).toBe(200);
     expect(body.services.security_scanner.status).toBe('ok');
+  });
+
+  it('gives Clair tokens that pull one repository and nothing else', async () => {
+    // A token as the scan job makes it, signed with the instance's own key.
+    const tokens = new TokenService(fx.entrepot.entrepot.services.db, { now: () => Date.now() }, 300);
+    await tokens.init();
+    const { token } = tokens.issue({ kind: 'scanner' }, [{ type: 'repository', name: 'hub/library/alpine', actions: ['pull'] }], fx.entrepot.host, 600);
+    const bearer = { authorization: `Bearer ${token}` };
+    const get = (path: string, init: RequestInit = {}) => fetch(`${fx.entrepot.url}${path}`, { ...init, headers: { ...bearer, ...(init.headers as Record<string, string> | undefined) } });
+    expect((await get(`/v2/hub/library/alpine/blobs/${vulnerable.layerDigest}`)).status).toBe(200);
+    expect((await get(`/v2/hub/library/multi/blobs/${multi.layerDigest}`)).status).toBe(403);
+    expect((await get('/v2/team/debian/manifests/vuln')).status).toBe(403);
+    expect((await get('/v2/hub/library/alpine/blobs/uploads/', { method: 'POST' })).status).toBe(403);
+    expect((await get('/v2/_catalog')).status).toBe(403);
+    expect((await get('/api/v1/repository/hub/library/alpine/tag/')).status).toBe(403);
+    expect((await get('/api/v1/user/')).status).toBe(403);
   });
 
   it('never puts the PSK or the layer tokens in logs, job data or API answers', async () => {

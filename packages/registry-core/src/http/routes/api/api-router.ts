@@ -21,7 +21,10 @@ export function apiRouter(deps: ApiDeps, pluginRoutes: Array<(router: Router) =>
   const ctx = createApiContext(deps);
   router.use(express.json({ limit: '1mb' }));
   router.use(deps.http.asyncHandler(async (req, _res, next) => {
-    req.entrepot.auth = await deps.authenticator.authenticate(req);
+    const auth = await deps.authenticator.authenticate(req);
+    // The scanner's tokens pull layers of one repository over /v2 and nothing else.
+    if (auth.principal.kind === 'scanner') throw new RegistryError('DENIED', 'scanner tokens cannot use the API');
+    req.entrepot.auth = auth;
     next();
   }));
   router.use('/repository', repositoryPathGuard());
