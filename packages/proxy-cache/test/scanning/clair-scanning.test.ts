@@ -3,7 +3,7 @@ import { TokenService } from '../../../registry-core/src/auth/token-service';
 import { ClairServer } from '../../../../testing/clair';
 import { ADMIN_PASSWORD, ADMIN_USER } from '../../../../testing/entrepot-instance';
 import { pushImage, skopeo, skopeoCopyOut, MULTI_ARCH } from '../../../../testing/oci-images';
-import { createOsImage, type OsImage } from '../../../../testing/os-images';
+import { ALPINE_DISTRIBUTION, createOsImage, type OsImage } from '../../../../testing/os-images';
 import { startCacheFixture, type CacheFixture } from '../e2e/cache-fixture';
 import {
   ALPINE_FIXED,
@@ -13,6 +13,7 @@ import {
   DEBIAN_VULNERABLE,
   JWT_PATTERN,
   scannerEnv,
+  type SecurityAnswer,
   securityPath,
   VULNERABILITIES,
   vulnerabilitiesOf,
@@ -206,6 +207,25 @@ describe('security scanning with Clair', () => {
     answers.push(JSON.stringify(body));
     expect(health.status).toBe(200);
     expect(body.services.security_scanner.status).toBe('ok');
+  });
+
+  it('fetches reports again on the periodic pass: new vulnerability data reaches images scanned before', async () => {
+    // An update replaces what the updater said before, so the new record comes with the old ones.
+    await clair.importVulnerabilities([
+      ...VULNERABILITIES,
+      { updater: 'alpine', name: 'CVE-2099-0004', severity: 'Medium', packageName: 'musl', fixedInVersion: '1.2.4-r3', distribution: ALPINE_DISTRIBUTION },
+    ]);
+    const deadline = Date.now() + 60_000;
+    let names: string[] = [];
+    while (Date.now() < deadline) {
+      const res = await security('hub', 'library/alpine', fixed.digest);
+      names = vulnerabilitiesOf(res.body as SecurityAnswer).map((v) => v.Name);
+      if (names.length > 0) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(names).toEqual(['CVE-2099-0004']);
+    const tag = (await tags('hub', 'library/alpine')).find((t) => t.name === 'fixed')!;
+    expect(tag.security).toMatchObject({ status: 'scanned', highest: 'Medium' });
   });
 
   it('gives Clair tokens that pull one repository and nothing else', async () => {
