@@ -87,7 +87,7 @@ describe('security scanning when Clair is down or failing', () => {
     expect(vulnerabilitiesOf(done).map((v) => v.Name).sort()).toEqual(['CVE-2099-0001', 'CVE-2099-0003']);
     const deb = await waitForStatus(fx.entrepot, securityPath('team', 'deb', pushed.digest), 'scanned', 120_000);
     expect(vulnerabilitiesOf(deb).map((v) => v.Name)).toEqual(['CVE-2099-0002']);
-  });
+  }, 300_000);
 
   it('marks a scan failed with Clair’s reason after the retries when Clair cannot index the image', async () => {
     await unreadableImage(join(fx.work, 'broken'), 'broken');
@@ -100,7 +100,7 @@ describe('security scanning when Clair is down or failing', () => {
     expect(metrics).toMatch(/entrepot_security_scans_failed_total\{reason="scanner_error"\} 1/);
     // Pulls of it are unaffected.
     expect(await skopeoCopyOut(`${fx.entrepot.host}/team/broken:broken`, join(fx.work, 'o4'), { creds })).toBe(digest);
-  });
+  }, 300_000);
 
   it('marks what Clair cannot read as unsupported', async () => {
     // An artifact (not a container image config) has nothing to scan.
