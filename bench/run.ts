@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --runs N --only 1,4 --contenders entrepot,distribution --cpu-prof DIR --allocator system]`
+ * `npm run bench [-- --quick] [-- --runs N --only 1,4 --contenders entrepot,distribution --cpu-prof DIR --allocator system --scanner]`
  *
  * Measures Entrepot (embedded: SQLite + fs; scale-out: MariaDB + Redis + S3)
  * against CNCF Distribution in proxy mode, direct pulls from the upstream and
@@ -14,6 +14,7 @@ import * as os from 'node:os';
 import { join, resolve } from 'node:path';
 import { allocatorInMaps } from '../packages/registry-core/src/runtime-flags';
 import { skopeoCopyOut } from '../testing/oci-images';
+import { ClairServer } from '../testing/clair';
 import { TempDir, sleep } from '../testing/tools';
 import { UpstreamRegistry } from '../testing/upstream-registry';
 import {
@@ -94,6 +95,8 @@ interface Options {
   /** Entrepot's C allocator (ENTREPOT_ALLOCATOR of its launcher); unset: the launcher's default. */
   allocator?: 'jemalloc' | 'system';
   scaleOut: boolean;
+  /** Also run Entrepot with Clair scanning on (a real Clair) for scenario 7. */
+  scanner: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -104,6 +107,7 @@ function parseArgs(argv: string[]): Options {
   let cpuProfDir: string | undefined;
   let allocator: Options['allocator'];
   let scaleOut = true;
+  let scanner = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = (): string => {
@@ -121,12 +125,13 @@ function parseArgs(argv: string[]): Options {
       if (v !== 'jemalloc' && v !== 'system') throw new Error('--allocator must be jemalloc or system');
       allocator = v;
     } else if (a === '--no-scaleout') scaleOut = false;
+    else if (a === '--scanner') scanner = true;
     else if (a === '--wrk-seconds') sizes.wrkSeconds = Number(next());
     else if (a === '--growth-repos') sizes.growthRepos = Number(next());
     else if (a === '--growth-quota') sizes.growthQuota = true;
     else throw new Error(`unknown argument ${a}`);
   }
-  return { quick, sizes, only, contenders, cpuProfDir, allocator, scaleOut };
+  return { quick, sizes, only, contenders, cpuProfDir, allocator, scaleOut, scanner };
 }
 
 /** First line a command prints of its version (some print on stderr, some exit non-zero). */
@@ -525,6 +530,44 @@ async function eviction(ctx: Ctx, c: EntrepotContender): Promise<void> {
 
 // ---------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------
+// 7: the same pulls with Clair scanning on beside off
+
+const S7 = '7. Security scanning on beside off';
+
+/**
+ * Cold pull, warm manifest GETs and warm blob GETs of Entrepot with scanning
+ * off and on. The cold pull queues a scan that Clair runs (fetching every
+ * layer back from Entrepot) while the pull goes on; warm requests never
+ * involve the scanner.
+ */
+async function scannerBeside(ctx: Ctx, run: number): Promise<void> {
+  const { s, results } = ctx;
+  const list = rotate(byId(ctx, ['entrepot', 'entrepot-scanner']), run);
+  if (list.length < 2) throw new Error('scenario 7 needs both entrepot and entrepot-scanner (--scanner)');
+  const mb = s.coldLayers.reduce((a, b) => a + b, 0) / MiB;
+  const img = await buildAndPush(ctx.upstream, ctx.work.path, `library/scan${run}`, s.coldLayers);
+  await each(ctx, S7, list, async (c) => {
+    await waitForQuietMachine();
+    results.add(S7, `cold skopeo pull ${mb} MiB, ${s.coldLayers.length} layers`, 's', 'lower', c.id, await skopeoPull(ctx, c, img));
+    await fillsStored(c);
+    const load = { method: 'GET' as const, headers: [MANIFEST_ACCEPT], connections: s.wrkConnections, durationS: s.wrkSeconds, scratchDir: ctx.work.path };
+    await wrk(manifestUrl(c, img), { ...load, durationS: WARMUP_S });
+    const r = await wrk(manifestUrl(c, img), load);
+    results.add(S7, 'warm manifest GET by tag: requests/s', 'req/s', 'higher', c.id, r.rps);
+    results.add(S7, 'warm manifest GET by tag: p99', 'ms', 'lower', c.id, r.p99);
+    const one = await curl([blobUrl(c, img, img.largest.digest)]);
+    expectOk(one, [img.largest.size], `${c.id} warm blob`);
+    results.add(S7, `warm blob GET, 1 stream, ${img.largest.size / MiB | 0} MiB`, 'MB/s', 'higher', c.id, one.transfers[0].bytes / 1e6 / one.transfers[0].total);
+    const urls = Array.from({ length: 8 }, () => blobUrl(c, img, img.largest.digest));
+    const par = await curl(urls, { parallel: 8 });
+    expectOk(par, urls.map(() => img.largest.size), `${c.id} warm parallel blobs`);
+    const bytes = par.transfers.reduce((a, t) => a + t.bytes, 0);
+    results.add(S7, 'warm blob GET, 8 parallel streams', 'MB/s', 'higher', c.id, bytes / 1e6 / Math.max(...par.transfers.map((t) => t.total)));
+    log(`${S7}: ${c.id} manifest ${r.rps.toFixed(0)} req/s, p99 ${r.p99} ms`);
+  });
+}
+
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const s = opts.sizes;
@@ -536,6 +579,7 @@ async function main(): Promise<void> {
   const started: Contender[] = [];
   let upstream: UpstreamRegistry | undefined;
   let nginx: NginxStatic | undefined;
+  let clair: ClairServer | undefined;
   const t0 = now();
   const stamp = new Date().toISOString().slice(0, 16).replace(/[-:]/g, '').replace('T', '-');
   /** Writes what has been measured so far (after every scenario, so an interrupted run keeps its numbers). */
@@ -568,6 +612,10 @@ async function main(): Promise<void> {
     if (want('distribution')) started.push(await startDistributionProxy(upstream));
     if (want('distribution-s3')) started.push(await startDistributionS3Proxy(upstream));
     if (want('entrepot')) started.push(await startEntrepot({ repoRoot: REPO_ROOT, upstreamUrl: upstream.url, cpuProfDir: opts.cpuProfDir, allocator: opts.allocator }));
+    if (opts.scanner && want('entrepot-scanner')) {
+      clair = await ClairServer.start();
+      started.push(await startEntrepot({ repoRoot: REPO_ROOT, upstreamUrl: upstream.url, allocator: opts.allocator, scanner: { url: clair.url, psk: clair.psk } }));
+    }
     if (want('entrepot-scaleout') && opts.scaleOut) {
       try {
         started.push(await startEntrepot({ repoRoot: REPO_ROOT, upstreamUrl: upstream.url, scaleOut: true, cpuProfDir: opts.cpuProfDir, allocator: opts.allocator }));
@@ -598,12 +646,14 @@ async function main(): Promise<void> {
       await runScenario(['3'], S3, () => herd(ctx, r));
       await runScenario(['4'], S4, () => manifests(ctx, r));
       await runScenario(['5'], S5, () => memory(ctx, r));
+      if (opts.scanner) await runScenario(['7'], S7, () => scannerBeside(ctx, r));
     }
     await runScenario(['6'], S6, () => growth(ctx));
   } finally {
     log('stopping servers');
     for (const c of started.reverse()) await c.stop().catch((err: unknown) => log(`stopping ${c.id}: ${String(err)}`));
     if (upstream) await upstream.stop();
+    if (clair) await clair.stop();
     await work.remove();
   }
   const written = writeResults();

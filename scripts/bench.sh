@@ -5,8 +5,9 @@
 #
 #   --quick                small sizes, one run (a smoke run of a few minutes)
 #   --runs N               repetitions per scenario (default 3; medians reported)
-#   --only 1,2,3,4,5,6     scenarios to run
-#   --contenders LIST      direct,nginx,distribution,entrepot,entrepot-scaleout
+#   --only 1,2,3,4,5,6,7   scenarios to run (7 needs --scanner)
+#   --contenders LIST      direct,nginx,distribution,entrepot,entrepot-scaleout,entrepot-scanner
+#   --scanner              also run Entrepot with a real Clair scanning (scenario 7: on beside off)
 #   --no-scaleout          skip Entrepot scale-out (MariaDB + Redis + S3)
 #   --cpu-prof DIR         run Entrepot under `node --cpu-prof`, profiles into DIR
 #   --wrk-seconds N        duration of each wrk case

@@ -3,7 +3,8 @@
 #
 #   1. scripts/ci/setup.sh     integration-test tools (Debian packages, Go-built
 #                              OCI conformance runner and SeaweedFS), idempotent
-#   2. MariaDB and Redis       started when not reachable (scale-out tests)
+#   2. MariaDB, Redis and      started when not reachable (scale-out tests;
+#      PostgreSQL              Clair's databases in the scanning tests)
 #   3. npm run build           tsc -b for every package and the tests, web UI bundle
 #   4. npm run lint            eslint, type-aware rules included
 #   5. jest                    the whole suite; its summary closes the output
@@ -25,6 +26,8 @@ MYSQL_HOST="${ENTREPOT_TEST_MYSQL_HOST:-127.0.0.1}"
 MYSQL_PORT="${ENTREPOT_TEST_MYSQL_PORT:-3306}"
 REDIS_HOST="${ENTREPOT_TEST_REDIS_HOST:-127.0.0.1}"
 REDIS_PORT="${ENTREPOT_TEST_REDIS_PORT:-6379}"
+PG_HOST=127.0.0.1
+PG_PORT=5432
 
 # --- 1. tools ----------------------------------------------------------------
 if [ "${ENTREPOT_SKIP_SETUP:-0}" = "1" ]; then
@@ -80,6 +83,15 @@ else
   redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
     --dir /var/lib/redis --logfile /var/log/redis/ci.log
   wait_port "$REDIS_HOST" "$REDIS_PORT" 30 Redis
+fi
+
+if port_open "$PG_HOST" "$PG_PORT"; then
+  stamp "PostgreSQL reachable on $PG_HOST:$PG_PORT"
+else
+  ensure_debian_package pg_ctlcluster postgresql
+  stamp "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n 1)" main start
+  wait_port "$PG_HOST" "$PG_PORT" 60 PostgreSQL
 fi
 
 # --- 3. build ----------------------------------------------------------------

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../packages/registry-core/src/config/config';
-import { createLogger } from '../packages/registry-core/src/logging/logger';
+import { createLogger, type Logger } from '../packages/registry-core/src/logging/logger';
 import type { PluginFactory } from '../packages/registry-core/src/plugin/contract';
 import type { Clock } from '../packages/registry-core/src/services/clock';
 import { createEntrepot, type Entrepot } from '../packages/registry-core/src/server';
@@ -32,6 +32,8 @@ export interface TestInstanceOptions {
   port?: number;
   /** The instance's clock (a frozen one keeps everything it memoizes until told to forget). */
   clock?: Clock;
+  /** Where the instance logs (default: silent unless ENTREPOT_TEST_LOGS=1). */
+  logger?: Logger;
 }
 
 export function basicAuth(user: string, password: string): string {
@@ -46,7 +48,7 @@ export async function startEntrepot(options: TestInstanceOptions = {}): Promise<
     { host: '127.0.0.1', port: options.port ?? 0, plugins: [], log_level: 'error', auth: { password_hash_memory_kib: 1024 }, ...options.overrides },
   );
   const entrepot = await createEntrepot(config, {
-    logger: createLogger({ level: 'error', silent: process.env.ENTREPOT_TEST_LOGS !== '1' }),
+    logger: options.logger ?? createLogger({ level: 'error', silent: process.env.ENTREPOT_TEST_LOGS !== '1' }),
     pluginFactories: options.plugins ?? [],
     clock: options.clock,
     defaultMetrics: false,

@@ -35,6 +35,11 @@ export const TOOL_PATHS = {
   'oci-conformance': path.join(TOOLS_CACHE_BIN, 'oci-conformance'),
   /** SeaweedFS `weed` binary; its S3 gateway is the S3-compatible test server. */
   weed: path.join(TOOLS_CACHE_BIN, 'weed'),
+  /** Clair v4 vulnerability scanner and its CLI (Go, built by setup.sh). */
+  clair: path.join(TOOLS_CACHE_BIN, 'clair'),
+  clairctl: path.join(TOOLS_CACHE_BIN, 'clairctl'),
+  /** PostgreSQL client (Debian postgresql-client): creates and drops Clair's test databases. */
+  psql: '/usr/bin/psql',
 } as const;
 
 export type ToolName = keyof typeof TOOL_PATHS;

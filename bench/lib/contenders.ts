@@ -15,7 +15,7 @@ import { launcherSpawn } from '../../packages/registry-core/src/runtime-flags';
 import { findPid } from './proc';
 import { log } from './util';
 
-export type ContenderId = 'direct' | 'nginx' | 'distribution' | 'distribution-s3' | 'entrepot' | 'entrepot-scaleout';
+export type ContenderId = 'direct' | 'nginx' | 'distribution' | 'distribution-s3' | 'entrepot' | 'entrepot-scaleout' | 'entrepot-scanner';
 
 export const LABELS: Record<ContenderId, string> = {
   direct: 'direct (upstream)',
@@ -24,6 +24,7 @@ export const LABELS: Record<ContenderId, string> = {
   'distribution-s3': 'Distribution proxy on S3',
   entrepot: 'Entrepot embedded',
   'entrepot-scaleout': 'Entrepot scale-out',
+  'entrepot-scanner': 'Entrepot embedded, Clair scanning on',
 };
 
 export interface Contender {
@@ -113,6 +114,8 @@ export interface EntrepotOptions {
   cpuProfDir?: string;
   /** ENTREPOT_ALLOCATOR for the launcher; unset: its default (the C library's allocator). */
   allocator?: 'jemalloc' | 'system';
+  /** Security scanning on, with this Clair (embedded mode only). */
+  scanner?: { url: string; psk: string | null };
 }
 
 export interface EntrepotContender extends Contender {
@@ -123,7 +126,7 @@ export interface EntrepotContender extends Contender {
 }
 
 export async function startEntrepot(opts: EntrepotOptions): Promise<EntrepotContender> {
-  const id: ContenderId = opts.scaleOut ? 'entrepot-scaleout' : 'entrepot';
+  const id: ContenderId = opts.scaleOut ? 'entrepot-scaleout' : opts.scanner ? 'entrepot-scanner' : 'entrepot';
   const dir = await TempDir.create(`entrepot-bench-${id}-`);
   const cleanups: Array<() => Promise<void>> = [];
   const cleanup = async (): Promise<void> => {
@@ -153,6 +156,13 @@ export async function startEntrepot(opts: EntrepotOptions): Promise<EntrepotCont
       NODE_ENV: 'production',
       ...(opts.allocator ? { ENTREPOT_ALLOCATOR: opts.allocator } : {}),
     });
+    if (opts.scanner) {
+      Object.assign(env, {
+        FEATURE_SECURITY_SCANNER: 'true',
+        SECURITY_SCANNER_V4_ENDPOINT: opts.scanner.url,
+        ...(opts.scanner.psk ? { SECURITY_SCANNER_V4_PSK: opts.scanner.psk } : {}),
+      });
+    }
     if (opts.scaleOut) {
       const suffix = randomBytes(4).toString('hex');
       const database = `entrepot_bench_${suffix}`;

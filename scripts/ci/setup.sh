@@ -2,7 +2,8 @@
 # Installs and builds the external tools that Entrepot's integration tests
 # drive: a real upstream registry (CNCF Distribution), registry clients
 # (skopeo, podman, containerd/ctr), an S3-compatible server, the OCI
-# distribution-spec conformance suite, nginx, Chromium and wrk.
+# distribution-spec conformance suite, Clair (vulnerability scanner) and
+# clairctl, nginx, Chromium and wrk.
 #
 # Run as root on Debian 12. Idempotent: when everything is in place it only
 # checks and prints the tool paths (about a second). Go-built tools are cached
@@ -20,9 +21,10 @@ GO="${GO:-/usr/local/go/bin/go}"
 #   skopeo, podman, containerd + ctr, wrk, jq, curl, openssl → same names
 #   nginx → nginx-light                  chromium → chromium
 #   libjemalloc.so.2 → libjemalloc2 (the allocator Entrepot's launcher preloads)
+#   psql → postgresql-client (creates Clair's test databases)
 APT_PACKAGES=(
   docker-registry apache2-utils skopeo podman containerd nginx-light
-  chromium wrk jq curl openssl ca-certificates libjemalloc2
+  chromium wrk jq curl openssl ca-certificates libjemalloc2 postgresql-client
 )
 
 # Go-built tools, pinned. Versions are module versions served by the Go module proxy.
@@ -34,6 +36,10 @@ OCI_CONFORMANCE_PKG="$OCI_CONFORMANCE_MODULE"
 SEAWEEDFS_MODULE="github.com/seaweedfs/seaweedfs"
 SEAWEEDFS_VERSION="v0.0.0-20261109003541-7506e5f91cd6"
 SEAWEEDFS_PKG="github.com/seaweedfs/seaweedfs/weed"
+# Clair v4 (Apache-2.0), the vulnerability scanner, and clairctl, which loads the
+# scanning tests' vulnerability fixture (import-updaters).
+CLAIR_MODULE="github.com/quay/clair/v4"
+CLAIR_VERSION="v4.9.0"
 
 log() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -97,6 +103,9 @@ build_go_tool() {
 
 build_go_tool oci-conformance "$OCI_CONFORMANCE_MODULE" "$OCI_CONFORMANCE_VERSION" "$OCI_CONFORMANCE_PKG"
 build_go_tool weed "$SEAWEEDFS_MODULE" "$SEAWEEDFS_VERSION" "$SEAWEEDFS_PKG"
+# Pure Go; built without cgo as upstream releases it.
+CGO_ENABLED=0 build_go_tool clair "$CLAIR_MODULE" "$CLAIR_VERSION" "$CLAIR_MODULE/cmd/clair"
+CGO_ENABLED=0 build_go_tool clairctl "$CLAIR_MODULE" "$CLAIR_VERSION" "$CLAIR_MODULE/cmd/clairctl"
 
 # --- Check and report --------------------------------------------------------
 declare -A TOOLS=(
@@ -112,12 +121,15 @@ declare -A TOOLS=(
   [jq]=/usr/bin/jq
   [curl]=/usr/bin/curl
   [openssl]=/usr/bin/openssl
+  [psql]=/usr/bin/psql
   [oci-conformance]="$BIN_DIR/oci-conformance"
   [weed]="$BIN_DIR/weed"
+  [clair]="$BIN_DIR/clair"
+  [clairctl]="$BIN_DIR/clairctl"
 )
 failed=0
 echo "Entrepot test tools:"
-for name in docker-registry htpasswd skopeo podman containerd ctr nginx chromium wrk jq curl openssl oci-conformance weed; do
+for name in docker-registry htpasswd skopeo podman containerd ctr nginx chromium wrk jq curl openssl psql oci-conformance weed clair clairctl; do
   path="${TOOLS[$name]}"
   if [ -x "$path" ]; then
     printf '  %-16s %s\n' "$name" "$path"

@@ -45,6 +45,7 @@ import { GarbageCollector, GC_JOB } from './services/garbage-collector';
 import { ContentRemoval } from './services/content-removal';
 import type { Storage } from './storage/blob-store';
 import { createStorage } from './storage/create-storage';
+import { SecurityScanning } from './scanning/security-scanning';
 
 export interface EntrepotOptions {
   logger?: Logger;
@@ -106,6 +107,9 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
   const gcTimer = setInterval(() => void requestGc(), config.gc.interval_seconds * 1000);
   gcTimer.unref();
 
+  let boundPort: number | null = null;
+  const scanning = new SecurityScanning({ config, db, queue, content, storage, tokens, clock, logger, metrics, notices, listenPort: () => boundPort });
+
   const removal = new ContentRemoval(db, gc);
   const services: CoreServices = { config, logger, metrics, db, reads, storage, queue, content, repositories, audit, secrets, clock, http, quotas, pullStats, gc, removal, requestGc, coordinator, notices };
   for (const job of plugins.jobHandlers) queue.register(job.name, job.handler, job.options);
@@ -121,12 +125,12 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
   const app = buildApp({
     logger,
     metrics,
-    registry: registryRouter({ config, logger, metrics, authenticator, authorizer, names, repositories, content, registry, uploads, writeGuards: plugins.writeGuards, audit, catalog, pullStats }),
+    registry: registryRouter({ config, logger, metrics, authenticator, authorizer, names, repositories, content, registry, uploads, writeGuards: plugins.writeGuards, audit, catalog, pullStats, pullPolicy: scanning }),
     token: tokenRouter({ config, authenticator, tokens, authorizer }),
-    api: apiRouter({ config, logger, db, clock, storage, authenticator, authorizer, passwords, repositories, content, audit, http, secrets, quotas, requestGc }, plugins.apiRoutes, async (orgId) => {
+    api: apiRouter({ config, logger, db, clock, storage, authenticator, authorizer, passwords, repositories, content, audit, http, secrets, quotas, requestGc, scanning }, plugins.apiRoutes, async (orgId) => {
       for (const hook of plugins.quotaHooks) await hook(orgId);
     }),
-    health: healthRouter({ db, storage, metrics, isDraining: () => draining }),
+    health: healthRouter({ db, storage, metrics, isDraining: () => draining, advisory: [{ name: 'security_scanner', check: () => scanning.health() }] }),
     instanceName: config.instance_name,
     webUiDir: config.web_ui_dir ?? resolve(__dirname, '../../web-ui/dist'),
   });
@@ -145,7 +149,12 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
       const listening = server;
       return new Promise((resolveListen, reject) => {
         listening.once('error', reject);
-        listening.listen(config.port, config.host, () => resolveListen((listening.address() as AddressInfo).port));
+        listening.listen(config.port, config.host, () => {
+          boundPort = (listening.address() as AddressInfo).port;
+          // Checks Clair in the background: an unreachable scanner is reported, never fatal.
+          void scanning.start().catch((err: unknown) => logger.error('security scanning did not start', { error: String(err) }));
+          resolveListen(boundPort);
+        });
       });
     },
     async close() {
@@ -160,6 +169,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
       clearInterval(gcTimer);
       quotas.stopRenewing();
       await pullStats.stop();
+      await scanning.close();
       for (const hook of plugins.shutdownHooks) await hook().catch((err: unknown) => logger.error('shutdown hook failed', { error: String(err) }));
       await audit.flush();
       await queue.close();

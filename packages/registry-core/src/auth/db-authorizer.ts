@@ -28,6 +28,8 @@ export class DbAuthorizer implements Authorizer {
   async canAccessRepo(principal: Principal, orgId: number, repoId: number | null, action: RepoAction, isPublic: boolean): Promise<boolean> {
     if (action === 'pull' && isPublic) return true;
     if (principal.kind === 'anonymous') return false;
+    // The scanner's tokens are issued for one repository's pulls only; the grant is what bounds it.
+    if (principal.kind === 'scanner') return action === 'pull';
     if (principal.kind === 'user') {
       if (principal.isSuperuser) return true;
       const membership = await this.membership(principal.id, orgId);

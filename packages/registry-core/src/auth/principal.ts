@@ -2,7 +2,9 @@
 export type Principal =
   | { kind: 'anonymous' }
   | { kind: 'user'; id: number; username: string; isSuperuser: boolean }
-  | { kind: 'robot'; id: number; name: string; orgId: number };
+  | { kind: 'robot'; id: number; name: string; orgId: number }
+  /** Clair fetching layers to scan, with a pull-only token for one repository. */
+  | { kind: 'scanner' };
 
 export const ANONYMOUS: Principal = { kind: 'anonymous' };
 
@@ -14,6 +16,8 @@ export function principalName(principal: Principal): string {
       return principal.username;
     case 'robot':
       return principal.name;
+    case 'scanner':
+      return '(security scanner)';
   }
 }
 

@@ -64,19 +64,20 @@ export class TokenService {
     this.publicKey = createPublicKey(String(row.public_pem));
   }
 
-  issue(principal: Principal, access: TokenGrant[], audience: string): { token: string; expiresIn: number; issuedAt: string } {
+  /** Signs a token; `ttlSeconds` overrides the configured lifetime (the scanner's layer tokens). */
+  issue(principal: Principal, access: TokenGrant[], audience: string, ttlSeconds = this.ttlSeconds): { token: string; expiresIn: number; issuedAt: string } {
     const now = Math.floor(this.clock.now() / 1000);
-    const claims: TokenClaims & Record<string, unknown> = { access, principal, iat: now, nbf: now - 5, exp: now + this.ttlSeconds };
+    const claims: TokenClaims & Record<string, unknown> = { access, principal, iat: now, nbf: now - 5, exp: now + ttlSeconds };
     if (!this.privateKey) throw new Error('token service used before init');
     const token = jwt.sign(claims, this.privateKey, {
       algorithm: 'RS256',
       issuer: ISSUER,
       audience,
-      subject: principal.kind === 'user' ? principal.username : principal.kind === 'robot' ? principal.name : '',
+      subject: principal.kind === 'user' ? principal.username : principal.kind === 'robot' ? principal.name : principal.kind === 'scanner' ? '(security scanner)' : '',
       jwtid: randomUUID(),
       keyid: KEY_ID,
     });
-    return { token, expiresIn: this.ttlSeconds, issuedAt: new Date(now * 1000).toISOString() };
+    return { token, expiresIn: ttlSeconds, issuedAt: new Date(now * 1000).toISOString() };
   }
 
   /** Throws UNAUTHORIZED for invalid, expired or foreign tokens. */

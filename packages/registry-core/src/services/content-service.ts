@@ -40,6 +40,9 @@ export interface PutManifestOptions {
   algorithm?: string;
 }
 
+/** Told of every manifest stored (pushed, or fetched by a cache); must return at once and never throw. */
+export type ManifestStoredListener = (stored: { repoId: number; digest: Digest; parsed: ParsedManifest }) => void;
+
 /**
  * Manifests, tags and blob links of repositories. Manifest bytes live in the
  * blob store under their digest, byte for byte as received; the database holds
@@ -51,6 +54,7 @@ export class ContentService {
   private readonly manifestByDigest: PointRead;
   private readonly manifestByTag: PointRead;
   private readonly blobLink: PointRead;
+  private readonly storedListeners: ManifestStoredListener[] = [];
 
   constructor(
     private readonly db: Db,
@@ -114,7 +118,13 @@ export class ContentService {
     });
     // A manifest just stored (pushed, or fetched by a first pull) is the one clients ask for next.
     this.bodies.set(digest, body);
+    for (const listener of this.storedListeners) listener({ repoId, digest, parsed });
     return { digest, parsed };
+  }
+
+  /** Adds a listener for stored manifests (security scanning). */
+  onManifestStored(listener: ManifestStoredListener): void {
+    this.storedListeners.push(listener);
   }
 
   private async recordManifest(repoId: number, digest: Digest, body: Buffer, parsed: ParsedManifest, options: PutManifestOptions): Promise<void> {

@@ -19,6 +19,7 @@ import type {
   RepositoryDetail,
   RepositoryList,
   Robot,
+  SecurityPolicy,
   SecurityReport,
   TagList,
 } from './types';
@@ -91,6 +92,14 @@ export class EntrepotApi {
   /** Clair results for one manifest; `vulnerabilities` as Quay's UI asks for them. */
   security(namespace: string, name: string, digest: string): Promise<SecurityReport> {
     return this.call('GET', `${repo(namespace, name)}/manifest/${encodeURIComponent(digest)}/security`, undefined, { vulnerabilities: true });
+  }
+
+  securityPolicy(name: string): Promise<SecurityPolicy> {
+    return this.call('GET', `${org(name)}/securitypolicy`);
+  }
+
+  setSecurityPolicy(name: string, policy: Partial<SecurityPolicy>): Promise<SecurityPolicy> {
+    return this.call('PUT', `${org(name)}/securitypolicy`, policy);
   }
 
   // --- proxy cache ---------------------------------------------------------

@@ -72,6 +72,22 @@ export interface Tag {
   last_pulled: string | null;
   pull_count: number;
   pinned: boolean;
+  /** Scan status and vulnerability counts of the tag's manifest (null: never queued, or scanning off). */
+  security?: ScanSummary | null;
+}
+
+export interface ScanSummary {
+  status: 'queued' | 'scanned' | 'failed' | 'unsupported';
+  counts: Record<string, number>;
+  highest: string | null;
+}
+
+/** An organization's pull policy (`/organization/{org}/securitypolicy`). */
+export interface SecurityPolicy {
+  block_pulls_at_severity: string | null;
+  block_unscanned: boolean;
+  allowlist: string[];
+  scanner_enabled?: boolean;
 }
 
 export interface TagList {
@@ -228,5 +244,7 @@ export interface Feature {
 /** Quay's security report for one manifest (Clair v4 results). */
 export interface SecurityReport {
   status: string;
+  /** Why a scan failed or is unsupported. */
+  reason?: string;
   data: { Layer: { Features: Feature[] } } | null;
 }

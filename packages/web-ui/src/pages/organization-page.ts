@@ -16,11 +16,13 @@ import { renderProxyCacheTab } from './org-tabs/proxy-cache-tab';
 import { renderQuotaTab } from './org-tabs/quota-tab';
 import { renderRepositoriesTab } from './org-tabs/repositories-tab';
 import { renderRobotsTab } from './org-tabs/robots-tab';
+import { renderSecurityPolicyTab } from './org-tabs/security-policy-tab';
 
 const TABS: ReadonlyArray<{ id: OrgTab; label: string; render: OrgTabRenderer; adminOnly: boolean }> = [
   { id: 'repositories', label: 'Repositories', render: renderRepositoriesTab, adminOnly: false },
   { id: 'proxycache', label: 'Proxy cache', render: renderProxyCacheTab, adminOnly: true },
   { id: 'quota', label: 'Quota', render: renderQuotaTab, adminOnly: true },
+  { id: 'security', label: 'Security policy', render: renderSecurityPolicyTab, adminOnly: true },
   { id: 'robots', label: 'Robot accounts', render: renderRobotsTab, adminOnly: true },
   { id: 'permissions', label: 'Default permissions', render: renderPrototypesTab, adminOnly: true },
   { id: 'members', label: 'Members', render: renderMembersTab, adminOnly: true },

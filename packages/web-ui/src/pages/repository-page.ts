@@ -1,5 +1,5 @@
 /** One repository: its tags with size, pull statistics and pinning, deleting tags, and scan results. */
-import type { RepositoryDetail, Tag } from '../api/types';
+import type { RepositoryDetail, ScanSummary, Tag } from '../api/types';
 import type { AppContext } from '../app/context';
 import { emptyState, errorMessage, errorView, spinner } from '../ui/alerts';
 import { confirmDialog } from '../ui/confirm-dialog';
@@ -11,6 +11,22 @@ import { dataTable } from '../ui/table';
 import { toast } from '../ui/toast';
 import { pageHeader } from './layout';
 import { renderSecurityPanel } from './security-panel';
+
+/** The tag's scan in one badge: its highest severity and how many vulnerabilities, or the scan's state. */
+function severityBadge(scan: ScanSummary | null | undefined): HTMLElement {
+  if (!scan) return h('span', { class: 'muted', 'data-testid': 'severity-badge' }, '—');
+  if (scan.status !== 'scanned') {
+    const label = scan.status === 'queued' ? 'queued' : scan.status === 'failed' ? 'scan failed' : 'not scannable';
+    return h('span', { class: `badge ${scan.status === 'failed' ? 'badge-warn' : ''}`, 'data-testid': 'severity-badge' }, label);
+  }
+  if (!scan.highest) return h('span', { class: 'badge badge-ok', 'data-testid': 'severity-badge' }, 'no known vulnerabilities');
+  const total = Object.values(scan.counts).reduce((a, b) => a + b, 0);
+  const title = Object.entries(scan.counts)
+    .filter(([, n]) => n > 0)
+    .map(([s, n]) => `${n} ${s}`)
+    .join(', ');
+  return h('span', { class: `badge sev-${scan.highest.toLowerCase()}`, title, 'data-testid': 'severity-badge' }, `${scan.highest} · ${total}`);
+}
 
 function summary(repo: RepositoryDetail, org: string): HTMLElement {
   const stat = (label: string, value: string | number): HTMLElement => h('div', { class: 'stat' }, h('div', { class: 'stat-value' }, value), h('div', { class: 'stat-label' }, label));
@@ -97,6 +113,7 @@ export async function renderRepositoryPage(ctx: AppContext, main: HTMLElement, o
               { title: 'Last pulled', cell: (t) => h('span', { title: formatTime(t.last_pulled) }, formatRelative(t.last_pulled)) },
               { title: 'Pulls', className: 'num', cell: (t) => t.pull_count },
               { title: 'Last modified', cell: (t) => h('span', { title: formatTime(t.last_modified) }, formatRelative(t.last_modified)) },
+              { title: 'Security', cell: (t) => severityBadge(t.security) },
               {
                 title: '',
                 className: 'actions',

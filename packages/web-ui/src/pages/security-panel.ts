@@ -34,8 +34,8 @@ function safeLink(url: string | undefined, text: string): HTMLElement {
 
 function reportView(report: SecurityReport): HTMLElement {
   if (report.status === 'queued') return alertBox('info', 'The scan is queued. Results appear here once the scanner has indexed this image.');
-  if (report.status === 'unsupported') return alertBox('info', 'The scanner does not support this image (e.g. no known package manager or an unsupported base).');
-  if (report.status === 'failed') return alertBox('error', 'The scan failed.');
+  if (report.status === 'unsupported') return alertBox('info', report.reason ? `Not scanned: ${report.reason}.` : 'The scanner does not support this image (e.g. no known package manager or an unsupported base).');
+  if (report.status === 'failed') return alertBox('error', report.reason ? `The scan failed: ${report.reason}` : 'The scan failed.');
   const list = findings(report);
   if (list.length === 0) return emptyState('No known vulnerabilities', `${report.data?.Layer.Features.length ?? 0} packages scanned.`);
   const counts = SEVERITIES.map((s) => [s, list.filter((f) => f.vulnerability.Severity === s).length] as const).filter(([, n]) => n > 0);

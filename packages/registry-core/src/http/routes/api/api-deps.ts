@@ -12,6 +12,7 @@ import type { Clock } from '../../../services/clock';
 import type { Storage } from '../../../storage/blob-store';
 import type { HttpHelpers } from '../../http-helpers';
 import type { QuotaService } from '../../../services/quota-service';
+import type { SecurityScanning } from '../../../scanning/security-scanning';
 
 /** Everything the /api/v1 handlers use. */
 export interface ApiDeps {
@@ -31,4 +32,6 @@ export interface ApiDeps {
   requestGc(): Promise<void>;
   /** Seals robot tokens so administrators can read them again. */
   secrets: SecretBox;
+  /** Scan results, summaries and the organizations' pull policy. */
+  scanning: SecurityScanning;
 }

@@ -7,6 +7,7 @@ import { prototypeRoutes } from './prototype-routes';
 import { quotaRoutes } from './quota-routes';
 import { repositoryPathGuard, repositoryRoutes } from './repository-routes';
 import { robotRoutes } from './robot-routes';
+import { securityRoutes } from './security-routes';
 import { userRoutes } from './user-routes';
 
 /**
@@ -20,7 +21,10 @@ export function apiRouter(deps: ApiDeps, pluginRoutes: Array<(router: Router) =>
   const ctx = createApiContext(deps);
   router.use(express.json({ limit: '1mb' }));
   router.use(deps.http.asyncHandler(async (req, _res, next) => {
-    req.entrepot.auth = await deps.authenticator.authenticate(req);
+    const auth = await deps.authenticator.authenticate(req);
+    // The scanner's tokens pull layers of one repository over /v2 and nothing else.
+    if (auth.principal.kind === 'scanner') throw new RegistryError('DENIED', 'scanner tokens cannot use the API');
+    req.entrepot.auth = auth;
     next();
   }));
   router.use('/repository', repositoryPathGuard());
@@ -29,6 +33,7 @@ export function apiRouter(deps: ApiDeps, pluginRoutes: Array<(router: Router) =>
   robotRoutes(router, ctx);
   prototypeRoutes(router, ctx);
   quotaRoutes(router, ctx, onQuotaChanged);
+  securityRoutes(ctx).register(router);
   const repositories = repositoryRoutes(ctx);
   const registered = repositories.register(router);
   for (const register of pluginRoutes) register(router);

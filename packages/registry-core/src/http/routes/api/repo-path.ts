@@ -12,7 +12,8 @@ export type RepoEndpoint =
   | { kind: 'tag'; tag: string }
   | { kind: 'pin'; tag: string }
   | { kind: 'permissions' }
-  | { kind: 'permission'; name: string };
+  | { kind: 'permission'; name: string }
+  | { kind: 'security'; digest: string };
 
 export interface ApiRepoPath {
   org: string;
@@ -55,6 +56,7 @@ function matchEndpoint(segments: string[]): { nameEnd: number; endpoint: RepoEnd
     return at(1) === '' ? { nameEnd: n - 3, endpoint: { kind: 'permissions' } } : { nameEnd: n - 3, endpoint: { kind: 'permission', name: at(1) ?? '' } };
   }
   if (n >= 3 && at(2) === 'permissions' && at(1) === 'user') return { nameEnd: n - 2, endpoint: { kind: 'permissions' } };
+  if (n >= 4 && at(3) === 'manifest' && at(1) === 'security') return { nameEnd: n - 3, endpoint: { kind: 'security', digest: at(2) ?? '' } };
   if (n >= 4 && at(3) === 'tag' && at(1) === 'pin') return { nameEnd: n - 3, endpoint: { kind: 'pin', tag: at(2) ?? '' } };
   if (n >= 3 && at(2) === 'tag') {
     return at(1) === '' ? { nameEnd: n - 2, endpoint: { kind: 'tags' } } : { nameEnd: n - 2, endpoint: { kind: 'tag', tag: at(1) ?? '' } };

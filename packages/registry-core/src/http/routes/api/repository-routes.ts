@@ -8,6 +8,7 @@ import { logRoutes } from './log-routes';
 import { permissionRoutes } from './permission-routes';
 import { epochSeconds, quayDate } from './quay-format';
 import { decodeSegments, isValidRepoName, parseApiRepoPath, type ApiRepoPath, type RepoEndpoint } from './repo-path';
+import { securityRoutes } from './security-routes';
 import { tagHandlers } from './tag-handlers';
 import { NAMESPACE_NAME, parseBody, parseQuery, queryInt, visibility } from './validation';
 
@@ -67,6 +68,7 @@ export function repositoryPathGuard(): RequestHandler {
 export function repositoryRoutes(ctx: ApiContext) {
   const { deps, access, stats } = ctx;
   const tags = tagHandlers(ctx);
+  const security = securityRoutes(ctx);
   const logs = (router: Router) => logRoutes(router, ctx);
   const { asyncHandler } = deps.http;
 
@@ -207,6 +209,7 @@ export function repositoryRoutes(ctx: ApiContext) {
       tag: { DELETE: (req, res, path, e) => tags.remove(req, res, path, e.tag) },
       pin: { PUT: (req, res, path, e) => tags.pin(req, res, path, e.tag, true), DELETE: (req, res, path, e) => tags.pin(req, res, path, e.tag, false) },
       permissions: { GET: perms.list },
+      security: { GET: (req, res, path, e) => security.manifestSecurity(req, res, path, e.digest) },
       permission: {
         GET: (req, res, path, e) => perms.get(req, res, path, e.name),
         PUT: (req, res, path, e) => perms.put(req, res, path, e.name),

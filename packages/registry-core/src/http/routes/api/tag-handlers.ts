@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { invalidField, RegistryError } from '../../../errors/registry-error';
+import type { Digest } from '../../../oci/digest';
 import { isValidTag } from '../../../oci/names';
 import type { ApiContext } from './api-context';
 import { epochSeconds, quayDate } from './quay-format';
@@ -24,6 +25,7 @@ export function tagHandlers(ctx: ApiContext) {
     const query = parseQuery(tagQuery, req.query);
     if (query.specificTag !== undefined && !isValidTag(query.specificTag)) throw invalidField('specificTag', 'not a valid tag name');
     const { tags, hasAdditional } = await stats.tagPage(repo.id, { page: query.page, limit: query.limit, specificTag: query.specificTag });
+    const scans = await deps.scanning.summaries(repo.id, tags.map((t) => ({ digest: t.manifest_digest as Digest, isIndex: t.is_manifest_list })));
     res.json({
       tags: tags.map((t) => ({
         name: t.name,
@@ -37,6 +39,8 @@ export function tagHandlers(ctx: ApiContext) {
         last_pulled: t.last_pulled_at === null ? null : quayDate(t.last_pulled_at),
         pull_count: t.pull_count,
         pinned: t.pinned,
+        // Scan status and vulnerability counts (null while scanning is off or the manifest was never queued).
+        security: scans.get(t.manifest_digest as Digest) ?? null,
       })),
       page: query.page,
       has_additional: hasAdditional,

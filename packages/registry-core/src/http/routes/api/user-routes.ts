@@ -27,6 +27,7 @@ export function userRoutes(router: Router, ctx: ApiContext): void {
   router.get('/user/', asyncHandler(async (req, res) => {
     const who = access.principal(req);
     if (who.kind === 'anonymous') throw new RegistryError('UNAUTHORIZED', 'authentication required');
+    if (who.kind === 'scanner') throw new RegistryError('DENIED', 'scanner tokens only pull layers');
     if (who.kind === 'robot') {
       const org = await deps.repositories.findOrgById(who.orgId);
       res.json({ anonymous: false, username: who.name, kind: 'robot', is_robot: true, super_user: false, organizations: org ? [{ name: org.name, is_org_admin: false, public: org.is_public }] : [] });

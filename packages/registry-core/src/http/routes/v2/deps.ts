@@ -11,6 +11,7 @@ import type { RegistryService } from '../../../services/registry-service';
 import type { RepositoryService } from '../../../services/repository-service';
 import type { UploadService } from '../../../services/upload-service';
 import type { PullStats } from '../../../services/pull-stats';
+import type { SecurityScanning } from '../../../scanning/security-scanning';
 
 /** Everything the /v2 handlers use, passed in by the app assembly. */
 export interface RegistryRouteDeps {
@@ -28,4 +29,6 @@ export interface RegistryRouteDeps {
   audit: AuditLog;
   catalog: CatalogService;
   pullStats: PullStats;
+  /** The organizations' security pull policy. */
+  pullPolicy: Pick<SecurityScanning, 'checkPull' | 'countBlocked'>;
 }

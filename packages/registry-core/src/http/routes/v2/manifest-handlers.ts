@@ -1,8 +1,8 @@
 import type { Request, Response } from 'express';
 import { RegistryError } from '../../../errors/registry-error';
-import { digestOf } from '../../../oci/digest';
+import { digestOf, type Digest } from '../../../oci/digest';
 import { MAX_MANIFEST_BYTES } from '../../../oci/media-types';
-import { parseReference, referenceString } from '../../../oci/names';
+import { parseReference, referenceString, type Reference } from '../../../oci/names';
 import { readLimitedBody } from '../../read-body';
 import { lookupContext, registryPath } from '../../request-state';
 import type { RegistryRouteDeps } from './deps';
@@ -13,6 +13,8 @@ export function manifestHandlers(deps: RegistryRouteDeps) {
     const ctx = lookupContext(req);
     const ref = parseReference(registryPath(req).rest);
     const hit = await deps.registry.getManifest(ref, ctx);
+    // Only a GET hands out content; a HEAD (how clients resolve a tag) tells nothing a policy protects.
+    if (req.method === 'GET') await refuseByPolicy(req, ref, hit.digest, hit.mediaType, hit.cacheResult);
     res.status(200);
     res.set({
       'Content-Type': hit.mediaType,
@@ -57,6 +59,34 @@ export function manifestHandlers(deps: RegistryRouteDeps) {
         deps.logger.warn('pull statistics not recorded', { requestId: ctx.requestId, error: String(err) });
       }
     }
+  }
+
+  /** Throws the organization's security policy's DENIED after auditing the refusal (`cache_result: "blocked"`). */
+  async function refuseByPolicy(req: Request, ref: Reference, digest: Digest, mediaType: string, cacheResult: string | undefined): Promise<void> {
+    const ctx = lookupContext(req);
+    const refusal = await deps.pullPolicy.checkPull(ctx.target.org, ctx.target.repoName, { digest, mediaType });
+    if (!refusal) return;
+    deps.pullPolicy.countBlocked(ctx.target.org.name);
+    void deps.audit.record({
+      orgId: ctx.target.org.id,
+      repo: ctx.target.repoName,
+      kind: 'pull_repo',
+      performer: ctx.principal,
+      ip: ctx.clientIp,
+      userAgent: ctx.userAgent,
+      metadata: {
+        reference: referenceString(ref),
+        ...(ref.kind === 'tag' ? { tag: ref.tag } : {}),
+        manifest_digest: digest,
+        cache_result: 'blocked',
+        fetched: cacheResult ?? null,
+        vulnerability: refusal.vulnerability,
+        severity: refusal.severity,
+        route: ctx.target.route,
+        method: req.method,
+      },
+    });
+    throw refusal.error;
   }
 
   async function put(req: Request, res: Response): Promise<void> {

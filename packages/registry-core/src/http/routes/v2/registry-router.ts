@@ -42,6 +42,8 @@ export function registryRouter(deps: RegistryRouteDeps): Router {
   router.get('/v2/_catalog', asyncHandler(async (req, res) => {
     const auth = await deps.authenticator.authenticate(req);
     if (auth.principal.kind === 'anonymous') throw authChallenge(req, deps.config, 'registry:catalog:*');
+    // The scanner's tokens name one repository; the catalog would list every one.
+    if (auth.principal.kind === 'scanner') throw new RegistryError('DENIED', 'scanner tokens only pull the repository they were issued for');
     const page = pageParams(req);
     const names = await deps.catalog.list(auth.principal, page);
     const link = nextLink('/v2/_catalog', page, names);
