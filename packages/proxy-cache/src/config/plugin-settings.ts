@@ -28,6 +28,8 @@ const settingsSchema = z.object({
   breaker_cooldown_ms: z.number().int().positive().default(15_000),
   default_expiration_s: z.number().int().min(0).default(86400),
   default_stale_if_error_s: z.number().int().min(0).default(7 * 86400),
+  /** How often the lifecycle jobs (idle expiry, refresh ahead, watermark eviction) are queued per cache organization. */
+  lifecycle_interval_s: z.number().int().positive().default(60),
   /** Cache organizations to create or update at start. */
   orgs: z.array(declaredOrg).default([]),
 });

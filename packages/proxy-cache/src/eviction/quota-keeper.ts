@@ -40,6 +40,8 @@ export class QuotaKeeper {
     private readonly freshness: TagFreshness,
     private readonly metrics: EvictionMetrics,
     private readonly enabled: boolean,
+    /** Told the counted usage after each admission (to queue background eviction above a watermark). */
+    private readonly afterAdmission: (org: OrganizationRow, counted: number, limit: number) => void = () => undefined,
   ) {}
 
   /** Calls `store` once `items` fit; returns 'bypass' without calling it when they never can. */
@@ -80,14 +82,22 @@ export class QuotaKeeper {
     };
   }
 
-  /** Evicts until usage is within the (possibly lowered) limit. */
-  async enforce(org: OrganizationRow): Promise<void> {
-    if (!this.enabled) return;
-    await this.serialized(org.id, async () => {
+  /**
+   * Evicts until usage is within the (possibly lowered) limit, or within
+   * `fraction` of it (a low watermark). Returns the usage before and after, or
+   * null without a quota.
+   */
+  async enforce(org: OrganizationRow, fraction = 1): Promise<{ before: number; after: number; target: number } | null> {
+    if (!this.enabled) return null;
+    return this.serialized(org.id, async () => {
       const quota = await this.core.quotas.get(org.id);
-      if (!quota) return;
-      this.metrics.size.set({ org: org.name }, await this.makeRoom(org, quota.limitBytes, quota.evictionPolicy));
+      if (!quota) return null;
+      const target = Math.floor(quota.limitBytes * Math.min(1, fraction));
+      const before = await this.core.quotas.measure(org.id);
+      const after = await this.makeRoom(org, target, quota.evictionPolicy);
+      this.metrics.size.set({ org: org.name }, after);
       this.metrics.limit.set({ org: org.name }, quota.limitBytes);
+      return { before, after, target };
     });
   }
 
@@ -111,6 +121,7 @@ export class QuotaKeeper {
     const reservation = await this.core.quotas.reserve(org.id, total, need);
     this.metrics.size.set({ org: org.name }, current + need);
     this.metrics.limit.set({ org: org.name }, quota.limitBytes);
+    this.afterAdmission(org, current + need, quota.limitBytes);
     return { reservation };
   }
 

@@ -39,10 +39,27 @@ export class ManifestLookup {
     const age = check ? this.deps.clock.now() - check.checkedAt : Number.POSITIVE_INFINITY;
     if (!this.deps.upstreamEnabled || age < req.config.expirationS * 1000) return { ...local, cacheResult: 'hit' };
     const key = `${ctx.target.org.id}|${ctx.target.repoName}|${tag}`;
-    const revalidation = this.inFlight.run(key, () => this.revalidateNow(req, tag, local, age));
     const staleAllowed = age < (req.config.expirationS + req.config.staleIfErrorS) * 1000;
+    // A refresh job's revalidation this pull joined does not serve stale itself: this pull may.
+    const revalidation = this.inFlight.run(key, () => this.revalidateNow(req, tag, local, age)).catch((err: unknown) => {
+      if (staleAllowed && mayServeStale(err)) return this.stale(req, local, err);
+      throw err;
+    });
     if (!staleAllowed) return revalidation;
     return this.withinDeadline(revalidation, () => this.stale(req, local, 'revalidation exceeded its deadline'));
+  }
+
+  /**
+   * Revalidates a cached tag now, whatever its age (the refresh job, ahead of
+   * the end of its staleness period), sharing the coalescing of pulls: one HEAD,
+   * and the manifest (not its blobs) only when the tag changed. Throws when the
+   * upstream fails; the tag stays as cached.
+   */
+  async refresh(tag: string, local: ManifestHit, ctx: LookupContext): Promise<ManifestHit | null> {
+    const req = await cacheRequest(this.deps, ctx);
+    if (!req || !ctx.repository || !this.deps.upstreamEnabled) return null;
+    const key = `${ctx.target.org.id}|${ctx.target.repoName}|${tag}`;
+    return this.inFlight.run(key, () => this.revalidateNow(req, tag, local, Number.POSITIVE_INFINITY));
   }
 
   /**
