@@ -125,7 +125,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
     this.pool = pool;
     const freshness = new TagFreshness(core.db, core.reads, core.clock);
     const lifecycleMetrics = createLifecycleMetrics(core.metrics);
-    const runs = new JobRuns(core.db, core.clock);
+    const runs = new JobRuns(core.db, core.clock, core.config.instance_name);
     const jobs = new LifecycleJobs({ core, configs, runs, metrics: lifecycleMetrics });
     const quota = new QuotaKeeper(core, freshness, createEvictionMetrics(core.metrics), core.config.flags.FEATURE_QUOTA_MANAGEMENT !== false, (org, counted, limit) => {
       // Above the watermark, evict in the background so that later admissions rarely have to.

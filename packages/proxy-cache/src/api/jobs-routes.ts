@@ -24,7 +24,7 @@ export function jobsRoutes(router: Router, deps: JobsRouteDeps): void {
     if (!Number.isInteger(rawLimit) || rawLimit < 1 || rawLimit > 500) throw new RegistryError('INVALID_REQUEST', 'limit: expected an integer from 1 to 500', { detail: { field: 'limit' } });
     const runs = await deps.runs.recent(org.id, rawLimit, job);
     res.json({
-      runs: runs.map((r) => ({ id: r.id, job: r.job, state: r.state, started: new Date(r.startedAt).toISOString(), duration_ms: r.durationMs, summary: r.summary })),
+      runs: runs.map((r) => ({ id: r.id, job: r.job, state: r.state, replica: r.replica, started: new Date(r.startedAt).toISOString(), duration_ms: r.durationMs, summary: r.summary })),
     });
   }));
 }

@@ -22,6 +22,7 @@ export const lifecycleSchema: Migration = {
       t.integer('org_id').unsigned().notNullable().references('organizations.id').onDelete('CASCADE');
       t.string('job', 32).notNullable();
       t.string('state', 16).notNullable();
+      t.string('replica', 64).notNullable();
       t.bigInteger('started_at').notNullable();
       t.integer('duration_ms').notNullable();
       t.text('summary');

@@ -13,7 +13,7 @@ export interface CacheJobData {
   orgId: number;
 }
 
-/** What one run of a job does for one organization; returns its summary, or null when there was nothing to do. */
+/** What one run of a job does for one organization; returns its summary, or null when there was nothing to do (recorded as an empty summary). */
 export type CacheJobWork = (org: OrganizationRow, config: CacheConfig) => Promise<Record<string, unknown> | null>;
 
 /** How long a run's lease lasts without renewal (renewed every third of it). */
@@ -64,7 +64,7 @@ export class LifecycleJobs {
         const summary = await work(org, config);
         timer();
         this.deps.metrics.jobs.inc({ job, state: 'completed' });
-        if (summary) await this.deps.runs.record(org.id, job, 'completed', startedAt, summary);
+        await this.deps.runs.record(org.id, job, 'completed', startedAt, summary ?? {});
       } catch (err) {
         timer();
         this.deps.metrics.jobs.inc({ job, state: 'failed' });

@@ -66,9 +66,12 @@ describe('cache.expire: idle expiry (embedded backends)', () => {
     expect(metrics).toMatch(new RegExp(`entrepot_cache_expired_bytes_total\\{org="exp"\\} ${runs[0].summary.bytes}\\b`));
     expect(metrics).toMatch(/entrepot_cache_jobs_total\{job="cache.expire",state="completed"\} 1\b/);
 
-    // Idempotent: a second run finds nothing to remove and records no run.
+    // Idempotent: a second run finds nothing to remove.
     await runJob(fx.entrepot, 'cache.expire', 'exp');
-    expect(await jobRuns(fx.entrepot, 'exp', 'cache.expire')).toHaveLength(1);
+    const again = await jobRuns(fx.entrepot, 'exp', 'cache.expire');
+    expect(again).toHaveLength(2);
+    expect(again[0].state).toBe('completed');
+    expect(again[0].summary).toEqual({});
     expect(await tagsOf(fx.entrepot, 'exp/library/hot')).toEqual(['1']);
   }, 120_000);
 
