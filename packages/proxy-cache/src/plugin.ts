@@ -36,6 +36,8 @@ import { JobRuns } from './lifecycle/job-runs';
 import { EVICT_JOB, EXPIRE_JOB, LifecycleJobs, LifecycleScheduler, REFRESH_JOB, type CacheJobData, type CacheJobName, type CacheJobWork } from './lifecycle/lifecycle-jobs';
 import { createLifecycleMetrics } from './lifecycle/lifecycle-metrics';
 import { RefreshAhead } from './lifecycle/refresh-job';
+import { statsRoutes, type StatsRouteDeps } from './api/stats-routes';
+import { StatsRecorder } from './stats/stats-recorder';
 
 /** The parts built in `init`, once the core's services exist. */
 interface Runtime {
@@ -51,6 +53,8 @@ interface Runtime {
   jobWork: Record<CacheJobName, CacheJobWork>;
   jobRoutes: JobsRouteDeps;
   scheduler: LifecycleScheduler;
+  stats: StatsRecorder;
+  statsRoutes: StatsRouteDeps;
 }
 
 /** Registers the proxy cache's extension points; see docs/architecture.md for the pull path. */
@@ -96,6 +100,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
         flushRoutes(router, this.parts.flush);
         proxyCacheRoutes(router, this.parts.routes);
         jobsRoutes(router, this.parts.jobRoutes);
+        statsRoutes(router, this.parts.statsRoutes);
       }
     });
     // A lowered quota is enforced by a job, so the request returns at once; admissions keep the limit meanwhile.
@@ -110,8 +115,19 @@ export class ProxyCachePlugin implements RegistryPlugin {
         if (org) await quota.enforce(org);
       }
     });
+    points.onPull((event) => {
+      const runtime = this.runtime;
+      if (!runtime) return;
+      runtime.configs.get(event.target.org.id).then(
+        (config) => {
+          if (config) runtime.stats.pull(event.target.org.id, event);
+        },
+        (err: unknown) => runtime.core.logger.warn('pull not counted in cache statistics', { error: String(err) }),
+      );
+    });
     points.onShutdown(async () => {
       this.runtime?.scheduler.stop();
+      await this.runtime?.stats.stop();
       await this.fills.cancelAll();
       await this.pool?.close();
     });
@@ -121,17 +137,24 @@ export class ProxyCachePlugin implements RegistryPlugin {
     const configs = new CacheConfigStore(core.db, core.secrets, core.clock, core.notices);
     const metrics = createCacheMetrics(core.metrics, () => this.fills.inFlight);
     const ssrf = new SsrfGuard(this.settings.allowed_upstream_hosts);
-    const pool = new UpstreamPool(core.config.instance_name, this.settings, configs, metrics, core.logger, core.clock);
+    const stats = new StatsRecorder(core.db, core.clock, core.logger, this.settings.stats_flush_ms);
+    const pool = new UpstreamPool(core.config.instance_name, this.settings, configs, metrics, core.logger, core.clock, (info) => stats.upstreamResponse(info));
     this.pool = pool;
     const freshness = new TagFreshness(core.db, core.reads, core.clock);
     const lifecycleMetrics = createLifecycleMetrics(core.metrics);
     const runs = new JobRuns(core.db, core.clock, core.config.instance_name);
     const jobs = new LifecycleJobs({ core, configs, runs, metrics: lifecycleMetrics });
-    const quota = new QuotaKeeper(core, freshness, createEvictionMetrics(core.metrics), core.config.flags.FEATURE_QUOTA_MANAGEMENT !== false, (org, counted, limit) => {
-      // Above the watermark, evict in the background so that later admissions rarely have to.
-      void configs.get(org.id).then((config) => {
-        if (config?.lowWatermark && counted > limit * config.lowWatermark) jobs.request(EVICT_JOB, org.id);
-      }, (err: unknown) => core.logger.warn('eviction watermark not checked', { error: String(err) }));
+    const quota = new QuotaKeeper(core, freshness, createEvictionMetrics(core.metrics), core.config.flags.FEATURE_QUOTA_MANAGEMENT !== false, {
+      afterAdmission: (org, counted, limit) => {
+        // Above the watermark, evict in the background so that later admissions rarely have to.
+        void configs.get(org.id).then(
+          (config) => {
+            if (config?.lowWatermark && counted > limit * config.lowWatermark) jobs.request(EVICT_JOB, org.id);
+          },
+          (err: unknown) => core.logger.warn('eviction watermark not checked', { error: String(err) }),
+        );
+      },
+      evicted: (org, count, bytes) => stats.eviction(org.id, count, bytes),
     });
     const source = new CacheSource({
       configs,
@@ -149,9 +172,10 @@ export class ProxyCachePlugin implements RegistryPlugin {
       bypass: new BypassSet(core.clock),
       coordinator: core.coordinator,
       revalidationDeadlineMs: this.settings.revalidation_deadline_ms,
+      stats,
     });
     const intervalMs = this.settings.lifecycle_interval_s * 1000;
-    const expiry = new IdleExpiry(core, freshness, lifecycleMetrics);
+    const expiry = new IdleExpiry(core, freshness, lifecycleMetrics, stats);
     // Two intervals ahead, so that a run lands inside the window; at most half the staleness period.
     const refresh = new RefreshAhead(core, source, lifecycleMetrics, (config) => Math.min(2 * intervalMs, (config.expirationS * 1000) / 2));
     const jobWork: Record<CacheJobName, CacheJobWork> = {
@@ -176,7 +200,10 @@ export class ProxyCachePlugin implements RegistryPlugin {
       jobWork,
       jobRoutes: { core, configs, runs },
       scheduler,
+      stats,
+      statsRoutes: { core, configs, recorder: stats, breakerState: (endpoint) => pool.breakerState(endpoint) },
     };
+    stats.start();
     if (this.upstreamEnabled) {
       await applyDeclaredOrgs(this.settings.orgs, this.settings, configs, core);
       scheduler.start();

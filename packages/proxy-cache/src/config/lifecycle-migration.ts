@@ -3,7 +3,8 @@ import type { Migration } from '@entrepot/registry-core';
 /**
  * Lifecycle settings of cache organizations (idle expiry, refresh ahead,
  * prefetch of changed tags, eviction watermark), the record of lifecycle job
- * runs, and the pull count at each tag's last check (to tell hot tags).
+ * runs, the pull count at each tag's last check (to tell hot tags), and the
+ * hourly statistics behind the stats API and the dashboard.
  */
 export const lifecycleSchema: Migration = {
   name: '0102-proxy-cache-lifecycle',
@@ -28,5 +29,45 @@ export const lifecycleSchema: Migration = {
       t.text('summary');
       t.index(['org_id', 'started_at']);
     });
+    await db.schema.createTable('proxy_cache_stats', (t) => {
+      t.integer('org_id').unsigned().notNullable().references('organizations.id').onDelete('CASCADE');
+      t.bigInteger('hour').notNullable();
+      // '' for what belongs to the organization as a whole (evictions, expiries).
+      t.string('repo', 255).notNullable();
+      for (const column of STATS_COLUMNS) t.bigInteger(column).notNullable().defaultTo(0);
+      t.primary(['org_id', 'hour', 'repo']);
+      t.index(['hour']);
+    });
+    await db.schema.createTable('proxy_cache_upstream_errors', (t) => {
+      t.string('host', 255).notNullable();
+      t.bigInteger('hour').notNullable();
+      t.string('kind', 32).notNullable();
+      t.bigInteger('count').notNullable().defaultTo(0);
+      t.primary(['host', 'hour', 'kind']);
+    });
+    await db.schema.createTable('proxy_cache_upstream_status', (t) => {
+      t.string('host', 255).primary();
+      t.integer('ratelimit_remaining');
+      t.bigInteger('ratelimit_at');
+      t.string('last_error_kind', 32);
+      t.bigInteger('last_error_at');
+    });
   },
 };
+
+/** Counters of `proxy_cache_stats`, per organization, hour and repository. */
+export const STATS_COLUMNS = [
+  'pulls',
+  'cache_requests',
+  'upstream_requests',
+  'cache_bytes',
+  'upstream_bytes',
+  'revalidated_unchanged',
+  'revalidated_changed',
+  'stale_serves',
+  'evictions',
+  'evicted_bytes',
+  'expiries',
+  'expired_bytes',
+] as const;
+export type StatsColumn = (typeof STATS_COLUMNS)[number];

@@ -30,6 +30,8 @@ const settingsSchema = z.object({
   default_stale_if_error_s: z.number().int().min(0).default(7 * 86400),
   /** How often the lifecycle jobs (idle expiry, refresh ahead, watermark eviction) are queued per cache organization. */
   lifecycle_interval_s: z.number().int().positive().default(60),
+  /** How often each replica adds the statistics it counted to the database. */
+  stats_flush_ms: z.number().int().min(100).default(10_000),
   /** Cache organizations to create or update at start. */
   orgs: z.array(declaredOrg).default([]),
 });

@@ -1,6 +1,7 @@
 import { ANONYMOUS_PERFORMER, yieldToRequests, type CoreServices, type Digest, type OrganizationRow, type Removal } from '@entrepot/registry-core';
 import type { CacheConfig } from '../config/cache-config-store';
 import type { TagFreshness } from '../freshness/tag-freshness';
+import type { StatsRecorder } from '../stats/stats-recorder';
 import type { LifecycleMetrics } from './lifecycle-metrics';
 
 /** Removals per transaction. */
@@ -29,6 +30,7 @@ export class IdleExpiry {
     private readonly core: CoreServices,
     private readonly freshness: TagFreshness,
     private readonly metrics: LifecycleMetrics,
+    private readonly stats: StatsRecorder,
   ) {}
 
   async run(org: OrganizationRow, config: CacheConfig): Promise<Record<string, unknown> | null> {
@@ -65,6 +67,7 @@ export class IdleExpiry {
     await this.core.requestGc();
     this.metrics.expired.inc({ org: org.name }, items);
     this.metrics.expiredBytes.inc({ org: org.name }, freed);
+    this.stats.expiry(org.id, items, freed);
     const summary = { tags, manifests, bytes: freed, idle_expiration_s: config.idleExpirationS, removed: names };
     await this.core.audit.record({ orgId: org.id, kind: 'expire_cache', performer: ANONYMOUS_PERFORMER, metadata: summary });
     return summary;

@@ -98,11 +98,13 @@ export class ManifestLookup {
       throw new RegistryError('MANIFEST_UNKNOWN', `tag ${tag} no longer exists upstream`);
     }
     if (head.digest === local.digest) {
+      this.deps.stats.revalidation(req.ctx.target.org.id, req.ctx.target.repoName, false);
       await this.deps.freshness.mark(repoId, tag, local.digest);
       return { ...local, cacheResult: 'revalidated' };
     }
     try {
       const fetched = await this.fetch(req, { kind: 'tag', tag });
+      this.deps.stats.revalidation(req.ctx.target.org.id, req.ctx.target.repoName, true);
       return { ...fetched, cacheResult: 'revalidated' };
     } catch (err) {
       if (staleAllowed && mayServeStale(err)) return this.stale(req, local, err);
@@ -113,6 +115,7 @@ export class ManifestLookup {
   private stale(req: CacheRequest, local: ManifestHit, reason: unknown): ManifestHit {
     const why = reason instanceof Error ? reason.message : String(reason);
     this.deps.metrics.staleServes.inc({ org: req.orgName, reason: reason instanceof RegistryError ? reason.code : why });
+    this.deps.stats.staleServe(req.ctx.target.org.id, req.ctx.target.repoName);
     this.deps.logger.info('serving stale manifest', { org: req.orgName, repo: req.ctx.target.repoName, digest: local.digest, reason: why });
     return { ...local, cacheResult: 'stale' };
   }
