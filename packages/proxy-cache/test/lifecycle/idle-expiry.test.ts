@@ -17,7 +17,7 @@ describe('cache.expire: idle expiry (embedded backends)', () => {
     const hot = await pushTestImage(fx.upstream, fx.work, 'library/hot', '1');
     const pinned = await pushTestImage(fx.upstream, fx.work, 'library/pinned', '1');
     const shared = await pushTestImage(fx.upstream, fx.work, 'library/shared', '1');
-    await fx.createCacheOrg('exp', { expiration_s: 3600, idle_expiration_s: 3 });
+    await fx.createCacheOrg('exp', { expiration_s: 3600, idle_expiration_s: 4 });
     await fx.createCacheOrg('keeper', { expiration_s: 3600 });
     for (const name of ['idle', 'hot', 'pinned', 'shared']) await pull(fx.entrepot, fx.work, `exp/library/${name}:1`);
     // Another organization caches the same image as exp's idle `shared` tag.
@@ -29,7 +29,7 @@ describe('cache.expire: idle expiry (embedded backends)', () => {
     expect(await storage.blobs.stat(idleLayer)).not.toBeNull();
 
     // Only `hot` is pulled while the others go idle.
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 5; i++) {
       await sleep(1000);
       expect(await pull(fx.entrepot, fx.work, 'exp/library/hot:1')).toBe(hot.pushed);
     }
@@ -58,7 +58,7 @@ describe('cache.expire: idle expiry (embedded backends)', () => {
     expect(text).not.toContain('library/pinned');
     const runs = await jobRuns(fx.entrepot, 'exp', 'cache.expire');
     expect(runs).toHaveLength(1);
-    expect(runs[0]).toMatchObject({ job: 'cache.expire', state: 'completed', summary: { tags: 2 } });
+    expect(runs[0]).toMatchObject({ job: 'cache.expire', state: 'completed', summary: { tags: 2, idle_expiration_s: 4 } });
     // The idle layer and its manifest and config were counted against exp; the shared one too (exp no longer counts it).
     expect(Number(runs[0].summary.bytes)).toBeGreaterThan(2 * 200_000);
     const metrics = await (await fetch(`${fx.entrepot.url}/metrics`)).text();
@@ -66,7 +66,8 @@ describe('cache.expire: idle expiry (embedded backends)', () => {
     expect(metrics).toMatch(new RegExp(`entrepot_cache_expired_bytes_total\\{org="exp"\\} ${runs[0].summary.bytes}\\b`));
     expect(metrics).toMatch(/entrepot_cache_jobs_total\{job="cache.expire",state="completed"\} 1\b/);
 
-    // Idempotent: a second run finds nothing to remove.
+    // Idempotent: a second run finds nothing to remove (hot is pulled again so it stays hot).
+    expect(await pull(fx.entrepot, fx.work, 'exp/library/hot:1')).toBe(hot.pushed);
     await runJob(fx.entrepot, 'cache.expire', 'exp');
     const again = await jobRuns(fx.entrepot, 'exp', 'cache.expire');
     expect(again).toHaveLength(2);

@@ -13,7 +13,7 @@ export function lifecycleOverrides(intervalS = 3600): Record<string, unknown> {
 
 export async function pushTestImage(upstream: UpstreamRegistry, work: string, repo: string, tag: string, options: { layerSize?: number; seed?: string } = {}): Promise<BuiltImage & { pushed: string }> {
   const image = await createOciImage(join(work, `${repo.replace(/\//g, '_')}-${tag}-${options.seed ?? 'r'}`), { tag, layerCount: 1, layerSize: options.layerSize ?? 200_000, seed: options.seed });
-  return { ...image, pushed: await pushImage(image.layoutDir, tag, upstream.ref(repo, tag)) };
+  return { ...image, pushed: await pushImage(image.layoutDir, tag, upstream.ref(repo, tag), { creds: upstream.creds }) };
 }
 
 export async function pull(instance: TestInstance, work: string, ref: string): Promise<string> {
