@@ -11,6 +11,10 @@ const declaredOrg = z.object({
   insecure: z.boolean().optional(),
   stale_if_error_s: z.number().int().min(0).optional(),
   on_upstream_404: z.enum(['remove', 'keep']).optional(),
+  idle_expiration_s: z.number().int().min(0).nullable().optional(),
+  refresh_min_pulls: z.number().int().min(0).nullable().optional(),
+  prefetch_changed_tags: z.boolean().optional(),
+  low_watermark: z.number().gt(0).max(1).nullable().optional(),
   is_public: z.boolean().optional(),
 });
 
