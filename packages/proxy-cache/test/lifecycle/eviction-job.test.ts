@@ -3,12 +3,12 @@ import { jobRuns, lifecycleOverrides, pull, pushTestImage } from './lifecycle-fi
 
 const LAYER = 4_000_000;
 
-describe('cache.evict: eviction in the background (embedded backends)', () => {
+describe.each(['embedded', 'scale-out'] as const)('cache.evict: eviction in the background (%s backends)', (backend) => {
   let fx: CacheFixture;
   const pushed: Record<string, string> = {};
 
   beforeAll(async () => {
-    fx = await startCacheFixture({ auth: { mode: 'anonymous' }, entrepot: { overrides: lifecycleOverrides() } });
+    fx = await startCacheFixture({ backend, auth: { mode: 'anonymous' }, entrepot: { overrides: lifecycleOverrides() } });
     for (const name of ['a', 'b', 'c', 'd', 'e', 'f']) pushed[name] = (await pushTestImage(fx.upstream, fx.work, `library/${name}`, '1', { layerSize: LAYER })).pushed;
     await fx.createCacheOrg('ev', { expiration_s: 3600 });
     expect((await fx.entrepot.api('POST', '/organization/ev/quota', { limit_bytes: 30_000_000 })).status).toBe(201);
