@@ -29,6 +29,15 @@ import { flushRoutes, type FlushRouteDeps } from './api/flush-routes';
 import { BypassSet } from './eviction/bypass-set';
 import { createEvictionMetrics } from './eviction/eviction-metrics';
 import { QuotaKeeper } from './eviction/quota-keeper';
+import { lifecycleSchema } from './config/lifecycle-migration';
+import { jobsRoutes, type JobsRouteDeps } from './api/jobs-routes';
+import { IdleExpiry } from './lifecycle/expire-job';
+import { JobRuns } from './lifecycle/job-runs';
+import { EVICT_JOB, EXPIRE_JOB, LifecycleJobs, LifecycleScheduler, REFRESH_JOB, type CacheJobData, type CacheJobName, type CacheJobWork } from './lifecycle/lifecycle-jobs';
+import { createLifecycleMetrics } from './lifecycle/lifecycle-metrics';
+import { RefreshAhead } from './lifecycle/refresh-job';
+import { statsRoutes, type StatsRouteDeps } from './api/stats-routes';
+import { StatsRecorder } from './stats/stats-recorder';
 
 /** The parts built in `init`, once the core's services exist. */
 interface Runtime {
@@ -40,6 +49,12 @@ interface Runtime {
   quota: QuotaKeeper;
   configs: CacheConfigStore;
   core: CoreServices;
+  jobs: LifecycleJobs;
+  jobWork: Record<CacheJobName, CacheJobWork>;
+  jobRoutes: JobsRouteDeps;
+  scheduler: LifecycleScheduler;
+  stats: StatsRecorder;
+  statsRoutes: StatsRouteDeps;
 }
 
 /** Registers the proxy cache's extension points; see docs/architecture.md for the pull path. */
@@ -60,7 +75,11 @@ export class ProxyCachePlugin implements RegistryPlugin {
   }
 
   register(points: RegistrationPoints): void {
-    points.addMigrations([proxyCacheSchema]);
+    points.addMigrations([proxyCacheSchema, lifecycleSchema]);
+    // Registered before init (the core starts the queue after it); the work exists by the time a job runs.
+    for (const job of [EXPIRE_JOB, EVICT_JOB, REFRESH_JOB] as const) {
+      points.addJobHandler<CacheJobData>(job, (data) => this.parts.jobs.handler(job, this.parts.jobWork[job])(data), { concurrency: 2 });
+    }
     const source: LookupSource = {
       id: 'proxy-cache',
       resolveManifest: (ref: Reference, ctx: LookupContext): Promise<ManifestHit | null> => this.parts.source.resolveManifest(ref, ctx),
@@ -80,14 +99,35 @@ export class ProxyCachePlugin implements RegistryPlugin {
       else {
         flushRoutes(router, this.parts.flush);
         proxyCacheRoutes(router, this.parts.routes);
+        jobsRoutes(router, this.parts.jobRoutes);
+        statsRoutes(router, this.parts.statsRoutes);
       }
     });
+    // A lowered quota is enforced by a job, so the request returns at once; admissions keep the limit meanwhile.
     points.onQuotaChanged(async (orgId) => {
-      const { configs, core, quota } = this.parts;
-      const org = await core.repositories.findOrgById(orgId);
-      if (org && (await configs.get(orgId))) await quota.enforce(org);
+      const { configs, core, quota, jobs } = this.parts;
+      if (!(await configs.get(orgId))) return;
+      try {
+        await jobs.enqueue(EVICT_JOB, orgId);
+      } catch (err) {
+        core.logger.warn('eviction job not queued; evicting now', { orgId, error: String(err) });
+        const org = await core.repositories.findOrgById(orgId);
+        if (org) await quota.enforce(org);
+      }
+    });
+    points.onPull((event) => {
+      const runtime = this.runtime;
+      if (!runtime) return;
+      runtime.configs.get(event.target.org.id).then(
+        (config) => {
+          if (config) runtime.stats.pull(event.target.org.id, event);
+        },
+        (err: unknown) => runtime.core.logger.warn('pull not counted in cache statistics', { error: String(err) }),
+      );
     });
     points.onShutdown(async () => {
+      this.runtime?.scheduler.stop();
+      await this.runtime?.stats.stop();
       await this.fills.cancelAll();
       await this.pool?.close();
     });
@@ -97,10 +137,25 @@ export class ProxyCachePlugin implements RegistryPlugin {
     const configs = new CacheConfigStore(core.db, core.secrets, core.clock, core.notices);
     const metrics = createCacheMetrics(core.metrics, () => this.fills.inFlight);
     const ssrf = new SsrfGuard(this.settings.allowed_upstream_hosts);
-    const pool = new UpstreamPool(core.config.instance_name, this.settings, configs, metrics, core.logger, core.clock);
+    const stats = new StatsRecorder(core.db, core.clock, core.logger, this.settings.stats_flush_ms);
+    const pool = new UpstreamPool(core.config.instance_name, this.settings, configs, metrics, core.logger, core.clock, (info) => stats.upstreamResponse(info));
     this.pool = pool;
     const freshness = new TagFreshness(core.db, core.reads, core.clock);
-    const quota = new QuotaKeeper(core, freshness, createEvictionMetrics(core.metrics), core.config.flags.FEATURE_QUOTA_MANAGEMENT !== false);
+    const lifecycleMetrics = createLifecycleMetrics(core.metrics);
+    const runs = new JobRuns(core.db, core.clock, core.config.instance_name);
+    const jobs = new LifecycleJobs({ core, configs, runs, metrics: lifecycleMetrics });
+    const quota = new QuotaKeeper(core, freshness, createEvictionMetrics(core.metrics), core.config.flags.FEATURE_QUOTA_MANAGEMENT !== false, {
+      afterAdmission: (org, counted, limit) => {
+        // Above the watermark, evict in the background so that later admissions rarely have to.
+        void configs.get(org.id).then(
+          (config) => {
+            if (config?.lowWatermark && counted > limit * config.lowWatermark) jobs.request(EVICT_JOB, org.id);
+          },
+          (err: unknown) => core.logger.warn('eviction watermark not checked', { error: String(err) }),
+        );
+      },
+      evicted: (org, count, bytes) => stats.eviction(org.id, count, bytes),
+    });
     const source = new CacheSource({
       configs,
       content: core.content,
@@ -117,7 +172,21 @@ export class ProxyCachePlugin implements RegistryPlugin {
       bypass: new BypassSet(core.clock),
       coordinator: core.coordinator,
       revalidationDeadlineMs: this.settings.revalidation_deadline_ms,
+      stats,
     });
+    const intervalMs = this.settings.lifecycle_interval_s * 1000;
+    const expiry = new IdleExpiry(core, freshness, lifecycleMetrics, stats);
+    // Two intervals ahead, so that a run lands inside the window; at most half the staleness period.
+    const refresh = new RefreshAhead(core, source, lifecycleMetrics, (config) => Math.min(2 * intervalMs, (config.expirationS * 1000) / 2));
+    const jobWork: Record<CacheJobName, CacheJobWork> = {
+      [EXPIRE_JOB]: (org, config) => expiry.run(org, config),
+      [REFRESH_JOB]: (org, config) => refresh.run(org, config),
+      [EVICT_JOB]: async (org, config) => {
+        const result = await quota.enforce(org, config.lowWatermark ?? 1);
+        return result && { usage_before: result.before, usage_after: result.after, target_bytes: result.target, freed_bytes: Math.max(0, result.before - result.after) };
+      },
+    };
+    const scheduler = new LifecycleScheduler({ core, configs, runs, metrics: lifecycleMetrics }, jobs, intervalMs);
     this.runtime = {
       source,
       resolver: new MirrorResolver(configs, core.repositories, this.settings.default_mirror_org),
@@ -127,7 +196,17 @@ export class ProxyCachePlugin implements RegistryPlugin {
       quota,
       configs,
       core,
+      jobs,
+      jobWork,
+      jobRoutes: { core, configs, runs },
+      scheduler,
+      stats,
+      statsRoutes: { core, configs, recorder: stats, breakerState: (endpoint) => pool.breakerState(endpoint) },
     };
-    if (this.upstreamEnabled) await applyDeclaredOrgs(this.settings.orgs, this.settings, configs, core);
+    stats.start();
+    if (this.upstreamEnabled) {
+      await applyDeclaredOrgs(this.settings.orgs, this.settings, configs, core);
+      scheduler.start();
+    }
   }
 }

@@ -29,7 +29,7 @@ import { createChangeNotices, createCoordinator } from './coordination/create-co
 import type { JobQueue } from './jobs/job-queue';
 import { createLogger, type Logger } from './logging/logger';
 import { createMetrics, type CoreMetrics } from './metrics/metrics';
-import type { CoreServices, PluginFactory } from './plugin/contract';
+import type { CoreServices, PluginFactory, PullEvent } from './plugin/contract';
 import { loadPlugins } from './plugin/loader';
 import { bootstrapAdmin } from './services/bootstrap';
 import { CatalogService } from './services/catalog-service';
@@ -121,11 +121,20 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
   const registry = new RegistryService(content, storage, plugins.lookupSources);
   const names = new NameResolution(repositories, plugins.nameResolvers);
   const catalog = new CatalogService(db, authorizer);
+  const observePull = (event: PullEvent): void => {
+    for (const observe of plugins.pullObservers) {
+      try {
+        observe(event);
+      } catch (err) {
+        logger.warn('pull observer failed', { error: String(err) });
+      }
+    }
+  };
   let draining = false;
   const app = buildApp({
     logger,
     metrics,
-    registry: registryRouter({ config, logger, metrics, authenticator, authorizer, names, repositories, content, registry, uploads, writeGuards: plugins.writeGuards, audit, catalog, pullStats, pullPolicy: scanning }),
+    registry: registryRouter({ config, logger, metrics, authenticator, authorizer, names, repositories, content, registry, uploads, writeGuards: plugins.writeGuards, audit, catalog, pullStats, pullPolicy: scanning, observePull }),
     token: tokenRouter({ config, authenticator, tokens, authorizer }),
     api: apiRouter({ config, logger, db, clock, storage, authenticator, authorizer, passwords, repositories, content, audit, http, secrets, quotas, requestGc, scanning }, plugins.apiRoutes, async (orgId) => {
       for (const hook of plugins.quotaHooks) await hook(orgId);

@@ -11,6 +11,29 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { startCacheFixture, type CacheFixture } from '../../proxy-cache/test/e2e/cache-fixture';
 import { ADMIN_PASSWORD, ADMIN_USER } from '../../../testing/entrepot-instance';
 import { createOciImage, pushImage, skopeoCopyOut } from '../../../testing/oci-images';
+import { runKnownSequence } from '../../proxy-cache/test/stats/stats-fixture';
+
+/** axe-core, injected into each screen checked (see `expectAccessible`). */
+const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+interface AxeViolation {
+  id: string;
+  impact: string | null;
+  nodes: Array<{ target: unknown[] }>;
+}
+
+/** Runs axe on the page as it is: no serious or critical violation may remain. */
+async function expectAccessible(page: Page, screen: string): Promise<void> {
+  await page.addScriptTag({ content: AXE_SOURCE });
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(context: Document, options: object): Promise<{ violations: AxeViolation[] }> } }).axe;
+    const result = await axe.run(document, { resultTypes: ['violations'] });
+    return result.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => ({ rule: v.id, impact: v.impact, targets: v.nodes.map((n) => JSON.stringify(n.target)) }));
+  });
+  expect({ screen, violations }).toEqual({ screen, violations: [] });
+}
 
 const DIST = resolve(__dirname, '../dist');
 const CHROMIUM = '/usr/bin/chromium';
@@ -88,11 +111,13 @@ describe('web UI in chromium', () => {
     await page.locator('input[name=password]').fill('not-the-password');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.locator('.alert-error').getByText('invalid username or password').waitFor();
+    await expectAccessible(page, 'sign-in with an error');
 
     await page.locator('input[name=password]').fill(ADMIN_PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByTestId('current-user').getByText(ADMIN_USER).waitFor();
     await page.getByRole('heading', { name: 'Organizations' }).waitFor();
+    await expectAccessible(page, 'organizations');
     const storage = await page.evaluate(() => ({ session: JSON.stringify(sessionStorage), local: JSON.stringify(localStorage), cookie: document.cookie }));
     expect(storage.session).toContain(ADMIN_USER);
     expect(storage.local).not.toContain(ADMIN_PASSWORD);
@@ -129,6 +154,7 @@ describe('web UI in chromium', () => {
     await expect(page.getByTestId('cache-config').innerText()).resolves.toContain(fx.upstream.url);
     await expectSecretAbsent(page, upstream.password);
     await page.screenshot({ path: join(shots, '1-proxy-cache.png'), fullPage: true });
+    await expectAccessible(page, 'proxy cache settings');
 
     // The API agrees: the configuration is saved, the password is write-only.
     const saved = await fx.entrepot.api('GET', `/organization/${ORG}/proxycache`);
@@ -159,6 +185,7 @@ describe('web UI in chromium', () => {
       expect(Number(cells[4])).toBeGreaterThanOrEqual(1);
     });
     await page.screenshot({ path: join(shots, '2-repository.png'), fullPage: true });
+    await expectAccessible(page, 'repository');
 
     // Scan results: either the server has them or the panel says the feature is not available; never an error.
     await row.getByRole('button', { name: 'Security' }).click();
@@ -166,6 +193,7 @@ describe('web UI in chromium', () => {
     await panel.waitFor();
     await panel.locator('.loading').waitFor({ state: 'detached' });
     expect(await panel.locator('.alert-error').count()).toBe(0);
+    await expectAccessible(page, 'security panel');
   });
 
   it('creates a robot, shows its token once, and the token pulls after a grant on all repositories', async () => {
@@ -178,6 +206,7 @@ describe('web UI in chromium', () => {
     await expect(page.getByTestId('robot-token-username').inputValue()).resolves.toBe(`${ORG}+${ROBOT}`);
     await page.getByTestId('robot-list').getByText(`${ORG}+${ROBOT}`).waitFor();
     await page.screenshot({ path: join(shots, '3-robots.png'), fullPage: true });
+    await expectAccessible(page, 'robots with a new token');
 
     await page.getByRole('button', { name: 'Apply to all repositories' }).click();
     await page.getByText(`${ORG}+${ROBOT} now has read on 1 repository.`).waitFor();
@@ -188,6 +217,7 @@ describe('web UI in chromium', () => {
     await page.getByRole('button', { name: 'Done' }).click();
     await page.reload();
     await page.getByTestId('robot-list').waitFor();
+    await expectAccessible(page, 'robots');
     expect(await page.content()).not.toContain(token);
   });
 
@@ -197,6 +227,7 @@ describe('web UI in chromium', () => {
     await page.getByTestId('create-prototype-form').getByRole('button', { name: 'Add' }).click();
     const row = page.getByTestId('prototype-list').locator('tr', { hasText: `${ORG}+${ROBOT}` });
     await row.waitFor();
+    await expectAccessible(page, 'default permissions');
     await row.getByRole('button', { name: 'Delete' }).click();
     await page.getByTestId('confirm').click();
     await page.getByText('No default permissions').waitFor();
@@ -218,6 +249,7 @@ describe('web UI in chromium', () => {
     await expect(robotRow.innerText()).resolves.toContain(ADMIN_USER);
     await expect(robotRow.innerText()).resolves.toContain('127.0.0.1');
     await page.screenshot({ path: join(shots, '4-logs.png'), fullPage: true });
+    await expectAccessible(page, 'logs');
 
     // Filter by kind.
     await page.getByTestId('log-filters').locator('input[name=kind]').fill('create_robot');
@@ -234,12 +266,69 @@ describe('web UI in chromium', () => {
     expect(csv).not.toContain(fx.upstream.credentials!.password);
   });
 
+  it('shows a cache dashboard with the figures of the stats API, switches windows, and says when there is no traffic', async () => {
+    await fx.createCacheOrg('dash', { expiration_s: 2 });
+    await runKnownSequence(fx.entrepot, fx.upstream, fx.work, 'dash');
+    const api = async (window: string) => (await fx.entrepot.api('GET', `/organization/dash/proxycache/stats?window=${window}`)).body as { requests: { hit_ratio: number }; bytes: { saved: number; hit_ratio: number }; pulls: number };
+    const day = await api('24h');
+    await page.goto(`${fx.entrepot.url}/organization/dash/dashboard`);
+    await expect(page.locator('[data-tab]').first().getAttribute('data-tab')).resolves.toBe('dashboard');
+    const dashboard = page.getByTestId('dashboard');
+    await page.locator('[data-testid=dashboard][data-loaded=true][data-window="24h"]').waitFor();
+    const value = async (id: string) => Number(await page.getByTestId(`figure-${id}`).getAttribute('data-value'));
+    expect(await value('hit-ratio')).toBe(day.requests.hit_ratio);
+    expect(await value('byte-hit-ratio')).toBe(day.bytes.hit_ratio);
+    expect(await value('bytes-saved')).toBe(day.bytes.saved);
+    expect(await value('pulls')).toBe(day.pulls);
+    await expect(page.getByTestId('figure-hit-ratio').innerText()).resolves.toContain(`${(day.requests.hit_ratio * 100).toFixed(1)} %`);
+    await expect(page.getByTestId('figure-bytes-saved').innerText()).resolves.toMatch(/KiB|MiB/);
+    await expect(page.getByTestId('upstream-health').innerText()).resolves.toContain('network');
+    await expect(page.locator('[data-testid=chart-requests-table] tbody tr').count()).resolves.toBe(24);
+    await expect(page.getByTestId('top-by-pulls').innerText()).resolves.toContain('library/app');
+    await page.screenshot({ path: join(shots, '7-dashboard-24h.png'), fullPage: true });
+    await expectAccessible(page, 'dashboard');
+
+    await page.getByTestId('window-switch').getByRole('button', { name: 'Last 7 days' }).click();
+    await page.locator('[data-testid=dashboard][data-loaded=true][data-window="7d"]').waitFor();
+    await expect(page.getByRole('button', { name: 'Last 7 days' }).getAttribute('aria-pressed')).resolves.toBe('true');
+    await expect(page.locator('[data-testid=chart-requests-table] tbody tr').count()).resolves.toBe(28);
+    expect(await value('bytes-saved')).toBe((await api('7d')).bytes.saved);
+    await page.screenshot({ path: join(shots, '8-dashboard-7d.png'), fullPage: true });
+    await expect(dashboard.count()).resolves.toBe(1);
+
+    await fx.createCacheOrg('quiet', { expiration_s: 3600 });
+    await page.goto(`${fx.entrepot.url}/organization/quiet/dashboard`);
+    await page.locator('[data-testid=dashboard][data-loaded=true]').waitFor();
+    await page.getByText('No pulls through this cache in the last 24 hours').waitFor();
+    expect(await page.locator('[data-testid^=chart-]').count()).toBe(0);
+    await page.screenshot({ path: join(shots, '9-dashboard-empty.png'), fullPage: true });
+    await expectAccessible(page, 'empty dashboard');
+
+    // The settings tab sets the lifecycle settings.
+    await page.locator('[data-tab=proxycache]').click();
+    const form = page.getByTestId('cache-form');
+    await form.locator('input[name=idle_expiration_s]').fill('86400');
+    await form.locator('input[name=refresh_min_pulls]').fill('5');
+    await form.locator('input[name=low_watermark]').fill('90');
+    await form.locator('input[name=prefetch_changed_tags]').check();
+    await page.getByTestId('save-cache').click();
+    await page.getByTestId('cache-config').getByText('90 % of the quota').waitFor();
+    const saved = await fx.entrepot.api('GET', '/organization/quiet/proxycache');
+    expect(saved.body).toMatchObject({ idle_expiration_s: 86400, refresh_min_pulls: 5, low_watermark: 0.9, prefetch_changed_tags: true });
+    await page.goto(`${fx.entrepot.url}/organization/${ORG}/repositories`);
+  }, 120_000);
+
   it('renders quota, members and flush without errors, whatever this server offers', async () => {
+    // A quota, so that the usage gauge is on the quota tab when axe checks it.
+    expect((await fx.entrepot.api('POST', `/organization/${ORG}/quota`, { limit_bytes: 1024 ** 3 })).status).toBe(201);
+    await page.reload();
     for (const tab of ['quota', 'members']) {
       await page.locator(`[data-tab=${tab}]`).click();
       const panel = page.getByTestId(`tab-${tab}`);
       await panel.locator('.loading').waitFor({ state: 'detached' });
       expect(await panel.locator('.alert-error').count()).toBe(0);
+      if (tab === 'quota') await panel.getByRole('progressbar', { name: 'Quota usage' }).waitFor();
+      await expectAccessible(page, tab);
     }
     await page.locator(`[data-testid=member-list] tr[data-key="${ADMIN_USER}"]`).waitFor();
 
@@ -256,9 +345,11 @@ describe('web UI in chromium', () => {
     await row.waitFor();
     await expect(row.innerText()).resolves.toContain('Proxy cache · docker.io');
     await page.screenshot({ path: join(shots, '5-organizations.png'), fullPage: true });
+    await expectAccessible(page, 'organizations with a cache');
     await page.getByTestId('sign-out').click();
     await page.getByTestId('login-form').waitFor();
     await expect(page.evaluate(() => sessionStorage.length)).resolves.toBe(0);
     await page.screenshot({ path: join(shots, '6-signed-out.png') });
+    await expectAccessible(page, 'signed out');
   });
 });

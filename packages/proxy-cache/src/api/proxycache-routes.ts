@@ -18,6 +18,10 @@ const configBody = z
     upstream_endpoint: z.string().url().max(512).nullable().optional(),
     stale_if_error_s: z.number().int().min(0).max(10 * 365 * 86400).optional(),
     on_upstream_404: z.enum(['remove', 'keep']).optional(),
+    idle_expiration_s: z.number().int().min(0).max(10 * 365 * 86400).nullable().optional(),
+    refresh_min_pulls: z.number().int().min(0).max(1_000_000).nullable().optional(),
+    prefetch_changed_tags: z.boolean().optional(),
+    low_watermark: z.number().gt(0).max(1).nullable().optional(),
   })
   .strict();
 
@@ -43,6 +47,10 @@ export function presentConfig(config: CacheConfig): Record<string, unknown> {
     upstream_endpoint: endpointOf(config),
     stale_if_error_s: config.staleIfErrorS,
     on_upstream_404: config.onUpstream404,
+    idle_expiration_s: config.idleExpirationS,
+    refresh_min_pulls: config.refreshMinPulls,
+    prefetch_changed_tags: config.prefetchChangedTags,
+    low_watermark: config.lowWatermark,
   };
 }
 
@@ -72,6 +80,10 @@ async function candidate(deps: ProxyCacheRouteDeps, org: OrganizationRow, body: 
     insecure,
     staleIfErrorS: body.stale_if_error_s ?? deps.settings.default_stale_if_error_s,
     onUpstream404: body.on_upstream_404 ?? 'remove',
+    idleExpirationS: body.idle_expiration_s === undefined ? (existing?.idleExpirationS ?? null) : body.idle_expiration_s || null,
+    refreshMinPulls: body.refresh_min_pulls === undefined ? (existing?.refreshMinPulls ?? null) : body.refresh_min_pulls || null,
+    prefetchChangedTags: body.prefetch_changed_tags ?? existing?.prefetchChangedTags ?? false,
+    lowWatermark: body.low_watermark === undefined ? (existing?.lowWatermark ?? null) : body.low_watermark,
     createdAt: existing?.createdAt ?? now,
     updatedAt: now,
   };
@@ -106,6 +118,10 @@ export function proxyCacheRoutes(router: Router, deps: ProxyCacheRouteDeps): voi
       insecure: config.insecure,
       staleIfErrorS: config.staleIfErrorS,
       onUpstream404: config.onUpstream404,
+      idleExpirationS: config.idleExpirationS,
+      refreshMinPulls: config.refreshMinPulls,
+      prefetchChangedTags: config.prefetchChangedTags,
+      lowWatermark: config.lowWatermark,
     });
     await audit(req, org, existing ? 'change_proxy_cache_config' : 'create_proxy_cache_config', { upstream_registry: saved.upstreamRegistry, upstream_endpoint: endpointOf(saved) });
     res.status(201).json(presentConfig(saved));

@@ -16,6 +16,14 @@ export interface CacheConfig {
   insecure: boolean;
   staleIfErrorS: number;
   onUpstream404: On404;
+  /** Tags not pulled for this long expire (null: never). */
+  idleExpirationS: number | null;
+  /** Tags pulled at least this often in a staleness period are refreshed ahead of its end (null: never). */
+  refreshMinPulls: number | null;
+  /** Whether a refresh that finds a changed tag fetches its new image for the platforms pulled before. */
+  prefetchChangedTags: boolean;
+  /** Fraction of the quota that background eviction brings usage down to (null: the limit itself). */
+  lowWatermark: number | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -30,7 +38,14 @@ export interface CacheConfigInput {
   insecure: boolean;
   staleIfErrorS: number;
   onUpstream404: On404;
+  /** Lifecycle settings: undefined keeps what is stored. */
+  idleExpirationS?: number | null;
+  refreshMinPulls?: number | null;
+  prefetchChangedTags?: boolean;
+  lowWatermark?: number | null;
 }
+
+const positiveOrNull = (value: unknown): number | null => (value === null || value === undefined || Number(value) <= 0 ? null : Number(value));
 
 function toConfig(row: Record<string, unknown>): CacheConfig {
   const upstreamRegistry = String(row.upstream_registry);
@@ -45,6 +60,10 @@ function toConfig(row: Record<string, unknown>): CacheConfig {
     insecure: Boolean(row.insecure),
     staleIfErrorS: Number(row.stale_if_error_s),
     onUpstream404: row.on_upstream_404 === 'keep' ? 'keep' : 'remove',
+    idleExpirationS: positiveOrNull(row.idle_expiration_s),
+    refreshMinPulls: positiveOrNull(row.refresh_min_pulls),
+    prefetchChangedTags: Boolean(row.prefetch_changed_tags),
+    lowWatermark: positiveOrNull(row.low_watermark),
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
   };
@@ -114,6 +133,10 @@ export class CacheConfigStore {
       on_upstream_404: input.onUpstream404,
       updated_at: now,
     };
+    if (input.idleExpirationS !== undefined) row.idle_expiration_s = input.idleExpirationS;
+    if (input.refreshMinPulls !== undefined) row.refresh_min_pulls = input.refreshMinPulls;
+    if (input.prefetchChangedTags !== undefined) row.prefetch_changed_tags = input.prefetchChangedTags;
+    if (input.lowWatermark !== undefined) row.low_watermark = input.lowWatermark;
     if (input.password !== undefined) row.password_sealed = input.password === null ? null : this.secrets.encrypt(input.password);
     await this.db('proxy_cache_configs')
       .insert({ ...row, password_sealed: row.password_sealed ?? null, created_at: now })

@@ -19,6 +19,10 @@ export async function applyDeclaredOrgs(orgs: DeclaredCacheOrg[], settings: Prox
       insecure: declared.insecure ?? false,
       staleIfErrorS: declared.stale_if_error_s ?? settings.default_stale_if_error_s,
       onUpstream404: declared.on_upstream_404 ?? 'remove',
+      idleExpirationS: declared.idle_expiration_s === undefined ? undefined : declared.idle_expiration_s || null,
+      refreshMinPulls: declared.refresh_min_pulls === undefined ? undefined : declared.refresh_min_pulls || null,
+      prefetchChangedTags: declared.prefetch_changed_tags,
+      lowWatermark: declared.low_watermark,
     });
     core.logger.info('cache organization declared in config', { org: declared.name, upstream: declared.upstream_registry });
   }

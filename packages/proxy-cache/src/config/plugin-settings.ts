@@ -11,6 +11,10 @@ const declaredOrg = z.object({
   insecure: z.boolean().optional(),
   stale_if_error_s: z.number().int().min(0).optional(),
   on_upstream_404: z.enum(['remove', 'keep']).optional(),
+  idle_expiration_s: z.number().int().min(0).nullable().optional(),
+  refresh_min_pulls: z.number().int().min(0).nullable().optional(),
+  prefetch_changed_tags: z.boolean().optional(),
+  low_watermark: z.number().gt(0).max(1).nullable().optional(),
   is_public: z.boolean().optional(),
 });
 
@@ -28,6 +32,10 @@ const settingsSchema = z.object({
   breaker_cooldown_ms: z.number().int().positive().default(15_000),
   default_expiration_s: z.number().int().min(0).default(86400),
   default_stale_if_error_s: z.number().int().min(0).default(7 * 86400),
+  /** How often the lifecycle jobs (idle expiry, refresh ahead, watermark eviction) are queued per cache organization. */
+  lifecycle_interval_s: z.number().int().positive().default(60),
+  /** How often each replica adds the statistics it counted to the database. */
+  stats_flush_ms: z.number().int().min(100).default(10_000),
   /** Cache organizations to create or update at start. */
   orgs: z.array(declaredOrg).default([]),
 });

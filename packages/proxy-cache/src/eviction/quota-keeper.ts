@@ -21,6 +21,13 @@ export interface QuotaHold {
 
 export const NOTHING_HELD: QuotaHold = { release: async () => undefined };
 
+export interface QuotaHooks {
+  /** Told the counted usage after each admission (to queue background eviction above a watermark). */
+  afterAdmission?(org: OrganizationRow, counted: number, limit: number): void;
+  /** Told what evictions removed (count of tags and manifests, or bytes freed) for statistics. */
+  evicted?(org: OrganizationRow, count: number, bytes: number): void;
+}
+
 /** How old the counted figure may be before an admission measures the organization again. */
 const REMEASURE_AFTER_MS = 60_000;
 
@@ -40,6 +47,7 @@ export class QuotaKeeper {
     private readonly freshness: TagFreshness,
     private readonly metrics: EvictionMetrics,
     private readonly enabled: boolean,
+    private readonly hooks: QuotaHooks = {},
   ) {}
 
   /** Calls `store` once `items` fit; returns 'bypass' without calling it when they never can. */
@@ -80,14 +88,22 @@ export class QuotaKeeper {
     };
   }
 
-  /** Evicts until usage is within the (possibly lowered) limit. */
-  async enforce(org: OrganizationRow): Promise<void> {
-    if (!this.enabled) return;
-    await this.serialized(org.id, async () => {
+  /**
+   * Evicts until usage is within the (possibly lowered) limit, or within
+   * `fraction` of it (a low watermark). Returns the usage before and after, or
+   * null without a quota.
+   */
+  async enforce(org: OrganizationRow, fraction = 1): Promise<{ before: number; after: number; target: number } | null> {
+    if (!this.enabled) return null;
+    return this.serialized(org.id, async () => {
       const quota = await this.core.quotas.get(org.id);
-      if (!quota) return;
-      this.metrics.size.set({ org: org.name }, await this.makeRoom(org, quota.limitBytes, quota.evictionPolicy));
+      if (!quota) return null;
+      const target = Math.floor(quota.limitBytes * Math.min(1, fraction));
+      const before = await this.core.quotas.measure(org.id);
+      const after = await this.makeRoom(org, target, quota.evictionPolicy);
+      this.metrics.size.set({ org: org.name }, after);
       this.metrics.limit.set({ org: org.name }, quota.limitBytes);
+      return { before, after, target };
     });
   }
 
@@ -111,6 +127,7 @@ export class QuotaKeeper {
     const reservation = await this.core.quotas.reserve(org.id, total, need);
     this.metrics.size.set({ org: org.name }, current + need);
     this.metrics.limit.set({ org: org.name }, quota.limitBytes);
+    this.hooks.afterAdmission?.(org, current + need, quota.limitBytes);
     return { reservation };
   }
 
@@ -164,6 +181,7 @@ export class QuotaKeeper {
       }
       const after = await this.core.quotas.measure(org.id);
       this.metrics.evictedBytes.inc({ org: org.name, policy }, Math.max(0, usage - after));
+      this.hooks.evicted?.(org, 0, Math.max(0, usage - after));
       usage = after;
     }
     if (evicted) await this.core.requestGc();
@@ -182,6 +200,7 @@ export class QuotaKeeper {
     const names = new Map<number, string>(
       repoIds.length === 0 ? [] : (await this.core.db('repositories').whereIn('id', repoIds).select('id', 'name')).map((r: { id: number; name: string }) => [Number(r.id), r.name]),
     );
+    if (done.length > 0) this.hooks.evicted?.(org, done.length, 0);
     for (const { candidate, removed: what } of done) {
       this.metrics.evictions.inc({ org: org.name, policy });
       void this.core.audit.record({

@@ -47,10 +47,12 @@ export class TagFreshness {
 
   async mark(repoId: number, tag: string, digest: Digest): Promise<void> {
     const now = this.clock.now();
+    // The pull count at the check: pulls since then tell a hot tag (see the refresh job).
+    const pulls = this.db.raw('COALESCE((SELECT pull_count FROM tags WHERE repo_id = ? AND name = ?), 0)', [repoId, tag]);
     await this.db('proxy_cache_tags')
-      .insert({ repo_id: repoId, tag, upstream_digest: digest, checked_at: now })
+      .insert({ repo_id: repoId, tag, upstream_digest: digest, checked_at: now, pulls_at_check: pulls })
       .onConflict(['repo_id', 'tag'])
-      .merge({ upstream_digest: digest, checked_at: now });
+      .merge({ upstream_digest: digest, checked_at: now, pulls_at_check: pulls });
     this.recent.set(keyOf(repoId, tag), { upstreamDigest: digest, checkedAt: now });
   }
 

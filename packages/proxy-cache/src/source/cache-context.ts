@@ -7,6 +7,7 @@ import { upstreamRepository } from '../routing/upstream-ref';
 import type { UpstreamPort } from './upstream-port';
 import type { QuotaKeeper } from '../eviction/quota-keeper';
 import type { BypassSet } from '../eviction/bypass-set';
+import type { StatsRecorder } from '../stats/stats-recorder';
 
 /** Everything the cache's lookup code shares. */
 export interface CacheDeps {
@@ -28,6 +29,7 @@ export interface CacheDeps {
   coordinator: Coordinator;
   /** How long a pull waits for a revalidation before cached content is served stale. */
   revalidationDeadlineMs: number;
+  stats: StatsRecorder;
 }
 
 /** A request against a cache organization, with its configuration resolved. */

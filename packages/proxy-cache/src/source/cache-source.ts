@@ -30,6 +30,25 @@ export class CacheSource implements LookupSource {
     return this.blobs.resolve(digest, ctx);
   }
 
+  /** See ManifestLookup.refresh. */
+  refreshTag(tag: string, local: ManifestHit, ctx: LookupContext): Promise<ManifestHit | null> {
+    return this.manifests.refresh(tag, local, ctx);
+  }
+
+  /** Fetches and stores a manifest by digest (a child of a refreshed index) as a pull would. */
+  fetchManifest(digest: Digest, ctx: LookupContext): Promise<ManifestHit | null> {
+    return this.manifests.resolve({ kind: 'digest', digest }, ctx);
+  }
+
+  /** Downloads a blob into the cache as a pull would (one fill shared with pulls); returns the bytes read, 0 when not kept. */
+  async warmBlob(digest: Digest, ctx: LookupContext): Promise<number> {
+    const hit = await this.blobs.resolve(digest, ctx);
+    if (!hit) return 0;
+    let bytes = 0;
+    for await (const chunk of await hit.open()) bytes += (chunk as Buffer).length;
+    return bytes;
+  }
+
   /** Upstream tags; on upstream failure the caller falls back to cached tags. */
   async listTags(ctx: LookupContext): Promise<string[] | null> {
     const req = await cacheRequest(this.deps, ctx);

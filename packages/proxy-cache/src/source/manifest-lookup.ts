@@ -39,10 +39,27 @@ export class ManifestLookup {
     const age = check ? this.deps.clock.now() - check.checkedAt : Number.POSITIVE_INFINITY;
     if (!this.deps.upstreamEnabled || age < req.config.expirationS * 1000) return { ...local, cacheResult: 'hit' };
     const key = `${ctx.target.org.id}|${ctx.target.repoName}|${tag}`;
-    const revalidation = this.inFlight.run(key, () => this.revalidateNow(req, tag, local, age));
     const staleAllowed = age < (req.config.expirationS + req.config.staleIfErrorS) * 1000;
+    // A refresh job's revalidation this pull joined does not serve stale itself: this pull may.
+    const revalidation = this.inFlight.run(key, () => this.revalidateNow(req, tag, local, age)).catch((err: unknown) => {
+      if (staleAllowed && mayServeStale(err)) return this.stale(req, local, err);
+      throw err;
+    });
     if (!staleAllowed) return revalidation;
     return this.withinDeadline(revalidation, () => this.stale(req, local, 'revalidation exceeded its deadline'));
+  }
+
+  /**
+   * Revalidates a cached tag now, whatever its age (the refresh job, ahead of
+   * the end of its staleness period), sharing the coalescing of pulls: one HEAD,
+   * and the manifest (not its blobs) only when the tag changed. Throws when the
+   * upstream fails; the tag stays as cached.
+   */
+  async refresh(tag: string, local: ManifestHit, ctx: LookupContext): Promise<ManifestHit | null> {
+    const req = await cacheRequest(this.deps, ctx);
+    if (!req || !ctx.repository || !this.deps.upstreamEnabled) return null;
+    const key = `${ctx.target.org.id}|${ctx.target.repoName}|${tag}`;
+    return this.inFlight.run(key, () => this.revalidateNow(req, tag, local, Number.POSITIVE_INFINITY));
   }
 
   /**
@@ -81,11 +98,13 @@ export class ManifestLookup {
       throw new RegistryError('MANIFEST_UNKNOWN', `tag ${tag} no longer exists upstream`);
     }
     if (head.digest === local.digest) {
+      this.deps.stats.revalidation(req.ctx.target.org.id, req.ctx.target.repoName, false);
       await this.deps.freshness.mark(repoId, tag, local.digest);
       return { ...local, cacheResult: 'revalidated' };
     }
     try {
       const fetched = await this.fetch(req, { kind: 'tag', tag });
+      this.deps.stats.revalidation(req.ctx.target.org.id, req.ctx.target.repoName, true);
       return { ...fetched, cacheResult: 'revalidated' };
     } catch (err) {
       if (staleAllowed && mayServeStale(err)) return this.stale(req, local, err);
@@ -96,6 +115,7 @@ export class ManifestLookup {
   private stale(req: CacheRequest, local: ManifestHit, reason: unknown): ManifestHit {
     const why = reason instanceof Error ? reason.message : String(reason);
     this.deps.metrics.staleServes.inc({ org: req.orgName, reason: reason instanceof RegistryError ? reason.code : why });
+    this.deps.stats.staleServe(req.ctx.target.org.id, req.ctx.target.repoName);
     this.deps.logger.info('serving stale manifest', { org: req.orgName, repo: req.ctx.target.repoName, digest: local.digest, reason: why });
     return { ...local, cacheResult: 'stale' };
   }

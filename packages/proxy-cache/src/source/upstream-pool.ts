@@ -25,7 +25,14 @@ export class UpstreamPool {
     private readonly metrics: CacheMetrics,
     private readonly logger: Logger,
     private readonly clock: Clock,
+    /** Told every upstream response and failure (statistics). */
+    private readonly observe: (info: UpstreamResponseInfo) => void = () => undefined,
   ) {}
+
+  /** This process's circuit breaker state for an endpoint ('closed' before any request). */
+  breakerState(endpoint: string): string {
+    return this.breakers.get(new URL(endpoint).origin)?.state() ?? 'closed';
+  }
 
   async clientFor(config: CacheConfig): Promise<UpstreamClient> {
     const cached = this.clients.get(config.orgId);
@@ -81,6 +88,7 @@ export class UpstreamPool {
   private record(info: UpstreamResponseInfo): void {
     this.metrics.upstreamRequests.inc({ upstream: info.host, method: info.method, status: info.status ? String(info.status) : (info.failure ?? 'error') });
     if (info.rateLimitRemaining !== undefined) this.metrics.rateLimitRemaining.set({ upstream: info.host }, info.rateLimitRemaining);
+    this.observe(info);
   }
 
   async close(): Promise<void> {

@@ -5,6 +5,7 @@ import { createDb, migrate, type Db } from '../../../registry-core/src/db/databa
 import { coreMigrations } from '../../../registry-core/src/db/migrations/core-migrations';
 import { createPointReads, type PointReads } from '../../../registry-core/src/db/point-reads';
 import { proxyCacheSchema } from '../../src/config/migrations';
+import { lifecycleSchema } from '../../src/config/lifecycle-migration';
 import { TagFreshness } from '../../src/freshness/tag-freshness';
 import type { Digest } from '@entrepot/registry-core';
 import { ManualClock } from '../upstream/helpers';
@@ -22,7 +23,7 @@ describe('TagFreshness', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'entrepot-freshness-'));
     db = createDb({ database: { client: 'sqlite', filename: join(dir, 'test.db') }, data_dir: dir });
-    await migrate(db, [...coreMigrations, proxyCacheSchema]);
+    await migrate(db, [...coreMigrations, proxyCacheSchema, lifecycleSchema]);
     const [orgId] = await db('organizations').insert({ name: 'cache', is_public: true, created_at: 1 });
     const [id] = await db('repositories').insert({ org_id: Number(orgId), name: 'library/app', visibility: null, created_at: 1 });
     repoId = Number(id);

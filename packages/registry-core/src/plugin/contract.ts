@@ -96,6 +96,18 @@ export interface LookupSource {
   listReferrers?(subject: Digest, ctx: LookupContext, local: unknown[]): Promise<unknown[] | null>;
 }
 
+/** A manifest or blob a client was answered, told to observers after the response (statistics). */
+export interface PullEvent {
+  target: RepoTarget;
+  kind: 'manifest' | 'blob';
+  method: 'GET' | 'HEAD';
+  cacheResult: CacheResult;
+  /** Body bytes of the answer (the range's length for a range; 0 for HEAD). */
+  bytes: number;
+  /** The tag of a manifest pulled by tag. */
+  tag?: string;
+}
+
 /** Maps a `/v2/<name>` path that names no organization (mirror-style requests). */
 export interface NameResolver {
   resolve(name: string, query: { ns?: string }): Promise<RepoTarget | null>;
@@ -117,6 +129,8 @@ export interface RegistrationPoints {
   onShutdown(hook: () => Promise<void>): void;
   /** Called after an organization's quota was created or changed (to evict down to a lower limit). */
   onQuotaChanged(hook: (orgId: number) => Promise<void>): void;
+  /** Called synchronously after each manifest or blob answer; must not throw nor block (batch the work). */
+  onPull(observer: (event: PullEvent) => void): void;
 }
 
 /** What a plugin may use once the core is up. */

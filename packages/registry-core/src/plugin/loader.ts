@@ -3,7 +3,7 @@ import type { Config } from '../config/config';
 import type { Migration } from '../db/database';
 import type { JobHandler } from '../jobs/job-queue';
 import type { Logger } from '../logging/logger';
-import type { LookupSource, NameResolver, PluginFactory, RegistrationPoints, RegistryPlugin, WriteGuard } from './contract';
+import type { LookupSource, NameResolver, PluginFactory, PullEvent, RegistrationPoints, RegistryPlugin, WriteGuard } from './contract';
 
 /** What plugins registered, collected before the core starts. */
 export interface PluginRegistrations {
@@ -16,10 +16,11 @@ export interface PluginRegistrations {
   migrations: Migration[];
   shutdownHooks: Array<() => Promise<void>>;
   quotaHooks: Array<(orgId: number) => Promise<void>>;
+  pullObservers: Array<(event: PullEvent) => void>;
 }
 
 export function emptyRegistrations(): PluginRegistrations {
-  return { plugins: [], lookupSources: [], nameResolvers: [], writeGuards: [], apiRoutes: [], jobHandlers: [], migrations: [], shutdownHooks: [], quotaHooks: [] };
+  return { plugins: [], lookupSources: [], nameResolvers: [], writeGuards: [], apiRoutes: [], jobHandlers: [], migrations: [], shutdownHooks: [], quotaHooks: [], pullObservers: [] };
 }
 
 function isFactory(value: unknown): value is PluginFactory {
@@ -52,6 +53,7 @@ export function loadPlugins(config: Config, logger: Logger, factories: PluginFac
       addMigrations: (migrations) => reg.migrations.push(...migrations),
       onShutdown: (hook) => reg.shutdownHooks.push(hook),
       onQuotaChanged: (hook) => reg.quotaHooks.push(hook),
+      onPull: (observer) => reg.pullObservers.push(observer),
     };
     plugin.register(points);
     reg.plugins.push(plugin);

@@ -10,12 +10,14 @@ import type {
   MemberRole,
   Organization,
   Prototype,
+  CacheStats,
   ProxyCacheConfig,
   ProxyCacheInput,
   ProxyCacheValidation,
   Quota,
   QuotaInput,
   RepoRole,
+  StatsWindow,
   RepositoryDetail,
   RepositoryList,
   Robot,
@@ -111,6 +113,11 @@ export class EntrepotApi {
       if (err instanceof ApiError && err.status === 404 && !err.endpointMissing) return null;
       throw err;
     }
+  }
+
+  /** What the cache served and saved over a window (the dashboard). */
+  cacheStats(name: string, window: StatsWindow): Promise<CacheStats> {
+    return this.call('GET', `${org(name)}/proxycache/stats`, undefined, { window });
   }
 
   saveProxyCache(name: string, input: ProxyCacheInput): Promise<ProxyCacheConfig> {

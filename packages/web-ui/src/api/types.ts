@@ -108,6 +108,11 @@ export interface ProxyCacheConfig {
   upstream_endpoint: string | null;
   stale_if_error_s: number;
   on_upstream_404: OnUpstream404;
+  /** Lifecycle settings (null: off); absent on servers without cache lifecycle jobs. */
+  idle_expiration_s?: number | null;
+  refresh_min_pulls?: number | null;
+  prefetch_changed_tags?: boolean;
+  low_watermark?: number | null;
 }
 
 /**
@@ -123,6 +128,57 @@ export interface ProxyCacheInput {
   upstream_endpoint: string | null;
   stale_if_error_s?: number;
   on_upstream_404: OnUpstream404;
+  idle_expiration_s?: number | null;
+  refresh_min_pulls?: number | null;
+  prefetch_changed_tags?: boolean;
+  low_watermark?: number | null;
+}
+
+export type StatsWindow = '24h' | '7d' | '30d';
+
+/** One chart bucket of `/proxycache/stats`. */
+export interface CacheStatsBucket {
+  start: string;
+  cache_requests: number;
+  upstream_requests: number;
+  cache_bytes: number;
+  upstream_bytes: number;
+  stale_serves: number;
+  evictions: number;
+  expiries: number;
+}
+
+export interface CacheStatsRepository {
+  repository: string;
+  pulls: number;
+  bytes_saved: number;
+  cache_requests: number;
+  upstream_requests: number;
+}
+
+/** `GET /organization/{org}/proxycache/stats?window=`. */
+export interface CacheStats {
+  window: StatsWindow;
+  from: string;
+  to: string;
+  bucket_seconds: number;
+  requests: { cache: number; upstream: number; hit_ratio: number | null };
+  bytes: { cache: number; upstream: number; saved: number; hit_ratio: number | null };
+  pulls: number;
+  revalidations: { unchanged: number; changed: number };
+  stale_serves: number;
+  evictions: { count: number; bytes: number };
+  expiries: { count: number; bytes: number };
+  upstream: {
+    host: string;
+    breaker: string;
+    errors: Record<string, number>;
+    last_error: { kind: string; at: string } | null;
+    rate_limit: { remaining: number; at: string; age_s: number } | null;
+  };
+  quota: { limit_bytes: number | null; usage_bytes: number; usage_ratio: number | null };
+  top_repositories: { by_pulls: CacheStatsRepository[]; by_bytes_saved: CacheStatsRepository[] };
+  series: CacheStatsBucket[];
 }
 
 export interface ProxyCacheValidation {

@@ -1,6 +1,6 @@
 /** The UI's URLs (history API; the server answers every non-API path with index.html). */
 
-export const ORG_TABS = ['repositories', 'proxycache', 'quota', 'security', 'robots', 'permissions', 'members', 'logs'] as const;
+export const ORG_TABS = ['dashboard', 'repositories', 'proxycache', 'quota', 'security', 'robots', 'permissions', 'members', 'logs'] as const;
 export type OrgTab = (typeof ORG_TABS)[number];
 
 export type Route =

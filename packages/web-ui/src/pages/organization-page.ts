@@ -8,6 +8,7 @@ import { h, mount } from '../ui/dom';
 import { button } from '../ui/forms';
 import { toast } from '../ui/toast';
 import { pageHeader } from './layout';
+import { renderDashboardTab } from './org-tabs/dashboard-tab';
 import { renderLogsTab } from './org-tabs/logs-tab';
 import { renderMembersTab } from './org-tabs/members-tab';
 import type { OrgTabContext, OrgTabRenderer } from './org-tabs/org-tab-context';
@@ -18,7 +19,9 @@ import { renderRepositoriesTab } from './org-tabs/repositories-tab';
 import { renderRobotsTab } from './org-tabs/robots-tab';
 import { renderSecurityPolicyTab } from './org-tabs/security-policy-tab';
 
-const TABS: ReadonlyArray<{ id: OrgTab; label: string; render: OrgTabRenderer; adminOnly: boolean }> = [
+/** `cacheOnly` tabs are shown for proxy-cache organizations only. */
+const TABS: ReadonlyArray<{ id: OrgTab; label: string; render: OrgTabRenderer; adminOnly: boolean; cacheOnly?: boolean }> = [
+  { id: 'dashboard', label: 'Dashboard', render: (tab, panel) => renderDashboardTab(tab, panel), adminOnly: true, cacheOnly: true },
   { id: 'repositories', label: 'Repositories', render: renderRepositoriesTab, adminOnly: false },
   { id: 'proxycache', label: 'Proxy cache', render: renderProxyCacheTab, adminOnly: true },
   { id: 'quota', label: 'Quota', render: renderQuotaTab, adminOnly: true },
@@ -92,7 +95,7 @@ export async function renderOrganizationPage(ctx: AppContext, main: HTMLElement,
   };
   drawHeader();
 
-  const visible = TABS.filter((t) => !t.adminOnly || state.org.is_admin);
+  const visible = TABS.filter((t) => (!t.adminOnly || state.org.is_admin) && (!t.cacheOnly || state.cache));
   const active = visible.find((t) => t.id === tabId) ?? visible[0];
   const tabBar = h(
     'nav',

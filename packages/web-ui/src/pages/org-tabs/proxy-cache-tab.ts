@@ -38,6 +38,13 @@ function configView(config: ProxyCacheConfig): HTMLElement {
       row('Staleness period', `${formatDuration(config.expiration_s)} (${config.expiration_s} s)`),
       row('Stale-if-error window', `${formatDuration(config.stale_if_error_s)} (${config.stale_if_error_s} s)`),
       row('On upstream 404', ON_404.find(([v]) => v === config.on_upstream_404)?.[1] ?? config.on_upstream_404),
+      config.idle_expiration_s !== undefined
+        ? row('Expire tags not pulled for', config.idle_expiration_s ? `${formatDuration(config.idle_expiration_s)} (${config.idle_expiration_s} s)` : 'never')
+        : null,
+      config.refresh_min_pulls !== undefined
+        ? row('Refresh ahead', config.refresh_min_pulls ? `tags pulled ${config.refresh_min_pulls}+ times per staleness period${config.prefetch_changed_tags ? ', prefetching changed images' : ''}` : 'off')
+        : null,
+      config.low_watermark !== undefined ? row('Evict in the background down to', config.low_watermark ? `${Math.round(config.low_watermark * 100)} % of the quota` : 'the quota limit') : null,
       row('Transport', config.insecure ? h('span', null, h('span', { class: 'badge badge-warn' }, 'insecure'), 'plain HTTP or unverified TLS allowed') : 'TLS, verified'),
     ),
   );
@@ -68,6 +75,14 @@ function readInput(form: HTMLFormElement): ProxyCacheInput {
   if (expiration !== '') body.expiration_s = Number(expiration);
   const stale = field(form, 'stale_if_error_s');
   if (stale !== '') body.stale_if_error_s = Number(stale);
+  // Empty turns a lifecycle setting off.
+  const idle = field(form, 'idle_expiration_s');
+  body.idle_expiration_s = idle === '' || Number(idle) === 0 ? null : Number(idle);
+  const pulls = field(form, 'refresh_min_pulls');
+  body.refresh_min_pulls = pulls === '' || Number(pulls) === 0 ? null : Number(pulls);
+  const watermark = field(form, 'low_watermark');
+  body.low_watermark = watermark === '' ? null : Number(watermark) / 100;
+  body.prefetch_changed_tags = checked(form, 'prefetch_changed_tags');
   return body;
 }
 
@@ -75,6 +90,8 @@ function configForm(tab: OrgTabContext, config: ProxyCacheConfig | null, onSaved
   const result = h('div', { 'data-testid': 'cache-form-result' });
   const expiration = secondsInput('expiration_s', config?.expiration_s);
   const stale = secondsInput('stale_if_error_s', config?.stale_if_error_s);
+  const idle = secondsInput('idle_expiration_s', config?.idle_expiration_s ?? undefined);
+  idle.control.placeholder = 'never';
   const passwordHint = config?.upstream_registry_password_set
     ? 'A password is stored (encrypted). Leave empty to keep it.'
     : 'Stored encrypted; it is never shown again.';
@@ -92,11 +109,23 @@ function configForm(tab: OrgTabContext, config: ProxyCacheConfig | null, onSaved
       formField('Password or token', input({ name: 'upstream_registry_password', type: 'password', autocomplete: 'new-password', placeholder: config?.upstream_registry_password_set ? '•••••••• (unchanged)' : '' }), passwordHint),
       formField('Staleness period (seconds)', expiration.control, expiration.hint),
       formField('Serve stale content on upstream errors for (seconds)', stale.control, stale.hint),
+      formField('Expire tags not pulled for (seconds)', idle.control, 'Empty: cached tags never expire. Pinned tags never do.'),
+      formField(
+        'Refresh tags pulled at least this often per staleness period',
+        input({ name: 'refresh_min_pulls', type: 'number', min: 0, step: 1, inputmode: 'numeric', value: config?.refresh_min_pulls ? String(config.refresh_min_pulls) : '', placeholder: 'off' }),
+        'Hot tags are revalidated shortly before their period ends, so their pulls never wait for the upstream. Empty: off.',
+      ),
+      formField(
+        'Low watermark (% of the quota)',
+        input({ name: 'low_watermark', type: 'number', min: 1, max: 100, step: 1, inputmode: 'numeric', value: config?.low_watermark ? String(Math.round(config.low_watermark * 100)) : '', placeholder: '100' }),
+        'Above it, images are evicted in the background down to it, so that pulls rarely wait for eviction. Empty: the limit.',
+      ),
       formField('When the upstream answers 404 for a cached tag', select('on_upstream_404', ON_404, config?.on_upstream_404 ?? 'remove')),
       h(
         'div',
         { class: 'field-stack' },
         checkboxField('Insecure upstream (plain HTTP or unverified TLS)', h('input', { type: 'checkbox', name: 'insecure', checked: config?.insecure ?? false })),
+        checkboxField('Prefetch changed hot tags (their new images, for the platforms pulled before)', h('input', { type: 'checkbox', name: 'prefetch_changed_tags', checked: config?.prefetch_changed_tags ?? false })),
         config?.upstream_registry_password_set ? checkboxField('Remove the stored password', h('input', { type: 'checkbox', name: 'clear_password' })) : null,
       ),
     ),

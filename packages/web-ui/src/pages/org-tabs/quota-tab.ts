@@ -24,7 +24,7 @@ function usageBar(used: number, limit: number): HTMLElement {
     'div',
     { class: 'usage' },
     h('div', { class: 'usage-label' }, `${formatBytes(used)} of ${formatBytes(limit)} used (${percent} %)`),
-    h('div', { class: `usage-bar usage-${level}`, role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': percent }, h('div', { class: 'usage-fill', style: `width: ${percent}%` })),
+    h('div', { class: `usage-bar usage-${level}`, role: 'progressbar', 'aria-label': 'Quota usage', 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': percent }, h('div', { class: 'usage-fill', style: `width: ${percent}%` })),
   );
 }
 

@@ -27,8 +27,10 @@ export function blobHandlers(deps: RegistryRouteDeps) {
       res.status(200).set('Content-Length', String(hit.size));
     }
     deps.metrics.pulls.inc({ org: ctx.target.org.name, result: hit.cacheResult ?? 'hit', kind: 'blob' });
+    const result = hit.cacheResult ?? 'hit';
     if (req.method === 'HEAD') {
       res.end();
+      deps.observePull({ target: ctx.target, kind: 'blob', method: 'HEAD', cacheResult: result, bytes: 0 });
       return;
     }
     if (!range && hit.redirectUrl) {
@@ -45,7 +47,10 @@ export function blobHandlers(deps: RegistryRouteDeps) {
     const source = hit.cacheResult === 'miss' ? 'fill' : 'storage';
     const length = range ? range.end - range.start + 1 : hit.size;
     // Counted once per response: a listener per chunk would slow the hot path.
-    res.once('finish', () => deps.metrics.blobBytesServed.inc({ source }, length));
+    res.once('finish', () => {
+      deps.metrics.blobBytesServed.inc({ source }, length);
+      deps.observePull({ target: ctx.target, kind: 'blob', method: 'GET', cacheResult: result, bytes: length });
+    });
     try {
       await sendBody(body, res);
     } catch (err) {

@@ -3,7 +3,7 @@ import type { AuditLog } from '../../../audit/audit-log';
 import type { Config } from '../../../config/config';
 import type { Logger } from '../../../logging/logger';
 import type { CoreMetrics } from '../../../metrics/metrics';
-import type { WriteGuard } from '../../../plugin/contract';
+import type { PullEvent, WriteGuard } from '../../../plugin/contract';
 import type { CatalogService } from '../../../services/catalog-service';
 import type { ContentService } from '../../../services/content-service';
 import type { NameResolution } from '../../../services/name-resolution';
@@ -31,4 +31,6 @@ export interface RegistryRouteDeps {
   pullStats: PullStats;
   /** The organizations' security pull policy. */
   pullPolicy: Pick<SecurityScanning, 'checkPull' | 'countBlocked'>;
+  /** Tells plugins what was answered (never throws). */
+  observePull(event: PullEvent): void;
 }

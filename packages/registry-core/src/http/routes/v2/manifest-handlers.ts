@@ -28,6 +28,14 @@ export function manifestHandlers(deps: RegistryRouteDeps) {
     } else {
       res.end(hit.body);
     }
+    deps.observePull({
+      target: ctx.target,
+      kind: 'manifest',
+      method: req.method === 'HEAD' ? 'HEAD' : 'GET',
+      cacheResult: hit.cacheResult ?? 'hit',
+      bytes: req.method === 'HEAD' ? 0 : hit.size,
+      ...(ref.kind === 'tag' ? { tag: ref.tag } : {}),
+    });
     // The audit entry is recorded first, and statistics (a database query for a
     // first pull) may fail without consequence: the response is already sent.
     // A HEAD by digest adds nothing to the GET that follows it; a HEAD by tag is how
