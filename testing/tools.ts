@@ -35,6 +35,10 @@ export const TOOL_PATHS = {
   'oci-conformance': path.join(TOOLS_CACHE_BIN, 'oci-conformance'),
   /** SeaweedFS `weed` binary; its S3 gateway is the S3-compatible test server. */
   weed: path.join(TOOLS_CACHE_BIN, 'weed'),
+  /** ORAS CLI: attaches and discovers referrers (Go, built by setup.sh). */
+  oras: path.join(TOOLS_CACHE_BIN, 'oras'),
+  /** sigstore cosign: key-pair signing and verification (Go, built by setup.sh). */
+  cosign: path.join(TOOLS_CACHE_BIN, 'cosign'),
 } as const;
 
 export type ToolName = keyof typeof TOOL_PATHS;

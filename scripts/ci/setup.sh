@@ -2,7 +2,8 @@
 # Installs and builds the external tools that Entrepot's integration tests
 # drive: a real upstream registry (CNCF Distribution), registry clients
 # (skopeo, podman, containerd/ctr), an S3-compatible server, the OCI
-# distribution-spec conformance suite, nginx, Chromium and wrk.
+# distribution-spec conformance suite, nginx, Chromium, wrk, and the
+# referrer/signature clients oras and cosign.
 #
 # Run as root on Debian 12. Idempotent: when everything is in place it only
 # checks and prints the tool paths (about a second). Go-built tools are cached
@@ -34,6 +35,14 @@ OCI_CONFORMANCE_PKG="$OCI_CONFORMANCE_MODULE"
 SEAWEEDFS_MODULE="github.com/seaweedfs/seaweedfs"
 SEAWEEDFS_VERSION="v0.0.0-20261109003541-7506e5f91cd6"
 SEAWEEDFS_PKG="github.com/seaweedfs/seaweedfs/weed"
+# ORAS CLI: attaches and discovers OCI referrers (SBOMs, signatures) in the referrers tests.
+ORAS_MODULE="oras.land/oras"
+ORAS_VERSION="v1.3.6"
+ORAS_PKG="oras.land/oras/cmd/oras"
+# cosign: signs and verifies images with a key pair (no transparency log) in the signature-policy tests.
+COSIGN_MODULE="github.com/sigstore/cosign/v2"
+COSIGN_VERSION="v2.6.5"
+COSIGN_PKG="github.com/sigstore/cosign/v2/cmd/cosign"
 
 log() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -97,6 +106,8 @@ build_go_tool() {
 
 build_go_tool oci-conformance "$OCI_CONFORMANCE_MODULE" "$OCI_CONFORMANCE_VERSION" "$OCI_CONFORMANCE_PKG"
 build_go_tool weed "$SEAWEEDFS_MODULE" "$SEAWEEDFS_VERSION" "$SEAWEEDFS_PKG"
+build_go_tool oras "$ORAS_MODULE" "$ORAS_VERSION" "$ORAS_PKG"
+build_go_tool cosign "$COSIGN_MODULE" "$COSIGN_VERSION" "$COSIGN_PKG"
 
 # --- Check and report --------------------------------------------------------
 declare -A TOOLS=(
@@ -114,10 +125,12 @@ declare -A TOOLS=(
   [openssl]=/usr/bin/openssl
   [oci-conformance]="$BIN_DIR/oci-conformance"
   [weed]="$BIN_DIR/weed"
+  [oras]="$BIN_DIR/oras"
+  [cosign]="$BIN_DIR/cosign"
 )
 failed=0
 echo "Entrepot test tools:"
-for name in docker-registry htpasswd skopeo podman containerd ctr nginx chromium wrk jq curl openssl oci-conformance weed; do
+for name in docker-registry htpasswd skopeo podman containerd ctr nginx chromium wrk jq curl openssl oci-conformance weed oras cosign; do
   path="${TOOLS[$name]}"
   if [ -x "$path" ]; then
     printf '  %-16s %s\n' "$name" "$path"

@@ -7,6 +7,7 @@ import type {
   ManifestHit,
   NameResolver,
   Reference,
+  ReferrerDescriptor,
   RegistrationPoints,
   RegistryPlugin,
   RepoTarget,
@@ -16,10 +17,11 @@ import { disabledProxyCacheRoutes, proxyCacheRoutes, type ProxyCacheRouteDeps } 
 import { createCacheMetrics } from './cache-metrics';
 import { CacheConfigStore } from './config/cache-config-store';
 import { applyDeclaredOrgs } from './config/declared-orgs';
-import { proxyCacheSchema } from './config/migrations';
+import { proxyCacheSchema, referrersAndSignatures } from './config/migrations';
 import type { ProxyCacheSettings } from './config/plugin-settings';
 import { FillRegistry } from './fill/fill-registry';
 import { TagFreshness } from './freshness/tag-freshness';
+import { ReferrerLists } from './freshness/referrer-lists';
 import { MirrorResolver } from './routing/mirror-resolver';
 import { SsrfGuard } from './routing/ssrf-guard';
 import { CacheSource } from './source/cache-source';
@@ -60,14 +62,14 @@ export class ProxyCachePlugin implements RegistryPlugin {
   }
 
   register(points: RegistrationPoints): void {
-    points.addMigrations([proxyCacheSchema]);
+    points.addMigrations([proxyCacheSchema, referrersAndSignatures]);
     const source: LookupSource = {
       id: 'proxy-cache',
       resolveManifest: (ref: Reference, ctx: LookupContext): Promise<ManifestHit | null> => this.parts.source.resolveManifest(ref, ctx),
       revalidateTag: (tag: string, local: ManifestHit, ctx: LookupContext) => this.parts.source.revalidateTag(tag, local, ctx),
       resolveBlob: (digest: Digest, ctx: LookupContext): Promise<BlobHit | null> => this.parts.source.resolveBlob(digest, ctx),
       listTags: (ctx: LookupContext) => this.parts.source.listTags(ctx),
-      listReferrers: (subject: Digest, ctx: LookupContext) => this.parts.source.listReferrers(subject, ctx),
+      listReferrers: (subject: Digest, ctx: LookupContext): Promise<ReferrerDescriptor[] | null> => this.parts.source.listReferrers(subject, ctx),
     };
     const resolver: NameResolver = { resolve: (name: string, query: { ns?: string }) => this.parts.resolver.resolve(name, query) };
     const guard: WriteGuard = { checkWrite: (target: RepoTarget, action: 'push' | 'delete') => this.parts.guard.checkWrite(target, action) };
@@ -100,6 +102,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
     const pool = new UpstreamPool(core.config.instance_name, this.settings, configs, metrics, core.logger, core.clock);
     this.pool = pool;
     const freshness = new TagFreshness(core.db, core.reads, core.clock);
+    const referrerLists = new ReferrerLists(core.db, core.clock);
     const quota = new QuotaKeeper(core, freshness, createEvictionMetrics(core.metrics), core.config.flags.FEATURE_QUOTA_MANAGEMENT !== false);
     const source = new CacheSource({
       configs,
@@ -117,7 +120,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
       bypass: new BypassSet(core.clock),
       coordinator: core.coordinator,
       revalidationDeadlineMs: this.settings.revalidation_deadline_ms,
-    });
+    }, referrerLists);
     this.runtime = {
       source,
       resolver: new MirrorResolver(configs, core.repositories, this.settings.default_mirror_org),

@@ -1,8 +1,10 @@
-import type { BlobHit, Digest, LookupContext, LookupSource, ManifestHit, Reference } from '@entrepot/registry-core';
+import type { BlobHit, Digest, LookupContext, LookupSource, ManifestHit, Reference, ReferrerDescriptor } from '@entrepot/registry-core';
+import type { ReferrerLists } from '../freshness/referrer-lists';
 import { mayServeStale } from '../freshness/stale-policy';
 import { BlobLookup } from './blob-lookup';
 import { cacheRequest, type CacheDeps } from './cache-context';
 import { ManifestLookup } from './manifest-lookup';
+import { ReferrersLookup } from './referrers-lookup';
 import type { UpstreamPort } from './upstream-port';
 
 const MAX_TAG_PAGES = 50;
@@ -12,10 +14,15 @@ export class CacheSource implements LookupSource {
   readonly id = 'proxy-cache';
   private readonly manifests: ManifestLookup;
   private readonly blobs: BlobLookup;
+  private readonly referrers: ReferrersLookup;
 
-  constructor(private readonly deps: CacheDeps) {
+  constructor(
+    private readonly deps: CacheDeps,
+    lists: ReferrerLists,
+  ) {
     this.manifests = new ManifestLookup(deps);
     this.blobs = new BlobLookup(deps);
+    this.referrers = new ReferrersLookup(deps, lists);
   }
 
   resolveManifest(ref: Reference, ctx: LookupContext): Promise<ManifestHit | null> {
@@ -56,14 +63,8 @@ export class CacheSource implements LookupSource {
     return tags;
   }
 
-  async listReferrers(subject: Digest, ctx: LookupContext): Promise<unknown[] | null> {
-    const req = await cacheRequest(this.deps, ctx);
-    if (!req || !this.deps.upstreamEnabled) return null;
-    try {
-      return await (await this.deps.upstreamFor(req.config)).getReferrers(req.upstreamRepo, subject);
-    } catch (err) {
-      if (mayServeStale(err)) return null;
-      throw err;
-    }
+  /** The upstream's referrers, kept and revalidated like tags (see ReferrersLookup). */
+  listReferrers(subject: Digest, ctx: LookupContext): Promise<ReferrerDescriptor[] | null> {
+    return this.referrers.list(subject, ctx);
   }
 }

@@ -2,7 +2,8 @@ import type { Request, Response } from 'express';
 import { RegistryError } from '../../../errors/registry-error';
 import { digestOf } from '../../../oci/digest';
 import { MAX_MANIFEST_BYTES } from '../../../oci/media-types';
-import { parseReference, referenceString } from '../../../oci/names';
+import { parseReference, referenceString, type Reference } from '../../../oci/names';
+import type { ManifestHit } from '../../../plugin/contract';
 import { readLimitedBody } from '../../read-body';
 import { lookupContext, registryPath } from '../../request-state';
 import type { RegistryRouteDeps } from './deps';
@@ -13,6 +14,7 @@ export function manifestHandlers(deps: RegistryRouteDeps) {
     const ctx = lookupContext(req);
     const ref = parseReference(registryPath(req).rest);
     const hit = await deps.registry.getManifest(ref, ctx);
+    await checkPull(req, ref, hit);
     res.status(200);
     res.set({
       'Content-Type': hit.mediaType,
@@ -56,6 +58,34 @@ export function manifestHandlers(deps: RegistryRouteDeps) {
       } catch (err) {
         deps.logger.warn('pull statistics not recorded', { requestId: ctx.requestId, error: String(err) });
       }
+    }
+  }
+
+  /** A refusal by a pull guard is audited (`blocked`) and counted, then answered as the guard's error. */
+  async function checkPull(req: Request, ref: Reference, hit: ManifestHit): Promise<void> {
+    const ctx = lookupContext(req);
+    try {
+      await deps.registry.checkPull(ref, hit, ctx);
+    } catch (err) {
+      deps.metrics.pulls.inc({ org: ctx.target.org.name, result: 'blocked', kind: 'manifest' });
+      void deps.audit.record({
+        orgId: ctx.target.org.id,
+        repo: ctx.target.repoName,
+        kind: 'pull_repo',
+        performer: ctx.principal,
+        ip: ctx.clientIp,
+        userAgent: ctx.userAgent,
+        metadata: {
+          reference: referenceString(ref),
+          ...(ref.kind === 'tag' ? { tag: ref.tag } : {}),
+          manifest_digest: hit.digest,
+          cache_result: 'blocked',
+          reason: err instanceof RegistryError ? err.message : 'refused',
+          route: ctx.target.route,
+          method: req.method,
+        },
+      });
+      throw err;
     }
   }
 
