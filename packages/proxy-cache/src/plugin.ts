@@ -6,6 +6,7 @@ import type {
   LookupSource,
   ManifestHit,
   NameResolver,
+  PullGuard,
   Reference,
   ReferrerDescriptor,
   RegistrationPoints,
@@ -31,6 +32,7 @@ import { flushRoutes, type FlushRouteDeps } from './api/flush-routes';
 import { BypassSet } from './eviction/bypass-set';
 import { createEvictionMetrics } from './eviction/eviction-metrics';
 import { QuotaKeeper } from './eviction/quota-keeper';
+import { createSignatureMetrics, SignaturePolicy } from './signatures/signature-policy';
 
 /** The parts built in `init`, once the core's services exist. */
 interface Runtime {
@@ -42,6 +44,7 @@ interface Runtime {
   quota: QuotaKeeper;
   configs: CacheConfigStore;
   core: CoreServices;
+  signatures: SignaturePolicy;
 }
 
 /** Registers the proxy cache's extension points; see docs/architecture.md for the pull path. */
@@ -73,9 +76,11 @@ export class ProxyCachePlugin implements RegistryPlugin {
     };
     const resolver: NameResolver = { resolve: (name: string, query: { ns?: string }) => this.parts.resolver.resolve(name, query) };
     const guard: WriteGuard = { checkWrite: (target: RepoTarget, action: 'push' | 'delete') => this.parts.guard.checkWrite(target, action) };
+    const signatures: PullGuard = { checkPull: (ref: Reference, hit: ManifestHit, ctx: LookupContext) => this.parts.signatures.checkPull(ref, hit, ctx) };
     points.addLookupSource(source);
     points.addNameResolver(resolver);
     points.addWriteGuard(guard);
+    points.addPullGuard(signatures);
     // The core mounts API routes after init, so the runtime exists by then.
     points.addApiRoutes((router) => {
       if (!this.upstreamEnabled) disabledProxyCacheRoutes(router);
@@ -126,10 +131,11 @@ export class ProxyCachePlugin implements RegistryPlugin {
       resolver: new MirrorResolver(configs, core.repositories, this.settings.default_mirror_org),
       guard: new PushGuard(configs),
       routes: { core, configs, settings: this.settings, ssrf, probeUpstream: (config, password) => pool.probe(config, password) },
-      flush: { core, configs, freshness },
+      flush: { core, configs, freshness, referrerLists },
       quota,
       configs,
       core,
+      signatures: new SignaturePolicy(configs, source, core.repositories, core.db, createSignatureMetrics(core.metrics)),
     };
     if (this.upstreamEnabled) await applyDeclaredOrgs(this.settings.orgs, this.settings, configs, core);
   }

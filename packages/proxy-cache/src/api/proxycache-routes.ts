@@ -7,6 +7,7 @@ import type { ProxyCacheSettings } from '../config/plugin-settings';
 import { defaultEndpoint, parseUpstreamRegistry } from '../routing/upstream-ref';
 import type { SsrfGuard } from '../routing/ssrf-guard';
 import type { UpstreamPort } from '../source/upstream-port';
+import { MAX_SIGNATURE_KEYS, parseSignatureKey, parseStoredKeys } from '../signatures/cosign-keys';
 
 const configBody = z
   .object({
@@ -18,6 +19,8 @@ const configBody = z
     upstream_endpoint: z.string().url().max(512).nullable().optional(),
     stale_if_error_s: z.number().int().min(0).max(10 * 365 * 86400).optional(),
     on_upstream_404: z.enum(['remove', 'keep']).optional(),
+    require_signature: z.boolean().optional(),
+    signature_public_keys: z.array(z.string().min(1).max(16_384)).max(MAX_SIGNATURE_KEYS).optional(),
   })
   .strict();
 
@@ -43,6 +46,9 @@ export function presentConfig(config: CacheConfig): Record<string, unknown> {
     upstream_endpoint: endpointOf(config),
     stale_if_error_s: config.staleIfErrorS,
     on_upstream_404: config.onUpstream404,
+    require_signature: config.requireSignature,
+    signature_public_keys: config.signatureKeys,
+    signature_key_fingerprints: parseStoredKeys(config.signatureKeys).map((k) => k.fingerprint),
   };
 }
 
@@ -61,6 +67,12 @@ async function candidate(deps: ProxyCacheRouteDeps, org: OrganizationRow, body: 
   const endpoint = body.upstream_endpoint ?? defaultEndpoint(spec, insecure);
   await deps.ssrf.check(endpoint, body.upstream_endpoint ? 'upstream_endpoint' : 'upstream_registry');
   const now = deps.core.clock.now();
+  const signatureKeys = body.signature_public_keys ?? existing?.signatureKeys ?? [];
+  signatureKeys.forEach((pem, i) => parseSignatureKey(pem, `signature_public_keys.${i}`));
+  const requireSignature = body.require_signature ?? existing?.requireSignature ?? false;
+  if (requireSignature && signatureKeys.length === 0) {
+    throw new RegistryError('INVALID_REQUEST', 'require_signature: give at least one public key in signature_public_keys', { detail: { field: 'require_signature' } });
+  }
   return {
     orgId: org.id,
     spec,
@@ -72,6 +84,8 @@ async function candidate(deps: ProxyCacheRouteDeps, org: OrganizationRow, body: 
     insecure,
     staleIfErrorS: body.stale_if_error_s ?? deps.settings.default_stale_if_error_s,
     onUpstream404: body.on_upstream_404 ?? 'remove',
+    requireSignature,
+    signatureKeys,
     createdAt: existing?.createdAt ?? now,
     updatedAt: now,
   };
@@ -106,8 +120,15 @@ export function proxyCacheRoutes(router: Router, deps: ProxyCacheRouteDeps): voi
       insecure: config.insecure,
       staleIfErrorS: config.staleIfErrorS,
       onUpstream404: config.onUpstream404,
+      requireSignature: config.requireSignature,
+      signatureKeys: config.signatureKeys,
     });
-    await audit(req, org, existing ? 'change_proxy_cache_config' : 'create_proxy_cache_config', { upstream_registry: saved.upstreamRegistry, upstream_endpoint: endpointOf(saved) });
+    await audit(req, org, existing ? 'change_proxy_cache_config' : 'create_proxy_cache_config', {
+      upstream_registry: saved.upstreamRegistry,
+      upstream_endpoint: endpointOf(saved),
+      require_signature: saved.requireSignature,
+      signature_keys: saved.signatureKeys.length,
+    });
     res.status(201).json(presentConfig(saved));
   }));
 

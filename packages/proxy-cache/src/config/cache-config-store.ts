@@ -16,6 +16,9 @@ export interface CacheConfig {
   insecure: boolean;
   staleIfErrorS: number;
   onUpstream404: On404;
+  /** Pulls need a valid cosign signature by one of `signatureKeys` (PEM public keys). */
+  requireSignature: boolean;
+  signatureKeys: string[];
   createdAt: number;
   updatedAt: number;
 }
@@ -30,6 +33,18 @@ export interface CacheConfigInput {
   insecure: boolean;
   staleIfErrorS: number;
   onUpstream404: On404;
+  requireSignature: boolean;
+  signatureKeys: string[];
+}
+
+function storedKeys(value: unknown): string[] {
+  if (typeof value !== 'string' || value === '') return [];
+  try {
+    const list: unknown = JSON.parse(value);
+    return Array.isArray(list) ? list.filter((k): k is string => typeof k === 'string') : [];
+  } catch {
+    return [];
+  }
 }
 
 function toConfig(row: Record<string, unknown>): CacheConfig {
@@ -45,6 +60,8 @@ function toConfig(row: Record<string, unknown>): CacheConfig {
     insecure: Boolean(row.insecure),
     staleIfErrorS: Number(row.stale_if_error_s),
     onUpstream404: row.on_upstream_404 === 'keep' ? 'keep' : 'remove',
+    requireSignature: Boolean(row.require_signature),
+    signatureKeys: storedKeys(row.signature_keys),
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
   };
@@ -112,6 +129,8 @@ export class CacheConfigStore {
       insecure: input.insecure,
       stale_if_error_s: input.staleIfErrorS,
       on_upstream_404: input.onUpstream404,
+      require_signature: input.requireSignature,
+      signature_keys: JSON.stringify(input.signatureKeys),
       updated_at: now,
     };
     if (input.password !== undefined) row.password_sealed = input.password === null ? null : this.secrets.encrypt(input.password);

@@ -1,5 +1,6 @@
 import type { CoreServices } from '@entrepot/registry-core';
 import type { CacheConfigStore } from './cache-config-store';
+import { parseSignatureKey } from '../signatures/cosign-keys';
 import type { DeclaredCacheOrg, ProxyCacheSettings } from './plugin-settings';
 
 /**
@@ -9,6 +10,9 @@ import type { DeclaredCacheOrg, ProxyCacheSettings } from './plugin-settings';
  */
 export async function applyDeclaredOrgs(orgs: DeclaredCacheOrg[], settings: ProxyCacheSettings, configs: CacheConfigStore, core: CoreServices): Promise<void> {
   for (const declared of orgs) {
+    const signatureKeys = declared.signature_public_keys ?? [];
+    signatureKeys.forEach((pem, i) => parseSignatureKey(pem, `proxy_cache.orgs[${declared.name}].signature_public_keys.${i}`));
+    if (declared.require_signature && signatureKeys.length === 0) throw new Error(`proxy_cache.orgs[${declared.name}]: require_signature needs signature_public_keys`);
     const org = await core.repositories.ensureOrg(declared.name, declared.is_public ?? false);
     await configs.upsert(org.id, {
       upstreamRegistry: declared.upstream_registry,
@@ -19,6 +23,8 @@ export async function applyDeclaredOrgs(orgs: DeclaredCacheOrg[], settings: Prox
       insecure: declared.insecure ?? false,
       staleIfErrorS: declared.stale_if_error_s ?? settings.default_stale_if_error_s,
       onUpstream404: declared.on_upstream_404 ?? 'remove',
+      requireSignature: declared.require_signature ?? false,
+      signatureKeys,
     });
     core.logger.info('cache organization declared in config', { org: declared.name, upstream: declared.upstream_registry });
   }

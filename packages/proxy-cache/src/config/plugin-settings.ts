@@ -11,6 +11,9 @@ const declaredOrg = z.object({
   insecure: z.boolean().optional(),
   stale_if_error_s: z.number().int().min(0).optional(),
   on_upstream_404: z.enum(['remove', 'keep']).optional(),
+  require_signature: z.boolean().optional(),
+  /** PEM public keys (ECDSA P-256 or Ed25519) whose cosign signatures the policy accepts. */
+  signature_public_keys: z.array(z.string()).optional(),
   is_public: z.boolean().optional(),
 });
 

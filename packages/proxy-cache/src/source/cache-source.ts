@@ -1,4 +1,5 @@
-import type { BlobHit, Digest, LookupContext, LookupSource, ManifestHit, Reference, ReferrerDescriptor } from '@entrepot/registry-core';
+import type { Readable } from 'node:stream';
+import { RegistryError, type BlobHit, type Digest, type LookupContext, type LookupSource, type ManifestHit, type Reference, type ReferrerDescriptor } from '@entrepot/registry-core';
 import type { ReferrerLists } from '../freshness/referrer-lists';
 import { mayServeStale } from '../freshness/stale-policy';
 import { BlobLookup } from './blob-lookup';
@@ -61,6 +62,39 @@ export class CacheSource implements LookupSource {
       last = list.next.last;
     }
     return tags;
+  }
+
+  /**
+   * A manifest as a client pulling it through the cache would get it (cached,
+   * revalidated after the staleness period, or fetched and stored), or null
+   * when neither the cache nor the upstream has it.
+   */
+  async manifestFor(ref: Reference, ctx: LookupContext): Promise<ManifestHit | null> {
+    try {
+      const local = ctx.repository ? await this.deps.content.getManifest(ctx.repository.id, ref) : null;
+      if (local && ref.kind === 'tag') return (await this.manifests.revalidate(ref.tag, local, ctx)) ?? local;
+      return local ?? (await this.manifests.resolve(ref, ctx));
+    } catch (err) {
+      if (err instanceof RegistryError && (err.code === 'MANIFEST_UNKNOWN' || err.code === 'NAME_UNKNOWN')) return null;
+      throw err;
+    }
+  }
+
+  /** A small blob's bytes (read from the cache, or pulled through it), or null when it is unknown or larger than `maxBytes`. */
+  async smallBlob(digest: Digest, ctx: LookupContext, maxBytes: number): Promise<Buffer | null> {
+    const stored = ctx.repository && (await this.deps.content.isBlobLinked(ctx.repository.id, digest)) ? await this.deps.storage.blobs.stat(digest) : null;
+    let body: Readable;
+    if (stored) {
+      if (stored.size > maxBytes) return null;
+      body = await this.deps.storage.blobs.read(digest);
+    } else {
+      const hit = await this.blobs.resolve(digest, { ...ctx, headOnly: false });
+      if (!hit || hit.size > maxBytes) return null;
+      body = await hit.open();
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
   }
 
   /** The upstream's referrers, kept and revalidated like tags (see ReferrersLookup). */
