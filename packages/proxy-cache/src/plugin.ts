@@ -29,6 +29,7 @@ import { CacheSource } from './source/cache-source';
 import { PushGuard } from './source/push-guard';
 import { UpstreamPool } from './source/upstream-pool';
 import { flushRoutes, type FlushRouteDeps } from './api/flush-routes';
+import { referrerRoutes } from './api/referrer-routes';
 import { BypassSet } from './eviction/bypass-set';
 import { createEvictionMetrics } from './eviction/eviction-metrics';
 import { QuotaKeeper } from './eviction/quota-keeper';
@@ -86,6 +87,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
       if (!this.upstreamEnabled) disabledProxyCacheRoutes(router);
       else {
         flushRoutes(router, this.parts.flush);
+        referrerRoutes(router, { core: this.parts.core, configs: this.parts.configs, source: this.parts.source, signatures: this.parts.signatures });
         proxyCacheRoutes(router, this.parts.routes);
       }
     });

@@ -74,7 +74,7 @@ export class Cosign {
 
   /** Signs `image` (by digest) with a key, storing the signature in the registry but not in a transparency log. */
   async sign(image: string, key: string): Promise<void> {
-    await this.run(['sign', '--key', key, '--tlog-upload=false', '--allow-insecure-registry', '--allow-http-registry', image]);
+    await this.run(['sign', '--yes', '--key', key, '--tlog-upload=false', '--allow-insecure-registry', '--allow-http-registry', image]);
   }
 
   verify(image: string, pub: string): Promise<RunResult> {
