@@ -92,6 +92,10 @@ export interface ProxyCacheConfig {
   upstream_endpoint: string | null;
   stale_if_error_s: number;
   on_upstream_404: OnUpstream404;
+  /** Pulls need a valid cosign signature by one of `signature_public_keys` (PEM). */
+  require_signature: boolean;
+  signature_public_keys: string[];
+  signature_key_fingerprints: string[];
 }
 
 /**
@@ -107,12 +111,30 @@ export interface ProxyCacheInput {
   upstream_endpoint: string | null;
   stale_if_error_s?: number;
   on_upstream_404: OnUpstream404;
+  require_signature?: boolean;
+  signature_public_keys?: string[];
 }
 
 export interface ProxyCacheValidation {
   valid: boolean;
   upstream?: string;
   error_message?: string;
+}
+
+/** A referrer (signature, SBOM, attestation) of a manifest in a cache organization. */
+export interface Referrer {
+  artifact_type: string | null;
+  media_type: string;
+  digest: string;
+  size: number;
+  annotations: Record<string, string>;
+}
+
+/** A manifest's referrers and whether one of the organization's keys signed it (`verified: null`: no keys configured). */
+export interface ReferrersReport {
+  digest: string;
+  referrers: Referrer[];
+  signature: { require_signature: boolean; verified: boolean | null; key_fingerprint: string | null; via: string | null };
 }
 
 /** What a flush removed, and the organization's storage use afterwards. */
