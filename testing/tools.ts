@@ -40,6 +40,10 @@ export const TOOL_PATHS = {
   clairctl: path.join(TOOLS_CACHE_BIN, 'clairctl'),
   /** PostgreSQL client (Debian postgresql-client): creates and drops Clair's test databases. */
   psql: '/usr/bin/psql',
+  /** ORAS CLI: attaches and discovers referrers (Go, built by setup.sh). */
+  oras: path.join(TOOLS_CACHE_BIN, 'oras'),
+  /** sigstore cosign: key-pair signing and verification (Go, built by setup.sh). */
+  cosign: path.join(TOOLS_CACHE_BIN, 'cosign'),
 } as const;
 
 export type ToolName = keyof typeof TOOL_PATHS;

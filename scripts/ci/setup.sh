@@ -3,7 +3,8 @@
 # drive: a real upstream registry (CNCF Distribution), registry clients
 # (skopeo, podman, containerd/ctr), an S3-compatible server, the OCI
 # distribution-spec conformance suite, Clair (vulnerability scanner) and
-# clairctl, nginx, Chromium and wrk.
+# clairctl, nginx, Chromium, wrk, and the referrer/signature clients oras and
+# cosign.
 #
 # Run as root on Debian 12. Idempotent: when everything is in place it only
 # checks and prints the tool paths (about a second). Go-built tools are cached
@@ -40,6 +41,14 @@ SEAWEEDFS_PKG="github.com/seaweedfs/seaweedfs/weed"
 # scanning tests' vulnerability fixture (import-updaters).
 CLAIR_MODULE="github.com/quay/clair/v4"
 CLAIR_VERSION="v4.9.0"
+# ORAS CLI: attaches and discovers OCI referrers (SBOMs, signatures) in the referrers tests.
+ORAS_MODULE="oras.land/oras"
+ORAS_VERSION="v1.3.6"
+ORAS_PKG="oras.land/oras/cmd/oras"
+# cosign: signs and verifies images with a key pair (no transparency log) in the signature-policy tests.
+COSIGN_MODULE="github.com/sigstore/cosign/v2"
+COSIGN_VERSION="v2.6.5"
+COSIGN_PKG="github.com/sigstore/cosign/v2/cmd/cosign"
 
 log() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -106,6 +115,8 @@ build_go_tool weed "$SEAWEEDFS_MODULE" "$SEAWEEDFS_VERSION" "$SEAWEEDFS_PKG"
 # Pure Go; built without cgo as upstream releases it.
 CGO_ENABLED=0 build_go_tool clair "$CLAIR_MODULE" "$CLAIR_VERSION" "$CLAIR_MODULE/cmd/clair"
 CGO_ENABLED=0 build_go_tool clairctl "$CLAIR_MODULE" "$CLAIR_VERSION" "$CLAIR_MODULE/cmd/clairctl"
+build_go_tool oras "$ORAS_MODULE" "$ORAS_VERSION" "$ORAS_PKG"
+build_go_tool cosign "$COSIGN_MODULE" "$COSIGN_VERSION" "$COSIGN_PKG"
 
 # --- Check and report --------------------------------------------------------
 declare -A TOOLS=(
@@ -126,10 +137,12 @@ declare -A TOOLS=(
   [weed]="$BIN_DIR/weed"
   [clair]="$BIN_DIR/clair"
   [clairctl]="$BIN_DIR/clairctl"
+  [oras]="$BIN_DIR/oras"
+  [cosign]="$BIN_DIR/cosign"
 )
 failed=0
 echo "Entrepot test tools:"
-for name in docker-registry htpasswd skopeo podman containerd ctr nginx chromium wrk jq curl openssl psql oci-conformance weed clair clairctl; do
+for name in docker-registry htpasswd skopeo podman containerd ctr nginx chromium wrk jq curl openssl psql oci-conformance weed clair clairctl oras cosign; do
   path="${TOOLS[$name]}"
   if [ -x "$path" ]; then
     printf '  %-16s %s\n' "$name" "$path"

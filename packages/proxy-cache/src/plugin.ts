@@ -6,7 +6,9 @@ import type {
   LookupSource,
   ManifestHit,
   NameResolver,
+  PullGuard,
   Reference,
+  ReferrerDescriptor,
   RegistrationPoints,
   RegistryPlugin,
   RepoTarget,
@@ -16,16 +18,18 @@ import { disabledProxyCacheRoutes, proxyCacheRoutes, type ProxyCacheRouteDeps } 
 import { createCacheMetrics } from './cache-metrics';
 import { CacheConfigStore } from './config/cache-config-store';
 import { applyDeclaredOrgs } from './config/declared-orgs';
-import { proxyCacheSchema } from './config/migrations';
+import { proxyCacheSchema, referrersAndSignatures } from './config/migrations';
 import type { ProxyCacheSettings } from './config/plugin-settings';
 import { FillRegistry } from './fill/fill-registry';
 import { TagFreshness } from './freshness/tag-freshness';
+import { ReferrerLists } from './freshness/referrer-lists';
 import { MirrorResolver } from './routing/mirror-resolver';
 import { SsrfGuard } from './routing/ssrf-guard';
 import { CacheSource } from './source/cache-source';
 import { PushGuard } from './source/push-guard';
 import { UpstreamPool } from './source/upstream-pool';
 import { flushRoutes, type FlushRouteDeps } from './api/flush-routes';
+import { referrerRoutes } from './api/referrer-routes';
 import { BypassSet } from './eviction/bypass-set';
 import { createEvictionMetrics } from './eviction/eviction-metrics';
 import { QuotaKeeper } from './eviction/quota-keeper';
@@ -38,6 +42,7 @@ import { createLifecycleMetrics } from './lifecycle/lifecycle-metrics';
 import { RefreshAhead } from './lifecycle/refresh-job';
 import { statsRoutes, type StatsRouteDeps } from './api/stats-routes';
 import { StatsRecorder } from './stats/stats-recorder';
+import { createSignatureMetrics, SignaturePolicy } from './signatures/signature-policy';
 
 /** The parts built in `init`, once the core's services exist. */
 interface Runtime {
@@ -55,6 +60,7 @@ interface Runtime {
   scheduler: LifecycleScheduler;
   stats: StatsRecorder;
   statsRoutes: StatsRouteDeps;
+  signatures: SignaturePolicy;
 }
 
 /** Registers the proxy cache's extension points; see docs/architecture.md for the pull path. */
@@ -80,24 +86,28 @@ export class ProxyCachePlugin implements RegistryPlugin {
     for (const job of [EXPIRE_JOB, EVICT_JOB, REFRESH_JOB] as const) {
       points.addJobHandler<CacheJobData>(job, (data) => this.parts.jobs.handler(job, this.parts.jobWork[job])(data), { concurrency: 2 });
     }
+    points.addMigrations([proxyCacheSchema, referrersAndSignatures]);
     const source: LookupSource = {
       id: 'proxy-cache',
       resolveManifest: (ref: Reference, ctx: LookupContext): Promise<ManifestHit | null> => this.parts.source.resolveManifest(ref, ctx),
       revalidateTag: (tag: string, local: ManifestHit, ctx: LookupContext) => this.parts.source.revalidateTag(tag, local, ctx),
       resolveBlob: (digest: Digest, ctx: LookupContext): Promise<BlobHit | null> => this.parts.source.resolveBlob(digest, ctx),
       listTags: (ctx: LookupContext) => this.parts.source.listTags(ctx),
-      listReferrers: (subject: Digest, ctx: LookupContext) => this.parts.source.listReferrers(subject, ctx),
+      listReferrers: (subject: Digest, ctx: LookupContext): Promise<ReferrerDescriptor[] | null> => this.parts.source.listReferrers(subject, ctx),
     };
     const resolver: NameResolver = { resolve: (name: string, query: { ns?: string }) => this.parts.resolver.resolve(name, query) };
     const guard: WriteGuard = { checkWrite: (target: RepoTarget, action: 'push' | 'delete') => this.parts.guard.checkWrite(target, action) };
+    const signatures: PullGuard = { checkPull: (ref: Reference, hit: ManifestHit, ctx: LookupContext) => this.parts.signatures.checkPull(ref, hit, ctx) };
     points.addLookupSource(source);
     points.addNameResolver(resolver);
     points.addWriteGuard(guard);
+    points.addPullGuard(signatures);
     // The core mounts API routes after init, so the runtime exists by then.
     points.addApiRoutes((router) => {
       if (!this.upstreamEnabled) disabledProxyCacheRoutes(router);
       else {
         flushRoutes(router, this.parts.flush);
+        referrerRoutes(router, { core: this.parts.core, configs: this.parts.configs, source: this.parts.source, signatures: this.parts.signatures });
         proxyCacheRoutes(router, this.parts.routes);
         jobsRoutes(router, this.parts.jobRoutes);
         statsRoutes(router, this.parts.statsRoutes);
@@ -141,6 +151,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
     const pool = new UpstreamPool(core.config.instance_name, this.settings, configs, metrics, core.logger, core.clock, (info) => stats.upstreamResponse(info));
     this.pool = pool;
     const freshness = new TagFreshness(core.db, core.reads, core.clock);
+    const referrerLists = new ReferrerLists(core.db, core.clock);
     const lifecycleMetrics = createLifecycleMetrics(core.metrics);
     const runs = new JobRuns(core.db, core.clock, core.config.instance_name);
     const jobs = new LifecycleJobs({ core, configs, runs, metrics: lifecycleMetrics });
@@ -173,7 +184,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
       coordinator: core.coordinator,
       revalidationDeadlineMs: this.settings.revalidation_deadline_ms,
       stats,
-    });
+    }, referrerLists);
     const intervalMs = this.settings.lifecycle_interval_s * 1000;
     const expiry = new IdleExpiry(core, freshness, lifecycleMetrics, stats);
     // Two intervals ahead, so that a run lands inside the window; at most half the staleness period.
@@ -192,7 +203,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
       resolver: new MirrorResolver(configs, core.repositories, this.settings.default_mirror_org),
       guard: new PushGuard(configs),
       routes: { core, configs, settings: this.settings, ssrf, probeUpstream: (config, password) => pool.probe(config, password) },
-      flush: { core, configs, freshness },
+      flush: { core, configs, freshness, referrerLists },
       quota,
       configs,
       core,
@@ -202,6 +213,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
       scheduler,
       stats,
       statsRoutes: { core, configs, recorder: stats, breakerState: (endpoint) => pool.breakerState(endpoint) },
+      signatures: new SignaturePolicy(configs, source, core.repositories, core.db, createSignatureMetrics(core.metrics)),
     };
     stats.start();
     if (this.upstreamEnabled) {

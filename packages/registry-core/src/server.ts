@@ -118,7 +118,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
   pullStats.start();
   if (config.bootstrap_admin) await bootstrapAdmin(db, passwords, clock, config.bootstrap_admin, logger);
 
-  const registry = new RegistryService(content, storage, plugins.lookupSources);
+  const registry = new RegistryService(content, storage, plugins.lookupSources, plugins.pullGuards);
   const names = new NameResolution(repositories, plugins.nameResolvers);
   const catalog = new CatalogService(db, authorizer);
   const observePull = (event: PullEvent): void => {

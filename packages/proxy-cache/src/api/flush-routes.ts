@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { invalidField, isValidTag, RegistryError, validateRepositoryName, type CoreServices, type Removed } from '@entrepot/registry-core';
 import type { CacheConfigStore } from '../config/cache-config-store';
 import type { TagFreshness } from '../freshness/tag-freshness';
+import type { ReferrerLists } from '../freshness/referrer-lists';
 
 const flushQuery = z.object({ repository: z.string().max(255).optional(), tag: z.string().max(128).optional() });
 
@@ -10,11 +11,13 @@ export interface FlushRouteDeps {
   core: CoreServices;
   configs: CacheConfigStore;
   freshness: TagFreshness;
+  referrerLists: ReferrerLists;
 }
 
 /**
  * R-FLUSH: `DELETE /organization/{org}/proxycache/cache[?repository=R[&tag=T]]`
- * empties a whole cache organization, one repository or one tag; the cache
+ * empties a whole cache organization, one repository or one tag (with the
+ * signatures, attestations and other referrers of what it removes); the cache
  * configuration and repository permissions stay. Storage is reclaimed by
  * garbage collection once nothing references the content (after the grace
  * period, so pulls in progress complete).
@@ -37,8 +40,10 @@ export function flushRoutes(router: Router, deps: FlushRouteDeps): void {
     const total: Omit<Removed, 'released'> = { tags: 0, manifests: 0 };
     for (const repo of repos) {
       if (!repo) continue;
-      const removed = tag !== undefined ? await deps.core.removal.removeTag(repo.id, tag) : await deps.core.removal.purgeRepository(repo.id);
+      const digest = tag !== undefined ? await deps.core.content.tagDigest(repo.id, tag) : null;
+      const removed = tag !== undefined ? await deps.core.removal.removeTag(repo.id, tag, undefined, { referrers: true }) : await deps.core.removal.purgeRepository(repo.id);
       if (tag !== undefined) await deps.freshness.forget(repo.id, tag);
+      await deps.referrerLists.forget(repo.id, tag === undefined ? undefined : digest ? [digest] : []);
       total.tags += removed.tags;
       total.manifests += removed.manifests;
     }

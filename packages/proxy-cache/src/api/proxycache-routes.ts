@@ -7,6 +7,7 @@ import type { ProxyCacheSettings } from '../config/plugin-settings';
 import { defaultEndpoint, parseUpstreamRegistry } from '../routing/upstream-ref';
 import type { SsrfGuard } from '../routing/ssrf-guard';
 import type { UpstreamPort } from '../source/upstream-port';
+import { MAX_SIGNATURE_KEYS, parseSignatureKey, parseStoredKeys } from '../signatures/cosign-keys';
 
 const configBody = z
   .object({
@@ -22,6 +23,8 @@ const configBody = z
     refresh_min_pulls: z.number().int().min(0).max(1_000_000).nullable().optional(),
     prefetch_changed_tags: z.boolean().optional(),
     low_watermark: z.number().gt(0).max(1).nullable().optional(),
+    require_signature: z.boolean().optional(),
+    signature_public_keys: z.array(z.string().min(1).max(16_384)).max(MAX_SIGNATURE_KEYS).optional(),
   })
   .strict();
 
@@ -51,6 +54,9 @@ export function presentConfig(config: CacheConfig): Record<string, unknown> {
     refresh_min_pulls: config.refreshMinPulls,
     prefetch_changed_tags: config.prefetchChangedTags,
     low_watermark: config.lowWatermark,
+    require_signature: config.requireSignature,
+    signature_public_keys: config.signatureKeys,
+    signature_key_fingerprints: parseStoredKeys(config.signatureKeys).map((k) => k.fingerprint),
   };
 }
 
@@ -69,6 +75,12 @@ async function candidate(deps: ProxyCacheRouteDeps, org: OrganizationRow, body: 
   const endpoint = body.upstream_endpoint ?? defaultEndpoint(spec, insecure);
   await deps.ssrf.check(endpoint, body.upstream_endpoint ? 'upstream_endpoint' : 'upstream_registry');
   const now = deps.core.clock.now();
+  const signatureKeys = body.signature_public_keys ?? existing?.signatureKeys ?? [];
+  signatureKeys.forEach((pem, i) => parseSignatureKey(pem, `signature_public_keys.${i}`));
+  const requireSignature = body.require_signature ?? existing?.requireSignature ?? false;
+  if (requireSignature && signatureKeys.length === 0) {
+    throw new RegistryError('INVALID_REQUEST', 'require_signature: give at least one public key in signature_public_keys', { detail: { field: 'require_signature' } });
+  }
   return {
     orgId: org.id,
     spec,
@@ -84,6 +96,8 @@ async function candidate(deps: ProxyCacheRouteDeps, org: OrganizationRow, body: 
     refreshMinPulls: body.refresh_min_pulls === undefined ? (existing?.refreshMinPulls ?? null) : body.refresh_min_pulls || null,
     prefetchChangedTags: body.prefetch_changed_tags ?? existing?.prefetchChangedTags ?? false,
     lowWatermark: body.low_watermark === undefined ? (existing?.lowWatermark ?? null) : body.low_watermark,
+    requireSignature,
+    signatureKeys,
     createdAt: existing?.createdAt ?? now,
     updatedAt: now,
   };
@@ -122,8 +136,15 @@ export function proxyCacheRoutes(router: Router, deps: ProxyCacheRouteDeps): voi
       refreshMinPulls: config.refreshMinPulls,
       prefetchChangedTags: config.prefetchChangedTags,
       lowWatermark: config.lowWatermark,
+      requireSignature: config.requireSignature,
+      signatureKeys: config.signatureKeys,
     });
-    await audit(req, org, existing ? 'change_proxy_cache_config' : 'create_proxy_cache_config', { upstream_registry: saved.upstreamRegistry, upstream_endpoint: endpointOf(saved) });
+    await audit(req, org, existing ? 'change_proxy_cache_config' : 'create_proxy_cache_config', {
+      upstream_registry: saved.upstreamRegistry,
+      upstream_endpoint: endpointOf(saved),
+      require_signature: saved.requireSignature,
+      signature_keys: saved.signatureKeys.length,
+    });
     res.status(201).json(presentConfig(saved));
   }));
 

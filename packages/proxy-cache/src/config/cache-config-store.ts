@@ -24,6 +24,9 @@ export interface CacheConfig {
   prefetchChangedTags: boolean;
   /** Fraction of the quota that background eviction brings usage down to (null: the limit itself). */
   lowWatermark: number | null;
+  /** Pulls need a valid cosign signature by one of `signatureKeys` (PEM public keys). */
+  requireSignature: boolean;
+  signatureKeys: string[];
   createdAt: number;
   updatedAt: number;
 }
@@ -43,6 +46,18 @@ export interface CacheConfigInput {
   refreshMinPulls?: number | null;
   prefetchChangedTags?: boolean;
   lowWatermark?: number | null;
+  requireSignature: boolean;
+  signatureKeys: string[];
+}
+
+function storedKeys(value: unknown): string[] {
+  if (typeof value !== 'string' || value === '') return [];
+  try {
+    const list: unknown = JSON.parse(value);
+    return Array.isArray(list) ? list.filter((k): k is string => typeof k === 'string') : [];
+  } catch {
+    return [];
+  }
 }
 
 const positiveOrNull = (value: unknown): number | null => (value === null || value === undefined || Number(value) <= 0 ? null : Number(value));
@@ -64,6 +79,8 @@ function toConfig(row: Record<string, unknown>): CacheConfig {
     refreshMinPulls: positiveOrNull(row.refresh_min_pulls),
     prefetchChangedTags: Boolean(row.prefetch_changed_tags),
     lowWatermark: positiveOrNull(row.low_watermark),
+    requireSignature: Boolean(row.require_signature),
+    signatureKeys: storedKeys(row.signature_keys),
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
   };
@@ -131,6 +148,8 @@ export class CacheConfigStore {
       insecure: input.insecure,
       stale_if_error_s: input.staleIfErrorS,
       on_upstream_404: input.onUpstream404,
+      require_signature: input.requireSignature,
+      signature_keys: JSON.stringify(input.signatureKeys),
       updated_at: now,
     };
     if (input.idleExpirationS !== undefined) row.idle_expiration_s = input.idleExpirationS;

@@ -1,5 +1,6 @@
 import type { CoreServices } from '@entrepot/registry-core';
 import type { CacheConfigStore } from './cache-config-store';
+import { parseSignatureKey } from '../signatures/cosign-keys';
 import type { DeclaredCacheOrg, ProxyCacheSettings } from './plugin-settings';
 
 /**
@@ -9,6 +10,9 @@ import type { DeclaredCacheOrg, ProxyCacheSettings } from './plugin-settings';
  */
 export async function applyDeclaredOrgs(orgs: DeclaredCacheOrg[], settings: ProxyCacheSettings, configs: CacheConfigStore, core: CoreServices): Promise<void> {
   for (const declared of orgs) {
+    const signatureKeys = declared.signature_public_keys ?? [];
+    signatureKeys.forEach((pem, i) => parseSignatureKey(pem, `proxy_cache.orgs[${declared.name}].signature_public_keys.${i}`));
+    if (declared.require_signature && signatureKeys.length === 0) throw new Error(`proxy_cache.orgs[${declared.name}]: require_signature needs signature_public_keys`);
     const org = await core.repositories.ensureOrg(declared.name, declared.is_public ?? false);
     await configs.upsert(org.id, {
       upstreamRegistry: declared.upstream_registry,
@@ -23,6 +27,8 @@ export async function applyDeclaredOrgs(orgs: DeclaredCacheOrg[], settings: Prox
       refreshMinPulls: declared.refresh_min_pulls === undefined ? undefined : declared.refresh_min_pulls || null,
       prefetchChangedTags: declared.prefetch_changed_tags,
       lowWatermark: declared.low_watermark,
+      requireSignature: declared.require_signature ?? false,
+      signatureKeys,
     });
     core.logger.info('cache organization declared in config', { org: declared.name, upstream: declared.upstream_registry });
   }

@@ -25,3 +25,24 @@ export const proxyCacheSchema: Migration = {
     });
   },
 };
+
+/**
+ * Referrer lists fetched from upstreams (with when they were last confirmed),
+ * and the signature policy of cache organizations.
+ */
+export const referrersAndSignatures: Migration = {
+  name: '0103-proxy-cache-referrers-signatures',
+  async up(db) {
+    await db.schema.createTable('proxy_cache_referrers', (t) => {
+      t.integer('repo_id').unsigned().notNullable().references('repositories.id').onDelete('CASCADE');
+      t.string('subject_digest', 140).notNullable();
+      t.text('descriptors').notNullable();
+      t.bigInteger('checked_at').notNullable();
+      t.primary(['repo_id', 'subject_digest']);
+    });
+    await db.schema.alterTable('proxy_cache_configs', (t) => {
+      t.boolean('require_signature').notNullable().defaultTo(false);
+      t.text('signature_keys');
+    });
+  },
+};

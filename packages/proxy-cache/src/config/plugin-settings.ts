@@ -15,6 +15,9 @@ const declaredOrg = z.object({
   refresh_min_pulls: z.number().int().min(0).nullable().optional(),
   prefetch_changed_tags: z.boolean().optional(),
   low_watermark: z.number().gt(0).max(1).nullable().optional(),
+  require_signature: z.boolean().optional(),
+  /** PEM public keys (ECDSA P-256 or Ed25519) whose cosign signatures the policy accepts. */
+  signature_public_keys: z.array(z.string()).optional(),
   is_public: z.boolean().optional(),
 });
 

@@ -192,6 +192,7 @@ export class QuotaKeeper {
   private async evict(org: OrganizationRow, policy: EvictionPolicy, chosen: Candidate[]): Promise<void> {
     const removed = await this.core.removal.removeAll(
       chosen.map((c) => (c.kind === 'tag' ? { repoId: c.repoId, tag: c.tag, onlyIfDigest: c.digest } : { repoId: c.repoId, manifest: c.digest })),
+      { referrers: true },
     );
     // A tag moved to another image since it was ranked (a fill stores outside the lock) is not this eviction's to take.
     const done = chosen.map((candidate, i) => ({ candidate, removed: removed[i] })).filter(({ candidate, removed }) => candidate.kind === 'manifest' || removed.tags > 0);

@@ -1,8 +1,11 @@
-import type { BlobHit, Digest, LookupContext, LookupSource, ManifestHit, Reference } from '@entrepot/registry-core';
+import type { Readable } from 'node:stream';
+import { RegistryError, type BlobHit, type Digest, type LookupContext, type LookupSource, type ManifestHit, type Reference, type ReferrerDescriptor } from '@entrepot/registry-core';
+import type { ReferrerLists } from '../freshness/referrer-lists';
 import { mayServeStale } from '../freshness/stale-policy';
 import { BlobLookup } from './blob-lookup';
 import { cacheRequest, type CacheDeps } from './cache-context';
 import { ManifestLookup } from './manifest-lookup';
+import { ReferrersLookup } from './referrers-lookup';
 import type { UpstreamPort } from './upstream-port';
 
 const MAX_TAG_PAGES = 50;
@@ -12,10 +15,15 @@ export class CacheSource implements LookupSource {
   readonly id = 'proxy-cache';
   private readonly manifests: ManifestLookup;
   private readonly blobs: BlobLookup;
+  private readonly referrers: ReferrersLookup;
 
-  constructor(private readonly deps: CacheDeps) {
+  constructor(
+    private readonly deps: CacheDeps,
+    lists: ReferrerLists,
+  ) {
     this.manifests = new ManifestLookup(deps);
     this.blobs = new BlobLookup(deps);
+    this.referrers = new ReferrersLookup(deps, lists);
   }
 
   resolveManifest(ref: Reference, ctx: LookupContext): Promise<ManifestHit | null> {
@@ -75,14 +83,41 @@ export class CacheSource implements LookupSource {
     return tags;
   }
 
-  async listReferrers(subject: Digest, ctx: LookupContext): Promise<unknown[] | null> {
-    const req = await cacheRequest(this.deps, ctx);
-    if (!req || !this.deps.upstreamEnabled) return null;
+  /**
+   * A manifest as a client pulling it through the cache would get it (cached,
+   * revalidated after the staleness period, or fetched and stored), or null
+   * when neither the cache nor the upstream has it.
+   */
+  async manifestFor(ref: Reference, ctx: LookupContext): Promise<ManifestHit | null> {
     try {
-      return await (await this.deps.upstreamFor(req.config)).getReferrers(req.upstreamRepo, subject);
+      const local = ctx.repository ? await this.deps.content.getManifest(ctx.repository.id, ref) : null;
+      if (local && ref.kind === 'tag') return (await this.manifests.revalidate(ref.tag, local, ctx)) ?? local;
+      return local ?? (await this.manifests.resolve(ref, ctx));
     } catch (err) {
-      if (mayServeStale(err)) return null;
+      if (err instanceof RegistryError && (err.code === 'MANIFEST_UNKNOWN' || err.code === 'NAME_UNKNOWN')) return null;
       throw err;
     }
+  }
+
+  /** A small blob's bytes (read from the cache, or pulled through it), or null when it is unknown or larger than `maxBytes`. */
+  async smallBlob(digest: Digest, ctx: LookupContext, maxBytes: number): Promise<Buffer | null> {
+    const stored = ctx.repository && (await this.deps.content.isBlobLinked(ctx.repository.id, digest)) ? await this.deps.storage.blobs.stat(digest) : null;
+    let body: Readable;
+    if (stored) {
+      if (stored.size > maxBytes) return null;
+      body = await this.deps.storage.blobs.read(digest);
+    } else {
+      const hit = await this.blobs.resolve(digest, { ...ctx, headOnly: false });
+      if (!hit || hit.size > maxBytes) return null;
+      body = await hit.open();
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  /** The upstream's referrers, kept and revalidated like tags (see ReferrersLookup). */
+  listReferrers(subject: Digest, ctx: LookupContext): Promise<ReferrerDescriptor[] | null> {
+    return this.referrers.list(subject, ctx);
   }
 }

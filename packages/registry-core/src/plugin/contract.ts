@@ -10,7 +10,7 @@ import type { CoreMetrics } from '../metrics/metrics';
 import type { Digest } from '../oci/digest';
 import type { Reference } from '../oci/names';
 import type { Principal } from '../auth/principal';
-import type { ContentService } from '../services/content-service';
+import type { ContentService, ReferrerDescriptor } from '../services/content-service';
 import type { RepositoryService, RepositoryRow, OrganizationRow } from '../services/repository-service';
 import type { AuditLog } from '../audit/audit-log';
 import type { SecretBox } from '../auth/secret-box';
@@ -23,8 +23,8 @@ import type { ContentRemoval } from '../services/content-removal';
 import type { ChangeNotices } from '../coordination/change-notices';
 import type { Coordinator } from '../coordination/coordinator';
 
-/** How a pull was satisfied, for audit logs and metrics. */
-export type CacheResult = 'hit' | 'miss' | 'revalidated' | 'stale' | 'bypass';
+/** How a pull was satisfied (or, `blocked`, refused by a pull guard), for audit logs and metrics. */
+export type CacheResult = 'hit' | 'miss' | 'revalidated' | 'stale' | 'bypass' | 'blocked';
 
 /** How a `/v2/<name>` path was mapped to an organization. */
 export type RouteKind = 'explicit' | 'ns' | 'default';
@@ -92,8 +92,19 @@ export interface LookupSource {
   resolveBlob(digest: Digest, ctx: LookupContext): Promise<BlobHit | null>;
   /** Tags as the source knows them (merged with local tags by the caller), or null. */
   listTags?(ctx: LookupContext, local: string[]): Promise<string[] | null>;
-  /** Referrer descriptors (an OCI index's `manifests`), or null. */
-  listReferrers?(subject: Digest, ctx: LookupContext, local: unknown[]): Promise<unknown[] | null>;
+  /**
+   * Referrer descriptors of `subject` as the source knows them, unfiltered (the
+   * caller merges them with `local` and applies an `artifactType` filter), or null.
+   */
+  listReferrers?(subject: Digest, ctx: LookupContext, local: ReferrerDescriptor[]): Promise<ReferrerDescriptor[] | null>;
+}
+
+/**
+ * Decides whether a manifest found by the lookup chain may be served (a
+ * signature policy, for example). Throws DENIED, naming the policy, to refuse it.
+ */
+export interface PullGuard {
+  checkPull(ref: Reference, hit: ManifestHit, ctx: LookupContext): Promise<void>;
 }
 
 /** A manifest or blob a client was answered, told to observers after the response (statistics). */
@@ -122,6 +133,7 @@ export interface RegistrationPoints {
   addLookupSource(source: LookupSource): void;
   addNameResolver(resolver: NameResolver): void;
   addWriteGuard(guard: WriteGuard): void;
+  addPullGuard(guard: PullGuard): void;
   /** Routes mounted under `/api/v1`, after authentication middleware. */
   addApiRoutes(register: (router: Router) => void): void;
   addJobHandler<T>(name: string, handler: JobHandler<T>, options?: { concurrency?: number }): void;

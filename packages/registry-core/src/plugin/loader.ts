@@ -3,7 +3,7 @@ import type { Config } from '../config/config';
 import type { Migration } from '../db/database';
 import type { JobHandler } from '../jobs/job-queue';
 import type { Logger } from '../logging/logger';
-import type { LookupSource, NameResolver, PluginFactory, PullEvent, RegistrationPoints, RegistryPlugin, WriteGuard } from './contract';
+import type { LookupSource, NameResolver, PluginFactory, PullEvent, PullGuard, RegistrationPoints, RegistryPlugin, WriteGuard } from './contract';
 
 /** What plugins registered, collected before the core starts. */
 export interface PluginRegistrations {
@@ -11,6 +11,7 @@ export interface PluginRegistrations {
   lookupSources: LookupSource[];
   nameResolvers: NameResolver[];
   writeGuards: WriteGuard[];
+  pullGuards: PullGuard[];
   apiRoutes: Array<(router: Router) => void>;
   jobHandlers: Array<{ name: string; handler: JobHandler<never>; options?: { concurrency?: number } }>;
   migrations: Migration[];
@@ -20,7 +21,7 @@ export interface PluginRegistrations {
 }
 
 export function emptyRegistrations(): PluginRegistrations {
-  return { plugins: [], lookupSources: [], nameResolvers: [], writeGuards: [], apiRoutes: [], jobHandlers: [], migrations: [], shutdownHooks: [], quotaHooks: [], pullObservers: [] };
+  return { plugins: [], lookupSources: [], nameResolvers: [], writeGuards: [], pullGuards: [], apiRoutes: [], jobHandlers: [], migrations: [], shutdownHooks: [], quotaHooks: [], pullObservers: [] };
 }
 
 function isFactory(value: unknown): value is PluginFactory {
@@ -48,6 +49,7 @@ export function loadPlugins(config: Config, logger: Logger, factories: PluginFac
       addLookupSource: (source) => reg.lookupSources.push(source),
       addNameResolver: (resolver) => reg.nameResolvers.push(resolver),
       addWriteGuard: (guard) => reg.writeGuards.push(guard),
+      addPullGuard: (guard) => reg.pullGuards.push(guard),
       addApiRoutes: (register) => reg.apiRoutes.push(register),
       addJobHandler: (name, handler, options) => reg.jobHandlers.push({ name, handler: handler as JobHandler<never>, options }),
       addMigrations: (migrations) => reg.migrations.push(...migrations),

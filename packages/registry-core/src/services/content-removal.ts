@@ -13,6 +13,25 @@ export interface Removed {
 /** A tag (and what only it kept), or a manifest nothing refers to, of one repository. */
 export type Removal = { repoId: number; tag: string; onlyIfDigest?: Digest } | { repoId: number; manifest: Digest };
 
+export interface RemovalOptions {
+  /**
+   * Also remove the referrers of every manifest removed: manifests whose
+   * `subject` it is, and tags of the cosign/referrers tag schema
+   * (`sha256-<hex>`, `.sig`, `.att`, `.sbom`) naming it (a cache keeps an
+   * image's signatures and attestations exactly as long as the image).
+   */
+  referrers?: boolean;
+}
+
+/** Suffixes cosign gives the tags of signatures, attestations and SBOMs; none is the referrers tag schema's index. */
+const REFERRER_TAG_SUFFIXES = ['', '.sig', '.att', '.sbom'];
+
+/** The tags that hold referrers of `digest` under the referrers tag schema or cosign's. */
+export function referrerTagsOf(digest: Digest): string[] {
+  const base = digest.replace(':', '-');
+  return REFERRER_TAG_SUFFIXES.map((suffix) => base + suffix);
+}
+
 function emptyRemoved(): Removed {
   return { tags: 0, manifests: 0, released: new Set() };
 }
@@ -30,8 +49,8 @@ export class ContentRemoval {
     private readonly gc: GarbageCollector,
   ) {}
 
-  async removeTag(repoId: number, tag: string, onlyIfDigest?: Digest): Promise<Removed> {
-    return (await this.removeAll([{ repoId, tag, onlyIfDigest }]))[0];
+  async removeTag(repoId: number, tag: string, onlyIfDigest?: Digest, options: RemovalOptions = {}): Promise<Removed> {
+    return (await this.removeAll([{ repoId, tag, onlyIfDigest }], options))[0];
   }
 
   /**
@@ -39,19 +58,19 @@ export class ContentRemoval {
    * batch at once: one commit, not one per tag). A tag given `onlyIfDigest` is
    * removed only while it still points there. Returns what each removed.
    */
-  async removeAll(removals: Removal[]): Promise<Removed[]> {
+  async removeAll(removals: Removal[], options: RemovalOptions = {}): Promise<Removed[]> {
     let results: Removed[] = [];
     await inTransaction(this.db, async (trx) => {
       // Fresh on every attempt: a retried transaction must not count twice.
       results = removals.map(() => emptyRemoved());
       for (const [i, removal] of removals.entries()) {
         const removed = results[i];
-        if ('manifest' in removal) await this.removeManifestIfUnused(trx, removal.repoId, removal.manifest, removed);
+        if ('manifest' in removal) await this.removeManifestIfUnused(trx, removal.repoId, removal.manifest, removed, options);
         else {
           const row = await trx('tags').where({ repo_id: removal.repoId, name: removal.tag }).first('manifest_digest');
           if (!row || (removal.onlyIfDigest !== undefined && row.manifest_digest !== removal.onlyIfDigest)) continue;
           removed.tags += await trx('tags').where({ repo_id: removal.repoId, name: removal.tag }).delete();
-          await this.removeManifestIfUnused(trx, removal.repoId, row.manifest_digest as Digest, removed);
+          await this.removeManifestIfUnused(trx, removal.repoId, row.manifest_digest as Digest, removed, options);
         }
         await this.unlinkUnreferencedBlobs(trx, removal.repoId, removed);
       }
@@ -92,7 +111,7 @@ export class ContentRemoval {
     return removed;
   }
 
-  private async removeManifestIfUnused(trx: Db, repoId: number, digest: Digest, removed: Removed): Promise<void> {
+  private async removeManifestIfUnused(trx: Db, repoId: number, digest: Digest, removed: Removed, options: RemovalOptions = {}): Promise<void> {
     const tagged = await trx('tags').where({ repo_id: repoId, manifest_digest: digest }).first('name');
     const parent = await trx('manifest_refs').where({ repo_id: repoId, child_digest: digest, child_kind: 'manifest' }).first('manifest_digest');
     if (tagged || parent) return;
@@ -103,7 +122,18 @@ export class ContentRemoval {
     removed.released.add(digest);
     for (const child of children as Array<{ child_digest: Digest; child_kind: string }>) {
       removed.released.add(child.child_digest);
-      if (child.child_kind === 'manifest') await this.removeManifestIfUnused(trx, repoId, child.child_digest, removed);
+      if (child.child_kind === 'manifest') await this.removeManifestIfUnused(trx, repoId, child.child_digest, removed, options);
+    }
+    if (deleted > 0 && options.referrers) await this.removeReferrers(trx, repoId, digest, removed, options);
+  }
+
+  /** The referrers of a manifest just removed: by `subject`, and under the referrers/cosign tag schemas. */
+  private async removeReferrers(trx: Db, repoId: number, subject: Digest, removed: Removed, options: RemovalOptions): Promise<void> {
+    const tagged = (await trx('tags').where({ repo_id: repoId }).whereIn('name', referrerTagsOf(subject)).select('name', 'manifest_digest')) as Array<{ name: string; manifest_digest: Digest }>;
+    if (tagged.length > 0) removed.tags += await trx('tags').where({ repo_id: repoId }).whereIn('name', tagged.map((t) => t.name)).delete();
+    const bySubject = (await trx('manifests').where({ repo_id: repoId, subject_digest: subject }).pluck('digest')) as Digest[];
+    for (const referrer of new Set([...tagged.map((t) => t.manifest_digest), ...bySubject])) {
+      await this.removeManifestIfUnused(trx, repoId, referrer, removed, options);
     }
   }
 

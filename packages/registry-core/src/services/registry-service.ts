@@ -1,7 +1,7 @@
 import { RegistryError } from '../errors/registry-error';
 import { Digest } from '../oci/digest';
 import { Reference, referenceString } from '../oci/names';
-import type { BlobHit, LookupContext, LookupSource, ManifestHit } from '../plugin/contract';
+import type { BlobHit, LookupContext, LookupSource, ManifestHit, PullGuard } from '../plugin/contract';
 import { Storage } from '../storage/blob-store';
 import { ContentService, ReferrerDescriptor } from './content-service';
 
@@ -14,7 +14,13 @@ export class RegistryService {
     private readonly content: ContentService,
     private readonly storage: Storage,
     private readonly sources: readonly LookupSource[],
+    private readonly pullGuards: readonly PullGuard[] = [],
   ) {}
+
+  /** Asks every pull guard whether `hit` may be served; throws the first refusal (DENIED). */
+  async checkPull(ref: Reference, hit: ManifestHit, ctx: LookupContext): Promise<void> {
+    for (const guard of this.pullGuards) await guard.checkPull(ref, hit, ctx);
+  }
 
   /** Throws MANIFEST_UNKNOWN when no source has it. */
   async getManifest(ref: Reference, ctx: LookupContext): Promise<ManifestHit> {
@@ -79,7 +85,7 @@ export class RegistryService {
       const remote = source.listReferrers ? await source.listReferrers(subject, ctx, local) : null;
       if (remote) {
         const merged = new Map<string, ReferrerDescriptor>();
-        for (const d of [...local, ...(remote as ReferrerDescriptor[])]) merged.set(d.digest, d);
+        for (const d of [...local, ...remote]) merged.set(d.digest, d);
         const all = [...merged.values()];
         return artifactType ? all.filter((d) => d.artifactType === artifactType) : all;
       }

@@ -14,6 +14,7 @@ import type {
   ProxyCacheConfig,
   ProxyCacheInput,
   ProxyCacheValidation,
+  ReferrersReport,
   Quota,
   QuotaInput,
   RepoRole,
@@ -122,6 +123,11 @@ export class EntrepotApi {
 
   saveProxyCache(name: string, input: ProxyCacheInput): Promise<ProxyCacheConfig> {
     return this.call('POST', `${org(name)}/proxycache`, input);
+  }
+
+  /** Referrers of a manifest in a cache organization, with its signature state under the organization's keys. */
+  referrers(name: string, repository: string, digest: string): Promise<ReferrersReport> {
+    return this.call('GET', `${org(name)}/proxycache/referrers`, undefined, { repository, digest });
   }
 
   deleteProxyCache(name: string): Promise<null> {

@@ -113,6 +113,10 @@ export interface ProxyCacheConfig {
   refresh_min_pulls?: number | null;
   prefetch_changed_tags?: boolean;
   low_watermark?: number | null;
+  /** Pulls need a valid cosign signature by one of `signature_public_keys` (PEM). */
+  require_signature: boolean;
+  signature_public_keys: string[];
+  signature_key_fingerprints: string[];
 }
 
 /**
@@ -132,6 +136,8 @@ export interface ProxyCacheInput {
   refresh_min_pulls?: number | null;
   prefetch_changed_tags?: boolean;
   low_watermark?: number | null;
+  require_signature?: boolean;
+  signature_public_keys?: string[];
 }
 
 export type StatsWindow = '24h' | '7d' | '30d';
@@ -185,6 +191,22 @@ export interface ProxyCacheValidation {
   valid: boolean;
   upstream?: string;
   error_message?: string;
+}
+
+/** A referrer (signature, SBOM, attestation) of a manifest in a cache organization. */
+export interface Referrer {
+  artifact_type: string | null;
+  media_type: string;
+  digest: string;
+  size: number;
+  annotations: Record<string, string>;
+}
+
+/** A manifest's referrers and whether one of the organization's keys signed it (`verified: null`: no keys configured). */
+export interface ReferrersReport {
+  digest: string;
+  referrers: Referrer[];
+  signature: { require_signature: boolean; verified: boolean | null; key_fingerprint: string | null; via: string | null };
 }
 
 /** What a flush removed, and the organization's storage use afterwards. */

@@ -1,4 +1,4 @@
-/** One repository: its tags with size, pull statistics and pinning, deleting tags, and scan results. */
+/** One repository: its tags with size, pull statistics and pinning, deleting tags, scan results, and (caches) referrers. */
 import type { RepositoryDetail, ScanSummary, Tag } from '../api/types';
 import type { AppContext } from '../app/context';
 import { emptyState, errorMessage, errorView, spinner } from '../ui/alerts';
@@ -10,6 +10,7 @@ import { flushWithConfirm } from '../ui/flush';
 import { dataTable } from '../ui/table';
 import { toast } from '../ui/toast';
 import { pageHeader } from './layout';
+import { renderReferrersPanel } from './referrers-panel';
 import { renderSecurityPanel } from './security-panel';
 
 /** The tag's scan in one badge: its highest severity and how many vulnerabilities, or the scan's state. */
@@ -55,6 +56,7 @@ export async function renderRepositoryPage(ctx: AppContext, main: HTMLElement, o
   }
 
   const security = h('div');
+  const referrers = h('div');
   const list = h('div');
   const more = h('div', { class: 'load-more' });
   const tags: Tag[] = [];
@@ -120,6 +122,9 @@ export async function renderRepositoryPage(ctx: AppContext, main: HTMLElement, o
                 cell: (t) => [
                   button('Security', () => openSecurity(t.manifest_digest), 'ghost', { class: 'btn btn-sm' }),
                   isCache
+                    ? button('Referrers', () => void renderReferrersPanel(ctx, referrers, org, name, t.name, t.manifest_digest, () => mount(referrers)), 'ghost', { class: 'btn btn-sm', 'data-testid': 'show-referrers' })
+                    : null,
+                  isCache
                     ? button('Flush', () => void flushTag(t), 'ghost', { class: 'btn btn-sm btn-danger-outline', title: 'Remove this tag from the cache' })
                     : repo.can_write
                       ? button('Delete', () => void removeTag(t), 'ghost', { class: 'btn btn-sm btn-danger-outline' })
@@ -151,6 +156,7 @@ export async function renderRepositoryPage(ctx: AppContext, main: HTMLElement, o
     ),
     summary(repo, org),
     security,
+    referrers,
     h('div', { class: 'section-head' }, h('h2', null, 'Tags')),
     list,
     more,

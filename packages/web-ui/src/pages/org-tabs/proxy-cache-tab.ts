@@ -46,6 +46,14 @@ function configView(config: ProxyCacheConfig): HTMLElement {
         : null,
       config.low_watermark !== undefined ? row('Evict in the background down to', config.low_watermark ? `${Math.round(config.low_watermark * 100)} % of the quota` : 'the quota limit') : null,
       row('Transport', config.insecure ? h('span', null, h('span', { class: 'badge badge-warn' }, 'insecure'), 'plain HTTP or unverified TLS allowed') : 'TLS, verified'),
+      row(
+        'Signature policy',
+        config.require_signature
+          ? h('span', null, h('span', { class: 'badge badge-ok' }, 'signatures required'), `${config.signature_public_keys.length} cosign key(s)`)
+          : h('span', { class: 'muted' }, 'off'),
+        'signature-policy',
+      ),
+      row('Cosign keys', config.signature_key_fingerprints.length === 0 ? h('span', { class: 'muted' }, 'none') : h('div', null, config.signature_key_fingerprints.map((f) => h('div', { class: 'mono muted', title: 'sha256 of the public key' }, f)))),
     ),
   );
 }
@@ -71,6 +79,8 @@ function readInput(form: HTMLFormElement): ProxyCacheInput {
   };
   if (password !== '') body.upstream_registry_password = password;
   else if (checked(form, 'clear_password')) body.upstream_registry_password = null;
+  body.require_signature = checked(form, 'require_signature');
+  body.signature_public_keys = splitPemKeys(field(form, 'signature_public_keys'));
   const expiration = field(form, 'expiration_s');
   if (expiration !== '') body.expiration_s = Number(expiration);
   const stale = field(form, 'stale_if_error_s');
@@ -84,6 +94,11 @@ function readInput(form: HTMLFormElement): ProxyCacheInput {
   body.low_watermark = watermark === '' ? null : Number(watermark) / 100;
   body.prefetch_changed_tags = checked(form, 'prefetch_changed_tags');
   return body;
+}
+
+/** The PEM blocks pasted into the keys field, one key each. */
+function splitPemKeys(text: string): string[] {
+  return text.match(/-----BEGIN [A-Z ]+-----[\s\S]*?-----END [A-Z ]+-----/g) ?? [];
 }
 
 function configForm(tab: OrgTabContext, config: ProxyCacheConfig | null, onSaved: () => Promise<void>): HTMLFormElement {
@@ -127,6 +142,20 @@ function configForm(tab: OrgTabContext, config: ProxyCacheConfig | null, onSaved
         checkboxField('Insecure upstream (plain HTTP or unverified TLS)', h('input', { type: 'checkbox', name: 'insecure', checked: config?.insecure ?? false })),
         checkboxField('Prefetch changed hot tags (their new images, for the platforms pulled before)', h('input', { type: 'checkbox', name: 'prefetch_changed_tags', checked: config?.prefetch_changed_tags ?? false })),
         config?.upstream_registry_password_set ? checkboxField('Remove the stored password', h('input', { type: 'checkbox', name: 'clear_password' })) : null,
+      ),
+      h(
+        'div',
+        { class: 'field-stack' },
+        checkboxField(
+          'Require a cosign signature by one of these keys',
+          h('input', { type: 'checkbox', name: 'require_signature', checked: config?.require_signature ?? false, 'data-testid': 'require-signature' }),
+          'Unsigned images are refused (DENIED). Signatures are checked with the keys only: no transparency log.',
+        ),
+        formField(
+          'Cosign public keys (PEM)',
+          h('textarea', { name: 'signature_public_keys', class: 'input mono', rows: 5, spellcheck: 'false', 'data-testid': 'signature-keys', placeholder: '-----BEGIN PUBLIC KEY-----\n…\n-----END PUBLIC KEY-----' }, (config?.signature_public_keys ?? []).join('\n')),
+          'ECDSA P-256 (cosign generate-key-pair) or Ed25519; paste several one after the other.',
+        ),
       ),
     ),
     result,

@@ -1,8 +1,9 @@
 import type { Request, Response } from 'express';
 import { RegistryError } from '../../../errors/registry-error';
-import { digestOf, type Digest } from '../../../oci/digest';
+import { digestOf } from '../../../oci/digest';
 import { MAX_MANIFEST_BYTES } from '../../../oci/media-types';
 import { parseReference, referenceString, type Reference } from '../../../oci/names';
+import type { ManifestHit } from '../../../plugin/contract';
 import { readLimitedBody } from '../../read-body';
 import { lookupContext, registryPath } from '../../request-state';
 import type { RegistryRouteDeps } from './deps';
@@ -13,8 +14,7 @@ export function manifestHandlers(deps: RegistryRouteDeps) {
     const ctx = lookupContext(req);
     const ref = parseReference(registryPath(req).rest);
     const hit = await deps.registry.getManifest(ref, ctx);
-    // Only a GET hands out content; a HEAD (how clients resolve a tag) tells nothing a policy protects.
-    if (req.method === 'GET') await refuseByPolicy(req, ref, hit.digest, hit.mediaType, hit.cacheResult);
+    await checkPull(req, ref, hit);
     res.status(200);
     res.set({
       'Content-Type': hit.mediaType,
@@ -69,12 +69,29 @@ export function manifestHandlers(deps: RegistryRouteDeps) {
     }
   }
 
-  /** Throws the organization's security policy's DENIED after auditing the refusal (`cache_result: "blocked"`). */
-  async function refuseByPolicy(req: Request, ref: Reference, digest: Digest, mediaType: string, cacheResult: string | undefined): Promise<void> {
+  /**
+   * Pull guards (plugins' policies, such as required signatures) and, on a GET,
+   * the organization's security policy. A refusal is audited (`blocked`) and
+   * counted, then answered as the policy's error.
+   */
+  async function checkPull(req: Request, ref: Reference, hit: ManifestHit): Promise<void> {
     const ctx = lookupContext(req);
-    const refusal = await deps.pullPolicy.checkPull(ctx.target.org, ctx.target.repoName, { digest, mediaType });
+    let refusal: { error: unknown; metadata: Record<string, unknown> } | null = null;
+    try {
+      await deps.registry.checkPull(ref, hit, ctx);
+    } catch (err) {
+      refusal = { error: err, metadata: { reason: err instanceof RegistryError ? err.message : 'refused' } };
+    }
+    // Only a GET hands out content; a HEAD (how clients resolve a tag) tells nothing the security policy protects.
+    if (!refusal && req.method === 'GET') {
+      const found = await deps.pullPolicy.checkPull(ctx.target.org, ctx.target.repoName, { digest: hit.digest, mediaType: hit.mediaType });
+      if (found) {
+        deps.pullPolicy.countBlocked(ctx.target.org.name);
+        refusal = { error: found.error, metadata: { fetched: hit.cacheResult ?? null, vulnerability: found.vulnerability, severity: found.severity } };
+      }
+    }
     if (!refusal) return;
-    deps.pullPolicy.countBlocked(ctx.target.org.name);
+    deps.metrics.pulls.inc({ org: ctx.target.org.name, result: 'blocked', kind: 'manifest' });
     void deps.audit.record({
       orgId: ctx.target.org.id,
       repo: ctx.target.repoName,
@@ -85,11 +102,9 @@ export function manifestHandlers(deps: RegistryRouteDeps) {
       metadata: {
         reference: referenceString(ref),
         ...(ref.kind === 'tag' ? { tag: ref.tag } : {}),
-        manifest_digest: digest,
+        manifest_digest: hit.digest,
         cache_result: 'blocked',
-        fetched: cacheResult ?? null,
-        vulnerability: refusal.vulnerability,
-        severity: refusal.severity,
+        ...refusal.metadata,
         route: ctx.target.route,
         method: req.method,
       },
