@@ -16,7 +16,25 @@ export interface ScanMetrics {
  * organization are counted when scraped, over the scanned manifests each
  * organization holds (each manifest once per organization).
  */
-export function createScanMetrics(metrics: CoreMetrics, db: Db): ScanMetrics {
+export function createScanMetrics(metrics: CoreMetrics, db: Db, options: { countVulnerabilities: boolean }): ScanMetrics {
+  const registers = [metrics.registry];
+  // Counted from the database when scraped: only while scanning runs.
+  if (options.countVulnerabilities) createVulnerabilityGauge(metrics, db);
+  return {
+    queued: new Counter({ name: 'entrepot_security_scans_queued_total', help: 'Manifests queued for scanning', registers }),
+    completed: new Counter({ name: 'entrepot_security_scans_completed_total', help: 'Scans whose vulnerability report was stored', registers }),
+    failed: new Counter({ name: 'entrepot_security_scans_failed_total', help: 'Scans marked failed (Clair errors after the retries) or unsupported', labelNames: ['reason'], registers }),
+    latency: new Histogram({
+      name: 'entrepot_security_scan_latency_seconds',
+      help: 'Time from a manifest being queued to its report being stored',
+      buckets: [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600],
+      registers,
+    }),
+    pullsBlocked: new Counter({ name: 'entrepot_security_pulls_blocked_total', help: 'Manifest pulls refused by an organization security policy', labelNames: ['org'], registers }),
+  };
+}
+
+function createVulnerabilityGauge(metrics: CoreMetrics, db: Db): void {
   const registers = [metrics.registry];
   new Gauge({
     name: 'entrepot_security_vulnerabilities',
@@ -41,16 +59,4 @@ export function createScanMetrics(metrics: CoreMetrics, db: Db): ScanMetrics {
       for (const [org, counts] of byOrg) for (const severity of SEVERITIES) this.set({ org, severity }, counts[severity]);
     },
   });
-  return {
-    queued: new Counter({ name: 'entrepot_security_scans_queued_total', help: 'Manifests queued for scanning', registers }),
-    completed: new Counter({ name: 'entrepot_security_scans_completed_total', help: 'Scans whose vulnerability report was stored', registers }),
-    failed: new Counter({ name: 'entrepot_security_scans_failed_total', help: 'Scans marked failed (Clair errors after the retries) or unsupported', labelNames: ['reason'], registers }),
-    latency: new Histogram({
-      name: 'entrepot_security_scan_latency_seconds',
-      help: 'Time from a manifest being queued to its report being stored',
-      buckets: [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600],
-      registers,
-    }),
-    pullsBlocked: new Counter({ name: 'entrepot_security_pulls_blocked_total', help: 'Manifest pulls refused by an organization security policy', labelNames: ['org'], registers }),
-  };
 }

@@ -79,7 +79,7 @@ export class SecurityScanning {
     this.setup = scannerSetup(deps.config);
     this.store = new ScanStore(deps.db, deps.clock);
     this.policy = new PullPolicy(deps.db, this.store, deps.clock, deps.notices);
-    this.metrics = createScanMetrics(deps.metrics, deps.db);
+    this.metrics = createScanMetrics(deps.metrics, deps.db, { countVulnerabilities: this.setup.state === 'on' });
     if (this.setup.state === 'misconfigured') {
       deps.logger.error('security scanning is not running: the configuration is invalid', { error: this.setup.error });
       return;
