@@ -1,3 +1,6 @@
+import { join } from 'node:path';
+import { parseDigest } from '@entrepot/registry-core';
+import { createOciImage, MULTI_ARCH, pushImage } from '../../../../testing/oci-images';
 import { sleep } from '../../../../testing/tools';
 import { startCacheFixture, type CacheFixture } from '../e2e/cache-fixture';
 import { jobRuns, lifecycleOverrides, pull, pushTestImage } from './lifecycle-fixture';
@@ -82,5 +85,38 @@ describe('cache.refresh: hot tags revalidated ahead of time (embedded backends)'
     const requests = await fx.upstream.settledRequests();
     expect(requests.filter((r) => r.path.includes('/blobs/'))).toEqual([]);
     expect(requests.filter((r) => r.method === 'GET')).toEqual([]);
+  }, 120_000);
+
+  it('prefetches a changed multi-platform tag for the platforms pulled before only', async () => {
+    const build = async (seed: string) => {
+      const image = await createOciImage(join(fx.work, `multi-${seed}`), { tag: '1', platforms: MULTI_ARCH, layerSize: 300_000, seed });
+      await pushImage(image.layoutDir, '1', fx.upstream.ref('library/multi', '1'), { all: true, creds: fx.upstream.creds });
+      return image;
+    };
+    const get = async (path: string, accept?: string) => {
+      const res = await fetch(`${fx.entrepot.url}/v2/warm/library/multi/${path}`, { headers: { authorization: fx.entrepot.adminAuth, ...(accept ? { accept } : {}) } });
+      expect(res.status).toBe(200);
+      return Buffer.from(await res.arrayBuffer());
+    };
+    const first = await build('multi-1');
+    const amd64 = (image: typeof first) => image.manifests.find((m) => m.platform.architecture === 'amd64')!;
+    const arm64 = (image: typeof first) => image.manifests.find((m) => m.platform.architecture === 'arm64')!;
+    // Only linux/amd64 is pulled (the index, its manifest and blobs), three times: a hot tag.
+    for (let i = 0; i < 3; i++) {
+      await get('manifests/1', first.mediaType);
+      await get(`manifests/${amd64(first).digest}`, amd64(first).mediaType);
+    }
+    for (const blob of [amd64(first).config, ...amd64(first).layers]) await get(`blobs/${blob.digest}`);
+    const second = await build('multi-2');
+    await waitFor('the refresh to prefetch the changed index', async () =>
+      (await jobRuns(fx.entrepot, 'warm', 'cache.refresh')).some((r) => Array.isArray(r.summary.changed_tags) && (r.summary.changed_tags as string[]).includes('library/multi:1')),
+    );
+    const storage = fx.entrepot.entrepot.services.storage;
+    for (const layer of arm64(second).layers) expect(await storage.blobs.stat(parseDigest(layer.digest))).toBeNull();
+    fx.upstream.resetLog();
+    expect((await get('manifests/1', second.mediaType)).length).toBe(second.size);
+    await get(`manifests/${amd64(second).digest}`, amd64(second).mediaType);
+    for (const blob of [amd64(second).config, ...amd64(second).layers]) expect((await get(`blobs/${blob.digest}`)).length).toBe(blob.size);
+    expect((await fx.upstream.settledRequests()).filter((r) => r.method === 'GET')).toEqual([]);
   }, 120_000);
 });
