@@ -81,12 +81,11 @@ export class ProxyCachePlugin implements RegistryPlugin {
   }
 
   register(points: RegistrationPoints): void {
-    points.addMigrations([proxyCacheSchema, lifecycleSchema]);
+    points.addMigrations([proxyCacheSchema, lifecycleSchema, referrersAndSignatures]);
     // Registered before init (the core starts the queue after it); the work exists by the time a job runs.
     for (const job of [EXPIRE_JOB, EVICT_JOB, REFRESH_JOB] as const) {
       points.addJobHandler<CacheJobData>(job, (data) => this.parts.jobs.handler(job, this.parts.jobWork[job])(data), { concurrency: 2 });
     }
-    points.addMigrations([proxyCacheSchema, referrersAndSignatures]);
     const source: LookupSource = {
       id: 'proxy-cache',
       resolveManifest: (ref: Reference, ctx: LookupContext): Promise<ManifestHit | null> => this.parts.source.resolveManifest(ref, ctx),
