@@ -16,7 +16,7 @@ import { disabledProxyCacheRoutes, proxyCacheRoutes, type ProxyCacheRouteDeps } 
 import { createCacheMetrics } from './cache-metrics';
 import { CacheConfigStore } from './config/cache-config-store';
 import { applyDeclaredOrgs } from './config/declared-orgs';
-import { proxyCacheSchema } from './config/migrations';
+import { fillOnRangeColumn, proxyCacheSchema } from './config/migrations';
 import type { ProxyCacheSettings } from './config/plugin-settings';
 import { FillRegistry } from './fill/fill-registry';
 import { TagFreshness } from './freshness/tag-freshness';
@@ -60,7 +60,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
   }
 
   register(points: RegistrationPoints): void {
-    points.addMigrations([proxyCacheSchema]);
+    points.addMigrations([proxyCacheSchema, fillOnRangeColumn]);
     const source: LookupSource = {
       id: 'proxy-cache',
       resolveManifest: (ref: Reference, ctx: LookupContext): Promise<ManifestHit | null> => this.parts.source.resolveManifest(ref, ctx),
@@ -117,6 +117,11 @@ export class ProxyCachePlugin implements RegistryPlugin {
       bypass: new BypassSet(core.clock),
       coordinator: core.coordinator,
       revalidationDeadlineMs: this.settings.revalidation_deadline_ms,
+      parallelFill: {
+        thresholdBytes: this.settings.fill_parallel_threshold_bytes,
+        pieceBytes: this.settings.fill_piece_bytes,
+        connections: this.settings.fill_connections,
+      },
     });
     this.runtime = {
       source,

@@ -18,6 +18,7 @@ const configBody = z
     upstream_endpoint: z.string().url().max(512).nullable().optional(),
     stale_if_error_s: z.number().int().min(0).max(10 * 365 * 86400).optional(),
     on_upstream_404: z.enum(['remove', 'keep']).optional(),
+    fill_on_range: z.enum(['always', 'never']).optional(),
   })
   .strict();
 
@@ -43,6 +44,7 @@ export function presentConfig(config: CacheConfig): Record<string, unknown> {
     upstream_endpoint: endpointOf(config),
     stale_if_error_s: config.staleIfErrorS,
     on_upstream_404: config.onUpstream404,
+    fill_on_range: config.fillOnRange,
   };
 }
 
@@ -72,6 +74,7 @@ async function candidate(deps: ProxyCacheRouteDeps, org: OrganizationRow, body: 
     insecure,
     staleIfErrorS: body.stale_if_error_s ?? deps.settings.default_stale_if_error_s,
     onUpstream404: body.on_upstream_404 ?? 'remove',
+    fillOnRange: body.fill_on_range ?? 'always',
     createdAt: existing?.createdAt ?? now,
     updatedAt: now,
   };
@@ -106,6 +109,7 @@ export function proxyCacheRoutes(router: Router, deps: ProxyCacheRouteDeps): voi
       insecure: config.insecure,
       staleIfErrorS: config.staleIfErrorS,
       onUpstream404: config.onUpstream404,
+      fillOnRange: config.fillOnRange,
     });
     await audit(req, org, existing ? 'change_proxy_cache_config' : 'create_proxy_cache_config', { upstream_registry: saved.upstreamRegistry, upstream_endpoint: endpointOf(saved) });
     res.status(201).json(presentConfig(saved));

@@ -2,6 +2,8 @@ import { ShortMemo, type ChangeNotices, type Clock, type Db, type SecretBox } fr
 import { defaultEndpoint, parseUpstreamRegistry, formatUpstream, type UpstreamSpec } from '../routing/upstream-ref';
 
 export type On404 = 'remove' | 'keep';
+/** Whether a Range request for a blob not cached yet also starts the download of the whole blob. */
+export type FillOnRange = 'always' | 'never';
 
 /** A cache organization's configuration, secrets still sealed. */
 export interface CacheConfig {
@@ -16,6 +18,7 @@ export interface CacheConfig {
   insecure: boolean;
   staleIfErrorS: number;
   onUpstream404: On404;
+  fillOnRange: FillOnRange;
   createdAt: number;
   updatedAt: number;
 }
@@ -30,6 +33,8 @@ export interface CacheConfigInput {
   insecure: boolean;
   staleIfErrorS: number;
   onUpstream404: On404;
+  /** Default `always`. */
+  fillOnRange?: FillOnRange;
 }
 
 function toConfig(row: Record<string, unknown>): CacheConfig {
@@ -45,6 +50,7 @@ function toConfig(row: Record<string, unknown>): CacheConfig {
     insecure: Boolean(row.insecure),
     staleIfErrorS: Number(row.stale_if_error_s),
     onUpstream404: row.on_upstream_404 === 'keep' ? 'keep' : 'remove',
+    fillOnRange: row.fill_on_range === 'never' ? 'never' : 'always',
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
   };
@@ -112,6 +118,7 @@ export class CacheConfigStore {
       insecure: input.insecure,
       stale_if_error_s: input.staleIfErrorS,
       on_upstream_404: input.onUpstream404,
+      fill_on_range: input.fillOnRange ?? 'always',
       updated_at: now,
     };
     if (input.password !== undefined) row.password_sealed = input.password === null ? null : this.secrets.encrypt(input.password);

@@ -19,6 +19,7 @@ export async function applyDeclaredOrgs(orgs: DeclaredCacheOrg[], settings: Prox
       insecure: declared.insecure ?? false,
       staleIfErrorS: declared.stale_if_error_s ?? settings.default_stale_if_error_s,
       onUpstream404: declared.on_upstream_404 ?? 'remove',
+      fillOnRange: declared.fill_on_range ?? 'always',
     });
     core.logger.info('cache organization declared in config', { org: declared.name, upstream: declared.upstream_registry });
   }

@@ -12,6 +12,7 @@ const declaredOrg = z.object({
   stale_if_error_s: z.number().int().min(0).optional(),
   on_upstream_404: z.enum(['remove', 'keep']).optional(),
   is_public: z.boolean().optional(),
+  fill_on_range: z.enum(['always', 'never']).optional(),
 });
 
 const settingsSchema = z.object({
@@ -28,6 +29,11 @@ const settingsSchema = z.object({
   breaker_cooldown_ms: z.number().int().positive().default(15_000),
   default_expiration_s: z.number().int().min(0).default(86400),
   default_stale_if_error_s: z.number().int().min(0).default(7 * 86400),
+  /** Blobs larger than this are filled as pieces over several connections when the upstream honours Range. */
+  fill_parallel_threshold_bytes: z.number().int().positive().default(64 * 1024 * 1024),
+  fill_piece_bytes: z.number().int().min(64 * 1024).max(256 * 1024 * 1024).default(8 * 1024 * 1024),
+  /** Connections one parallel fill uses at once; 1 turns parallel fills off. */
+  fill_connections: z.number().int().min(1).max(16).default(4),
   /** Cache organizations to create or update at start. */
   orgs: z.array(declaredOrg).default([]),
 });
