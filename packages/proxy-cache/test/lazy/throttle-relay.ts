@@ -37,6 +37,8 @@ export class ThrottleRelay {
   /** Most blob bodies that were streaming at the same moment. */
   maxConcurrentBodies = 0;
   ignoreRange = false;
+  /** Cuts (TCP reset) the first response to a range starting at `rangeStart` after `afterBytes`, once. */
+  cutOnce: { rangeStart: number; afterBytes: number } | null = null;
 
   private constructor(
     private readonly server: http.Server,
@@ -99,6 +101,8 @@ export class ThrottleRelay {
     const isBody = /\/blobs\//.test(entry.path) && entry.method === 'GET';
     if (isBody) this.maxConcurrentBodies = Math.max(this.maxConcurrentBodies, ++this.streaming);
     let ownCursor = Date.now();
+    const cut = this.cutOnce !== null && entry.range?.startsWith(`bytes=${this.cutOnce.rangeStart}-`) ? this.cutOnce : null;
+    if (cut) this.cutOnce = null;
     try {
       for await (const chunk of up as AsyncIterable<Buffer>) {
         for (let at = 0; at < chunk.length; at += SLICE) {
@@ -116,6 +120,10 @@ export class ThrottleRelay {
           }
           if (sendAt > now) await new Promise((resolve) => setTimeout(resolve, sendAt - now));
           if (res.destroyed) return;
+          if (cut && entry.bytes + slice.length > cut.afterBytes) {
+            res.socket?.resetAndDestroy();
+            return;
+          }
           entry.bytes += slice.length;
           if (!res.write(slice)) await drained(res);
         }
