@@ -36,6 +36,7 @@ import { RssSampler, machineBusySeconds, readMemory, resetPeak, residentByKind, 
 import { Results } from './lib/report';
 import { MiB, log, median, now, rotate } from './lib/util';
 import { hey, wrk } from './lib/wrk';
+import { lazyScenarios } from './lib/lazy-pull';
 
 const REPO_ROOT = resolve(__dirname, '../../..');
 
@@ -53,6 +54,8 @@ interface Sizes {
   /** Give the growth organization a quota far above its content before caching, so every fill takes an admission decision. */
   growthQuota: boolean;
   idleWaitMs: number;
+  /** Layer of the lazy-pulling and per-connection-capped scenarios (7, 8). */
+  lazyLayer: number;
 }
 
 const FULL: Sizes = {
@@ -68,6 +71,7 @@ const FULL: Sizes = {
   growthTagsPerRepo: 10,
   growthQuota: false,
   idleWaitMs: 10_000,
+  lazyLayer: 200 * MiB,
 };
 
 const QUICK: Sizes = {
@@ -83,6 +87,7 @@ const QUICK: Sizes = {
   growthTagsPerRepo: 10,
   growthQuota: false,
   idleWaitMs: 3_000,
+  lazyLayer: 100 * MiB,
 };
 
 interface Options {
@@ -528,7 +533,9 @@ async function eviction(ctx: Ctx, c: EntrepotContender): Promise<void> {
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const s = opts.sizes;
-  const want = (id: ContenderId): boolean => !opts.contenders || opts.contenders.has(id);
+  // Scenarios 7 and 8 start their own contenders: the shared ones only when another scenario runs.
+  const sharedNeeded = !opts.only || [...opts.only].some((k) => k !== '7' && k !== '8');
+  const want = (id: ContenderId): boolean => sharedNeeded && (!opts.contenders || opts.contenders.has(id));
   const facts = machineFacts();
   log(`${opts.quick ? 'quick' : 'full'} run: ${JSON.stringify(s)}`);
   const results = new Results();
@@ -600,6 +607,13 @@ async function main(): Promise<void> {
       await runScenario(['5'], S5, () => memory(ctx, r));
     }
     await runScenario(['6'], S6, () => growth(ctx));
+    // Their own contender processes, each fetching through a throttling relay.
+    const lazyContenders = (['direct', 'distribution', 'entrepot'] as ContenderId[]).filter((id) => !opts.contenders || opts.contenders.has(id));
+    for (let r = 0; r < s.runs; r++) {
+      await runScenario(['7', '8'], 'Lazy pulling', () =>
+        lazyScenarios({ upstream: ctx.upstream, results, repoRoot: REPO_ROOT, layerBytes: s.lazyLayer, contenders: lazyContenders }, (key) => !opts.only || opts.only.has(key)),
+      );
+    }
   } finally {
     log('stopping servers');
     for (const c of started.reverse()) await c.stop().catch((err: unknown) => log(`stopping ${c.id}: ${String(err)}`));

@@ -6,7 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { startCacheFixture, type CacheFixture } from '../e2e/cache-fixture';
-import { ThrottleRelay, type ThrottleMode } from './throttle-relay';
+import { ThrottleRelay, type ThrottleMode } from '../../../../testing/throttle-relay';
 
 export interface RangeAnswer {
   status: number;

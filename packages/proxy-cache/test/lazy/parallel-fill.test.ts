@@ -7,7 +7,7 @@
  */
 import { eventually, metricValue, storedBlob } from '../faults/fault-fixture';
 import { startLazyFixture, type LazyFixture } from './lazy-fixture';
-import type { RelayedRequest } from './throttle-relay';
+import type { RelayedRequest } from '../../../../testing/throttle-relay';
 
 const MiB = 1024 * 1024;
 const PIECE = 8 * MiB;
