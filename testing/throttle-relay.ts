@@ -29,6 +29,8 @@ export interface RelayedRequest {
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
 const SLICE = 64 * 1024;
+/** A relay that fell behind (a late timer, a busy machine) may catch up by this much, so the average rate holds. */
+const CATCH_UP_MS = 250;
 
 export class ThrottleRelay {
   private readonly log: RelayedRequest[] = [];
@@ -112,10 +114,10 @@ export class ThrottleRelay {
           const cost = (slice.length / this.bytesPerSecond) * 1000;
           let sendAt: number;
           if (this.mode === 'total') {
-            sendAt = Math.max(now, this.sharedCursor);
+            sendAt = Math.max(now - CATCH_UP_MS, this.sharedCursor);
             this.sharedCursor = sendAt + cost;
           } else {
-            sendAt = Math.max(now, ownCursor);
+            sendAt = Math.max(now - CATCH_UP_MS, ownCursor);
             ownCursor = sendAt + cost;
           }
           if (sendAt > now) await new Promise((resolve) => setTimeout(resolve, sendAt - now));

@@ -55,6 +55,22 @@ export class RangeReads {
     for (let i = this.order.length - 1; i >= 0; i--) if (this.order[i].digest === digest) this.order.splice(i, 1);
   }
 
+  /**
+   * Starts fetching `bytes=start-end` of a blob nobody is filling yet, while its
+   * fill is still opening: a lazy-pulling client knows the layer's size and asks
+   * for absolute ranges, so its first byte need not wait for the fill's headers.
+   * The range is read later through `read` like any kept range. A range near the
+   * blob's start is left to the fill.
+   */
+  prefetch(digest: Digest, range: ByteRange, open: RangeOpener, dropWholeBody: () => boolean, onBytes?: (bytes: number) => void): boolean {
+    if (range.start <= FILL_NEAR_BYTES) return false;
+    const ranges = this.byDigest.get(digest) ?? [];
+    if (ranges.some((r) => r.start <= range.start && range.start <= r.end && !r.failed && !r.dropped)) return false;
+    const end = Math.min(range.end, range.start + MAX_PIECE_BYTES - 1);
+    this.keep(digest, new SharedRange({ start: range.start, end, open, dropWholeBody, onBytes }), ranges);
+    return true;
+  }
+
   read(request: RangeReadRequest): Readable {
     return Readable.from(this.bytes(request), { objectMode: false, highWaterMark: 1024 * 1024 });
   }

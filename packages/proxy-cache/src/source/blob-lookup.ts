@@ -46,6 +46,7 @@ export class BlobLookup {
     }
     if (ctx.headOnly && !running) return this.coldHead(req, digest);
     if (ctx.range !== undefined && !running && req.config.fillOnRange === 'never') return this.rangeOnly(req, digest);
+    if (ctx.range !== undefined && !running) await this.prefetchRange(req, digest, ctx.range);
     return this.fromFill(req, digest);
   }
 
@@ -140,6 +141,22 @@ export class BlobLookup {
     };
   }
 
+  /** A cold blob's absolute range starts upstream at once, alongside the fill's first request. */
+  private async prefetchRange(req: CacheRequest, digest: Digest, header: string): Promise<void> {
+    const match = /^bytes=(\d+)-(\d+)$/.exec(header.trim());
+    if (!match) return;
+    const range = { start: Number(match[1]), end: Number(match[2]) };
+    if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end) || range.start > range.end) return;
+    const upstream = await this.deps.upstreamFor(req.config);
+    const org = req.orgName;
+    // An upstream ignoring Range sends the whole body: drop it when the fill (downloading the same) runs.
+    const filling = (): boolean => {
+      const fill = this.deps.fills.get(digest);
+      return fill !== undefined && fill.failed === null;
+    };
+    this.ranges.prefetch(digest, range, rangeOpener(this.deps, upstream, req, digest, 'lazy'), filling, (bytes) => this.deps.metrics.rangeBytes.inc({ org, purpose: 'lazy' }, bytes));
+  }
+
   private readRange(req: CacheRequest, fill: BlobFill | null, digest: Digest, range: ByteRange, open: ReturnType<typeof rangeOpener>): Readable {
     const org = req.orgName;
     return this.ranges.read({
@@ -224,7 +241,8 @@ export class BlobLookup {
       blobs: this.deps.storage.blobs,
       buffers: this.deps.storage.buffers,
       logger: this.deps.logger,
-      open: fillOpener(this.deps, upstream, req, digest),
+      // A fill a Range request starts runs behind that client's ranges: one connection, leaving the link to them.
+      open: fillOpener(this.deps, upstream, req, digest, { parallel: req.ctx.range === undefined }),
       isResumable,
       onUpstreamBytes: (bytes) => this.deps.metrics.bytes.inc({ org, source: 'upstream' }, bytes),
       onDigestMismatch: () => this.deps.metrics.digestMismatches.inc({ org }),

@@ -26,14 +26,16 @@ export function rangeOpener(deps: CacheDeps, upstream: UpstreamPort, req: CacheR
 /**
  * How a fill reads its blob: one GET from `offset`, and for a blob larger than
  * the threshold the rest as pieces over several connections (the GET's own
- * body supplies the first piece). Small blobs keep the one plain stream.
+ * body supplies the first piece). Small blobs keep the one plain stream, and
+ * so does a fill started by a Range request (`parallel` false): its client
+ * waits for ranges, not for the whole blob, and the ranges share the link.
  */
-export function fillOpener(deps: CacheDeps, upstream: UpstreamPort, req: CacheRequest, digest: Digest): BlobOpener {
+export function fillOpener(deps: CacheDeps, upstream: UpstreamPort, req: CacheRequest, digest: Digest, options: { parallel: boolean }): BlobOpener {
   const settings = deps.parallelFill;
   const pieces = rangeOpener(deps, upstream, req, digest, 'piece');
   return async (offset, signal) => {
     const first = await upstream.getBlob(req.upstreamRepo, digest, { offset, signal });
-    if (settings.connections < 2 || first.size - first.offset <= Math.max(settings.thresholdBytes, settings.pieceBytes)) return first;
+    if (!options.parallel || settings.connections < 2 || first.size - first.offset <= Math.max(settings.thresholdBytes, settings.pieceBytes)) return first;
     const stream = parallelBody({
       first,
       pieceBytes: settings.pieceBytes,
