@@ -56,6 +56,8 @@ interface Sizes {
   idleWaitMs: number;
   /** Layer of the lazy-pulling and per-connection-capped scenarios (7, 8). */
   lazyLayer: number;
+  /** Their relay's cap in MB/s (10^6 bytes). */
+  lazyMbps: number;
 }
 
 const FULL: Sizes = {
@@ -72,6 +74,7 @@ const FULL: Sizes = {
   growthQuota: false,
   idleWaitMs: 10_000,
   lazyLayer: 200 * MiB,
+  lazyMbps: 20,
 };
 
 const QUICK: Sizes = {
@@ -88,6 +91,7 @@ const QUICK: Sizes = {
   growthQuota: false,
   idleWaitMs: 3_000,
   lazyLayer: 100 * MiB,
+  lazyMbps: 20,
 };
 
 interface Options {
@@ -129,6 +133,8 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--wrk-seconds') sizes.wrkSeconds = Number(next());
     else if (a === '--growth-repos') sizes.growthRepos = Number(next());
     else if (a === '--growth-quota') sizes.growthQuota = true;
+    else if (a === '--lazy-mib') sizes.lazyLayer = Number(next()) * MiB;
+    else if (a === '--lazy-mbps') sizes.lazyMbps = Number(next());
     else throw new Error(`unknown argument ${a}`);
   }
   return { quick, sizes, only, contenders, cpuProfDir, allocator, scaleOut };
@@ -611,7 +617,7 @@ async function main(): Promise<void> {
     const lazyContenders = (['direct', 'distribution', 'entrepot'] as ContenderId[]).filter((id) => !opts.contenders || opts.contenders.has(id));
     for (let r = 0; r < s.runs; r++) {
       await runScenario(['7', '8'], 'Lazy pulling', () =>
-        lazyScenarios({ upstream: ctx.upstream, results, repoRoot: REPO_ROOT, layerBytes: s.lazyLayer, contenders: lazyContenders }, (key) => !opts.only || opts.only.has(key)),
+        lazyScenarios({ upstream: ctx.upstream, results, repoRoot: REPO_ROOT, layerBytes: s.lazyLayer, rate: s.lazyMbps * 1e6, contenders: lazyContenders }, (key) => !opts.only || opts.only.has(key)),
       );
     }
   } finally {

@@ -10,6 +10,8 @@
 #   --no-scaleout          skip Entrepot scale-out (MariaDB + Redis + S3)
 #   --cpu-prof DIR         run Entrepot under `node --cpu-prof`, profiles into DIR
 #   --wrk-seconds N        duration of each wrk case
+#   --lazy-mib N           layer size of scenarios 7 and 8 (default 200; 100 with --quick)
+#   --lazy-mbps N          relay cap of scenarios 7 and 8 in MB/s (default 20)
 #
 # Needs the integration-test tools (scripts/ci/setup.sh, as root), MariaDB on
 # 127.0.0.1:3306 and Redis on 127.0.0.1:6379 for the scale-out contender.
