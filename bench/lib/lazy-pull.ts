@@ -133,7 +133,8 @@ async function lazyPattern(c: Contender, data: Buffer, digest: string, label: st
   const size = data.length;
   const url = blobUrl(c, digest);
   const t0 = now();
-  const tail = await timedGet(url, 'bytes=-10240');
+  // Absolute, as the snapshotters send it: they know the layer's size from the manifest.
+  const tail = await timedGet(url, `bytes=${size - 10240}-${size - 1}`);
   check(tail, data, size - 10240, size - 1, c.id);
   const tocStart = size - 10240 - 700_000;
   const toc = await timedGet(url, `bytes=${tocStart}-${size - 10241}`);
