@@ -21,9 +21,10 @@ export interface ParallelBodyOptions {
  * The rest of a blob, in order, fetched as fixed-size pieces over several
  * connections: the first piece from the fill's own GET (cut once it has
  * delivered the piece, so no byte comes twice), the next ones with Range
- * requests, at most `connections` at once. A piece is requested only when
- * the one `connections` places before it has been read, so memory stays at
- * a few pieces whatever the blob size and a slow reader slows the downloads.
+ * requests, at most `connections` at once. A download that ends starts the
+ * next piece at once; at most twice `connections` pieces wait in memory to be
+ * read, so memory stays at a few pieces whatever the blob size and a slow
+ * reader slows the downloads.
  * The fill hashes the bytes as they come out, in order, as for one stream.
  */
 export function parallelBody(options: ParallelBodyOptions): Readable {
@@ -35,8 +36,14 @@ async function* pieces(options: ParallelBodyOptions): AsyncGenerator<Buffer> {
   const size = first.size;
   const ahead: PieceDownload[] = [];
   let nextStart = first.offset + pieceBytes;
+  let downloading = 0;
+  let firstOpen = true;
+  let stopped = false;
   const launch = (): void => {
-    while (ahead.length < options.connections - 1 && nextStart < size) {
+    // The fill's own GET holds one connection until the first piece is read.
+    const connections = firstOpen ? options.connections - 1 : options.connections;
+    while (!stopped && downloading < connections && ahead.length < 2 * options.connections && nextStart < size) {
+      downloading++;
       ahead.push(
         new PieceDownload({
           start: nextStart,
@@ -46,15 +53,19 @@ async function* pieces(options: ParallelBodyOptions): AsyncGenerator<Buffer> {
           maxRetries: options.maxPieceRetries ?? 3,
           onActive: options.onPieceActive,
           onBytes: options.onPieceBytes,
+          onSettled: () => {
+            downloading--;
+            launch();
+          },
         }),
       );
       nextStart += pieceBytes;
     }
   };
   const cancelAhead = (reason: Error): void => {
+    stopped = true;
     for (const piece of ahead.splice(0)) piece.cancel(reason);
   };
-  let firstOpen = true;
   try {
     launch();
     // The first piece: the first `pieceBytes` bytes of the ordinary body.
@@ -89,6 +100,7 @@ async function* pieces(options: ParallelBodyOptions): AsyncGenerator<Buffer> {
     }
     first.stream.destroy();
     firstOpen = false;
+    launch();
     while (ahead.length > 0) {
       const piece = ahead[0];
       yield* piece.take();

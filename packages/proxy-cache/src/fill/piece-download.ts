@@ -12,6 +12,8 @@ export interface PieceDownloadOptions {
   isRetryable(err: unknown): boolean;
   maxRetries: number;
   onBytes?(bytes: number): void;
+  /** Called once when the download has ended, whatever the outcome (the piece may still be unread). */
+  onSettled?(): void;
   /** Called once when the download starts and once when it ends, whatever the outcome. */
   onActive?(active: boolean): void;
 }
@@ -46,7 +48,10 @@ export class PieceDownload {
     });
     this.honoured.catch(() => undefined);
     options.onActive?.(true);
-    void this.run().finally(() => options.onActive?.(false));
+    void this.run().finally(() => {
+      options.onActive?.(false);
+      options.onSettled?.();
+    });
   }
 
   get length(): number {
