@@ -53,9 +53,10 @@ async function* pieces(options: ParallelBodyOptions): AsyncGenerator<Buffer> {
           maxRetries: options.maxPieceRetries ?? 3,
           onActive: options.onPieceActive,
           onBytes: options.onPieceBytes,
-          onSettled: () => {
+          onSettled: (complete) => {
             downloading--;
-            launch();
+            // A piece refused or failed is dealt with when it is read, not repeated further on.
+            if (complete) launch();
           },
         }),
       );

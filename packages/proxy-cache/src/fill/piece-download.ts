@@ -12,8 +12,8 @@ export interface PieceDownloadOptions {
   isRetryable(err: unknown): boolean;
   maxRetries: number;
   onBytes?(bytes: number): void;
-  /** Called once when the download has ended, whatever the outcome (the piece may still be unread). */
-  onSettled?(): void;
+  /** Called once when the download has ended (the piece may still be unread); `complete` false when it failed or Range was ignored. */
+  onSettled?(complete: boolean): void;
   /** Called once when the download starts and once when it ends, whatever the outcome. */
   onActive?(active: boolean): void;
 }
@@ -48,10 +48,13 @@ export class PieceDownload {
     });
     this.honoured.catch(() => undefined);
     options.onActive?.(true);
-    void this.run().finally(() => {
-      options.onActive?.(false);
-      options.onSettled?.();
-    });
+    void this.run().then(
+      (complete) => {
+        options.onActive?.(false);
+        options.onSettled?.(complete);
+      },
+      () => undefined,
+    );
   }
 
   get length(): number {
@@ -78,16 +81,19 @@ export class PieceDownload {
     }
   }
 
-  private async run(): Promise<void> {
+  /** True when every byte arrived in 206 answers. */
+  private async run(): Promise<boolean> {
     let retries = 0;
     for (;;) {
       try {
         const res = await this.options.open(this.start + this.received, this.end, this.abort.signal);
         if (!res.ranged) {
           res.stream.destroy();
+          // Half a piece then a whole body: the rest cannot be placed; the fill resumes instead.
+          if (this.received > 0) throw new Error(`upstream stopped honouring Range within piece ${this.start}-${this.end}`);
           this.settleHonoured(false);
           this.finish();
-          return;
+          return false;
         }
         this.settleHonoured(true);
         for await (const chunk of res.stream as AsyncIterable<Buffer>) {
@@ -97,7 +103,7 @@ export class PieceDownload {
           this.events.emit('change');
         }
         this.finish();
-        return;
+        return true;
       } catch (err) {
         if (!this.abort.signal.aborted && retries < this.options.maxRetries && this.options.isRetryable(err)) {
           retries++;
@@ -106,7 +112,7 @@ export class PieceDownload {
         this.failure = err instanceof Error ? err : new Error(String(err));
         this.failHonoured(this.failure);
         this.events.emit('change');
-        return;
+        return false;
       }
     }
   }
