@@ -84,7 +84,10 @@ describe('parallel ranged fills', () => {
     // Piece 5 was cut once and asked again from its first missing byte; no other piece was asked twice.
     const retried = gets.filter((r) => parseRange(r.range).end === 6 * PIECE - 1);
     expect(retried).toHaveLength(2);
-    expect(parseRange(retried[1].range).start).toBe(5 * PIECE + retried[0].bytes);
+    // (A reset drops what was still in flight, so Entrepot may have received less than the relay wrote.)
+    const resumedAt = parseRange(retried[1].range).start;
+    expect(resumedAt).toBeGreaterThan(5 * PIECE);
+    expect(resumedAt).toBeLessThanOrEqual(5 * PIECE + retried[0].bytes);
     expect(new Set(ranges).size).toBe(ranges.length);
     expect(gets).toHaveLength(size / PIECE - 1 + 1);
     expect(await eventually(async () => (await storedBlob(lf.fx, digest)) !== null, 30_000, 100)).toBe(true);
