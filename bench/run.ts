@@ -37,6 +37,7 @@ import { RssSampler, machineBusySeconds, readMemory, resetPeak, residentByKind, 
 import { Results } from './lib/report';
 import { MiB, log, median, now, rotate } from './lib/util';
 import { hey, wrk } from './lib/wrk';
+import { lazyScenarios } from './lib/lazy-pull';
 
 const REPO_ROOT = resolve(__dirname, '../../..');
 
@@ -54,6 +55,10 @@ interface Sizes {
   /** Give the growth organization a quota far above its content before caching, so every fill takes an admission decision. */
   growthQuota: boolean;
   idleWaitMs: number;
+  /** Layer of the lazy-pulling and per-connection-capped scenarios (7, 8). */
+  lazyLayer: number;
+  /** Their relay's cap in MB/s (10^6 bytes). */
+  lazyMbps: number;
 }
 
 const FULL: Sizes = {
@@ -69,6 +74,8 @@ const FULL: Sizes = {
   growthTagsPerRepo: 10,
   growthQuota: false,
   idleWaitMs: 10_000,
+  lazyLayer: 200 * MiB,
+  lazyMbps: 20,
 };
 
 const QUICK: Sizes = {
@@ -84,6 +91,8 @@ const QUICK: Sizes = {
   growthTagsPerRepo: 10,
   growthQuota: false,
   idleWaitMs: 3_000,
+  lazyLayer: 100 * MiB,
+  lazyMbps: 20,
 };
 
 interface Options {
@@ -129,6 +138,8 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--wrk-seconds') sizes.wrkSeconds = Number(next());
     else if (a === '--growth-repos') sizes.growthRepos = Number(next());
     else if (a === '--growth-quota') sizes.growthQuota = true;
+    else if (a === '--lazy-mib') sizes.lazyLayer = Number(next()) * MiB;
+    else if (a === '--lazy-mbps') sizes.lazyMbps = Number(next());
     else throw new Error(`unknown argument ${a}`);
   }
   return { quick, sizes, only, contenders, cpuProfDir, allocator, scaleOut, scanner };
@@ -571,7 +582,9 @@ async function scannerBeside(ctx: Ctx, run: number): Promise<void> {
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const s = opts.sizes;
-  const want = (id: ContenderId): boolean => !opts.contenders || opts.contenders.has(id);
+  // Scenarios 8 and 9 start their own contenders: the shared ones only when another scenario runs.
+  const sharedNeeded = !opts.only || [...opts.only].some((k) => k !== '8' && k !== '9');
+  const want = (id: ContenderId): boolean => sharedNeeded && (!opts.contenders || opts.contenders.has(id));
   const facts = machineFacts();
   log(`${opts.quick ? 'quick' : 'full'} run: ${JSON.stringify(s)}`);
   const results = new Results();
@@ -649,6 +662,13 @@ async function main(): Promise<void> {
       if (opts.scanner) await runScenario(['7'], S7, () => scannerBeside(ctx, r));
     }
     await runScenario(['6'], S6, () => growth(ctx));
+    // Their own contender processes, each fetching through a throttling relay.
+    const lazyContenders = (['direct', 'distribution', 'entrepot'] as ContenderId[]).filter((id) => !opts.contenders || opts.contenders.has(id));
+    for (let r = 0; r < s.runs; r++) {
+      await runScenario(['8', '9'], 'Lazy pulling', () =>
+        lazyScenarios({ upstream: ctx.upstream, results, repoRoot: REPO_ROOT, layerBytes: s.lazyLayer, rate: s.lazyMbps * 1e6, contenders: lazyContenders }, (key) => !opts.only || opts.only.has(key)),
+      );
+    }
   } finally {
     log('stopping servers');
     for (const c of started.reverse()) await c.stop().catch((err: unknown) => log(`stopping ${c.id}: ${String(err)}`));

@@ -5,12 +5,14 @@
 #
 #   --quick                small sizes, one run (a smoke run of a few minutes)
 #   --runs N               repetitions per scenario (default 3; medians reported)
-#   --only 1,2,3,4,5,6,7   scenarios to run (7 needs --scanner)
+#   --only 1,...,9         scenarios to run (7 needs --scanner; 8, 9: lazy pulling and per-connection-capped cold pulls)
 #   --contenders LIST      direct,nginx,distribution,entrepot,entrepot-scaleout,entrepot-scanner
 #   --scanner              also run Entrepot with a real Clair scanning (scenario 7: on beside off)
 #   --no-scaleout          skip Entrepot scale-out (MariaDB + Redis + S3)
 #   --cpu-prof DIR         run Entrepot under `node --cpu-prof`, profiles into DIR
 #   --wrk-seconds N        duration of each wrk case
+#   --lazy-mib N           layer size of scenarios 7 and 8 (default 200; 100 with --quick)
+#   --lazy-mbps N          relay cap of scenarios 7 and 8 in MB/s (default 20)
 #
 # Needs the integration-test tools (scripts/ci/setup.sh, as root), MariaDB on
 # 127.0.0.1:3306 and Redis on 127.0.0.1:6379 for the scale-out contender.

@@ -79,8 +79,9 @@ function distributionContender(id: ContenderId, reg: UpstreamRegistry, stop: () 
   };
 }
 
-export async function startDistributionProxy(upstream: UpstreamRegistry): Promise<Contender> {
-  const reg = await UpstreamRegistry.start({ proxy: { remoteurl: upstream.url } });
+/** `remoteUrl`: where the proxy fetches from (default the upstream itself; a relay in front of it for lazy pulls). */
+export async function startDistributionProxy(upstream: UpstreamRegistry, remoteUrl = upstream.url): Promise<Contender> {
+  const reg = await UpstreamRegistry.start({ proxy: { remoteurl: remoteUrl } });
   return distributionContender('distribution', reg, () => reg.stop());
 }
 

@@ -81,7 +81,7 @@ function sha256(data: Buffer): string {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
 }
 
-async function uploadBlob(base: string, repo: string, data: Buffer): Promise<BlobRef> {
+export async function uploadBlob(base: string, repo: string, data: Buffer): Promise<BlobRef> {
   const digest = sha256(data);
   const start = await request(`${base}/v2/${repo}/blobs/uploads/`, 'POST');
   if (start.status !== 202) throw new Error(`upload start ${repo}: HTTP ${start.status}`);

@@ -10,6 +10,11 @@ export interface CacheMetrics {
   breakerState: Gauge<'upstream'>;
   inFlightFills: Gauge;
   staleServes: Counter<'org' | 'reason'>;
+  rangeRequests: Counter<'org' | 'purpose'>;
+  rangeBytes: Counter<'org' | 'purpose'>;
+  fillsStartedByRange: Counter<'org'>;
+  piecesInFlight: Gauge;
+  rangeIgnored: Counter<'org'>;
 }
 
 export function createCacheMetrics(core: CoreMetrics, inFlight: () => number): CacheMetrics {
@@ -57,6 +62,35 @@ export function createCacheMetrics(core: CoreMetrics, inFlight: () => number): C
       name: 'entrepot_cache_stale_serves_total',
       help: 'Cached tags served past their staleness period because the upstream failed',
       labelNames: ['org', 'reason'],
+      registers,
+    }),
+    rangeRequests: new Counter({
+      name: 'entrepot_upstream_range_requests_total',
+      help: 'Ranged GETs sent upstream: for a client range of a blob not cached yet (lazy), or a piece of a parallel fill (piece)',
+      labelNames: ['org', 'purpose'],
+      registers,
+    }),
+    rangeBytes: new Counter({
+      name: 'entrepot_upstream_range_bytes_total',
+      help: 'Bytes received from ranged upstream GETs, by purpose (lazy, piece)',
+      labelNames: ['org', 'purpose'],
+      registers,
+    }),
+    fillsStartedByRange: new Counter({
+      name: 'entrepot_cache_fills_started_by_range_total',
+      help: 'Whole-blob downloads started in the background by a Range request',
+      labelNames: ['org'],
+      registers,
+    }),
+    piecesInFlight: new Gauge({
+      name: 'entrepot_cache_fill_pieces_in_flight',
+      help: 'Pieces of parallel fills being downloaded',
+      registers,
+    }),
+    rangeIgnored: new Counter({
+      name: 'entrepot_upstream_range_ignored_total',
+      help: 'Range requests an upstream answered with the whole blob (200)',
+      labelNames: ['org'],
       registers,
     }),
   };

@@ -18,7 +18,7 @@ import { disabledProxyCacheRoutes, proxyCacheRoutes, type ProxyCacheRouteDeps } 
 import { createCacheMetrics } from './cache-metrics';
 import { CacheConfigStore } from './config/cache-config-store';
 import { applyDeclaredOrgs } from './config/declared-orgs';
-import { proxyCacheSchema, referrersAndSignatures } from './config/migrations';
+import { fillOnRangeColumn, proxyCacheSchema, referrersAndSignatures } from './config/migrations';
 import type { ProxyCacheSettings } from './config/plugin-settings';
 import { FillRegistry } from './fill/fill-registry';
 import { TagFreshness } from './freshness/tag-freshness';
@@ -81,7 +81,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
   }
 
   register(points: RegistrationPoints): void {
-    points.addMigrations([proxyCacheSchema, lifecycleSchema, referrersAndSignatures]);
+    points.addMigrations([proxyCacheSchema, lifecycleSchema, referrersAndSignatures, fillOnRangeColumn]);
     // Registered before init (the core starts the queue after it); the work exists by the time a job runs.
     for (const job of [EXPIRE_JOB, EVICT_JOB, REFRESH_JOB] as const) {
       points.addJobHandler<CacheJobData>(job, (data) => this.parts.jobs.handler(job, this.parts.jobWork[job])(data), { concurrency: 2 });
@@ -183,6 +183,11 @@ export class ProxyCachePlugin implements RegistryPlugin {
       coordinator: core.coordinator,
       revalidationDeadlineMs: this.settings.revalidation_deadline_ms,
       stats,
+      parallelFill: {
+        thresholdBytes: this.settings.fill_parallel_threshold_bytes,
+        pieceBytes: this.settings.fill_piece_bytes,
+        connections: this.settings.fill_connections,
+      },
     }, referrerLists);
     const intervalMs = this.settings.lifecycle_interval_s * 1000;
     const expiry = new IdleExpiry(core, freshness, lifecycleMetrics, stats);

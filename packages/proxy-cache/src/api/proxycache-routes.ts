@@ -25,6 +25,7 @@ const configBody = z
     low_watermark: z.number().gt(0).max(1).nullable().optional(),
     require_signature: z.boolean().optional(),
     signature_public_keys: z.array(z.string().min(1).max(16_384)).max(MAX_SIGNATURE_KEYS).optional(),
+    fill_on_range: z.enum(['always', 'never']).optional(),
   })
   .strict();
 
@@ -57,6 +58,7 @@ export function presentConfig(config: CacheConfig): Record<string, unknown> {
     require_signature: config.requireSignature,
     signature_public_keys: config.signatureKeys,
     signature_key_fingerprints: parseStoredKeys(config.signatureKeys).map((k) => k.fingerprint),
+    fill_on_range: config.fillOnRange,
   };
 }
 
@@ -98,6 +100,7 @@ async function candidate(deps: ProxyCacheRouteDeps, org: OrganizationRow, body: 
     lowWatermark: body.low_watermark === undefined ? (existing?.lowWatermark ?? null) : body.low_watermark,
     requireSignature,
     signatureKeys,
+    fillOnRange: body.fill_on_range ?? 'always',
     createdAt: existing?.createdAt ?? now,
     updatedAt: now,
   };
@@ -138,6 +141,7 @@ export function proxyCacheRoutes(router: Router, deps: ProxyCacheRouteDeps): voi
       lowWatermark: config.lowWatermark,
       requireSignature: config.requireSignature,
       signatureKeys: config.signatureKeys,
+      fillOnRange: config.fillOnRange,
     });
     await audit(req, org, existing ? 'change_proxy_cache_config' : 'create_proxy_cache_config', {
       upstream_registry: saved.upstreamRegistry,

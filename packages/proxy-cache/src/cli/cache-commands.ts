@@ -34,6 +34,7 @@ function commands(program: Command, ctx: CliContext): void {
     .option('--expiration <seconds>', 'staleness period of cached tags', positiveInt('--expiration'))
     .option('--stale-if-error <seconds>', 'how long cached tags may be served past it while the upstream fails', positiveInt('--stale-if-error'))
     .addOption(new Option('--on-upstream-404 <action>', 'what an upstream 404 for a cached tag means').choices(['remove', 'keep']))
+    .addOption(new Option('--fill-on-range <when>', 'whether a Range request for an uncached blob also downloads the whole blob').choices(['always', 'never']))
     .option('--insecure', 'plain HTTP or unverified TLS upstream')
     .option('--validate-only', 'check reachability and credentials without saving')
     .action(async (org: string, upstream: string, opts: Record<string, unknown>, cmd: Command) => {
@@ -44,6 +45,7 @@ function commands(program: Command, ctx: CliContext): void {
       if (opts.expiration !== undefined) body.expiration_s = opts.expiration;
       if (opts.staleIfError !== undefined) body.stale_if_error_s = opts.staleIfError;
       if (opts.onUpstream404) body.on_upstream_404 = opts.onUpstream404;
+      if (opts.fillOnRange) body.fill_on_range = opts.fillOnRange;
       if (opts.insecure) body.insecure = true;
       const client = ctx.client(cmd);
       if (opts.validateOnly) {

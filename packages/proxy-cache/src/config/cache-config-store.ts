@@ -2,6 +2,8 @@ import { ShortMemo, type ChangeNotices, type Clock, type Db, type SecretBox } fr
 import { defaultEndpoint, parseUpstreamRegistry, formatUpstream, type UpstreamSpec } from '../routing/upstream-ref';
 
 export type On404 = 'remove' | 'keep';
+/** Whether a Range request for a blob not cached yet also starts the download of the whole blob. */
+export type FillOnRange = 'always' | 'never';
 
 /** A cache organization's configuration, secrets still sealed. */
 export interface CacheConfig {
@@ -27,6 +29,7 @@ export interface CacheConfig {
   /** Pulls need a valid cosign signature by one of `signatureKeys` (PEM public keys). */
   requireSignature: boolean;
   signatureKeys: string[];
+  fillOnRange: FillOnRange;
   createdAt: number;
   updatedAt: number;
 }
@@ -48,6 +51,8 @@ export interface CacheConfigInput {
   lowWatermark?: number | null;
   requireSignature: boolean;
   signatureKeys: string[];
+  /** Default `always`. */
+  fillOnRange?: FillOnRange;
 }
 
 function storedKeys(value: unknown): string[] {
@@ -81,6 +86,7 @@ function toConfig(row: Record<string, unknown>): CacheConfig {
     lowWatermark: positiveOrNull(row.low_watermark),
     requireSignature: Boolean(row.require_signature),
     signatureKeys: storedKeys(row.signature_keys),
+    fillOnRange: row.fill_on_range === 'never' ? 'never' : 'always',
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
   };
@@ -150,6 +156,7 @@ export class CacheConfigStore {
       on_upstream_404: input.onUpstream404,
       require_signature: input.requireSignature,
       signature_keys: JSON.stringify(input.signatureKeys),
+      fill_on_range: input.fillOnRange ?? 'always',
       updated_at: now,
     };
     if (input.idleExpirationS !== undefined) row.idle_expiration_s = input.idleExpirationS;

@@ -29,6 +29,7 @@ export async function applyDeclaredOrgs(orgs: DeclaredCacheOrg[], settings: Prox
       lowWatermark: declared.low_watermark,
       requireSignature: declared.require_signature ?? false,
       signatureKeys,
+      fillOnRange: declared.fill_on_range ?? 'always',
     });
     core.logger.info('cache organization declared in config', { org: declared.name, upstream: declared.upstream_registry });
   }

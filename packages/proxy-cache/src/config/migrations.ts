@@ -46,3 +46,13 @@ export const referrersAndSignatures: Migration = {
     });
   },
 };
+
+/** Per organization: whether a Range request for an uncached blob also fills the whole blob. */
+export const fillOnRangeColumn: Migration = {
+  name: '0104-proxy-cache-fill-on-range',
+  async up(db) {
+    await db.schema.alterTable('proxy_cache_configs', (t) => {
+      t.string('fill_on_range', 8).notNullable().defaultTo('always');
+    });
+  },
+};

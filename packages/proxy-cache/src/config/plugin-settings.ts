@@ -19,6 +19,7 @@ const declaredOrg = z.object({
   /** PEM public keys (ECDSA P-256 or Ed25519) whose cosign signatures the policy accepts. */
   signature_public_keys: z.array(z.string()).optional(),
   is_public: z.boolean().optional(),
+  fill_on_range: z.enum(['always', 'never']).optional(),
 });
 
 const settingsSchema = z.object({
@@ -39,6 +40,11 @@ const settingsSchema = z.object({
   lifecycle_interval_s: z.number().int().positive().default(60),
   /** How often each replica adds the statistics it counted to the database. */
   stats_flush_ms: z.number().int().min(100).default(10_000),
+  /** Blobs larger than this are filled as pieces over several connections when the upstream honours Range. */
+  fill_parallel_threshold_bytes: z.number().int().positive().default(64 * 1024 * 1024),
+  fill_piece_bytes: z.number().int().min(64 * 1024).max(256 * 1024 * 1024).default(8 * 1024 * 1024),
+  /** Connections one parallel fill uses at once; 1 turns parallel fills off. */
+  fill_connections: z.number().int().min(1).max(16).default(4),
   /** Cache organizations to create or update at start. */
   orgs: z.array(declaredOrg).default([]),
 });

@@ -1,11 +1,13 @@
 import type { Readable } from 'node:stream';
 import { RegistryError, type BlobHit, type ByteRange, type Digest, type LookupContext, type RepositoryRow } from '@entrepot/registry-core';
 import type { BlobFill } from '../fill/blob-fill';
+import { RangeReads } from '../fill/range-reads';
 import { NOTHING_HELD, type QuotaHold } from '../eviction/quota-keeper';
 import { upstreamFailureOf } from '../upstream/upstream-failure';
 import { cacheRequest, ensureRepository, type CacheDeps, type CacheRequest } from './cache-context';
 import { endpointOf } from '../config/cache-config-store';
 import { Coalescer } from '../freshness/coalescer';
+import { fillOpener, isResumable, rangeOpener } from './upstream-blob-openers';
 
 /** How long a fill lease lasts without renewal (renewed every third of it while downloading). */
 const FILL_LEASE_MS = 30_000;
@@ -26,6 +28,9 @@ export class BlobLookup {
    * one, each making the same idempotent inserts (seconds of work after a herd).
    */
   private readonly linking = new Coalescer<boolean>();
+  /** Ranges of blobs not stored yet, read from the upstream while (or instead of) filling them. */
+  private readonly ranges = new RangeReads();
+  private readonly heads = new Coalescer<{ size: number } | null>();
 
   constructor(private readonly deps: CacheDeps) {}
 
@@ -40,6 +45,8 @@ export class BlobLookup {
       if (!(await this.upstreamConfirms(req, digest))) return null;
     }
     if (ctx.headOnly && !running) return this.coldHead(req, digest);
+    if (ctx.range !== undefined && !running && req.config.fillOnRange === 'never') return this.rangeOnly(req, digest);
+    if (ctx.range !== undefined && !running) await this.prefetchRange(req, digest, ctx.range);
     return this.fromFill(req, digest);
   }
 
@@ -111,6 +118,57 @@ export class BlobLookup {
     return { digest, size: head.size, open: () => Promise.reject(new RegistryError('INTERNAL', 'HEAD has no body')), cacheResult: 'miss' };
   }
 
+  /**
+   * A Range request for an uncached blob of an organization with `fill_on_range:
+   * never`: the size from one upstream HEAD (shared by concurrent requests), the
+   * bytes from ranged upstream GETs, nothing stored.
+   */
+  private async rangeOnly(req: CacheRequest, digest: Digest): Promise<BlobHit | null> {
+    await ensureRepository(this.deps, req);
+    const upstream = await this.deps.upstreamFor(req.config);
+    const head = await this.heads.run(`${originKey(req)}|${digest}`, () => upstream.headBlob(req.upstreamRepo, digest));
+    if (!head) return null;
+    const lazy = rangeOpener(this.deps, upstream, req, digest, 'lazy');
+    return {
+      digest,
+      size: head.size,
+      open: async (range) => {
+        // No Range after all (the core asked for the whole body): fill as for any GET.
+        if (!range) return this.refill(req, digest);
+        return this.readRange(req, this.deps.fills.get(digest) ?? null, digest, range, lazy);
+      },
+      cacheResult: 'miss',
+    };
+  }
+
+  /** A cold blob's absolute range starts upstream at once, alongside the fill's first request. */
+  private async prefetchRange(req: CacheRequest, digest: Digest, header: string): Promise<void> {
+    const match = /^bytes=(\d+)-(\d+)$/.exec(header.trim());
+    if (!match) return;
+    const range = { start: Number(match[1]), end: Number(match[2]) };
+    if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end) || range.start > range.end) return;
+    const upstream = await this.deps.upstreamFor(req.config);
+    const org = req.orgName;
+    // An upstream ignoring Range sends the whole body: drop it when the fill (downloading the same) runs.
+    const filling = (): boolean => {
+      const fill = this.deps.fills.get(digest);
+      return fill !== undefined && fill.failed === null;
+    };
+    this.ranges.prefetch(digest, range, rangeOpener(this.deps, upstream, req, digest, 'lazy'), filling, (bytes) => this.deps.metrics.rangeBytes.inc({ org, purpose: 'lazy' }, bytes));
+  }
+
+  private readRange(req: CacheRequest, fill: BlobFill | null, digest: Digest, range: ByteRange, open: ReturnType<typeof rangeOpener>): Readable {
+    const org = req.orgName;
+    return this.ranges.read({
+      digest,
+      range,
+      fill,
+      open,
+      readStored: (part) => this.deps.storage.blobs.read(digest, part),
+      onUpstreamBytes: (bytes) => this.deps.metrics.rangeBytes.inc({ org, purpose: 'lazy' }, bytes),
+    });
+  }
+
   private async fromFill(req: CacheRequest, digest: Digest): Promise<BlobHit | null> {
     const repository = await ensureRepository(this.deps, req);
     const outcome = this.deps.fills.get(digest) ? await this.startFill(req, digest) : await this.starting.run(digest, () => this.startOrAwaitRemote(req, digest));
@@ -125,9 +183,11 @@ export class BlobLookup {
       if (upstreamFailureOf(err)?.kind === 'notfound') return null;
       throw err;
     }
+    if (started && req.ctx.range !== undefined) this.deps.metrics.fillsStartedByRange.inc({ org: req.orgName });
     const keeping = await this.keepAs(req, repository, digest, fill.size);
     void fill.done
       .then(async () => {
+        this.ranges.forget(digest);
         if (!fill.committed) return;
         // False when garbage collection took an earlier copy meanwhile: the next pull fetches it again.
         await this.link(keeping.as === 'linked' ? repository.id : null, digest);
@@ -137,7 +197,7 @@ export class BlobLookup {
     return {
       digest,
       size: fill.size,
-      open: (range) => this.openFromFill(fill, digest, range),
+      open: (range) => this.openFromFill(req, fill, digest, range),
       // Joining a download already under way costs the upstream nothing more.
       cacheResult: started ? 'miss' : 'hit',
     };
@@ -181,18 +241,23 @@ export class BlobLookup {
       blobs: this.deps.storage.blobs,
       buffers: this.deps.storage.buffers,
       logger: this.deps.logger,
-      open: (offset, signal) => upstream.getBlob(req.upstreamRepo, digest, { offset, signal }),
-      isResumable: (err) => {
-        const failure = upstreamFailureOf(err);
-        return failure !== null && (failure.kind === 'network' || failure.kind === 'timeout' || (failure.kind === 'status' && (failure.status ?? 0) >= 500));
-      },
+      // A fill a Range request starts runs behind that client's ranges: one connection, leaving the link to them.
+      open: fillOpener(this.deps, upstream, req, digest, { parallel: req.ctx.range === undefined }),
+      isResumable,
       onUpstreamBytes: (bytes) => this.deps.metrics.bytes.inc({ org, source: 'upstream' }, bytes),
       onDigestMismatch: () => this.deps.metrics.digestMismatches.inc({ org }),
     });
   }
 
-  /** Reads from the running fill, or from storage once the fill has committed and let go of its file. */
-  private async openFromFill(fill: BlobFill, digest: Digest, range?: ByteRange): Promise<Readable> {
+  /**
+   * Reads from the running fill, or from storage once the fill has committed and
+   * let go of its file. A range the fill has not (nearly) reached comes from the
+   * upstream meanwhile, so a lazy-pulling client does not wait for the whole blob.
+   */
+  private async openFromFill(req: CacheRequest, fill: BlobFill, digest: Digest, range?: ByteRange): Promise<Readable> {
+    if (range && RangeReads.wantsUpstream(fill, range)) {
+      return this.readRange(req, fill, digest, range, rangeOpener(this.deps, await this.deps.upstreamFor(req.config), req, digest, 'lazy'));
+    }
     const reader = fill.tryReader(range);
     if (reader) return reader;
     if (fill.committed) return this.deps.storage.blobs.read(digest, range);

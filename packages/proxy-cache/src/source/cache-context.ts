@@ -30,6 +30,15 @@ export interface CacheDeps {
   /** How long a pull waits for a revalidation before cached content is served stale. */
   revalidationDeadlineMs: number;
   stats: StatsRecorder;
+  /** Large blobs are filled as pieces over several connections (see fill/parallel-body.ts). */
+  parallelFill: ParallelFillSettings;
+}
+
+export interface ParallelFillSettings {
+  thresholdBytes: number;
+  pieceBytes: number;
+  /** 1: one connection per fill. */
+  connections: number;
 }
 
 /** A request against a cache organization, with its configuration resolved. */

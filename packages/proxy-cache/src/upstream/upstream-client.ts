@@ -67,6 +67,8 @@ export interface BlobResponse {
   size: number;
   /** Where `stream` starts: the requested offset, or 0 when the upstream ignored the Range. */
   offset: number;
+  /** False when the upstream answered a Range request with the whole body (200). */
+  ranged: boolean;
 }
 
 const BLOB_HIGH_WATER_MARK = 1024 * 1024;
@@ -186,7 +188,8 @@ export class UpstreamClient {
   }
 
   /**
-   * GET of a blob, from `offset` with `Range: bytes=<offset>-` when offset > 0,
+   * GET of a blob, from `offset` with `Range: bytes=<offset>-` when offset > 0
+   * (`bytes=<offset>-<end>` when `end` is given: a piece of the blob),
    * following redirects (without Authorization to other hosts). A 206 must
    * start at `offset`; a 200 means the upstream ignored the range, and the
    * result says `offset: 0`. The stream is not digest-checked here. Throws
@@ -195,17 +198,19 @@ export class UpstreamClient {
    * fails (destroying the stream unread counts as neither). A response that
    * does not announce the size (no Content-Length, `*` total) is a `protocol` failure.
    */
-  async getBlob(repo: string, digest: string, options: { offset?: number; signal?: AbortSignal } = {}): Promise<BlobResponse> {
+  async getBlob(repo: string, digest: string, options: { offset?: number; end?: number; signal?: AbortSignal } = {}): Promise<BlobResponse> {
     validateRepositoryName(repo);
     const d = checkDigest(digest);
     const offset = options.offset ?? 0;
+    const end = options.end;
     if (!Number.isSafeInteger(offset) || offset < 0) throw new RegistryError('RANGE_INVALID', `invalid blob offset ${offset}`);
+    if (end !== undefined && (!Number.isSafeInteger(end) || end < offset)) throw new RegistryError('RANGE_INVALID', `invalid blob range ${offset}-${end}`);
     const { signal } = options;
     // The permit is settled by the body: a blob whose headers arrive but whose body breaks is an outage.
     const permit = this.breaker.acquire();
     let res: TransportResponse;
     try {
-      const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
+      const headers: Record<string, string> = end !== undefined ? { range: `bytes=${offset}-${end}` } : offset > 0 ? { range: `bytes=${offset}-` } : {};
       res = await this.session.send({ operation: 'blob', method: 'GET', url: this.session.url(`/v2/${repo}/blobs/${d}`), repo, headers, signal, highWaterMark: BLOB_HIGH_WATER_MARK });
     } catch (err) {
       permit.settle(upstreamFailureOf(err));
@@ -224,7 +229,8 @@ export class UpstreamClient {
         size = expectedLength;
       } else if (res.status === 206) {
         const range = parseContentRange(headerValue(res.headers, 'content-range'));
-        if (range === null || range.start !== offset) {
+        const wantedEnd = end !== undefined && range?.total !== undefined ? Math.min(end, range.total - 1) : range?.end;
+        if (range === null || range.start !== offset || range.end !== wantedEnd) {
           abandonBody(res.body);
           throw protocolFailure(res.host, `answered a range request from byte ${offset} with Content-Range ${headerValue(res.headers, 'content-range') ?? '(none)'}`);
         }
@@ -255,7 +261,7 @@ export class UpstreamClient {
         this.logger.info('upstream blob body failed', { repo, digest: d, host: err.failure.host, kind: err.failure.kind });
       },
     });
-    return { stream, size, offset: start };
+    return { stream, size, offset: start, ranged: res.status === 206 };
   }
 
   /** One page of the upstream's tags (`n`, `last` as in the distribution spec), or null on 404. */

@@ -51,6 +51,8 @@ export interface LookupContext {
   userAgent: string;
   /** True for HEAD requests: sources should not download bodies. */
   headOnly: boolean;
+  /** The request's Range header, if any: a source may answer a part without fetching the whole blob first. */
+  range?: string;
 }
 
 export interface ManifestHit {

@@ -57,6 +57,7 @@ export function repositoryMiddleware(deps: RegistryRouteDeps): RequestHandler {
       clientIp: clientIp(req),
       userAgent: req.get('user-agent') ?? '',
       headOnly: req.method === 'HEAD',
+      range: req.get('range'),
     };
     req.entrepot.registryPath = path;
     next();

@@ -1,0 +1,126 @@
+import { EventEmitter } from 'node:events';
+import type { Readable } from 'node:stream';
+
+/** A ranged upstream GET of bytes [start, end]; `ranged` false when the upstream answered 200 with the whole blob. */
+export type RangeOpener = (start: number, end: number, signal: AbortSignal) => Promise<{ stream: Readable; ranged: boolean }>;
+
+export interface PieceDownloadOptions {
+  start: number;
+  end: number;
+  open: RangeOpener;
+  /** Whether a failure may be retried (network, timeout, 5xx). */
+  isRetryable(err: unknown): boolean;
+  maxRetries: number;
+  onBytes?(bytes: number): void;
+  /** Called once when the download has ended (the piece may still be unread); `complete` false when it failed or Range was ignored. */
+  onSettled?(complete: boolean): void;
+  /** Called once when the download starts and once when it ends, whatever the outcome. */
+  onActive?(active: boolean): void;
+}
+
+/**
+ * One piece of a blob fetched with a Range request and kept in memory until
+ * read. A connection that breaks is resumed from the piece's last byte, up to
+ * `maxRetries` times, without touching the other pieces. When the upstream
+ * ignores Range, the piece ends at once with `ranged` false and no bytes.
+ */
+export class PieceDownload {
+  readonly start: number;
+  readonly end: number;
+  /** Resolves with false when the upstream ignored Range, true once a 206 arrived; rejects when the piece failed. */
+  readonly honoured: Promise<boolean>;
+  private readonly chunks: Buffer[] = [];
+  private received = 0;
+  private finished = false;
+  private failure: Error | null = null;
+  private readonly events = new EventEmitter();
+  private readonly abort = new AbortController();
+  private settleHonoured!: (ranged: boolean) => void;
+  private failHonoured!: (err: Error) => void;
+
+  constructor(private readonly options: PieceDownloadOptions) {
+    this.start = options.start;
+    this.end = options.end;
+    this.events.setMaxListeners(0);
+    this.honoured = new Promise<boolean>((resolve, reject) => {
+      this.settleHonoured = resolve;
+      this.failHonoured = reject;
+    });
+    this.honoured.catch(() => undefined);
+    options.onActive?.(true);
+    void this.run().then(
+      (complete) => {
+        options.onActive?.(false);
+        options.onSettled?.(complete);
+      },
+      () => undefined,
+    );
+  }
+
+  get length(): number {
+    return this.end - this.start + 1;
+  }
+
+  /** Stops the download; readers get an error. */
+  cancel(reason: Error): void {
+    this.abort.abort(reason);
+  }
+
+  /** The piece's bytes in order as they arrive; each chunk is handed out once and then forgotten. */
+  async *take(): AsyncGenerator<Buffer> {
+    let next = 0;
+    for (;;) {
+      while (next < this.chunks.length) {
+        const chunk = this.chunks[next];
+        this.chunks[next++] = EMPTY;
+        yield chunk;
+      }
+      if (this.failure) throw this.failure;
+      if (this.finished) return;
+      await new Promise<void>((resolve) => this.events.once('change', resolve));
+    }
+  }
+
+  /** True when every byte arrived in 206 answers. */
+  private async run(): Promise<boolean> {
+    let retries = 0;
+    for (;;) {
+      try {
+        const res = await this.options.open(this.start + this.received, this.end, this.abort.signal);
+        if (!res.ranged) {
+          res.stream.destroy();
+          // Half a piece then a whole body: the rest cannot be placed; the fill resumes instead.
+          if (this.received > 0) throw new Error(`upstream stopped honouring Range within piece ${this.start}-${this.end}`);
+          this.settleHonoured(false);
+          this.finish();
+          return false;
+        }
+        this.settleHonoured(true);
+        for await (const chunk of res.stream as AsyncIterable<Buffer>) {
+          this.chunks.push(chunk);
+          this.received += chunk.length;
+          this.options.onBytes?.(chunk.length);
+          this.events.emit('change');
+        }
+        this.finish();
+        return true;
+      } catch (err) {
+        if (!this.abort.signal.aborted && retries < this.options.maxRetries && this.options.isRetryable(err)) {
+          retries++;
+          continue;
+        }
+        this.failure = err instanceof Error ? err : new Error(String(err));
+        this.failHonoured(this.failure);
+        this.events.emit('change');
+        return false;
+      }
+    }
+  }
+
+  private finish(): void {
+    this.finished = true;
+    this.events.emit('change');
+  }
+}
+
+const EMPTY = Buffer.alloc(0);

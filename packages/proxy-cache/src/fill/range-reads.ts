@@ -1,0 +1,149 @@
+import { Readable } from 'node:stream';
+import type { ByteRange, Digest } from '@entrepot/registry-core';
+import type { BlobFill } from './blob-fill';
+import type { RangeOpener } from './piece-download';
+import { SharedRange } from './shared-range';
+
+/** Largest single upstream range request; longer client ranges are fetched as consecutive pieces (one ahead). */
+const MAX_PIECE_BYTES = 8 * 1024 * 1024;
+/** Ranges kept in memory for sharing, over every blob, before the oldest are forgotten. */
+const KEPT_BYTES = 128 * 1024 * 1024;
+/** A range starting this close to what the fill has received is read from the fill (it gets there first). */
+const FILL_NEAR_BYTES = 2 * 1024 * 1024;
+
+export interface RangeReadRequest {
+  digest: Digest;
+  range: ByteRange;
+  /** The blob's fill, or null when none runs (`fill_on_range: never`). */
+  fill: BlobFill | null;
+  /** Ranged upstream GET for this blob. */
+  open: RangeOpener;
+  /** Reads the stored blob once the fill has committed. */
+  readStored(range: ByteRange): Promise<Readable>;
+  /** A range request went upstream (for metrics). */
+  onUpstreamRange?(): void;
+  onUpstreamBytes?(bytes: number): void;
+}
+
+/**
+ * Range requests for blobs that are not stored yet (lazy pulling: eStargz,
+ * SOCI, Nydus read a layer's tail, its table of contents, then scattered
+ * chunks). Each part is read from wherever it is first: the fill when it has
+ * (nearly) got there, storage once the fill has committed, otherwise a ranged
+ * upstream GET shared by every request that overlaps it while it is kept.
+ */
+export class RangeReads {
+  private readonly byDigest = new Map<Digest, SharedRange[]>();
+  /** Every kept range in the order it was fetched, for forgetting the oldest. */
+  private readonly order: Array<{ digest: Digest; range: SharedRange }> = [];
+  private keptBytes = 0;
+  /** Blobs whose upstream answered a range with the whole body: their ranges wait for the fill. */
+  private readonly rangeIgnored = new Set<Digest>();
+
+  /** True when a range request should not wait for the fill: it has not (nearly) reached the range. */
+  static wantsUpstream(fill: BlobFill, range: ByteRange): boolean {
+    return !fill.committed && fill.failed === null && fill.readable + FILL_NEAR_BYTES < range.start;
+  }
+
+  /** Forgets a blob's ranges (its fill has committed: storage serves them now). */
+  forget(digest: Digest): void {
+    const ranges = this.byDigest.get(digest);
+    if (!ranges) return;
+    this.byDigest.delete(digest);
+    this.rangeIgnored.delete(digest);
+    for (const range of ranges) this.keptBytes -= range.length;
+    for (let i = this.order.length - 1; i >= 0; i--) if (this.order[i].digest === digest) this.order.splice(i, 1);
+  }
+
+  /**
+   * Starts fetching `bytes=start-end` of a blob nobody is filling yet, while its
+   * fill is still opening: a lazy-pulling client knows the layer's size and asks
+   * for absolute ranges, so its first byte need not wait for the fill's headers.
+   * The range is read later through `read` like any kept range. A range near the
+   * blob's start is left to the fill.
+   */
+  prefetch(digest: Digest, range: ByteRange, open: RangeOpener, dropWholeBody: () => boolean, onBytes?: (bytes: number) => void): boolean {
+    if (range.start <= FILL_NEAR_BYTES) return false;
+    const ranges = this.byDigest.get(digest) ?? [];
+    if (ranges.some((r) => r.start <= range.start && range.start <= r.end && !r.failed && !r.dropped)) return false;
+    const end = Math.min(range.end, range.start + MAX_PIECE_BYTES - 1);
+    this.keep(digest, new SharedRange({ start: range.start, end, open, dropWholeBody, onBytes }), ranges);
+    return true;
+  }
+
+  read(request: RangeReadRequest): Readable {
+    return Readable.from(this.bytes(request), { objectMode: false, highWaterMark: 1024 * 1024 });
+  }
+
+  private async *bytes(request: RangeReadRequest): AsyncGenerator<Buffer> {
+    const { fill, range } = request;
+    let pos = range.start;
+    while (pos <= range.end) {
+      if (fill && fill.committed) {
+        yield* (await request.readStored({ start: pos, end: range.end })) as AsyncIterable<Buffer>;
+        return;
+      }
+      if (fill && fill.failed === null && (this.rangeIgnored.has(request.digest) || !RangeReads.wantsUpstream(fill, { start: pos, end: range.end }))) {
+        const reader = fill.tryReader({ start: pos, end: range.end });
+        if (reader) {
+          yield* reader as AsyncIterable<Buffer>;
+          return;
+        }
+        continue; // The fill just ended: committed (storage) or failed (upstream).
+      }
+      const shared = this.covering(request, pos);
+      // Fetch the next piece of a long range while this one is read.
+      if (shared.end < range.end) this.covering(request, shared.end + 1);
+      const until = Math.min(range.end, shared.end);
+      for await (const chunk of shared.read(pos, until)) {
+        pos += chunk.length;
+        yield chunk;
+      }
+      if (shared.dropped) {
+        // The upstream ignores Range: the fill brings these bytes (it downloads the same body).
+        this.rangeIgnored.add(request.digest);
+        continue;
+      }
+      if (pos <= until) throw new Error(`range ${pos}-${until} of ${request.digest} could not be read`);
+    }
+  }
+
+  /** The kept range holding byte `pos`, or a new upstream range from `pos` (up to the next kept one). */
+  private covering(request: RangeReadRequest, pos: number): SharedRange {
+    const ranges = this.byDigest.get(request.digest) ?? [];
+    const found = ranges.find((r) => r.start <= pos && pos <= r.end && !r.failed && !r.dropped);
+    if (found) return found;
+    let end = Math.min(request.range.end, pos + MAX_PIECE_BYTES - 1);
+    const fillSize = request.fill?.size ?? -1;
+    if (fillSize > 0) end = Math.min(end, fillSize - 1);
+    for (const r of ranges) if (r.start > pos && r.start <= end && !r.failed && !r.dropped) end = r.start - 1;
+    request.onUpstreamRange?.();
+    const fill = request.fill;
+    const created = new SharedRange({
+      start: pos,
+      end,
+      open: request.open,
+      dropWholeBody: () => fill !== null && fill.failed === null,
+      onBytes: request.onUpstreamBytes,
+    });
+    this.keep(request.digest, created, ranges);
+    return created;
+  }
+
+  private keep(digest: Digest, range: SharedRange, ranges: SharedRange[]): void {
+    ranges.push(range);
+    this.byDigest.set(digest, ranges);
+    this.order.push({ digest, range });
+    this.keptBytes += range.length;
+    while (this.keptBytes > KEPT_BYTES && this.order.length > 1) {
+      const oldest = this.order.shift();
+      if (!oldest) break;
+      this.keptBytes -= oldest.range.length;
+      const list = this.byDigest.get(oldest.digest);
+      if (!list) continue;
+      const rest = list.filter((r) => r !== oldest.range);
+      if (rest.length > 0) this.byDigest.set(oldest.digest, rest);
+      else this.byDigest.delete(oldest.digest);
+    }
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * Lazy pulling through the cache: Range requests for blobs not cached yet
+ * (the pattern of eStargz / SOCI / Nydus snapshotters) answered from ranged
+ * upstream GETs while the whole blob is filled once in the background, with
+ * the upstream behind a relay that gives all its traffic 20 MB/s.
+ */
+import { eventually, metricValue, storedBlob } from '../faults/fault-fixture';
+import { scatteredChunks, startLazyFixture, type LazyFixture, type RangeAnswer } from './lazy-fixture';
+
+const MiB = 1024 * 1024;
+const RATE = 20 * 1000 * 1000;
+
+describe('Range requests for blobs not cached yet', () => {
+  let lf: LazyFixture;
+
+  // One connection per fill here: the background fill shows as one whole GET.
+  beforeAll(async () => {
+    lf = await startLazyFixture({ fill_connections: 1 });
+  });
+
+  afterAll(() => lf.stop());
+
+  function expectPart(got: RangeAnswer, data: Buffer, start: number, end: number): void {
+    expect(got.status).toBe(206);
+    expect(got.contentRange).toBe(`bytes ${start}-${end}/${data.length}`);
+    expect(got.body.length).toBe(end - start + 1);
+    expect(got.body.equals(data.subarray(start, end + 1))).toBe(true);
+  }
+
+  /** Distribution's access log for one blob: GETs answered 200 (whole) and 206 (ranged). */
+  async function upstreamGets(digest: string): Promise<{ whole: number; ranged: number }> {
+    const log = (await lf.fx.upstream.settledRequests()).filter((r) => r.method === 'GET' && r.path.endsWith(digest));
+    return { whole: log.filter((r) => r.status === 200).length, ranged: log.filter((r) => r.status === 206).length };
+  }
+
+  it('answers the tail, a table of contents, a mid-blob range and 30 scattered chunks of a cold 200 MB layer before the layer has arrived; then from storage', async () => {
+    const relay = await lf.cacheOrg('lazy', 'total', RATE);
+    const size = 200 * MiB;
+    const { data, digest } = await lf.pushBlob('library/big', size);
+    lf.fx.upstream.resetLog();
+
+    const tail = await lf.get('lazy', 'library/big', digest, 'bytes=-10240');
+    expectPart(tail, data, size - 10240, size - 1);
+    const tocStart = size - 10240 - 700_000;
+    expectPart(await lf.get('lazy', 'library/big', digest, `bytes=${tocStart}-${size - 10241}`), data, tocStart, size - 10241);
+    const mid = { start: 100 * MiB + 333, end: 101 * MiB + 4444 };
+    expectPart(await lf.get('lazy', 'library/big', digest, `bytes=${mid.start}-${mid.end}`), data, mid.start, mid.end);
+    const chunks = scatteredChunks(size, 30);
+    const answers = await Promise.all(chunks.map((c) => lf.get('lazy', 'library/big', digest, `bytes=${c.start}-${c.end}`)));
+    answers.forEach((got, i) => expectPart(got, data, chunks[i].start, chunks[i].end));
+    const lastAnswerAt = Math.max(tail.doneAt, ...answers.map((a) => a.doneAt));
+
+    // The whole blob is filled once in the background, verified and stored.
+    expect(await eventually(async () => (await storedBlob(lf.fx, digest)) !== null, 60_000, 200)).toBe(true);
+    expect(await storedBlob(lf.fx, digest)).toEqual({ size, digest });
+    // Every range was answered while that fill was still running.
+    const whole = relay.requests().filter((r) => r.method === 'GET' && r.path.endsWith(digest) && r.range === undefined);
+    expect(whole).toHaveLength(1);
+    expect(whole[0].endedAt).toBeGreaterThan(lastAnswerAt);
+    const counted = await upstreamGets(digest);
+    expect(counted.whole).toBe(1);
+    expect(counted.ranged).toBeGreaterThanOrEqual(3);
+    expect(await metricValue(lf.fx, 'entrepot_cache_fills_started_by_range_total', { org: 'lazy' })).toBe(1);
+    expect(await metricValue(lf.fx, 'entrepot_upstream_range_requests_total', { org: 'lazy', purpose: 'lazy' })).toBe(counted.ranged);
+    expect(await metricValue(lf.fx, 'entrepot_upstream_range_bytes_total', { org: 'lazy', purpose: 'lazy' })).toBeGreaterThan(0);
+    expect(await metricValue(lf.fx, 'entrepot_cache_requests_total', { org: 'lazy', kind: 'blob', result: 'miss' })).toBe(1);
+
+    // Once stored, the same ranges come from storage: nothing more upstream.
+    relay.resetLog();
+    const again = await Promise.all(chunks.map((c) => lf.get('lazy', 'library/big', digest, `bytes=${c.start}-${c.end}`)));
+    again.forEach((got, i) => expectPart(got, data, chunks[i].start, chunks[i].end));
+    expect(relay.requests().filter((r) => r.path.includes('/blobs/'))).toHaveLength(0);
+  });
+
+  it('makes one ranged upstream GET for a herd of 50 clients asking for the tail of a cold blob', async () => {
+    await lf.cacheOrg('herd', 'total', RATE);
+    const size = 32 * MiB;
+    const { data, digest } = await lf.pushBlob('library/herd', size);
+    lf.fx.upstream.resetLog();
+
+    const answers = await Promise.all(Array.from({ length: 50 }, () => lf.get('herd', 'library/herd', digest, 'bytes=-10240')));
+    answers.forEach((got) => expectPart(got, data, size - 10240, size - 1));
+
+    expect(await eventually(async () => (await storedBlob(lf.fx, digest)) !== null, 30_000, 100)).toBe(true);
+    expect(await upstreamGets(digest)).toEqual({ whole: 1, ranged: 1 });
+  });
+
+  it('with fill_on_range never, answers ranges from the upstream without downloading or storing the blob', async () => {
+    const relay = await lf.cacheOrg('lazynever', 'total', RATE, { fill_on_range: 'never' });
+    const size = 16 * MiB;
+    const { data, digest } = await lf.pushBlob('library/never', size);
+
+    expectPart(await lf.get('lazynever', 'library/never', digest, 'bytes=-4096'), data, size - 4096, size - 1);
+    expectPart(await lf.get('lazynever', 'library/never', digest, 'bytes=5000000-5999999'), data, 5_000_000, 5_999_999);
+    // A range inside one already fetched reads the kept bytes.
+    expectPart(await lf.get('lazynever', 'library/never', digest, 'bytes=5100000-5199999'), data, 5_100_000, 5_199_999);
+
+    const blobGets = relay.requests().filter((r) => r.method === 'GET' && r.path.endsWith(digest));
+    expect(blobGets.map((r) => r.range)).toEqual([`bytes=${size - 4096}-${size - 1}`, 'bytes=5000000-5999999']);
+    expect(await storedBlob(lf.fx, digest)).toBeNull();
+    expect(await metricValue(lf.fx, 'entrepot_cache_fills_started_by_range_total', { org: 'lazynever' })).toBe(0);
+
+    // A whole GET still fills and stores the blob.
+    const whole = await lf.get('lazynever', 'library/never', digest);
+    expect(whole.status).toBe(200);
+    expect(whole.body.equals(data)).toBe(true);
+    expect(await eventually(async () => (await storedBlob(lf.fx, digest)) !== null, 10_000, 100)).toBe(true);
+  });
+
+  it('answers correct 206s from an upstream that ignores Range, filling from its whole body', async () => {
+    const relay = await lf.cacheOrg('ignores', 'total', 100 * 1000 * 1000);
+    relay.ignoreRange = true;
+    const size = 24 * MiB;
+    const { data, digest } = await lf.pushBlob('library/ignores', size);
+
+    const [tail, mid] = await Promise.all([
+      lf.get('ignores', 'library/ignores', digest, 'bytes=-10240'),
+      lf.get('ignores', 'library/ignores', digest, 'bytes=12000000-12999999'),
+    ]);
+    expectPart(tail, data, size - 10240, size - 1);
+    expectPart(mid, data, 12_000_000, 12_999_999);
+    expect(await eventually(async () => (await storedBlob(lf.fx, digest)) !== null, 20_000, 100)).toBe(true);
+    expect(await storedBlob(lf.fx, digest)).toEqual({ size, digest });
+    expect(await metricValue(lf.fx, 'entrepot_upstream_range_ignored_total', { org: 'ignores' })).toBeGreaterThanOrEqual(1);
+
+    // Without a fill (fill_on_range never), the requested part is cut out of the whole body.
+    const never = await lf.cacheOrg('ignoresnever', 'total', 100 * 1000 * 1000, { fill_on_range: 'never' });
+    never.ignoreRange = true;
+    const other = await lf.pushBlob('library/ignores2', 8 * MiB);
+    expectPart(await lf.get('ignoresnever', 'library/ignores2', other.digest, 'bytes=3000000-3500000'), other.data, 3_000_000, 3_500_000);
+    expectPart(await lf.get('ignoresnever', 'library/ignores2', other.digest, 'bytes=-100'), other.data, 8 * MiB - 100, 8 * MiB - 1);
+    expect(await storedBlob(lf.fx, other.digest)).toBeNull();
+  });
+});
