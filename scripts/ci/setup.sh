@@ -20,9 +20,13 @@ GO="${GO:-/usr/local/go/bin/go}"
 #   skopeo, podman, containerd + ctr, wrk, jq, curl, openssl → same names
 #   nginx → nginx-light                  chromium → chromium
 #   libjemalloc.so.2 → libjemalloc2 (the allocator Entrepot's launcher preloads)
+#   dockerd + docker → docker.io (Docker Engine 20.10; the tests start their own daemon)
+#   docker-compose → docker-compose (Compose v1, validates deploy/compose)
+#   debootstrap → debootstrap (scripts/image/local-base.sh assembles a Debian base image)
 APT_PACKAGES=(
   docker-registry apache2-utils skopeo podman containerd nginx-light
   chromium wrk jq curl openssl ca-certificates libjemalloc2
+  docker.io docker-compose debootstrap
 )
 
 # Go-built tools, pinned. Versions are module versions served by the Go module proxy.
@@ -34,6 +38,10 @@ OCI_CONFORMANCE_PKG="$OCI_CONFORMANCE_MODULE"
 SEAWEEDFS_MODULE="github.com/seaweedfs/seaweedfs"
 SEAWEEDFS_VERSION="v0.0.0-20261109003541-7506e5f91cd6"
 SEAWEEDFS_PKG="github.com/seaweedfs/seaweedfs/weed"
+# Helm v4 (Apache-2.0); lints and renders deploy/helm/entrepot.
+HELM_MODULE="helm.sh/helm/v4"
+HELM_VERSION="v4.3.2"
+HELM_PKG="helm.sh/helm/v4/cmd/helm"
 
 log() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -97,6 +105,7 @@ build_go_tool() {
 
 build_go_tool oci-conformance "$OCI_CONFORMANCE_MODULE" "$OCI_CONFORMANCE_VERSION" "$OCI_CONFORMANCE_PKG"
 build_go_tool weed "$SEAWEEDFS_MODULE" "$SEAWEEDFS_VERSION" "$SEAWEEDFS_PKG"
+build_go_tool helm "$HELM_MODULE" "$HELM_VERSION" "$HELM_PKG"
 
 # --- Check and report --------------------------------------------------------
 declare -A TOOLS=(
@@ -112,12 +121,17 @@ declare -A TOOLS=(
   [jq]=/usr/bin/jq
   [curl]=/usr/bin/curl
   [openssl]=/usr/bin/openssl
+  [dockerd]=/usr/sbin/dockerd
+  [docker]=/usr/bin/docker
+  [docker-compose]=/usr/bin/docker-compose
+  [helm]="$BIN_DIR/helm"
   [oci-conformance]="$BIN_DIR/oci-conformance"
   [weed]="$BIN_DIR/weed"
 )
 failed=0
 echo "Entrepot test tools:"
-for name in docker-registry htpasswd skopeo podman containerd ctr nginx chromium wrk jq curl openssl oci-conformance weed; do
+for name in docker-registry htpasswd skopeo podman containerd ctr nginx chromium wrk jq curl openssl \
+  dockerd docker docker-compose oci-conformance weed helm; do
   path="${TOOLS[$name]}"
   if [ -x "$path" ]; then
     printf '  %-16s %s\n' "$name" "$path"
