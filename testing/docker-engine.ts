@@ -145,7 +145,7 @@ export class DockerEngine {
 
   private ping(): Promise<boolean> {
     return new Promise((resolve) => {
-      const req = http.get({ socketPath: this.socketPath, path: '/_ping', timeout: 2000 }, (res) => {
+      const req = http.get({ socketPath: this.socketPath, path: '/_ping', timeout: 2000, agent: false }, (res) => {
         res.resume();
         resolve(res.statusCode === 200);
       });

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs and builds the external tools that Entrepot's integration tests
 # drive: a real upstream registry (CNCF Distribution), registry clients
-# (skopeo, podman, containerd/ctr), an S3-compatible server, the OCI
-# distribution-spec conformance suite, nginx, Chromium and wrk.
+# (skopeo, podman, containerd/ctr, Docker Engine), an S3-compatible server,
+# the OCI distribution-spec conformance suite, nginx, Chromium, wrk, and the
+# deployment tools (docker-compose, debootstrap, Helm).
 #
 # Run as root on Debian 12. Idempotent: when everything is in place it only
 # checks and prints the tool paths (about a second). Go-built tools are cached
