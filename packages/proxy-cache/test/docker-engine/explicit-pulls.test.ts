@@ -9,6 +9,9 @@
  */
 import { CACHE_ORG, DEV_PASSWORD, DEV_USER, IDLE_ROBOT, PUBLIC_ORG, PULLER, startEngineFixture, upstreamGets, type EngineFixture } from './engine-fixture';
 
+// Every docker pull through a vfs-backed daemon copies whole layers: room for busy machines.
+jest.setTimeout(300_000);
+
 describe('Docker Engine pulls explicit references through Entrepot', () => {
   let fx: EngineFixture;
 

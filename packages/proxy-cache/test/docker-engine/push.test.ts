@@ -6,6 +6,9 @@
 import { ADMIN_PASSWORD, ADMIN_USER } from '../../../../testing/entrepot-instance';
 import { CACHE_ORG, NORMAL_ORG, PUBLIC_ORG, startEngineFixture, type EngineFixture } from './engine-fixture';
 
+// Every docker pull through a vfs-backed daemon copies whole layers: room for busy machines.
+jest.setTimeout(300_000);
+
 describe('docker push through Entrepot', () => {
   let fx: EngineFixture;
   let local: string;

@@ -21,6 +21,9 @@ function envFromSnippet(text: string): Record<string, string> {
   );
 }
 
+// Every docker pull through a vfs-backed daemon copies whole layers: room for busy machines.
+jest.setTimeout(300_000);
+
 describe('Docker Engine registry-mirrors through Entrepot (real dockerd)', () => {
   let fx: MirrorFixture;
   const engines: DockerEngine[] = [];
