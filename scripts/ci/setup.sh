@@ -125,6 +125,7 @@ declare -A TOOLS=(
   [dockerd]=/usr/sbin/dockerd
   [docker]=/usr/bin/docker
   [docker-compose]=/usr/bin/docker-compose
+  [debootstrap]=/usr/sbin/debootstrap
   [helm]="$BIN_DIR/helm"
   [oci-conformance]="$BIN_DIR/oci-conformance"
   [weed]="$BIN_DIR/weed"
@@ -132,7 +133,7 @@ declare -A TOOLS=(
 failed=0
 echo "Entrepot test tools:"
 for name in docker-registry htpasswd skopeo podman containerd ctr nginx chromium wrk jq curl openssl \
-  dockerd docker docker-compose oci-conformance weed helm; do
+  dockerd docker docker-compose debootstrap oci-conformance weed helm; do
   path="${TOOLS[$name]}"
   if [ -x "$path" ]; then
     printf '  %-16s %s\n' "$name" "$path"
