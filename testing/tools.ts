@@ -31,6 +31,16 @@ export const TOOL_PATHS = {
   jq: '/usr/bin/jq',
   curl: '/usr/bin/curl',
   openssl: '/usr/bin/openssl',
+  /** Docker Engine 20.10 (Debian package docker.io); tests start their own daemon. */
+  dockerd: '/usr/sbin/dockerd',
+  /** The Docker CLI of the same package (another `docker` may come first on the PATH). */
+  docker: '/usr/bin/docker',
+  /** Compose v1 (Debian package docker-compose). */
+  'docker-compose': '/usr/bin/docker-compose',
+  /** Assembles the local base image where the official Node image cannot be pulled. */
+  debootstrap: '/usr/sbin/debootstrap',
+  /** Helm v4 (Go, built by setup.sh). */
+  helm: path.join(TOOLS_CACHE_BIN, 'helm'),
   /** OCI distribution-spec conformance runner (Go, built by setup.sh). */
   'oci-conformance': path.join(TOOLS_CACHE_BIN, 'oci-conformance'),
   /** SeaweedFS `weed` binary; its S3 gateway is the S3-compatible test server. */

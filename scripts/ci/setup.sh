@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs and builds the external tools that Entrepot's integration tests
 # drive: a real upstream registry (CNCF Distribution), registry clients
-# (skopeo, podman, containerd/ctr), an S3-compatible server, the OCI
-# distribution-spec conformance suite, Clair (vulnerability scanner) and
-# clairctl, nginx, Chromium, wrk, and the referrer/signature clients oras and
-# cosign.
+# (skopeo, podman, containerd/ctr, Docker Engine), an S3-compatible server,
+# the OCI distribution-spec conformance suite, Clair (vulnerability scanner)
+# and clairctl, nginx, Chromium, wrk, the referrer/signature clients oras and
+# cosign, and the deployment tools (docker-compose, debootstrap, Helm).
 #
 # Run as root on Debian 12. Idempotent: when everything is in place it only
 # checks and prints the tool paths (about a second). Go-built tools are cached
@@ -23,9 +23,13 @@ GO="${GO:-/usr/local/go/bin/go}"
 #   nginx → nginx-light                  chromium → chromium
 #   libjemalloc.so.2 → libjemalloc2 (the allocator Entrepot's launcher preloads)
 #   psql → postgresql-client (creates Clair's test databases)
+#   dockerd + docker → docker.io (Docker Engine 20.10; the tests start their own daemon)
+#   docker-compose → docker-compose (Compose v1, validates deploy/compose)
+#   debootstrap → debootstrap (scripts/image/local-base.sh assembles a Debian base image)
 APT_PACKAGES=(
   docker-registry apache2-utils skopeo podman containerd nginx-light
   chromium wrk jq curl openssl ca-certificates libjemalloc2 postgresql-client
+  docker.io docker-compose debootstrap
 )
 
 # Go-built tools, pinned. Versions are module versions served by the Go module proxy.
@@ -49,6 +53,10 @@ ORAS_PKG="oras.land/oras/cmd/oras"
 COSIGN_MODULE="github.com/sigstore/cosign/v2"
 COSIGN_VERSION="v2.6.5"
 COSIGN_PKG="github.com/sigstore/cosign/v2/cmd/cosign"
+# Helm v4 (Apache-2.0); lints and renders deploy/helm/entrepot.
+HELM_MODULE="helm.sh/helm/v4"
+HELM_VERSION="v4.3.2"
+HELM_PKG="helm.sh/helm/v4/cmd/helm"
 
 log() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -117,6 +125,7 @@ CGO_ENABLED=0 build_go_tool clair "$CLAIR_MODULE" "$CLAIR_VERSION" "$CLAIR_MODUL
 CGO_ENABLED=0 build_go_tool clairctl "$CLAIR_MODULE" "$CLAIR_VERSION" "$CLAIR_MODULE/cmd/clairctl"
 build_go_tool oras "$ORAS_MODULE" "$ORAS_VERSION" "$ORAS_PKG"
 build_go_tool cosign "$COSIGN_MODULE" "$COSIGN_VERSION" "$COSIGN_PKG"
+build_go_tool helm "$HELM_MODULE" "$HELM_VERSION" "$HELM_PKG"
 
 # --- Check and report --------------------------------------------------------
 declare -A TOOLS=(
@@ -133,6 +142,11 @@ declare -A TOOLS=(
   [curl]=/usr/bin/curl
   [openssl]=/usr/bin/openssl
   [psql]=/usr/bin/psql
+  [dockerd]=/usr/sbin/dockerd
+  [docker]=/usr/bin/docker
+  [docker-compose]=/usr/bin/docker-compose
+  [debootstrap]=/usr/sbin/debootstrap
+  [helm]="$BIN_DIR/helm"
   [oci-conformance]="$BIN_DIR/oci-conformance"
   [weed]="$BIN_DIR/weed"
   [clair]="$BIN_DIR/clair"
@@ -142,7 +156,8 @@ declare -A TOOLS=(
 )
 failed=0
 echo "Entrepot test tools:"
-for name in docker-registry htpasswd skopeo podman containerd ctr nginx chromium wrk jq curl openssl psql oci-conformance weed clair clairctl oras cosign; do
+for name in docker-registry htpasswd skopeo podman containerd ctr nginx chromium wrk jq curl openssl psql \
+  dockerd docker docker-compose debootstrap oci-conformance weed clair clairctl oras cosign helm; do
   path="${TOOLS[$name]}"
   if [ -x "$path" ]; then
     printf '  %-16s %s\n' "$name" "$path"

@@ -1,10 +1,11 @@
 /**
- * Docker Engine `registry-mirrors` (docs/mirroring.md): no dockerd can run
- * here, so these tests send the requests Docker Engine sends to a mirror —
- * `/v2/` first, the token flow for `repository:library/<name>:pull`, then
+ * Docker Engine `registry-mirrors` (docs/mirroring.md), request by request:
+ * fast checks that send what Docker Engine sends to a mirror — `/v2/` first,
+ * the token flow for `repository:library/<name>:pull`, then
  * `/v2/library/<name>/manifests/<tag>` and blobs, never with `ns` — with fetch,
  * and with skopeo, whose requests for `<mirror>/library/app:TAG` have the same
- * shape. Entrepot serves them from the default mirror organization.
+ * shape. Entrepot serves them from the default mirror organization. Real
+ * dockerd pull through the same configuration in docker-mirror.test.ts.
  */
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';

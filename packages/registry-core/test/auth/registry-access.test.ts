@@ -111,8 +111,13 @@ describe('registry access under API-managed permissions', () => {
     const res = await fetch(`${inst.url}/v2/alpha/svc/api/manifests/v1`);
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toMatch(/^Bearer realm=".*\/v2\/auth"/);
+    expect(res.headers.get('www-authenticate')).not.toContain('error=');
     const anonymousToken = await registryToken(inst, 'repository:alpha/svc/api:pull');
     expect(await pullManifest(inst, 'alpha/svc/api', 'v1', `Bearer ${anonymousToken.token}`)).toBe(401);
+    // A token that does not cover the request: RFC 6750's insufficient_scope (Docker then says "pull access denied").
+    const withToken = await fetch(`${inst.url}/v2/alpha/svc/api/manifests/v1`, { headers: { authorization: `Bearer ${anonymousToken.token}` } });
+    expect(withToken.status).toBe(401);
+    expect(withToken.headers.get('www-authenticate')).toMatch(/,scope="repository:alpha\/svc\/api:pull",error="insufficient_scope"$/);
     expect((await inst.api('POST', '/repository/alpha/svc/api/changevisibility', { visibility: 'public' })).status).toBe(200);
     expect(await pullManifest(inst, 'alpha/svc/api', 'v1')).toBe(200);
     expect(await pullManifest(inst, 'alpha/svc/api', 'v1', `Bearer ${anonymousToken.token}`)).toBe(200);

@@ -33,8 +33,11 @@ export function repositoryMiddleware(deps: RegistryRouteDeps): RequestHandler {
     const principal = auth.principal;
     const ns = typeof req.query.ns === 'string' ? req.query.ns : undefined;
     const resolved = await deps.names.resolve(path.name, { ns });
+    // Anonymous callers are challenged; one that already holds an (anonymous) token is told its scope is insufficient.
     const denied = (message: string): RegistryError =>
-      principal.kind === 'anonymous' ? authChallenge(req, deps.config, scopeFor(path.name, action)) : new RegistryError('DENIED', message);
+      principal.kind === 'anonymous'
+        ? authChallenge(req, deps.config, scopeFor(path.name, action), 'authentication required', auth.grants !== undefined)
+        : new RegistryError('DENIED', message);
     if (!resolved) {
       if (principal.kind === 'anonymous') throw denied('');
       throw new RegistryError('NAME_UNKNOWN', `repository ${path.name} is not known to this registry`);
