@@ -29,6 +29,8 @@ import { flushRoutes, type FlushRouteDeps } from './api/flush-routes';
 import { BypassSet } from './eviction/bypass-set';
 import { createEvictionMetrics } from './eviction/eviction-metrics';
 import { QuotaKeeper } from './eviction/quota-keeper';
+import { PeerClient } from './peer/peer-client';
+import { PeerServer } from './peer/peer-server';
 
 /** The parts built in `init`, once the core's services exist. */
 interface Runtime {
@@ -48,6 +50,8 @@ export class ProxyCachePlugin implements RegistryPlugin {
   private runtime: Runtime | null = null;
   private readonly fills = new FillRegistry();
   private pool: UpstreamPool | null = null;
+  private peerServer: PeerServer | null = null;
+  private peerClient: PeerClient | null = null;
 
   constructor(
     private readonly settings: ProxyCacheSettings,
@@ -88,7 +92,10 @@ export class ProxyCachePlugin implements RegistryPlugin {
       if (org && (await configs.get(orgId))) await quota.enforce(org);
     });
     points.onShutdown(async () => {
+      // Followers reading these fills through the peer listener take them over when they are cancelled.
       await this.fills.cancelAll();
+      await this.peerServer?.close();
+      await this.peerClient?.close();
       await this.pool?.close();
     });
   }
@@ -101,6 +108,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
     this.pool = pool;
     const freshness = new TagFreshness(core.db, core.reads, core.clock);
     const quota = new QuotaKeeper(core, freshness, createEvictionMetrics(core.metrics), core.config.flags.FEATURE_QUOTA_MANAGEMENT !== false);
+    const peers = await this.startPeers(core);
     const source = new CacheSource({
       configs,
       content: core.content,
@@ -117,6 +125,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
       bypass: new BypassSet(core.clock),
       coordinator: core.coordinator,
       revalidationDeadlineMs: this.settings.revalidation_deadline_ms,
+      peers,
     });
     this.runtime = {
       source,
@@ -129,5 +138,16 @@ export class ProxyCachePlugin implements RegistryPlugin {
       core,
     };
     if (this.upstreamEnabled) await applyDeclaredOrgs(this.settings.orgs, this.settings, configs, core);
+  }
+
+  /** The peer listener and client, when configured: followers stream fills from their owners. */
+  private async startPeers(core: CoreServices): Promise<{ client: PeerClient; selfUrl: string } | undefined> {
+    const settings = this.settings.peer;
+    if (!settings || !this.upstreamEnabled) return undefined;
+    this.peerServer = new PeerServer(settings, this.fills, core.logger);
+    const selfUrl = await this.peerServer.listen();
+    this.peerClient = new PeerClient(settings.secret);
+    core.logger.info('peer listener for fills started', { url: selfUrl });
+    return { client: this.peerClient, selfUrl };
   }
 }

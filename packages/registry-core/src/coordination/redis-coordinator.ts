@@ -86,18 +86,19 @@ export class RedisCoordinator implements Coordinator {
     this.logger?.warn('Redis unreachable: fill and quota leases are local to this replica until it is back', { reason });
   }
 
-  async tryAcquire(name: string, ttlMs: number): Promise<Lease | null> {
+  async tryAcquire(name: string, ttlMs: number, holder = ''): Promise<Lease | null> {
     // A lease taken here during an outage keeps excluding this process's other callers.
     if (await this.local.isHeld(name)) return null;
-    if (!(await this.available())) return this.local.tryAcquire(name, ttlMs);
+    if (!(await this.available())) return this.local.tryAcquire(name, ttlMs, holder);
     const key = this.key(name);
-    const token = randomUUID();
+    // The value is the holder's token, then its note: release and renew compare the whole value.
+    const token = `${randomUUID()} ${holder}`;
     let ok: string | null;
     try {
       ok = await this.redis.set(key, token, 'PX', ttlMs, 'NX');
     } catch (err) {
       this.fallBack(String(err));
-      return this.local.tryAcquire(name, ttlMs);
+      return this.local.tryAcquire(name, ttlMs, holder);
     }
     if (ok !== 'OK') return null;
     const redis = this.redis;
@@ -123,6 +124,21 @@ export class RedisCoordinator implements Coordinator {
     } catch (err) {
       this.fallBack(String(err));
       return false;
+    }
+  }
+
+  async holderOf(name: string): Promise<string | null> {
+    const local = await this.local.holderOf(name);
+    if (local !== null) return local;
+    if (!(await this.available())) return null;
+    try {
+      const value = await this.redis.get(this.key(name));
+      if (value === null) return null;
+      const space = value.indexOf(' ');
+      return space < 0 ? '' : value.slice(space + 1);
+    } catch (err) {
+      this.fallBack(String(err));
+      return null;
     }
   }
 
