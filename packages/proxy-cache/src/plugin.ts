@@ -31,6 +31,7 @@ import { createEvictionMetrics } from './eviction/eviction-metrics';
 import { QuotaKeeper } from './eviction/quota-keeper';
 import { PeerClient } from './peer/peer-client';
 import { PeerServer } from './peer/peer-server';
+import { SharedBreakers } from './upstream/shared-breakers';
 
 /** The parts built in `init`, once the core's services exist. */
 interface Runtime {
@@ -104,7 +105,9 @@ export class ProxyCachePlugin implements RegistryPlugin {
     const configs = new CacheConfigStore(core.db, core.secrets, core.clock, core.notices);
     const metrics = createCacheMetrics(core.metrics, () => this.fills.inFlight);
     const ssrf = new SsrfGuard(this.settings.allowed_upstream_hosts);
-    const pool = new UpstreamPool(core.config.instance_name, this.settings, configs, metrics, core.logger, core.clock);
+    // Across replicas (Redis coordination), one replica's failures open every replica's breaker and one probes.
+    const shared = core.coordinator.kind === 'redis' ? new SharedBreakers(core.notices, core.coordinator, core.logger, this.settings.breaker_cooldown_ms) : undefined;
+    const pool = new UpstreamPool(core.config.instance_name, this.settings, configs, metrics, core.logger, core.clock, shared);
     this.pool = pool;
     const freshness = new TagFreshness(core.db, core.reads, core.clock);
     const quota = new QuotaKeeper(core, freshness, createEvictionMetrics(core.metrics), core.config.flags.FEATURE_QUOTA_MANAGEMENT !== false);

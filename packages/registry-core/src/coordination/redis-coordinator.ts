@@ -93,14 +93,19 @@ export class RedisCoordinator implements Coordinator {
     const key = this.key(name);
     // The value is the holder's token, then its note: release and renew compare the whole value.
     const token = `${randomUUID()} ${holder}`;
-    let ok: string | null;
+    let ok: boolean;
     try {
-      ok = await this.redis.set(key, token, 'PX', ttlMs, 'NX');
+      ok = (await this.redis.set(key, token, 'PX', ttlMs, 'NX')) === 'OK';
     } catch (err) {
-      this.fallBack(String(err));
-      return this.local.tryAcquire(name, ttlMs, holder);
+      // A reply late because this process stalled is not an outage: Redis says who holds the name.
+      const holderNow = this.ready() ? await this.redis.get(key).catch(() => undefined) : undefined;
+      if (holderNow === undefined) {
+        this.fallBack(String(err));
+        return this.local.tryAcquire(name, ttlMs, holder);
+      }
+      ok = holderNow === token;
     }
-    if (ok !== 'OK') return null;
+    if (!ok) return null;
     const redis = this.redis;
     let released = false;
     return {
