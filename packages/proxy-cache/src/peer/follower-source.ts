@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RegistryError, type BlobStore, type Coordinator, type Digest, type Logger } from '@entrepot/registry-core';
 import type { BlobOpener } from '../fill/blob-fill';
@@ -64,7 +65,7 @@ export class FollowerSource {
         this.source = 'storage';
         const from = offset > 0 && offset < stored.size ? offset : 0;
         const stream = await blobs.read(this.digest, from > 0 ? { start: from, end: stored.size - 1 } : undefined);
-        return { stream, size: stored.size, offset: from };
+        return { stream: ownChunks(stream), size: stored.size, offset: from };
       }
       const holder = await coordinator.holderOf(name);
       if (holder === null) {
@@ -87,4 +88,18 @@ export class FollowerSource {
       await sleep(LOOK_AGAIN_MS, undefined, { signal });
     }
   };
+}
+
+/**
+ * The store's read streams lend pooled buffers that their consumer may hand
+ * back for reuse; a fill keeps received chunks for its readers, whose
+ * responses hand back what they send. Copies keep the two apart.
+ */
+function ownChunks(source: Readable): Readable {
+  return Readable.from(
+    (async function* () {
+      for await (const chunk of source as AsyncIterable<Buffer>) yield Buffer.from(chunk);
+    })(),
+    { objectMode: false },
+  );
 }

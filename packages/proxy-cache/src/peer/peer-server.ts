@@ -1,7 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pipeline } from 'node:stream/promises';
+import { once } from 'node:events';
+import type { Readable } from 'node:stream';
 import { tryParseDigest, type Digest, type Logger } from '@entrepot/registry-core';
 import type { FillRegistry } from '../fill/fill-registry';
 import type { PeerSettings } from '../config/plugin-settings';
@@ -96,7 +97,10 @@ export class PeerServer {
     if (req.headers.range) res.setHeader('content-range', `bytes ${start}-${fill.size - 1}/${fill.size}`);
     if (!reader) return void res.end();
     // A failed or cancelled fill errors the reader: the response is cut short, never completed wrongly.
-    await pipeline(reader, res).catch(() => res.destroy());
+    await sendFill(reader, res).catch(() => {
+      reader.destroy();
+      res.destroy();
+    });
   }
 
   private async awaitFill(digest: Digest): Promise<ReturnType<FillRegistry['get']>> {
@@ -107,6 +111,21 @@ export class PeerServer {
       await new Promise((r) => setTimeout(r, FILL_APPEAR_POLL_MS));
     }
   }
+}
+
+/**
+ * Writes a fill's reader to the response, handing each chunk back to the
+ * reader's buffer pool once the socket took it, and reading on as the socket
+ * drains (as the public blob route does).
+ */
+async function sendFill(reader: Readable, res: ServerResponse): Promise<void> {
+  const recycling = reader as Readable & { recycle?: (chunk: Buffer) => void };
+  for await (const chunk of reader as AsyncIterable<Buffer>) {
+    if (res.destroyed) throw new Error('peer went away');
+    const accepted = res.write(chunk, (err) => err || recycling.recycle?.(chunk));
+    if (!accepted) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+  }
+  res.end();
 }
 
 function sha256(text: string): Buffer {
