@@ -36,6 +36,7 @@ import { RssSampler, machineBusySeconds, readMemory, resetPeak, residentByKind, 
 import { Results } from './lib/report';
 import { MiB, log, median, now, rotate } from './lib/util';
 import { hey, wrk } from './lib/wrk';
+import { S7, scaleOutTable } from './scale-out-replicas';
 
 const REPO_ROOT = resolve(__dirname, '../../..');
 
@@ -600,6 +601,12 @@ async function main(): Promise<void> {
       await runScenario(['5'], S5, () => memory(ctx, r));
     }
     await runScenario(['6'], S6, () => growth(ctx));
+    if (opts.scaleOut) {
+      await runScenario(['7'], S7, async () => {
+        const layer = opts.quick ? 32 * MiB : 200 * MiB;
+        results.table(S7, await scaleOutTable(ctx.upstream, work.path, { layer, herdClients: s.herdClients, wrkSeconds: s.wrkSeconds, wrkConnections: s.wrkConnections }));
+      });
+    }
   } finally {
     log('stopping servers');
     for (const c of started.reverse()) await c.stop().catch((err: unknown) => log(`stopping ${c.id}: ${String(err)}`));

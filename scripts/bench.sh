@@ -5,7 +5,7 @@
 #
 #   --quick                small sizes, one run (a smoke run of a few minutes)
 #   --runs N               repetitions per scenario (default 3; medians reported)
-#   --only 1,2,3,4,5,6     scenarios to run
+#   --only 1,2,3,4,5,6,7   scenarios to run (7: scale-out with 1, 2, 3 replicas behind nginx)
 #   --contenders LIST      direct,nginx,distribution,entrepot,entrepot-scaleout
 #   --no-scaleout          skip Entrepot scale-out (MariaDB + Redis + S3)
 #   --cpu-prof DIR         run Entrepot under `node --cpu-prof`, profiles into DIR
