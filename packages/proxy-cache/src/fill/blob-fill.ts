@@ -26,8 +26,8 @@ export interface FillOptions {
   /** Counts bytes received from the upstream. */
   onUpstreamBytes?(bytes: number): void;
   onDigestMismatch?(): void;
-  /** false: stream to readers but do not keep the blob (it would not fit the quota, or another replica stores it); asked when the bytes have verified. */
-  keep?: boolean | (() => boolean);
+  /** false: stream to readers but do not keep the blob (it would not fit the quota). */
+  keep?: boolean;
 }
 
 type FillState = 'starting' | 'running' | 'committed' | 'failed';
@@ -215,8 +215,7 @@ export class BlobFill implements GrowingFile {
       this.verified = true;
       this.notify();
       await this.file.sync();
-      const keep = typeof this.options.keep === 'function' ? this.options.keep() : this.options.keep;
-      if (keep !== false) await this.commit();
+      if (this.options.keep !== false) await this.commit();
       this.state = 'committed';
       this.notify();
     } catch (err) {

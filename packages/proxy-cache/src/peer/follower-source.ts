@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RegistryError, type BlobStore, type Coordinator, type Digest, type Logger } from '@entrepot/registry-core';
+import { RegistryError, type BlobStat, type BlobStore, type Coordinator, type Digest, type Logger } from '@entrepot/registry-core';
 import type { BlobOpener } from '../fill/blob-fill';
 import { acquireFillLease, FILL_LEASE_MS, fillLeaseName, type HeldFillLease } from './fill-lease';
 import { PeerUnavailable, type PeerClient } from './peer-client';
@@ -43,6 +43,37 @@ export class FollowerSource {
   /** True once this replica took the fill over: it stores the blob. */
   get owns(): boolean {
     return this.lease !== null;
+  }
+
+  /**
+   * The store the follower's fill commits to. A fill this replica owns stores
+   * its file; one it follows waits until the owner has stored the blob (so its
+   * late readers find it in storage), and stores its own verified copy only
+   * when the owner went away without storing it.
+   */
+  storeFor(blobs: BlobStore): BlobStore {
+    return {
+      kind: blobs.kind,
+      stat: (digest) => blobs.stat(digest),
+      read: (digest, range) => blobs.read(digest, range),
+      write: (digest, source, size) => blobs.write(digest, source, size),
+      delete: (digest) => blobs.delete(digest),
+      list: () => blobs.list(),
+      importVerifiedFile: (digest, path) => (this.owns ? blobs.importVerifiedFile(digest, path) : this.awaitOwnersCopy(blobs, path)),
+    };
+  }
+
+  private async awaitOwnersCopy(blobs: BlobStore, path: string): Promise<BlobStat> {
+    const name = fillLeaseName(this.digest);
+    for (;;) {
+      const stored = await blobs.stat(this.digest);
+      if (stored) return stored;
+      if ((await this.deps.coordinator.holderOf(name)) === null) {
+        // Released just after storing, or gone without: look once more before storing our copy.
+        return (await blobs.stat(this.digest)) ?? blobs.importVerifiedFile(this.digest, path);
+      }
+      await sleep(LOOK_AGAIN_MS);
+    }
   }
 
   /** Lets the lease go (when the fill ended); safe to call twice. */

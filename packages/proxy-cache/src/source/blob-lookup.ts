@@ -172,7 +172,7 @@ export class BlobLookup {
     }
   }
 
-  /** A local fill of another replica's download: verified, served and resumed like any other, stored only if this replica takes it over. */
+  /** A local fill of another replica's download: verified, served and resumed like any other; the owner stores the blob (see FollowerSource.storeFor). */
   private async startFollowing(req: CacheRequest, digest: Digest): Promise<{ fill: BlobFill; started: boolean }> {
     const peers = this.deps.peers!;
     const upstream = await this.deps.upstreamFor(req.config);
@@ -186,11 +186,10 @@ export class BlobLookup {
       digest,
       originKey: originKey(req),
       scratchDir: this.deps.storage.scratchDir,
-      blobs: this.deps.storage.blobs,
+      blobs: follower.storeFor(this.deps.storage.blobs),
       buffers: this.deps.storage.buffers,
       logger: this.deps.logger,
       open: follower.open,
-      keep: () => follower.owns,
       maxResumes: FOLLOWER_MAX_RESUMES,
       // Peers and storage are read again from the bytes written; the upstream, as for any fill.
       isResumable: (err) => follower.source !== 'upstream' || isResumableUpstreamFailure(err),
