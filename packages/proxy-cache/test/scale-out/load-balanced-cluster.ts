@@ -71,6 +71,8 @@ export class LoadBalancedCluster {
       port,
       configPath: join(this.work, `replica-${index}.yml`),
       env,
+      // A loaded machine (the suite runs beside other work) can take long to start three processes.
+      startTimeoutMs: 120_000,
       config: {
         queue: { driver: 'bullmq', redis_url: this.backends.redisUrl, prefix: this.backends.queuePrefix },
         gc: { grace_seconds: 0, interval_seconds: 3600 },
