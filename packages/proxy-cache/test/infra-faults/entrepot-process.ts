@@ -13,7 +13,13 @@ import { launcherSpawn } from '../../../registry-core/src/runtime-flags';
 import { ADMIN_PASSWORD, ADMIN_USER, basicAuth } from '../../../../testing/entrepot-instance';
 import { OutputTail, stopProcess, trackChild, waitForHttp } from '../../../../testing/tools';
 
-const REPO_ROOT = resolve(__dirname, '../../../..');
+/** The repository (the nearest directory up holding lerna.json): also right when compiled into bench/dist. */
+function repoRoot(): string {
+  let dir = __dirname;
+  while (!existsSync(resolve(dir, 'lerna.json')) && resolve(dir, '..') !== dir) dir = resolve(dir, '..');
+  return dir;
+}
+const REPO_ROOT = repoRoot();
 const MAIN = resolve(REPO_ROOT, 'packages/registry-core/dist/main.js');
 
 export interface EntrepotProcessOptions {
