@@ -604,7 +604,7 @@ async function main(): Promise<void> {
     if (opts.scaleOut) {
       await runScenario(['7'], S7, async () => {
         const layer = opts.quick ? 32 * MiB : 200 * MiB;
-        results.table(S7, await scaleOutTable(ctx.upstream, work.path, { layer, herdClients: s.herdClients, wrkSeconds: s.wrkSeconds, wrkConnections: s.wrkConnections }));
+        results.table(S7, await scaleOutTable(ctx.upstream, work.path, { layer, herdClients: s.herdClients, wrkSeconds: s.wrkSeconds, wrkConnections: 8 }));
       });
     }
   } finally {

@@ -56,7 +56,8 @@ async function measure(upstream: UpstreamRegistry, workDir: string, replicas: nu
     // The owner stores the blob after its clients have it: warm reads start from storage.
     await new Promise((r) => setTimeout(r, 3000));
     const before = cluster.replicas.map((r) => cpuSeconds(r.process.pid));
-    const warm = await wrk(url, { headers: [auth], connections: s.wrkConnections, durationS: s.wrkSeconds, scratchDir: workDir });
+    // Whole blobs per request: enough time for many to complete, whatever the layer size.
+    const warm = await wrk(url, { headers: [auth], connections: s.wrkConnections, durationS: Math.max(10, s.wrkSeconds), scratchDir: workDir });
     const used = cluster.replicas.map((r, i) => cpuSeconds(r.process.pid) - before[i]);
     const gib = (warm.requests * img.largest.size) / 2 ** 30;
     const total = used.reduce((a, b) => a + b, 0);
@@ -82,7 +83,7 @@ export async function scaleOutTable(upstream: UpstreamRegistry, workDir: string,
   }
   const fmt = (n: number, digits = 1): string => (Number.isFinite(n) ? n.toFixed(digits) : '–');
   return [
-    `Layer ${s.layer / MiB} MiB; cold herd of ${s.herdClients} clients through nginx; warm: wrk ${s.wrkConnections} connections × ${s.wrkSeconds} s on the same blob through nginx.`,
+    `Layer ${s.layer / MiB} MiB; cold herd of ${s.herdClients} clients through nginx; warm: wrk ${s.wrkConnections} connections × ${Math.max(10, s.wrkSeconds)} s on the same blob through nginx.`,
     '',
     '| replicas | cold herd wall time (s) | upstream GETs for the layer | warm throughput (MiB/s) | replica CPU-s per GiB served | CPU share per replica |',
     '|---|---|---|---|---|---|',
