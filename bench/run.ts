@@ -38,6 +38,7 @@ import { Results } from './lib/report';
 import { MiB, log, median, now, rotate } from './lib/util';
 import { hey, wrk } from './lib/wrk';
 import { lazyScenarios } from './lib/lazy-pull';
+import { S10, scaleOutTable } from './scale-out-replicas';
 
 const REPO_ROOT = resolve(__dirname, '../../..');
 
@@ -668,6 +669,12 @@ async function main(): Promise<void> {
       await runScenario(['8', '9'], 'Lazy pulling', () =>
         lazyScenarios({ upstream: ctx.upstream, results, repoRoot: REPO_ROOT, layerBytes: s.lazyLayer, rate: s.lazyMbps * 1e6, contenders: lazyContenders }, (key) => !opts.only || opts.only.has(key)),
       );
+    }
+    if (opts.scaleOut) {
+      await runScenario(['10'], S10, async () => {
+        const layer = opts.quick ? 32 * MiB : 200 * MiB;
+        results.table(S10, await scaleOutTable(ctx.upstream, work.path, { layer, herdClients: s.herdClients, wrkSeconds: s.wrkSeconds, wrkConnections: 8 }));
+      });
     }
   } finally {
     log('stopping servers');

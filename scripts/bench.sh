@@ -5,7 +5,8 @@
 #
 #   --quick                small sizes, one run (a smoke run of a few minutes)
 #   --runs N               repetitions per scenario (default 3; medians reported)
-#   --only 1,...,9         scenarios to run (7 needs --scanner; 8, 9: lazy pulling and per-connection-capped cold pulls)
+#   --only 1,...,10        scenarios to run (7 needs --scanner; 8, 9: lazy pulling and per-connection-capped cold pulls;
+#                          10: scale-out with 1, 2, 3 replicas behind nginx)
 #   --contenders LIST      direct,nginx,distribution,entrepot,entrepot-scaleout,entrepot-scanner
 #   --scanner              also run Entrepot with a real Clair scanning (scenario 7: on beside off)
 #   --no-scaleout          skip Entrepot scale-out (MariaDB + Redis + S3)

@@ -19,6 +19,8 @@ export const ORDER: ContenderId[] = ['direct', 'nginx', 'distribution', 'distrib
 export class Results {
   readonly metrics: Metric[] = [];
   readonly notes: Record<string, string[]> = {};
+  /** Tables a scenario renders itself (rows that are not contenders, such as replica counts). */
+  readonly tables: Record<string, string> = {};
 
   metric(scenario: string, name: string, unit: string, better: Metric['better'], extra: { limit?: ContenderId; target?: string } = {}): Metric {
     let m = this.metrics.find((x) => x.scenario === scenario && x.name === name);
@@ -38,8 +40,12 @@ export class Results {
     (this.notes[scenario] ??= []).push(text);
   }
 
+  table(scenario: string, markdown: string): void {
+    this.tables[scenario] = markdown;
+  }
+
   scenarios(): string[] {
-    return [...new Set([...this.metrics.map((m) => m.scenario), ...Object.keys(this.notes)])];
+    return [...new Set([...this.metrics.map((m) => m.scenario), ...Object.keys(this.tables), ...Object.keys(this.notes)])];
   }
 
   /** One markdown table per scenario: medians (n runs), then Entrepot/Distribution and Entrepot/limit. */
@@ -73,6 +79,7 @@ export class Results {
         }
         out.push('');
       }
+      if (this.tables[scenario]) out.push(this.tables[scenario]);
       for (const n of this.notes[scenario] ?? []) out.push(`- ${n}`);
       if (this.notes[scenario]?.length) out.push('');
     }
@@ -80,6 +87,6 @@ export class Results {
   }
 
   toJSON(): unknown {
-    return { metrics: this.metrics, notes: this.notes };
+    return { metrics: this.metrics, notes: this.notes, tables: this.tables };
   }
 }

@@ -43,6 +43,9 @@ import { RefreshAhead } from './lifecycle/refresh-job';
 import { statsRoutes, type StatsRouteDeps } from './api/stats-routes';
 import { StatsRecorder } from './stats/stats-recorder';
 import { createSignatureMetrics, SignaturePolicy } from './signatures/signature-policy';
+import { PeerClient } from './peer/peer-client';
+import { PeerServer } from './peer/peer-server';
+import { SharedBreakers } from './upstream/shared-breakers';
 
 /** The parts built in `init`, once the core's services exist. */
 interface Runtime {
@@ -69,6 +72,8 @@ export class ProxyCachePlugin implements RegistryPlugin {
   private runtime: Runtime | null = null;
   private readonly fills = new FillRegistry();
   private pool: UpstreamPool | null = null;
+  private peerServer: PeerServer | null = null;
+  private peerClient: PeerClient | null = null;
 
   constructor(
     private readonly settings: ProxyCacheSettings,
@@ -135,9 +140,12 @@ export class ProxyCachePlugin implements RegistryPlugin {
       );
     });
     points.onShutdown(async () => {
+      // Followers reading these fills through the peer listener take them over when they are cancelled.
       this.runtime?.scheduler.stop();
       await this.runtime?.stats.stop();
       await this.fills.cancelAll();
+      await this.peerServer?.close();
+      await this.peerClient?.close();
       await this.pool?.close();
     });
   }
@@ -146,8 +154,10 @@ export class ProxyCachePlugin implements RegistryPlugin {
     const configs = new CacheConfigStore(core.db, core.secrets, core.clock, core.notices);
     const metrics = createCacheMetrics(core.metrics, () => this.fills.inFlight);
     const ssrf = new SsrfGuard(this.settings.allowed_upstream_hosts);
+    // Across replicas (Redis coordination), one replica's failures open every replica's breaker and one probes.
+    const shared = core.coordinator.kind === 'redis' ? new SharedBreakers(core.notices, core.coordinator, core.logger, this.settings.breaker_cooldown_ms) : undefined;
     const stats = new StatsRecorder(core.db, core.clock, core.logger, this.settings.stats_flush_ms);
-    const pool = new UpstreamPool(core.config.instance_name, this.settings, configs, metrics, core.logger, core.clock, (info) => stats.upstreamResponse(info));
+    const pool = new UpstreamPool(core.config.instance_name, this.settings, configs, metrics, core.logger, core.clock, (info) => stats.upstreamResponse(info), shared);
     this.pool = pool;
     const freshness = new TagFreshness(core.db, core.reads, core.clock);
     const referrerLists = new ReferrerLists(core.db, core.clock);
@@ -166,6 +176,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
       },
       evicted: (org, count, bytes) => stats.eviction(org.id, count, bytes),
     });
+    const peers = await this.startPeers(core);
     const source = new CacheSource({
       configs,
       content: core.content,
@@ -188,6 +199,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
         pieceBytes: this.settings.fill_piece_bytes,
         connections: this.settings.fill_connections,
       },
+      peers,
     }, referrerLists);
     const intervalMs = this.settings.lifecycle_interval_s * 1000;
     const expiry = new IdleExpiry(core, freshness, lifecycleMetrics, stats);
@@ -224,5 +236,16 @@ export class ProxyCachePlugin implements RegistryPlugin {
       await applyDeclaredOrgs(this.settings.orgs, this.settings, configs, core);
       scheduler.start();
     }
+  }
+
+  /** The peer listener and client, when configured: followers stream fills from their owners. */
+  private async startPeers(core: CoreServices): Promise<{ client: PeerClient; selfUrl: string } | undefined> {
+    const settings = this.settings.peer;
+    if (!settings || !this.upstreamEnabled) return undefined;
+    this.peerServer = new PeerServer(settings, this.fills, core.logger);
+    const selfUrl = await this.peerServer.listen();
+    this.peerClient = new PeerClient(settings.secret);
+    core.logger.info('peer listener for fills started', { url: selfUrl });
+    return { client: this.peerClient, selfUrl };
   }
 }

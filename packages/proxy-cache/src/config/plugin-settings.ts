@@ -22,6 +22,20 @@ const declaredOrg = z.object({
   fill_on_range: z.enum(['always', 'never']).optional(),
 });
 
+/**
+ * The internal listener replicas read each other's fills from. Never part of
+ * the public API: its own port, reachable only by peers presenting `secret`.
+ */
+const peerSettings = z.object({
+  /** Interface to listen on: the replicas' private network, never the load balancer's. */
+  host: z.string().default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535),
+  /** How other replicas reach this one (default http://host:port). */
+  advertise_url: z.string().url().optional(),
+  /** Shared by every replica; at least 32 characters. */
+  secret: z.string().min(32),
+});
+
 const settingsSchema = z.object({
   /** host[:port] patterns (`*` wildcards) that may resolve to loopback/private addresses. */
   allowed_upstream_hosts: z.array(z.string()).default([]),
@@ -45,11 +59,14 @@ const settingsSchema = z.object({
   fill_piece_bytes: z.number().int().min(64 * 1024).max(256 * 1024 * 1024).default(8 * 1024 * 1024),
   /** Connections one parallel fill uses at once; 1 turns parallel fills off. */
   fill_connections: z.number().int().min(1).max(16).default(4),
+  /** Followers stream fills from their owner through this listener; without it they wait for the stored blob. */
+  peer: peerSettings.optional(),
   /** Cache organizations to create or update at start. */
   orgs: z.array(declaredOrg).default([]),
 });
 
 export type ProxyCacheSettings = z.infer<typeof settingsSchema>;
+export type PeerSettings = z.infer<typeof peerSettings>;
 export type DeclaredCacheOrg = z.infer<typeof declaredOrg>;
 
 /** Reads the `proxy_cache` section of the config file plus its environment overrides. */
@@ -61,6 +78,12 @@ export function loadSettings(config: Config): ProxyCacheSettings {
     merged.allowed_upstream_hosts = env.PROXY_CACHE_ALLOWED_UPSTREAM_HOSTS.split(',').map((s) => s.trim()).filter(Boolean);
   }
   if (env.PROXY_CACHE_DEFAULT_ORG) merged.default_mirror_org = env.PROXY_CACHE_DEFAULT_ORG;
+  const peer = { ...((section.peer ?? {}) as Record<string, unknown>) };
+  if (env.PROXY_CACHE_PEER_HOST) peer.host = env.PROXY_CACHE_PEER_HOST;
+  if (env.PROXY_CACHE_PEER_PORT) peer.port = Number(env.PROXY_CACHE_PEER_PORT);
+  if (env.PROXY_CACHE_PEER_URL) peer.advertise_url = env.PROXY_CACHE_PEER_URL;
+  if (env.PROXY_CACHE_PEER_SECRET) peer.secret = env.PROXY_CACHE_PEER_SECRET;
+  if (Object.keys(peer).length > 0) merged.peer = peer;
   const result = settingsSchema.safeParse(merged);
   if (!result.success) {
     const issues = result.error.issues.map((i) => `  proxy_cache.${i.path.join('.')}: ${i.message}`).join('\n');

@@ -8,10 +8,12 @@ import { cacheRequest, ensureRepository, type CacheDeps, type CacheRequest } fro
 import { endpointOf } from '../config/cache-config-store';
 import { Coalescer } from '../freshness/coalescer';
 import { fillOpener, isResumable, rangeOpener } from './upstream-blob-openers';
+import { acquireFillLease, fillLeaseName } from '../peer/fill-lease';
+import { FollowerSource } from '../peer/follower-source';
 
-/** How long a fill lease lasts without renewal (renewed every third of it while downloading). */
-const FILL_LEASE_MS = 30_000;
 const REMOTE_POLL_MS = 200;
+/** A follower reading through peers tolerates this many broken sources (each resume waits for the next one). */
+const FOLLOWER_MAX_RESUMES = 20;
 
 /**
  * Blobs of cache organizations. The core already served blobs this repository
@@ -205,30 +207,60 @@ export class BlobLookup {
 
   /**
    * Single flight across replicas: the replica holding the fill lease downloads;
-   * the others wait until the blob is stored (or the lease lapses, then they take
-   * over), so N replicas still make one upstream GET per blob.
+   * the others follow it, streaming its bytes through its peer listener as they
+   * arrive (or, without peer listeners, wait until the blob is stored). When the
+   * owner dies its lease lapses within seconds and a follower takes the fill over,
+   * so N replicas still make one upstream GET per blob.
    */
   private async startOrAwaitRemote(req: CacheRequest, digest: Digest): Promise<{ fill: BlobFill; started: boolean } | 'stored'> {
-    const name = `fill:${digest}`;
+    const name = fillLeaseName(digest);
+    const peers = this.deps.peers;
     for (;;) {
       if (this.deps.fills.get(digest)) return this.startFill(req, digest);
-      const lease = await this.deps.coordinator.tryAcquire(name, FILL_LEASE_MS);
+      const lease = await acquireFillLease(this.deps.coordinator, digest, peers?.selfUrl ?? '', this.deps.logger);
       if (lease) {
         const outcome = await this.startFill(req, digest);
-        const renewal = setInterval(() => void lease.renew().catch(() => false), FILL_LEASE_MS / 3);
-        renewal.unref();
-        void outcome.fill.done.finally(() => {
-          clearInterval(renewal);
-          void lease.release();
-        });
+        void outcome.fill.done.finally(() => lease.release());
         return outcome;
       }
+      if (peers && (await this.deps.coordinator.holderOf(name))) return this.startFollowing(req, digest);
       while (await this.deps.coordinator.isHeld(name)) {
         if (await this.deps.storage.blobs.stat(digest)) return 'stored';
         await new Promise((r) => setTimeout(r, REMOTE_POLL_MS));
       }
       if (await this.deps.storage.blobs.stat(digest)) return 'stored';
     }
+  }
+
+  /** A local fill of another replica's download: verified, served and resumed like any other; the owner stores the blob (see FollowerSource.storeFor). */
+  private async startFollowing(req: CacheRequest, digest: Digest): Promise<{ fill: BlobFill; started: boolean }> {
+    const peers = this.deps.peers!;
+    const upstream = await this.deps.upstreamFor(req.config);
+    const org = req.orgName;
+    const follower = new FollowerSource(
+      { coordinator: this.deps.coordinator, peers: peers.client, selfUrl: peers.selfUrl, blobs: this.deps.storage.blobs, logger: this.deps.logger },
+      digest,
+      (offset, signal) => upstream.getBlob(req.upstreamRepo, digest, { offset, signal }),
+    );
+    const outcome = this.deps.fills.getOrStart({
+      digest,
+      originKey: originKey(req),
+      scratchDir: this.deps.storage.scratchDir,
+      blobs: follower.storeFor(this.deps.storage.blobs),
+      buffers: this.deps.storage.buffers,
+      logger: this.deps.logger,
+      open: follower.open,
+      maxResumes: FOLLOWER_MAX_RESUMES,
+      // Peers and storage are read again from the bytes written; the upstream, as for any fill.
+      isResumable: (err) => follower.source !== 'upstream' || isResumableUpstreamFailure(err),
+      onUpstreamBytes: (bytes) => {
+        if (follower.source === 'upstream') this.deps.metrics.bytes.inc({ org, source: 'upstream' }, bytes);
+      },
+      onDigestMismatch: () => this.deps.metrics.digestMismatches.inc({ org }),
+    });
+    if (outcome.started) void outcome.fill.done.finally(() => follower.release());
+    // This replica's later requests for the digest join the local fill: the peer is read once per replica.
+    return { fill: outcome.fill, started: false };
   }
 
   private async startFill(req: CacheRequest, digest: Digest): Promise<{ fill: BlobFill; started: boolean }> {
@@ -263,6 +295,12 @@ export class BlobLookup {
     if (fill.committed) return this.deps.storage.blobs.read(digest, range);
     throw fill.failed ?? new RegistryError('UNAVAILABLE', `download of ${digest} ended without content`);
   }
+}
+
+/** As a fill from the upstream resumes (see startFill). */
+function isResumableUpstreamFailure(err: unknown): boolean {
+  const failure = upstreamFailureOf(err);
+  return failure !== null && (failure.kind === 'network' || failure.kind === 'timeout' || (failure.kind === 'status' && (failure.status ?? 0) >= 500));
 }
 
 function isBlobUnknown(err: unknown): boolean {

@@ -8,6 +8,7 @@ import type { UpstreamPort } from './upstream-port';
 import type { QuotaKeeper } from '../eviction/quota-keeper';
 import type { BypassSet } from '../eviction/bypass-set';
 import type { StatsRecorder } from '../stats/stats-recorder';
+import type { PeerClient } from '../peer/peer-client';
 
 /** Everything the cache's lookup code shares. */
 export interface CacheDeps {
@@ -27,6 +28,8 @@ export interface CacheDeps {
   quota: QuotaKeeper;
   bypass: BypassSet;
   coordinator: Coordinator;
+  /** Reading other replicas' fills, when a peer listener is configured. */
+  peers?: { client: PeerClient; selfUrl: string };
   /** How long a pull waits for a revalidation before cached content is served stale. */
   revalidationDeadlineMs: number;
   stats: StatsRecorder;

@@ -5,6 +5,7 @@ import type { ProxyCacheSettings } from '../config/plugin-settings';
 import { CircuitBreaker } from '../upstream/circuit-breaker';
 import type { UpstreamResponseInfo } from '../upstream/http-transport';
 import { UpstreamClient } from '../upstream/upstream-client';
+import type { SharedBreakers } from '../upstream/shared-breakers';
 
 const BREAKER_LEVEL = { closed: 0, 'half-open': 1, open: 2 } as const;
 
@@ -27,6 +28,8 @@ export class UpstreamPool {
     private readonly clock: Clock,
     /** Told every upstream response and failure (statistics). */
     private readonly observe: (info: UpstreamResponseInfo) => void = () => undefined,
+    /** Breakers shared with the other replicas (scale-out). */
+    private readonly shared?: SharedBreakers,
   ) {}
 
   /** This process's circuit breaker state for an endpoint ('closed' before any request). */
@@ -70,17 +73,23 @@ export class UpstreamPool {
     let breaker = this.breakers.get(url.origin);
     if (!breaker) {
       const host = url.host;
-      breaker = new CircuitBreaker({
+      const origin = url.origin;
+      const shared = this.shared;
+      const created: CircuitBreaker = new CircuitBreaker({
         host,
         clock: this.clock,
         failureThreshold: this.settings.breaker_failures,
         cooldownMs: this.settings.breaker_cooldown_ms,
         onStateChange: (change) => {
           this.metrics.breakerState.set({ upstream: host }, BREAKER_LEVEL[change.to]);
-          this.logger.warn('upstream circuit breaker changed state', { upstream: host, from: change.from, to: change.to });
+          this.logger.warn('upstream circuit breaker changed state', { upstream: host, from: change.from, to: change.to, ...(change.followed ? { followed: true } : {}) });
+          shared?.changed(origin, change, created);
         },
+        mayProbe: shared ? () => shared.mayProbe(origin) : undefined,
       });
-      this.breakers.set(url.origin, breaker);
+      shared?.attach(origin, created);
+      breaker = created;
+      this.breakers.set(origin, breaker);
     }
     return breaker;
   }

@@ -28,6 +28,8 @@ export interface BreakerStateChange {
   to: BreakerState;
   /** Consecutive failures counted when the circuit opened. */
   failures: number;
+  /** True when another replica's breaker decided it (`follow`), not this one's calls. */
+  followed?: boolean;
 }
 
 export interface CircuitBreakerOptions {
@@ -41,6 +43,11 @@ export interface CircuitBreakerOptions {
   /** Time the circuit stays open before a probe is let through (default 15 s). */
   cooldownMs?: number;
   onStateChange?: (change: BreakerStateChange) => void;
+  /**
+   * Asked when the circuit is half-open and a call would be the probe: false
+   * fails the call fast instead (another replica probes; see SharedBreakers).
+   */
+  mayProbe?: () => boolean;
 }
 
 /** The right to make one call; settle it exactly once (later calls are ignored). */
@@ -62,6 +69,7 @@ export class CircuitBreaker {
   private readonly windowMs: number;
   private readonly cooldownMs: number;
   private readonly onStateChange?: (change: BreakerStateChange) => void;
+  private readonly mayProbe?: () => boolean;
 
   private current: BreakerState = 'closed';
   private failures = 0;
@@ -76,6 +84,7 @@ export class CircuitBreaker {
     this.windowMs = options.windowMs ?? 60_000;
     this.cooldownMs = options.cooldownMs ?? 15_000;
     this.onStateChange = options.onStateChange;
+    this.mayProbe = options.mayProbe;
   }
 
   /** The current state (an open circuit whose cooldown has passed reports half-open). */
@@ -103,6 +112,7 @@ export class CircuitBreaker {
       if (this.probeStartedAt !== null && now - this.probeStartedAt < this.cooldownMs) {
         throw circuitOpen(this.host, this.retryAfterSeconds());
       }
+      if (this.mayProbe && !this.mayProbe()) throw circuitOpen(this.host, 1);
       this.probeStartedAt = now;
       probe = true;
     }
@@ -153,6 +163,29 @@ export class CircuitBreaker {
     if (this.failures >= this.threshold) this.open(now);
   }
 
+  /**
+   * Takes the state another replica's breaker of the same upstream reached:
+   * `open` for `openForMs` already, or `closed`. Reported with `followed`.
+   */
+  follow(state: 'open' | 'closed', openForMs = 0): void {
+    const openedAt = this.clock.now() - Math.max(0, openForMs);
+    if (state === 'closed') {
+      this.failures = 0;
+      if (this.current !== 'closed') this.transition('closed', true);
+      return;
+    }
+    if (this.current === 'open' && this.openedAt >= openedAt) return;
+    this.openedAt = openedAt;
+    this.probeStartedAt = null;
+    this.transition('open', true);
+    this.advance();
+  }
+
+  /** How long the circuit has been open (0 when closed). */
+  openForMs(): number {
+    return this.current === 'closed' ? 0 : Math.max(0, this.clock.now() - this.openedAt);
+  }
+
   /** Seconds until the next probe may go through (0 when not open). */
   retryAfterSeconds(): number {
     if (this.current === 'closed') return 0;
@@ -173,7 +206,7 @@ export class CircuitBreaker {
     }
   }
 
-  private transition(to: BreakerState): void {
+  private transition(to: BreakerState, followed = false): void {
     const from = this.current;
     if (from === to) return;
     this.current = to;
@@ -181,7 +214,7 @@ export class CircuitBreaker {
     if (to === 'closed') this.probeStartedAt = null;
     if (to === 'open') this.failures = 0;
     try {
-      this.onStateChange?.({ host: this.host, from, to, failures });
+      this.onStateChange?.({ host: this.host, from, to, failures, ...(followed ? { followed } : {}) });
     } catch {
       // A metrics hook must not break the calls it observes.
     }

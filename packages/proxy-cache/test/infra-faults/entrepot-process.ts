@@ -13,7 +13,13 @@ import { launcherSpawn } from '../../../registry-core/src/runtime-flags';
 import { ADMIN_PASSWORD, ADMIN_USER, basicAuth } from '../../../../testing/entrepot-instance';
 import { OutputTail, stopProcess, trackChild, waitForHttp } from '../../../../testing/tools';
 
-const REPO_ROOT = resolve(__dirname, '../../../..');
+/** The repository (the nearest directory up holding lerna.json): also right when compiled into bench/dist. */
+function repoRoot(): string {
+  let dir = __dirname;
+  while (!existsSync(resolve(dir, 'lerna.json')) && resolve(dir, '..') !== dir) dir = resolve(dir, '..');
+  return dir;
+}
+const REPO_ROOT = repoRoot();
 const MAIN = resolve(REPO_ROOT, 'packages/registry-core/dist/main.js');
 
 export interface EntrepotProcessOptions {
@@ -24,6 +30,8 @@ export interface EntrepotProcessOptions {
   /** The config file's content (written as YAML); host, port, data_dir and the admin are added. */
   config: Record<string, unknown>;
   env?: Record<string, string>;
+  /** How long a start may take before it counts as failed (default 30 s; the first start on a fresh MariaDB runs every migration). */
+  startTimeoutMs?: number;
 }
 
 export class EntrepotProcess {
@@ -79,7 +87,7 @@ export class EntrepotProcess {
     child.stdout?.on('data', (d: Buffer) => this.output.push(d));
     child.stderr?.on('data', (d: Buffer) => this.output.push(d));
     try {
-      await waitForHttp(`${this.url}/health/instance`, 30_000, { process: child, accept: (s) => s === 200 });
+      await waitForHttp(`${this.url}/health/instance`, this.options.startTimeoutMs ?? 30_000, { process: child, accept: (s) => s === 200 });
     } catch (err) {
       await this.kill9();
       throw new Error(`Entrepot did not start: ${(err as Error).message}\n${this.output.toString()}`);

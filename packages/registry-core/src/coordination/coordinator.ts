@@ -12,10 +12,16 @@ export interface Lease {
 
 export interface Coordinator {
   readonly kind: string;
-  /** Takes `name` for `ttlMs` if nobody holds it; null when someone does. */
-  tryAcquire(name: string, ttlMs: number): Promise<Lease | null>;
+  /**
+   * Takes `name` for `ttlMs` if nobody holds it; null when someone does.
+   * `holder` is a note others can read while the lease lasts (where the holder
+   * can be reached); it is not a secret.
+   */
+  tryAcquire(name: string, ttlMs: number, holder?: string): Promise<Lease | null>;
   /** Whether anyone holds `name` right now. */
   isHeld(name: string): Promise<boolean>;
+  /** The note of whoever holds `name` right now: null when nobody does, '' when the holder left none. */
+  holderOf(name: string): Promise<string | null>;
   close(): Promise<void>;
 }
 

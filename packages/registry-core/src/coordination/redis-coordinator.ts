@@ -86,20 +86,26 @@ export class RedisCoordinator implements Coordinator {
     this.logger?.warn('Redis unreachable: fill and quota leases are local to this replica until it is back', { reason });
   }
 
-  async tryAcquire(name: string, ttlMs: number): Promise<Lease | null> {
+  async tryAcquire(name: string, ttlMs: number, holder = ''): Promise<Lease | null> {
     // A lease taken here during an outage keeps excluding this process's other callers.
     if (await this.local.isHeld(name)) return null;
-    if (!(await this.available())) return this.local.tryAcquire(name, ttlMs);
+    if (!(await this.available())) return this.local.tryAcquire(name, ttlMs, holder);
     const key = this.key(name);
-    const token = randomUUID();
-    let ok: string | null;
+    // The value is the holder's token, then its note: release and renew compare the whole value.
+    const token = `${randomUUID()} ${holder}`;
+    let ok: boolean;
     try {
-      ok = await this.redis.set(key, token, 'PX', ttlMs, 'NX');
+      ok = (await this.redis.set(key, token, 'PX', ttlMs, 'NX')) === 'OK';
     } catch (err) {
-      this.fallBack(String(err));
-      return this.local.tryAcquire(name, ttlMs);
+      // A reply late because this process stalled is not an outage: Redis says who holds the name.
+      const holderNow = this.ready() ? await this.redis.get(key).catch(() => undefined) : undefined;
+      if (holderNow === undefined) {
+        this.fallBack(String(err));
+        return this.local.tryAcquire(name, ttlMs, holder);
+      }
+      ok = holderNow === token;
     }
-    if (ok !== 'OK') return null;
+    if (!ok) return null;
     const redis = this.redis;
     let released = false;
     return {
@@ -123,6 +129,21 @@ export class RedisCoordinator implements Coordinator {
     } catch (err) {
       this.fallBack(String(err));
       return false;
+    }
+  }
+
+  async holderOf(name: string): Promise<string | null> {
+    const local = await this.local.holderOf(name);
+    if (local !== null) return local;
+    if (!(await this.available())) return null;
+    try {
+      const value = await this.redis.get(this.key(name));
+      if (value === null) return null;
+      const space = value.indexOf(' ');
+      return space < 0 ? '' : value.slice(space + 1);
+    } catch (err) {
+      this.fallBack(String(err));
+      return null;
     }
   }
 

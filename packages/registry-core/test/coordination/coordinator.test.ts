@@ -43,6 +43,18 @@ describe.each([
     expect(await coordinator.isHeld('y')).toBe(true);
   });
 
+  it('tells who holds a name by the note the holder left', async () => {
+    expect(await coordinator.holderOf('h')).toBeNull();
+    const lease = await coordinator.tryAcquire('h', 5000, 'http://10.0.0.7:9001');
+    expect(await coordinator.holderOf('h')).toBe('http://10.0.0.7:9001');
+    expect(await lease!.renew()).toBe(true);
+    await lease!.release();
+    expect(await coordinator.holderOf('h')).toBeNull();
+    const anonymous = await coordinator.tryAcquire('h', 5000);
+    expect(await coordinator.holderOf('h')).toBe('');
+    await anonymous!.release();
+  });
+
   it('serializes work under withLock', async () => {
     let inside = 0;
     let maxInside = 0;

@@ -25,6 +25,10 @@ export interface ScaleOutBackends {
   database: string;
   /** BullMQ key prefix this run owns (its keys are deleted by `cleanup()`). */
   queuePrefix: string;
+  /** The environment that points a replica at the three backends (for replicas run as processes). */
+  env: Record<string, string>;
+  /** Redis URL the replicas share (queue, leases, change notices under `queuePrefix`). */
+  redisUrl: string;
   /** Starts one Entrepot replica on the shared backends (plugins and extra settings optional). */
   startReplica(options?: Pick<TestInstanceOptions, 'plugins' | 'env' | 'overrides' | 'clock'>): Promise<TestInstance>;
   /** Object keys in the bucket (to show blobs went to S3). */
@@ -111,6 +115,8 @@ export async function startScaleOutBackends(): Promise<ScaleOutBackends> {
     s3,
     database,
     queuePrefix,
+    env,
+    redisUrl: REDIS_URL,
     async startReplica(options = {}) {
       const replica = await startEntrepot({
         plugins: options.plugins,
