@@ -17,7 +17,8 @@ describe('pull-through cache against a real upstream (htpasswd)', () => {
     upstreamCreds = fx.upstream.creds!;
     const image = await createOciImage(join(fx.work, 'app-v1'), { tag: 'v1', layerCount: 3, layerSize: 300_000 });
     v1 = await pushImage(image.layoutDir, 'v1', fx.upstream.ref('library/app', 'v1'), { creds: upstreamCreds });
-    await fx.createCacheOrg('cache', { expiration_s: 2 });
+    // Long enough that a push and a pull fit inside one staleness period on a busy machine.
+    await fx.createCacheOrg('cache', { expiration_s: 6 });
   });
 
   afterAll(() => fx.stop());
@@ -44,7 +45,7 @@ describe('pull-through cache against a real upstream (htpasswd)', () => {
   });
 
   it('revalidates with one HEAD after the staleness period and follows an overwritten tag', async () => {
-    await sleep(2100);
+    await sleep(6100);
     fx.upstream.resetLog();
     const again = await skopeoCopyOut(`${fx.entrepot.host}/cache/library/app:v1`, join(fx.work, 'reval'), { creds });
     expect(again).toBe(v1);
@@ -57,7 +58,7 @@ describe('pull-through cache against a real upstream (htpasswd)', () => {
     expect(v1b).not.toBe(v1);
     // Still inside the new staleness period: the old digest is served.
     expect(await skopeoCopyOut(`${fx.entrepot.host}/cache/library/app:v1`, join(fx.work, 'old'), { creds })).toBe(v1);
-    await sleep(2100);
+    await sleep(6100);
     expect(await skopeoCopyOut(`${fx.entrepot.host}/cache/library/app:v1`, join(fx.work, 'new'), { creds })).toBe(v1b);
   });
 
