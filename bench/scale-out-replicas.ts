@@ -1,5 +1,5 @@
 /**
- * Scenario 7: Entrepot scale-out with 1, 2 and 3 replicas behind nginx (the
+ * Scenario 10: Entrepot scale-out with 1, 2 and 3 replicas behind nginx (the
  * deployment of docs/scale-out.md, built by the scale-out tests' harness):
  * cold herd wall time and upstream GETs for one new layer, warm blob
  * throughput through nginx, and the replicas' CPU seconds per GiB served.
