@@ -40,24 +40,7 @@ export function manifestHandlers(deps: RegistryRouteDeps) {
     // first pull) may fail without consequence: the response is already sent.
     // A HEAD by digest adds nothing to the GET that follows it; a HEAD by tag is how
     // containerd resolves the tag it pulls, so that one is audited.
-    if (req.method !== 'HEAD' || ref.kind !== 'digest') {
-      void deps.audit.record({
-        orgId: ctx.target.org.id,
-        repo: ctx.target.repoName,
-        kind: 'pull_repo',
-        performer: ctx.principal,
-        ip: ctx.clientIp,
-        userAgent: ctx.userAgent,
-        metadata: {
-          reference: referenceString(ref),
-          ...(ref.kind === 'tag' ? { tag: ref.tag } : {}),
-          manifest_digest: hit.digest,
-          cache_result: hit.cacheResult ?? null,
-          route: ctx.target.route,
-          method: req.method,
-        },
-      });
-    }
+    if (req.method !== 'HEAD' || ref.kind !== 'digest') auditPull(req, ref, hit, { cache_result: hit.cacheResult ?? null });
     if (ref.kind === 'tag' && hit.cacheResult !== 'bypass') {
       try {
         // A first pull through a cache creates the repository during the lookup.
@@ -92,6 +75,13 @@ export function manifestHandlers(deps: RegistryRouteDeps) {
     }
     if (!refusal) return;
     deps.metrics.pulls.inc({ org: ctx.target.org.name, result: 'blocked', kind: 'manifest' });
+    auditPull(req, ref, hit, { cache_result: 'blocked', ...refusal.metadata });
+    throw refusal.error;
+  }
+
+  /** The `pull_repo` audit entry of a manifest request, queued (never blocking the response). */
+  function auditPull(req: Request, ref: Reference, hit: ManifestHit, outcome: Record<string, unknown>): void {
+    const ctx = lookupContext(req);
     void deps.audit.record({
       orgId: ctx.target.org.id,
       repo: ctx.target.repoName,
@@ -103,13 +93,11 @@ export function manifestHandlers(deps: RegistryRouteDeps) {
         reference: referenceString(ref),
         ...(ref.kind === 'tag' ? { tag: ref.tag } : {}),
         manifest_digest: hit.digest,
-        cache_result: 'blocked',
-        ...refusal.metadata,
+        ...outcome,
         route: ctx.target.route,
         method: req.method,
       },
     });
-    throw refusal.error;
   }
 
   async function put(req: Request, res: Response): Promise<void> {
