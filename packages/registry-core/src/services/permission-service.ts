@@ -79,6 +79,16 @@ export class PermissionService {
     ];
   }
 
+  /** The repositories a subject holds an explicit role on, by name, with the repository's own visibility (null: the organization's). */
+  async subjectPermissions(orgId: number, subject: Subject): Promise<Array<{ repo: string; visibility: string | null; role: RepoRole }>> {
+    const rows = await this.db('permissions as p')
+      .join('repositories as r', 'r.id', 'p.repo_id')
+      .where({ 'r.org_id': orgId, 'p.subject_kind': subject.kind, 'p.subject_id': subject.id })
+      .orderBy('r.name')
+      .select('r.name', 'r.visibility', 'p.role');
+    return rows.map((r: Record<string, unknown>) => ({ repo: String(r.name), visibility: r.visibility === null || r.visibility === undefined ? null : String(r.visibility), role: r.role as RepoRole }));
+  }
+
   async get(repoId: number, subject: Subject): Promise<RepoRole | null> {
     const row = await this.db('permissions').where({ repo_id: repoId, subject_kind: subject.kind, subject_id: subject.id }).first('role');
     return row ? (row.role as RepoRole) : null;

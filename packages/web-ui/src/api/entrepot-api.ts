@@ -94,28 +94,29 @@ export class EntrepotApi {
   }
 
   // --- proxy cache ---------------------------------------------------------
-  /** The cache configuration, or null when the organization is not a proxy cache. */
+  /** The cache configuration, or null when the organization is not a proxy cache (Quay answers with empty fields). */
   async proxyCache(name: string): Promise<ProxyCacheConfig | null> {
-    try {
-      return await this.call<ProxyCacheConfig>('GET', `${org(name)}/proxycache`);
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 404 && !err.endpointMissing) return null;
-      throw err;
-    }
+    const config = await this.call<ProxyCacheConfig | { upstream_registry: '' }>('GET', `${org(name)}/proxycache`);
+    return config.upstream_registry === '' ? null : (config as ProxyCacheConfig);
   }
 
-  saveProxyCache(name: string, input: ProxyCacheInput): Promise<ProxyCacheConfig> {
-    return this.call('POST', `${org(name)}/proxycache`, input);
+  /** Saves the configuration (the server answers with Quay's bare "Created") and reads it back. */
+  async saveProxyCache(name: string, input: ProxyCacheInput): Promise<ProxyCacheConfig> {
+    await this.call('POST', `${org(name)}/proxycache`, input);
+    const saved = await this.proxyCache(name);
+    if (!saved) throw new ApiError(409, `${name} stopped being a proxy cache while it was saved`);
+    return saved;
   }
 
-  deleteProxyCache(name: string): Promise<null> {
-    return this.call('DELETE', `${org(name)}/proxycache`);
+  async deleteProxyCache(name: string): Promise<void> {
+    await this.call('DELETE', `${org(name)}/proxycache`);
   }
 
-  /** Checks reachability and credentials of a configuration without saving it. */
+  /** Checks reachability and credentials of a configuration without saving it ("Valid", or "Anonymous" without credentials). */
   async validateProxyCache(name: string, input: ProxyCacheInput): Promise<ProxyCacheValidation> {
     try {
-      return await this.call<ProxyCacheValidation>('POST', `${org(name)}/validateproxycache`, input);
+      const answer = await this.call<string>('POST', `${org(name)}/validateproxycache`, input);
+      return { valid: true, anonymous: answer === 'Anonymous' };
     } catch (err) {
       if (err instanceof ApiError && err.status === 400) return { valid: false, error_message: err.message };
       throw err;
@@ -145,7 +146,7 @@ export class EntrepotApi {
 
   // --- robots --------------------------------------------------------------
   robots(name: string): Promise<{ robots: Robot[] }> {
-    return this.call('GET', `${org(name)}/robots`);
+    return this.call('GET', `${org(name)}/robots`, undefined, { token: false });
   }
 
   createRobot(name: string, short: string, description: string): Promise<Robot> {

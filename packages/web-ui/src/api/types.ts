@@ -111,7 +111,8 @@ export interface ProxyCacheInput {
 
 export interface ProxyCacheValidation {
   valid: boolean;
-  upstream?: string;
+  /** The upstream answered; no credentials were given to check. */
+  anonymous?: boolean;
   error_message?: string;
 }
 

@@ -4,7 +4,7 @@ import { RegistryError } from '../../../errors/registry-error';
 import { isUniqueViolation } from '../../../db/database';
 import type { ApiContext } from './api-context';
 import { quayDate } from './quay-format';
-import { quotaReport } from './quota-routes';
+import { quotaList, quotaReport } from './quota-routes';
 import { NAMESPACE_NAME, NAMESPACE_NAME_HINT, parseBody } from './validation';
 
 const email = z.email().max(255);
@@ -22,6 +22,9 @@ const changeOrgBody = z.strictObject({
   email: email.nullable().optional(),
 });
 
+/** Deleted tags are not kept for restoring: Quay's "time machine" period is zero here. */
+const DELETED_TAGS_KEPT_S = 0;
+
 const memberBody = z.strictObject({ role: z.enum(['admin', 'member']) });
 
 /** Organizations (create, read, change, delete) and their members. */
@@ -32,7 +35,9 @@ export function organizationRoutes(router: Router, ctx: ApiContext): void {
   router.post('/organization/', asyncHandler(async (req, res) => {
     const who = access.requireUser(req);
     const body = parseBody(createOrgBody, req.body);
-    if (await accounts.findUser(body.name)) throw new RegistryError('CONFLICT', `name ${body.name} is taken by a user`);
+    // Quay answers a taken name with 400 and this message.
+    const taken = () => new RegistryError('INVALID_REQUEST', 'A user or organization with this name already exists', { detail: { field: 'name' } });
+    if (await accounts.findUser(body.name)) throw taken();
     let orgId = 0;
     try {
       await deps.db.transaction(async (trx) => {
@@ -41,7 +46,7 @@ export function organizationRoutes(router: Router, ctx: ApiContext): void {
         await trx('org_members').insert({ org_id: orgId, user_id: who.id, role: 'admin' });
       });
     } catch (err) {
-      if (isUniqueViolation(err)) throw new RegistryError('CONFLICT', `organization ${body.name} already exists`);
+      if (isUniqueViolation(err)) throw taken();
       throw err;
     }
     await ctx.audit(req, { orgId, kind: 'org_create', metadata: { name: body.name, is_public: body.is_public ?? false } });
@@ -64,8 +69,9 @@ export function organizationRoutes(router: Router, ctx: ApiContext): void {
       created: quayDate(org.created_at),
       repository_count: await count('repositories'),
       ...(isMember ? { member_count: await count('org_members'), robot_count: await count('robots') } : {}),
-      ...(isAdmin ? { email: row?.email ?? null } : {}),
-      ...(isMember && deps.config.flags.FEATURE_QUOTA_MANAGEMENT !== false ? { quota_report: await quotaReport(ctx, org.id) } : {}),
+      ...(isAdmin ? { email: row?.email ?? null, tag_expiration_s: DELETED_TAGS_KEPT_S } : {}),
+      ...(isMember ? { teams: {}, ordered_teams: [] } : {}),
+      ...(isMember && deps.config.flags.FEATURE_QUOTA_MANAGEMENT !== false ? { quotas: await quotaList(ctx, org.id), quota_report: await quotaReport(ctx, org.id) } : {}),
     });
   }));
 

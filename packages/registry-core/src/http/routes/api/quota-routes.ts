@@ -79,3 +79,9 @@ export async function quotaReport(ctx: ApiContext, orgId: number): Promise<{ quo
   const quota = await ctx.deps.quotas.get(orgId);
   return { quota_bytes: await ctx.deps.quotas.usage(orgId), configured_quota: quota?.limitBytes ?? null };
 }
+
+/** Quay's `quotas` in the organization's description. */
+export async function quotaList(ctx: ApiContext, orgId: number): Promise<Array<Record<string, unknown>>> {
+  const quota = await ctx.deps.quotas.get(orgId);
+  return quota ? [present(quota)] : [];
+}

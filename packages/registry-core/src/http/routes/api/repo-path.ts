@@ -8,6 +8,8 @@ export type RepoEndpoint =
   | { kind: 'repository' }
   | { kind: 'changevisibility' }
   | { kind: 'logs' }
+  | { kind: 'aggregatelogs' }
+  | { kind: 'exportlogs' }
   | { kind: 'tags' }
   | { kind: 'tag'; tag: string }
   | { kind: 'pin'; tag: string }
@@ -62,6 +64,8 @@ function matchEndpoint(segments: string[]): { nameEnd: number; endpoint: RepoEnd
   if (n >= 2 && at(1) === 'tag') return { nameEnd: n - 1, endpoint: { kind: 'tags' } };
   if (n >= 2 && at(1) === 'changevisibility') return { nameEnd: n - 1, endpoint: { kind: 'changevisibility' } };
   if (n >= 2 && at(1) === 'logs') return { nameEnd: n - 1, endpoint: { kind: 'logs' } };
+  if (n >= 2 && at(1) === 'aggregatelogs') return { nameEnd: n - 1, endpoint: { kind: 'aggregatelogs' } };
+  if (n >= 2 && at(1) === 'exportlogs') return { nameEnd: n - 1, endpoint: { kind: 'exportlogs' } };
   const trailing = at(1) === '' ? 1 : 0;
   return { nameEnd: n - trailing, endpoint: { kind: 'repository' } };
 }
@@ -71,7 +75,7 @@ function matchEndpoint(segments: string[]): { nameEnd: number; endpoint: RepoEnd
  * endpoint from the end so that repository names may have several segments.
  * Throws INVALID_REQUEST for unsafe paths (see decodeSegments) and for invalid names
  * on a recognised endpoint; returns null when nothing here matches (plugin routes may).
- * A repository whose last component is `tag`, `logs` or `changevisibility` is reached
+ * A repository whose last component is `tag`, `logs`, `aggregatelogs`, `exportlogs` or `changevisibility` is reached
  * by its endpoints only.
  */
 export function parseApiRepoPath(rawPath: string): ApiRepoPath | null {

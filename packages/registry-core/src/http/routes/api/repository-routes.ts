@@ -93,7 +93,7 @@ export function repositoryRoutes(ctx: ApiContext) {
     };
   }
 
-  function register(router: Router): { repositoryLogs: RepoHandler; permissions: ReturnType<typeof permissionRoutes> } {
+  function register(router: Router): { repositoryLogs: RepoHandler; repositoryAggregate: RepoHandler; repositoryExport: RepoHandler; permissions: ReturnType<typeof permissionRoutes> } {
     router.get('/repository', asyncHandler(async (req, res) => {
       const query = parseQuery(listQuery, req.query);
       const org = await access.requireOrg(query.namespace);
@@ -162,8 +162,8 @@ export function repositoryRoutes(ctx: ApiContext) {
     }));
 
     const permissions = permissionRoutes(router, ctx);
-    const { repositoryLogs } = logs(router);
-    return { repositoryLogs, permissions };
+    const { repositoryLogs, repositoryAggregate, repositoryExport } = logs(router);
+    return { repositoryLogs, repositoryAggregate, repositoryExport, permissions };
   }
 
   async function getRepository(req: Request, res: Response, path: ApiRepoPath): Promise<void> {
@@ -197,12 +197,14 @@ export function repositoryRoutes(ctx: ApiContext) {
   }
 
   /** The dispatcher for `/repository/{org}/{repo...}[/endpoint]`; passes on paths it does not serve. */
-  function dispatcher(registered: { repositoryLogs: RepoHandler; permissions: ReturnType<typeof permissionRoutes> }): RequestHandler {
+  function dispatcher(registered: { repositoryLogs: RepoHandler; repositoryAggregate: RepoHandler; repositoryExport: RepoHandler; permissions: ReturnType<typeof permissionRoutes> }): RequestHandler {
     const perms = registered.permissions;
     const table: { [K in RepoEndpoint['kind']]: Record<string, (req: Request, res: Response, path: ApiRepoPath, endpoint: Extract<RepoEndpoint, { kind: K }>) => Promise<void>> } = {
       repository: { GET: getRepository, PUT: changeRepository, DELETE: deleteRepository },
       changevisibility: { POST: changeVisibility },
       logs: { GET: registered.repositoryLogs },
+      aggregatelogs: { GET: registered.repositoryAggregate },
+      exportlogs: { POST: registered.repositoryExport },
       tags: { GET: tags.list },
       tag: { DELETE: (req, res, path, e) => tags.remove(req, res, path, e.tag) },
       pin: { PUT: (req, res, path, e) => tags.pin(req, res, path, e.tag, true), DELETE: (req, res, path, e) => tags.pin(req, res, path, e.tag, false) },
