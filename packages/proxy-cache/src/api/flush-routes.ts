@@ -4,7 +4,7 @@ import { invalidField, isValidTag, RegistryError, validateRepositoryName, type C
 import type { CacheConfigStore } from '../config/cache-config-store';
 import type { TagFreshness } from '../freshness/tag-freshness';
 
-const flushQuery = z.object({ repository: z.string().max(255).optional(), tag: z.string().max(128).optional() });
+export const flushQuery = z.object({ repository: z.string().max(255).optional(), tag: z.string().max(128).optional() });
 
 export interface FlushRouteDeps {
   core: CoreServices;

@@ -8,7 +8,7 @@ import { defaultEndpoint, parseUpstreamRegistry } from '../routing/upstream-ref'
 import type { SsrfGuard } from '../routing/ssrf-guard';
 import type { UpstreamPort } from '../source/upstream-port';
 
-const configBody = z
+export const configBody = z
   .object({
     upstream_registry: z.string().min(1).max(512),
     upstream_registry_username: z.string().max(255).nullable().optional(),
@@ -21,7 +21,8 @@ const configBody = z
     /** Quay's web UI repeats the organization's name; the path decides. */
     org_name: z.string().max(255).optional(),
   })
-  .strict();
+  .strict()
+  .meta({ id: 'ProxyCacheInput' });
 
 type ConfigBody = z.infer<typeof configBody>;
 

@@ -1,5 +1,6 @@
 /** Typed calls to Entrepot's `/api/v1`, one method per endpoint the UI uses. */
 import { ApiClient, ApiError, encodePath, type QueryValue } from './client';
+import type { OpenApiDocument } from './openapi-document';
 import type {
   CurrentUser,
   FlushResult,
@@ -40,6 +41,11 @@ export class EntrepotApi {
   // --- account -------------------------------------------------------------
   currentUser(): Promise<CurrentUser> {
     return this.call('GET', '/user/');
+  }
+
+  /** The server's OpenAPI document (what the API reference page renders). */
+  openApiDocument(): Promise<OpenApiDocument> {
+    return this.call('GET', '/openapi.json');
   }
 
   // --- organizations -------------------------------------------------------

@@ -9,7 +9,7 @@ import { NAMESPACE_NAME, NAMESPACE_NAME_HINT, parseBody } from './validation';
 
 const email = z.email().max(255);
 
-const createOrgBody = z.strictObject({
+export const createOrgBody = z.strictObject({
   name: z.string().regex(NAMESPACE_NAME, NAMESPACE_NAME_HINT),
   email: email.optional(),
   is_public: z.boolean().optional(),
@@ -17,7 +17,7 @@ const createOrgBody = z.strictObject({
   recaptcha_response: z.string().max(4096).optional(),
 });
 
-const changeOrgBody = z.strictObject({
+export const changeOrgBody = z.strictObject({
   is_public: z.boolean().optional(),
   email: email.nullable().optional(),
 });
@@ -25,7 +25,7 @@ const changeOrgBody = z.strictObject({
 /** Deleted tags are not kept for restoring: Quay's "time machine" period is zero here. */
 const DELETED_TAGS_KEPT_S = 0;
 
-const memberBody = z.strictObject({ role: z.enum(['admin', 'member']) });
+export const memberBody = z.strictObject({ role: z.enum(['admin', 'member']) });
 
 /** Organizations (create, read, change, delete) and their members. */
 export function organizationRoutes(router: Router, ctx: ApiContext): void {

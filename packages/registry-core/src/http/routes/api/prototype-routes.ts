@@ -8,7 +8,7 @@ import { parseBody, repoRole } from './validation';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-const createPrototypeBody = z.strictObject({
+export const createPrototypeBody = z.strictObject({
   role: repoRole,
   /** Quay names robots as kind `user` with name `org+short`; kind `robot` is accepted too. Teams do not exist here. */
   delegate: z.strictObject({
@@ -19,7 +19,7 @@ const createPrototypeBody = z.strictObject({
   activating_user: z.null({ error: 'not supported: default permissions apply to every repository created later' }).optional(),
 });
 
-const changePrototypeBody = z.strictObject({ role: repoRole });
+export const changePrototypeBody = z.strictObject({ role: repoRole });
 
 function view(p: PrototypeRow) {
   return { id: p.id, role: p.role, activating_user: null, delegate: subjectView(p.delegate, p.isOrgMember) };

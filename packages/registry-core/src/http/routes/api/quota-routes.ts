@@ -7,8 +7,8 @@ import { parseBody } from './validation';
 
 const MAX_LIMIT = 2 ** 53 - 1;
 const policy = z.enum(['lru', 'lfu']);
-const createBody = z.strictObject({ limit_bytes: z.number().int().positive().max(MAX_LIMIT), eviction_policy: policy.optional() });
-const changeBody = z.strictObject({ limit_bytes: z.number().int().positive().max(MAX_LIMIT).optional(), eviction_policy: policy.optional() });
+export const createQuotaBody = z.strictObject({ limit_bytes: z.number().int().positive().max(MAX_LIMIT), eviction_policy: policy.optional() });
+export const changeQuotaBody = z.strictObject({ limit_bytes: z.number().int().positive().max(MAX_LIMIT).optional(), eviction_policy: policy.optional() });
 
 /** Quay's quota shape, plus Entrepot's eviction policy. */
 function present(quota: OrgQuota): Record<string, unknown> {
@@ -50,7 +50,7 @@ export function quotaRoutes(router: Router, ctx: ApiContext, onQuotaChanged: (or
   router.post('/organization/:org/quota', asyncHandler(async (req, res) => {
     requireEnabled();
     const org = await deps.http.requireOrgAdmin(req);
-    const body = parseBody(createBody, req.body);
+    const body = parseBody(createQuotaBody, req.body);
     const quota = await deps.quotas.create(org.id, body.limit_bytes, body.eviction_policy ?? 'lru');
     await changed(req, org.id, 'org_create_quota', present(quota));
     res.status(201).json(present(quota));
@@ -59,7 +59,7 @@ export function quotaRoutes(router: Router, ctx: ApiContext, onQuotaChanged: (or
   router.put('/organization/:org/quota/:id', asyncHandler(async (req, res) => {
     requireEnabled();
     const org = await deps.http.requireOrgAdmin(req);
-    const body = parseBody(changeBody, req.body);
+    const body = parseBody(changeQuotaBody, req.body);
     const quota = await deps.quotas.update(org.id, String(req.params.id), { limitBytes: body.limit_bytes, evictionPolicy: body.eviction_policy });
     await changed(req, org.id, 'org_change_quota', present(quota));
     res.json(present(quota));

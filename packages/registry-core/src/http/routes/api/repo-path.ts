@@ -16,6 +16,20 @@ export type RepoEndpoint =
   | { kind: 'permissions' }
   | { kind: 'permission'; name: string };
 
+/** Where each endpoint sits below `/repository/{repository}` (OpenAPI form; `{repository}` is `org/path`). */
+export const REPO_ENDPOINT_PATHS: { [K in RepoEndpoint['kind']]: string } = {
+  repository: '',
+  changevisibility: '/changevisibility',
+  logs: '/logs',
+  aggregatelogs: '/aggregatelogs',
+  exportlogs: '/exportlogs',
+  tags: '/tag/',
+  tag: '/tag/{tag}',
+  pin: '/tag/{tag}/pin',
+  permissions: '/permissions/user/',
+  permission: '/permissions/user/{username}',
+};
+
 export interface ApiRepoPath {
   org: string;
   /** The path below the organization, e.g. `library/postgres`. */
