@@ -1,4 +1,4 @@
-import { ANONYMOUS_PERFORMER, withLock, yieldToRequests, type CoreServices, type EvictionPolicy, type OrganizationRow } from '@entrepot/registry-core';
+import { ANONYMOUS_PERFORMER, withLock, yieldToRequests, type CoreServices, type EvictionPolicy, type OrganizationRow, type OrgQuota } from '@entrepot/registry-core';
 import type { TagFreshness } from '../freshness/tag-freshness';
 import { nextCandidates, type Candidate, type Protected } from './candidates';
 import type { EvictionMetrics } from './eviction-metrics';
@@ -86,8 +86,10 @@ export class QuotaKeeper {
     await this.serialized(org.id, async () => {
       const quota = await this.core.quotas.get(org.id);
       if (!quota) return;
-      this.metrics.size.set({ org: org.name }, await this.makeRoom(org, quota.limitBytes, quota.evictionPolicy));
-      this.metrics.limit.set({ org: org.name }, quota.limitBytes);
+      const usage = await this.makeRoom(org, quota.hardLimitBytes, quota.evictionPolicy);
+      this.metrics.size.set({ org: org.name }, usage);
+      this.metrics.limit.set({ org: org.name }, quota.hardLimitBytes);
+      await this.reportWarnings(org, quota, usage);
     });
   }
 
@@ -100,18 +102,33 @@ export class QuotaKeeper {
     const quota = await this.core.quotas.get(org.id);
     if (!quota) return { reservation: null };
     const total = [...sizes.values()].reduce((a, b) => a + b, 0);
-    if (total > quota.limitBytes) return 'bypass';
+    if (total > quota.hardLimitBytes) return 'bypass';
     const counted = await this.core.quotas.alreadyCounted(org.id, [...sizes.keys()]);
     const need = [...sizes].filter(([digest]) => !counted.has(digest)).reduce((a, [, size]) => a + size, 0);
     let current = await this.core.quotas.counted(quota, REMEASURE_AFTER_MS);
-    if (need > 0 && current + need > quota.limitBytes) {
-      current = await this.makeRoom(org, quota.limitBytes - need, quota.evictionPolicy, protect);
-      if (current + need > quota.limitBytes) return 'bypass';
+    if (need > 0 && current + need > quota.hardLimitBytes) {
+      current = await this.makeRoom(org, quota.hardLimitBytes - need, quota.evictionPolicy, protect);
+      if (current + need > quota.hardLimitBytes) return 'bypass';
     }
     const reservation = await this.core.quotas.reserve(org.id, total, need);
     this.metrics.size.set({ org: org.name }, current + need);
-    this.metrics.limit.set({ org: org.name }, quota.limitBytes);
+    this.metrics.limit.set({ org: org.name }, quota.hardLimitBytes);
+    await this.reportWarnings(org, quota, current + need);
     return { reservation };
+  }
+
+  /** A Warning threshold usage has just crossed: one audit entry and one count per crossing. */
+  private async reportWarnings(org: OrganizationRow, quota: OrgQuota, usageBytes: number): Promise<void> {
+    const crossed = await this.core.quotas.limits.crossedWarnings(org.id, quota.limitBytes, usageBytes);
+    for (const limit of crossed) {
+      this.metrics.quotaWarnings.inc({ org: org.name });
+      await this.core.audit.record({
+        orgId: org.id,
+        kind: 'quota_warning',
+        performer: ANONYMOUS_PERFORMER,
+        metadata: { limit_id: limit.id, threshold_percent: limit.percent, usage_bytes: usageBytes, limit_bytes: quota.limitBytes },
+      });
+    }
   }
 
   /** A reservation left behind (the database is unreachable) only counts until it expires: not the fill's failure. */

@@ -159,6 +159,65 @@ describe("Quay's clients against Entrepot", () => {
     });
   });
 
+  describe('quota (QuotaResource)', () => {
+    let quotaId = 0;
+
+    it('createOrganizationQuota: 201; a second quota is 400', async () => {
+      expect((await call('POST', '/organization/quayplain/quota', { limit_bytes: 10_000_000 })).status).toBe(201);
+      expect((await call('POST', '/organization/quayplain/quota', { limit_bytes: 20_000_000 })).status).toBe(400);
+      const list = await call('GET', '/organization/quayplain/quota');
+      expect(list.status).toBe(200);
+      const [quota] = list.body as Array<{ id: number; limit_bytes: number; limits: unknown[] }>;
+      expect(quota).toMatchObject({ limit_bytes: 10_000_000, limits: [] });
+      expect(Number.isInteger(quota.id)).toBe(true);
+      quotaId = quota.id;
+    });
+
+    it('createOrganizationQuotaLimit: Warning and one Reject; duplicates are 400', async () => {
+      const base = `/organization/quayplain/quota/${quotaId}/limit`;
+      expect((await call('POST', base, { type: 'Warning', threshold_percent: 80 })).status).toBe(201);
+      expect((await call('POST', base, { type: 'Reject', threshold_percent: 95 })).status).toBe(201);
+      const second = await call('POST', base, { type: 'Reject', threshold_percent: 99 });
+      expect(second.status).toBe(400);
+      expect(second.body).toMatchObject({ error_message: "Only one quota limit of type 'Reject' allowed." });
+      expect((await call('POST', base, { type: 'Warning', threshold_percent: 80 })).status).toBe(400);
+      expect((await call('POST', base, { type: 'Warning', threshold_percent: 101 })).status).toBe(400);
+      expect((await call('POST', base, { type: 'Warning', threshold_percent: 50 }, member)).status).toBe(403);
+    });
+
+    it('the quota, its limits and the organization show the thresholds as the UI reads them', async () => {
+      const quota = await call('GET', `/organization/quayplain/quota/${quotaId}`);
+      const limits = (quota.body as { limits: Array<{ id: number; type: string; limit_percent: number }> }).limits;
+      expect(limits.map((l) => [l.type, l.limit_percent])).toEqual([
+        ['Warning', 80],
+        ['Reject', 95],
+      ]);
+      const list = await call('GET', `/organization/quayplain/quota/${quotaId}/limit`);
+      expect(list.body).toEqual(limits);
+      const one = await call('GET', `/organization/quayplain/quota/${quotaId}/limit/${limits[0].id}`);
+      expect(one.body).toEqual(limits[0]);
+      const org = await call('GET', '/organization/quayplain');
+      expect((org.body as { quotas: unknown[] }).quotas).toEqual([expect.objectContaining({ id: quotaId, limit_bytes: 10_000_000, limits })]);
+    });
+
+    it('changeOrganizationQuotaLimit and deleteOrganizationQuotaLimit', async () => {
+      const [warning] = (await call('GET', `/organization/quayplain/quota/${quotaId}/limit`)).body as Array<{ id: number }>;
+      const changed = await call('PUT', `/organization/quayplain/quota/${quotaId}/limit/${warning.id}`, { type: 'Warning', threshold_percent: 70 });
+      expect(changed.status).toBe(200);
+      expect((changed.body as { limits: Array<{ limit_percent: number }> }).limits[0].limit_percent).toBe(70);
+      expect((await call('DELETE', `/organization/quayplain/quota/${quotaId}/limit/${warning.id}`)).status).toBe(204);
+      expect((await call('DELETE', `/organization/quayplain/quota/${quotaId}/limit/${warning.id}`)).status).toBe(404);
+      expect((await call('GET', `/organization/quayplain/quota/${quotaId + 1000}/limit`)).status).toBe(404);
+    });
+
+    it('listUserQuota: 200 with no quotas (users have no namespaces here)', async () => {
+      const res = await call('GET', '/user/quota', undefined, member);
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual([]);
+      expect((await call('GET', '/user/quota/1', undefined, member)).status).toBe(404);
+    });
+  });
+
   describe('usage logs (UseUsageLogs)', () => {
     const today = new Date();
     const mdy = (d: Date) => `${String(d.getUTCMonth() + 1).padStart(2, '0')}/${String(d.getUTCDate()).padStart(2, '0')}/${d.getUTCFullYear()}`;

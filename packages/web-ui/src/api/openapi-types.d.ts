@@ -372,6 +372,138 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/organization/{org}/quota/{id}/limit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Warning and Reject thresholds
+         * @description Who: members, and anyone for a public organization. Needs FEATURE_QUOTA_MANAGEMENT.
+         */
+        get: operations["listOrganizationQuotaLimit"];
+        put?: never;
+        /**
+         * Add a threshold (one Reject at most)
+         * @description Who: organization administrators and superusers. Needs FEATURE_QUOTA_MANAGEMENT.
+         */
+        post: operations["createOrganizationQuotaLimit"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/organization/{org}/quota/{id}/limit/{limit}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One threshold
+         * @description Who: members, and anyone for a public organization. Needs FEATURE_QUOTA_MANAGEMENT.
+         */
+        get: operations["getOrganizationQuotaLimit"];
+        /**
+         * Change a threshold
+         * @description Who: organization administrators and superusers. Needs FEATURE_QUOTA_MANAGEMENT.
+         */
+        put: operations["changeOrganizationQuotaLimit"];
+        post?: never;
+        /**
+         * Remove a threshold
+         * @description Who: organization administrators and superusers. Needs FEATURE_QUOTA_MANAGEMENT.
+         */
+        delete: operations["deleteOrganizationQuotaLimit"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/user/quota": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's quotas: always [] (users have no namespaces of their own)
+         * @description Who: any user. Needs FEATURE_QUOTA_MANAGEMENT.
+         */
+        get: operations["listUserQuota"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/user/quota/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Always 404
+         * @description Who: any user. Needs FEATURE_QUOTA_MANAGEMENT.
+         */
+        get: operations["getUserQuota"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/user/quota/{id}/limit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Always 404
+         * @description Who: any user. Needs FEATURE_QUOTA_MANAGEMENT.
+         */
+        get: operations["listUserQuotaLimit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/user/quota/{id}/limit/{limit}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Always 404
+         * @description Who: any user. Needs FEATURE_QUOTA_MANAGEMENT.
+         */
+        get: operations["getUserQuotaLimit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/organization/{org}/logs": {
         parameters: {
             query?: never;
@@ -873,7 +1005,8 @@ export interface components {
             quota_report?: components["schemas"]["QuotaReport"];
         };
         Quota: {
-            id: number | string;
+            /** @description one quota per organization: the id is the organization's */
+            id: number;
             limit_bytes: number;
             /** @enum {string} */
             eviction_policy: "lru" | "lfu";
@@ -882,7 +1015,7 @@ export interface components {
             limits: components["schemas"]["QuotaLimit"][];
         };
         QuotaLimit: {
-            id: number | string;
+            id: number;
             /** @enum {string} */
             type: "Warning" | "Reject";
             limit_percent: number;
@@ -2055,6 +2188,251 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Denied"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    listOrganizationQuotaLimit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description organization name */
+                org: string;
+                /** @description the quota id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description thresholds */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuotaLimit"][];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Denied"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    createOrganizationQuotaLimit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description organization name */
+                org: string;
+                /** @description the quota id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    type: "Warning" | "Reject";
+                    threshold_percent: number;
+                };
+            };
+        };
+        responses: {
+            /** @description created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": "Created";
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Denied"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    getOrganizationQuotaLimit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description organization name */
+                org: string;
+                /** @description the quota id */
+                id: string;
+                /** @description the limit id */
+                limit: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the threshold */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuotaLimit"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Denied"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    changeOrganizationQuotaLimit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description organization name */
+                org: string;
+                /** @description the quota id */
+                id: string;
+                /** @description the limit id */
+                limit: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    type?: "Warning" | "Reject";
+                    threshold_percent: number;
+                };
+            };
+        };
+        responses: {
+            /** @description the quota */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Quota"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Denied"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    deleteOrganizationQuotaLimit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description organization name */
+                org: string;
+                /** @description the quota id */
+                id: string;
+                /** @description the limit id */
+                limit: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description done */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Denied"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    listUserQuota: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description quotas */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Quota"][];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Denied"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    getUserQuota: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Denied"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    listUserQuotaLimit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Denied"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    getUserQuotaLimit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description id */
+                id: string;
+                /** @description limit */
+                limit: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
             400: components["responses"]["InvalidRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Denied"];

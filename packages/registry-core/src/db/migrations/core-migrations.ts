@@ -3,6 +3,7 @@ import { coreSchema } from './core-0001-schema';
 import { robotTokenSecret } from './core-0002-robot-token-secret';
 import { quotaSchema } from './core-0003-quota';
 import { quotaCounting } from './core-0004-quota-counting';
+import { quotaLimits } from './core-0006-quota-limits';
 
 /** The core's schema, in order; plugins' migrations run after these. */
-export const coreMigrations: readonly Migration[] = [coreSchema, robotTokenSecret, quotaSchema, quotaCounting];
+export const coreMigrations: readonly Migration[] = [coreSchema, robotTokenSecret, quotaSchema, quotaCounting, quotaLimits];

@@ -34,12 +34,12 @@ export const userSchema = z
   .meta({ id: 'User', description: '`password` only when the server generated it, once' });
 
 export const quotaLimitSchema = z
-  .object({ id: z.union([z.number().int(), z.string()]), type: z.enum(['Warning', 'Reject']), limit_percent: z.number() })
+  .object({ id: z.number().int(), type: z.enum(['Warning', 'Reject']), limit_percent: z.number().int() })
   .meta({ id: 'QuotaLimit' });
 
 export const quotaSchema = z
   .object({
-    id: z.union([z.number().int(), z.string()]),
+    id: z.number().int().meta({ description: 'one quota per organization: the id is the organization\'s' }),
     limit_bytes: z.number().int(),
     eviction_policy: z.enum(['lru', 'lfu']),
     default_config: z.boolean(),

@@ -4,7 +4,7 @@ import { logQuery } from '../routes/api/log-routes';
 import { changeOrgBody, createOrgBody, memberBody } from '../routes/api/organization-routes';
 import { roleBody } from '../routes/api/permission-routes';
 import { changePrototypeBody, createPrototypeBody } from '../routes/api/prototype-routes';
-import { changeQuotaBody, createQuotaBody } from '../routes/api/quota-routes';
+import { changeQuotaBody, changeQuotaLimitBody, createQuotaBody, quotaLimitBody } from '../routes/api/quota-routes';
 import { createRobotBody, robotListQuery, robotQuery } from '../routes/api/robot-routes';
 import { createUserBody } from '../routes/api/user-routes';
 import type { ApiDocs } from './api-docs';
@@ -55,6 +55,18 @@ export function describeOrganizationOperations(docs: ApiDocs): void {
   op({ ...quota, method: 'post', path: '/organization/:org/quota', operationId: 'createOrganizationQuota', summary: 'Create the quota', access: ADMIN, body: createQuotaBody, responses: { 201: json('created', s.quotaSchema) } });
   op({ ...quota, method: 'put', path: '/organization/:org/quota/:id', operationId: 'changeOrganizationQuota', summary: 'Change limit or policy', access: ADMIN, body: changeQuotaBody, responses: { 200: json('changed', s.quotaSchema) } });
   op({ ...quota, method: 'delete', path: '/organization/:org/quota/:id', operationId: 'deleteOrganizationQuota', summary: 'Remove the quota', access: ADMIN, responses: noContent });
+
+  const limitOps = { ...quota, params: { ...ORG, id: 'the quota id', limit: 'the limit id' } };
+  op({ ...limitOps, method: 'get', path: '/organization/:org/quota/:id/limit', operationId: 'listOrganizationQuotaLimit', summary: 'Warning and Reject thresholds', access: READER, responses: { 200: json('thresholds', z.array(s.quotaLimitSchema)) } });
+  op({ ...limitOps, method: 'get', path: '/organization/:org/quota/:id/limit/:limit', operationId: 'getOrganizationQuotaLimit', summary: 'One threshold', access: READER, responses: { 200: json('the threshold', s.quotaLimitSchema) } });
+  op({ ...limitOps, method: 'post', path: '/organization/:org/quota/:id/limit', operationId: 'createOrganizationQuotaLimit', summary: 'Add a threshold (one Reject at most)', access: ADMIN, body: quotaLimitBody, responses: { 201: json('created', z.literal('Created')) } });
+  op({ ...limitOps, method: 'put', path: '/organization/:org/quota/:id/limit/:limit', operationId: 'changeOrganizationQuotaLimit', summary: 'Change a threshold', access: ADMIN, body: changeQuotaLimitBody, responses: { 200: json('the quota', s.quotaSchema) } });
+  op({ ...limitOps, method: 'delete', path: '/organization/:org/quota/:id/limit/:limit', operationId: 'deleteOrganizationQuotaLimit', summary: 'Remove a threshold', access: ADMIN, responses: noContent });
+  const userQuota = { tag: 'quota', feature: 'FEATURE_QUOTA_MANAGEMENT', access: 'any user' };
+  op({ ...userQuota, method: 'get', path: '/user/quota', operationId: 'listUserQuota', summary: "The caller's quotas: always [] (users have no namespaces of their own)", responses: { 200: json('quotas', z.array(s.quotaSchema)) } });
+  op({ ...userQuota, method: 'get', path: '/user/quota/:id', operationId: 'getUserQuota', summary: 'Always 404', responses: {} });
+  op({ ...userQuota, method: 'get', path: '/user/quota/:id/limit', operationId: 'listUserQuotaLimit', summary: 'Always 404', responses: {} });
+  op({ ...userQuota, method: 'get', path: '/user/quota/:id/limit/:limit', operationId: 'getUserQuotaLimit', summary: 'Always 404', responses: {} });
 
   op({ method: 'get', path: '/organization/:org/logs', operationId: 'listOrgLogs', summary: 'Audit log (JSON, or CSV with format=csv)', tag: 'logs', access: ADMIN, params: ORG, query: logQuery, responses: { 200: json('a page of entries, newest first', s.logPageSchema) } });
   op({ method: 'get', path: '/organization/:org/aggregatelogs', operationId: 'getAggregateOrgLogs', summary: 'Entries per kind and day', tag: 'logs', access: ADMIN, params: ORG, query: aggregateLogsQuery, responses: { 200: json('counts', s.aggregatedLogsSchema) } });
