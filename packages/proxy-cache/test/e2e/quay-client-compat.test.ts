@@ -4,10 +4,19 @@
  * upstream registry, asserting the status codes Quay answers and the response
  * fields Quay's UI reads.
  */
+import type { z } from 'zod';
 import { basicAuth } from '../../../../testing/entrepot-instance';
+import * as schemas from '../../../registry-core/src/http/openapi/api-schemas';
+import { proxyCacheConfigSchema } from '../../src/api/proxycache-docs';
 import { startCacheFixture, type CacheFixture } from './cache-fixture';
 
 type Body = Record<string, unknown>;
+
+/** The answer matches the schema the OpenAPI document (and the web UI's types) describe it with. */
+function expectDescribed(schema: z.ZodType, body: unknown): void {
+  const result = schema.safeParse(body);
+  expect(result.success ? 'matches' : result.error.issues).toBe('matches');
+}
 
 describe("Quay's clients against Entrepot", () => {
   let fx: CacheFixture;
@@ -40,6 +49,7 @@ describe("Quay's clients against Entrepot", () => {
       expect(admin.status).toBe(200);
       expect(admin.body).toMatchObject({ name: 'quaycache', email: 'ops@example.com', is_admin: true, is_member: true, teams: {}, ordered_teams: [], tag_expiration_s: 0, quotas: [] });
       expect((admin.body as Body).quota_report).toMatchObject({ quota_bytes: 0 });
+      expectDescribed(schemas.organizationSchema, admin.body);
       const asMember = await call('GET', '/organization/quaycache', undefined, member);
       expect(asMember.status).toBe(200);
       expect(asMember.body).toMatchObject({ name: 'quaycache', is_admin: false, is_member: true, teams: {}, ordered_teams: [] });
@@ -79,6 +89,8 @@ describe("Quay's clients against Entrepot", () => {
       const read = await call('GET', '/organization/quaycache/proxycache', undefined, member);
       expect(read.status).toBe(200);
       expect(read.body).toMatchObject({ upstream_registry: fx.upstream.host, expiration_s: 86400, insecure: true });
+      expectDescribed(proxyCacheConfigSchema, read.body);
+      expectDescribed(proxyCacheConfigSchema, (await call('GET', '/organization/quaycache/proxycache')).body);
       // A member does not learn the upstream account.
       expect(read.body).not.toHaveProperty('upstream_registry_username');
     });
@@ -130,6 +142,7 @@ describe("Quay's clients against Entrepot", () => {
       expect(robot).toMatchObject({ name: 'quayplain+ci', teams: [], repositories: ['web'], description: '' });
       expect(robot).toHaveProperty('created');
       expect(robot).not.toHaveProperty('token');
+      expectDescribed(schemas.robotListSchema, res.body);
     });
 
     it('getRobotAccount and the default list include the token for administrators', async () => {
@@ -145,6 +158,7 @@ describe("Quay's clients against Entrepot", () => {
       const res = await call('GET', '/organization/quayplain/robots/ci/permissions');
       expect(res.status).toBe(200);
       expect(res.body).toEqual({ permissions: [{ repository: { name: 'web', is_public: false }, role: 'write' }] });
+      expectDescribed(schemas.robotPermissionsSchema, res.body);
       expect((await call('GET', '/organization/quayplain/robots/ghost/permissions')).status).toBe(404);
     });
 
@@ -197,6 +211,8 @@ describe("Quay's clients against Entrepot", () => {
       const one = await call('GET', `/organization/quayplain/quota/${quotaId}/limit/${limits[0].id}`);
       expect(one.body).toEqual(limits[0]);
       const org = await call('GET', '/organization/quayplain');
+      expectDescribed(schemas.quotaSchema, quota.body);
+      expectDescribed(schemas.organizationSchema, org.body);
       expect((org.body as { quotas: unknown[] }).quotas).toEqual([expect.objectContaining({ id: quotaId, limit_bytes: 10_000_000, limits })]);
     });
 
@@ -233,6 +249,7 @@ describe("Quay's clients against Entrepot", () => {
       const body = res.body as { start_time: string; logs: Array<{ kind: string; datetime: string }> };
       expect(Date.now() - Date.parse(body.start_time)).toBeGreaterThanOrEqual(86_400_000 - 60_000);
       expect(body.logs.map((l) => l.kind)).toContain('create_robot');
+      expectDescribed(schemas.logPageSchema, res.body);
     });
 
     it('getAggregateLogs: counts per kind and day', async () => {
@@ -242,6 +259,7 @@ describe("Quay's clients against Entrepot", () => {
       const robots = aggregated.find((a) => a.kind === 'create_robot');
       expect(robots).toMatchObject({ count: 1, datetime: expect.any(String) });
       expect(new Date(robots!.datetime).getUTCDate()).toBe(today.getUTCDate());
+      expectDescribed(schemas.aggregatedLogsSchema, res.body);
       const repo = await call('GET', '/repository/quayplain/web/aggregatelogs');
       expect(repo.status).toBe(200);
       expect((repo.body as { aggregated: Array<{ kind: string }> }).aggregated.map((a) => a.kind)).toContain('create_repo');
@@ -255,6 +273,8 @@ describe("Quay's clients against Entrepot", () => {
       const download = await call('GET', url.replace(/^\/api\/v1/, ''));
       expect(download.status).toBe(200);
       expect((download.body as { logs: Array<{ kind: string }> }).logs.map((l) => l.kind)).toContain('create_robot');
+      expectDescribed(schemas.logExportSchema, res.body);
+      expectDescribed(schemas.logExportFileSchema, download.body);
       expect((await call('GET', url.replace(/^\/api\/v1/, ''), undefined, member)).status).toBe(403);
       const repo = await call('POST', '/repository/quayplain/web/exportlogs', { callback_url: 'https://hooks.example.com/x' });
       expect(repo.status).toBe(200);
