@@ -75,7 +75,7 @@ const cases: Case[] = [
   { name: 'bulk grant unknown org', method: 'PUT', path: '/organization/nosuchorg/permissions/user/valuser', body: { role: 'read' }, status: 404 },
   // Default permissions
   { name: 'prototype without delegate', method: 'POST', path: '/organization/valorg/prototypes', body: { role: 'read' }, status: 400, field: 'delegate' },
-  { name: 'prototype team delegate', method: 'POST', path: '/organization/valorg/prototypes', body: { role: 'read', delegate: { kind: 'team', name: 'owners' } }, status: 400, field: 'delegate.kind' },
+  { name: 'prototype delegate of an unknown team', method: 'POST', path: '/organization/valorg/prototypes', body: { role: 'read', delegate: { kind: 'team', name: 'owners' } }, status: 400, field: 'delegate.name' },
   { name: 'prototype delegate without name', method: 'POST', path: '/organization/valorg/prototypes', body: { role: 'read', delegate: { kind: 'user' } }, status: 400, field: 'delegate.name' },
   { name: 'prototype delegate name of wrong type', method: 'POST', path: '/organization/valorg/prototypes', body: { role: 'read', delegate: { kind: 'user', name: 7 } }, status: 400, field: 'delegate.name' },
   { name: 'prototype unknown delegate', method: 'POST', path: '/organization/valorg/prototypes', body: { role: 'read', delegate: { kind: 'user', name: 'nobody' } }, status: 400, field: 'delegate.name' },

@@ -320,6 +320,114 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/organization/{org}/team/{team}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Create a team or change its role and description
+         * @description Who: organization administrators and superusers.
+         */
+        put: operations["updateOrganizationTeam"];
+        post?: never;
+        /**
+         * Delete a team, its members and its permissions
+         * @description Who: organization administrators and superusers.
+         */
+        delete: operations["deleteOrganizationTeam"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/organization/{org}/team/{team}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A team's users and robots
+         * @description Who: organization administrators and superusers.
+         */
+        get: operations["getOrganizationTeamMembers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/organization/{org}/team/{team}/members/{member}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Add a user or robot
+         * @description Who: organization administrators and superusers.
+         */
+        put: operations["updateOrganizationTeamMember"];
+        post?: never;
+        /**
+         * Remove a user or robot
+         * @description Who: organization administrators and superusers.
+         */
+        delete: operations["deleteOrganizationTeamMember"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/organization/{org}/team/{team}/permissions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A team's repository roles
+         * @description Who: organization administrators and superusers.
+         */
+        get: operations["getOrganizationTeamPermissions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/organization/{org}/permissions/team/{team}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * A role on every repository now and on those created later, in one action
+         * @description Who: organization administrators and superusers.
+         */
+        put: operations["setOrganizationTeamPermission"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/organization/{org}/quota": {
         parameters: {
             query?: never;
@@ -998,11 +1106,21 @@ export interface components {
             email?: string | null;
             tag_expiration_s?: number;
             teams?: {
-                [key: string]: unknown;
+                [key: string]: components["schemas"]["Team"];
             };
             ordered_teams?: string[];
             quotas?: components["schemas"]["Quota"][];
             quota_report?: components["schemas"]["QuotaReport"];
+        };
+        Team: {
+            name: string;
+            description: string;
+            /** @enum {string} */
+            role: "member" | "creator" | "admin";
+            can_view: boolean;
+            repo_count: number;
+            member_count: number;
+            is_synced: boolean;
         };
         Quota: {
             /** @description one quota per organization: the id is the organization's */
@@ -1074,7 +1192,11 @@ export interface components {
             id: string;
             role: components["schemas"]["RepoRole"];
             activating_user: null;
-            delegate: components["schemas"]["PermissionSubject"];
+            delegate: components["schemas"]["PermissionSubject"] | {
+                name: string;
+                /** @enum {string} */
+                kind: "team";
+            };
         };
         /** @description robots are kind `user` with `is_robot: true`, as in Quay */
         PermissionSubject: {
@@ -1083,6 +1205,25 @@ export interface components {
             kind: "user";
             is_robot: boolean;
             is_org_member: boolean;
+        };
+        TeamMembers: {
+            name: string;
+            members: components["schemas"]["TeamMember"][];
+            can_edit: boolean;
+        };
+        TeamMember: {
+            name: string;
+            /** @enum {string} */
+            kind: "user";
+            is_robot: boolean;
+            invited: boolean;
+        };
+        TeamGrant: {
+            name: string;
+            /** @enum {string} */
+            role: "read" | "write" | "admin";
+            repositories: number;
+            future_repositories: boolean;
         };
         LogPage: {
             /** @description RFC 2822 date, as Quay writes it */
@@ -1953,7 +2094,7 @@ export interface operations {
                     role: "read" | "write" | "admin";
                     delegate: {
                         /** @enum {string} */
-                        kind: "user" | "robot";
+                        kind: "user" | "robot" | "team";
                         name: string;
                     };
                     activating_user?: null;
@@ -2032,6 +2173,224 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Denied"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    updateOrganizationTeam: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description organization name */
+                org: string;
+                /** @description team name */
+                team: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    role: "member" | "creator" | "admin";
+                    description?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description the team */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Team"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Denied"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    deleteOrganizationTeam: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description organization name */
+                org: string;
+                /** @description team name */
+                team: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description done */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Denied"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    getOrganizationTeamMembers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description organization name */
+                org: string;
+                /** @description team name */
+                team: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description members */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamMembers"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Denied"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    updateOrganizationTeamMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description organization name */
+                org: string;
+                /** @description team name */
+                team: string;
+                /** @description user name, or robot `<org>+<name>` */
+                member: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the member */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamMember"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Denied"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    deleteOrganizationTeamMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description organization name */
+                org: string;
+                /** @description team name */
+                team: string;
+                /** @description user name, or robot `<org>+<name>` */
+                member: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description done */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Denied"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    getOrganizationTeamPermissions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description organization name */
+                org: string;
+                /** @description team name */
+                team: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description permissions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RobotPermissions"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Denied"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    setOrganizationTeamPermission: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description organization name */
+                org: string;
+                /** @description team name */
+                team: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    role: "read" | "write" | "admin";
+                };
+            };
+        };
+        responses: {
+            /** @description granted */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamGrant"];
+                };
             };
             400: components["responses"]["InvalidRequest"];
             401: components["responses"]["Unauthorized"];

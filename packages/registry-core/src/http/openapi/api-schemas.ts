@@ -52,6 +52,26 @@ export const quotaReportSchema = z
   .object({ quota_bytes: z.number().int(), configured_quota: z.number().int().nullable() })
   .meta({ id: 'QuotaReport' });
 
+export const teamSchema = z
+  .object({
+    name: z.string(),
+    description: z.string(),
+    role: z.enum(['member', 'creator', 'admin']),
+    can_view: z.boolean(),
+    repo_count: z.number().int(),
+    member_count: z.number().int(),
+    is_synced: z.boolean(),
+  })
+  .meta({ id: 'Team' });
+
+export const teamMemberSchema = z.object({ name: z.string(), kind: z.literal('user'), is_robot: z.boolean(), invited: z.boolean() }).meta({ id: 'TeamMember' });
+
+export const teamMembersSchema = z.object({ name: z.string(), members: z.array(teamMemberSchema), can_edit: z.boolean() }).meta({ id: 'TeamMembers' });
+
+export const teamGrantSchema = z
+  .object({ name: z.string(), role: z.enum(['read', 'write', 'admin']), repositories: z.number().int(), future_repositories: z.boolean() })
+  .meta({ id: 'TeamGrant' });
+
 export const organizationSchema = z
   .object({
     name: z.string(),
@@ -64,7 +84,7 @@ export const organizationSchema = z
     robot_count: z.number().int().optional(),
     email: z.string().nullable().optional(),
     tag_expiration_s: z.number().int().optional(),
-    teams: z.record(z.string(), z.unknown()).optional(),
+    teams: z.record(z.string(), teamSchema).optional(),
     ordered_teams: z.array(z.string()).optional(),
     quotas: z.array(quotaSchema).optional(),
     quota_report: quotaReportSchema.optional(),
@@ -150,7 +170,7 @@ export const repoPermissionListSchema = z.object({ permissions: z.record(z.strin
 export const orgPermissionResultSchema = z.object({ name: z.string(), role: repoRoleSchema, repositories: z.number().int() }).meta({ id: 'OrgPermissionResult' });
 
 export const prototypeSchema = z
-  .object({ id: z.string(), role: repoRoleSchema, activating_user: z.null(), delegate: permissionSubjectSchema })
+  .object({ id: z.string(), role: repoRoleSchema, activating_user: z.null(), delegate: z.union([permissionSubjectSchema, z.object({ name: z.string(), kind: z.literal('team') })]) })
   .meta({ id: 'Prototype' });
 
 export const prototypeListSchema = z.object({ prototypes: z.array(prototypeSchema) }).meta({ id: 'PrototypeList' });

@@ -6,6 +6,7 @@ import { roleBody } from '../routes/api/permission-routes';
 import { changePrototypeBody, createPrototypeBody } from '../routes/api/prototype-routes';
 import { changeQuotaBody, changeQuotaLimitBody, createQuotaBody, quotaLimitBody } from '../routes/api/quota-routes';
 import { createRobotBody, robotListQuery, robotQuery } from '../routes/api/robot-routes';
+import { teamBody, teamPermissionBody } from '../routes/api/team-routes';
 import { createUserBody } from '../routes/api/user-routes';
 import type { ApiDocs } from './api-docs';
 import * as s from './api-schemas';
@@ -48,6 +49,15 @@ export function describeOrganizationOperations(docs: ApiDocs): void {
   op({ method: 'post', path: '/organization/:org/prototypes', operationId: 'createOrganizationPrototypePermission', summary: 'A role every repository created later receives', tag: 'permissions', access: ADMIN, params: ORG, body: createPrototypeBody, responses: { 201: json('created', s.prototypeSchema) } });
   op({ method: 'put', path: '/organization/:org/prototypes/:id', operationId: 'updateOrganizationPrototypePermission', summary: 'Change the role', tag: 'permissions', access: ADMIN, params: ORG, body: changePrototypeBody, responses: { 200: json('changed', s.prototypeSchema) } });
   op({ method: 'delete', path: '/organization/:org/prototypes/:id', operationId: 'deleteOrganizationPrototypePermission', summary: 'Remove a default permission', tag: 'permissions', access: ADMIN, params: ORG, responses: noContent });
+
+  const team = { tag: 'teams', params: { ...ORG, team: 'team name', member: 'user name, or robot `<org>+<name>`' }, access: ADMIN };
+  op({ ...team, method: 'put', path: '/organization/:org/team/:team', operationId: 'updateOrganizationTeam', summary: 'Create a team or change its role and description', body: teamBody, responses: { 200: json('the team', s.teamSchema) } });
+  op({ ...team, method: 'delete', path: '/organization/:org/team/:team', operationId: 'deleteOrganizationTeam', summary: 'Delete a team, its members and its permissions', responses: noContent });
+  op({ ...team, method: 'get', path: '/organization/:org/team/:team/members', operationId: 'getOrganizationTeamMembers', summary: "A team's users and robots", responses: { 200: json('members', s.teamMembersSchema) } });
+  op({ ...team, method: 'put', path: '/organization/:org/team/:team/members/:member', operationId: 'updateOrganizationTeamMember', summary: 'Add a user or robot', responses: { 200: json('the member', s.teamMemberSchema) } });
+  op({ ...team, method: 'delete', path: '/organization/:org/team/:team/members/:member', operationId: 'deleteOrganizationTeamMember', summary: 'Remove a user or robot', responses: noContent });
+  op({ ...team, method: 'get', path: '/organization/:org/team/:team/permissions', operationId: 'getOrganizationTeamPermissions', summary: "A team's repository roles", responses: { 200: json('permissions', s.robotPermissionsSchema) } });
+  op({ ...team, method: 'put', path: '/organization/:org/permissions/team/:team', operationId: 'setOrganizationTeamPermission', summary: 'A role on every repository now and on those created later, in one action', body: teamPermissionBody, responses: { 200: json('granted', s.teamGrantSchema) } });
 
   const quota = { tag: 'quota', params: ORG, feature: 'FEATURE_QUOTA_MANAGEMENT' };
   op({ ...quota, method: 'get', path: '/organization/:org/quota', operationId: 'listOrganizationQuota', summary: 'The quota ([] or one)', access: READER, responses: { 200: json('quotas', z.array(s.quotaSchema)) } });

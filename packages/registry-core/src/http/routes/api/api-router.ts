@@ -11,6 +11,7 @@ import { prototypeRoutes } from './prototype-routes';
 import { quotaRoutes } from './quota-routes';
 import { repositoryPathGuard, repositoryRoutes } from './repository-routes';
 import { robotRoutes } from './robot-routes';
+import { teamRoutes } from './team-routes';
 import { userRoutes } from './user-routes';
 
 /** The `/api/v1` router and its description. */
@@ -54,6 +55,7 @@ export function apiRouter(deps: ApiDeps, pluginRoutes: Array<(router: Router, do
   robotRoutes(router, ctx);
   prototypeRoutes(router, ctx);
   quotaRoutes(router, ctx, onQuotaChanged);
+  teamRoutes(router, ctx);
   const repositories = repositoryRoutes(ctx);
   const registered = repositories.register(router);
   for (const register of pluginRoutes) register(router, docs);

@@ -5,6 +5,8 @@ import { isUniqueViolation } from '../../../db/database';
 import type { ApiContext } from './api-context';
 import { quayDate } from './quay-format';
 import { quotaList, quotaReport } from './quota-routes';
+import type { TeamRow } from '../../../services/team-service';
+import { teamView } from './team-routes';
 import { NAMESPACE_NAME, NAMESPACE_NAME_HINT, parseBody } from './validation';
 
 const email = z.email().max(255);
@@ -26,6 +28,11 @@ export const changeOrgBody = z.strictObject({
 const DELETED_TAGS_KEPT_S = 0;
 
 export const memberBody = z.strictObject({ role: z.enum(['admin', 'member']) });
+
+/** Quay's `teams` (by name) and `ordered_teams` of an organization's description. */
+function teamsOf(teams: TeamRow[]) {
+  return { teams: Object.fromEntries(teams.map((t) => [t.name, teamView(t)])), ordered_teams: teams.map((t) => t.name) };
+}
 
 /** Organizations (create, read, change, delete) and their members. */
 export function organizationRoutes(router: Router, ctx: ApiContext): void {
@@ -70,7 +77,7 @@ export function organizationRoutes(router: Router, ctx: ApiContext): void {
       repository_count: await count('repositories'),
       ...(isMember ? { member_count: await count('org_members'), robot_count: await count('robots') } : {}),
       ...(isAdmin ? { email: row?.email ?? null, tag_expiration_s: DELETED_TAGS_KEPT_S } : {}),
-      ...(isMember ? { teams: {}, ordered_teams: [] } : {}),
+      ...(isMember ? teamsOf(await ctx.teams.list(org.id)) : {}),
       ...(isMember && deps.config.flags.FEATURE_QUOTA_MANAGEMENT !== false ? { quotas: await quotaList(ctx, org.id), quota_report: await quotaReport(ctx, org.id) } : {}),
     });
   }));
