@@ -48,6 +48,8 @@ describe('team permissions on a cache organization', () => {
 
     const perms = await call('GET', '/organization/teamcache/team/readers/permissions');
     expect(perms.body).toEqual({ permissions: [{ repository: { name: 'library/app', is_public: false }, role: 'read' }] });
+    const robots = await call('GET', '/organization/teamcache/robots?permissions=true&token=false');
+    expect((robots.body as { robots: Array<{ name: string; teams: unknown }> }).robots.find((r) => r.name === robot.name)?.teams).toEqual([{ name: 'readers' }]);
     const members = await call('GET', '/organization/teamcache/team/readers/members');
     expect(members.body).toMatchObject({ members: [{ name: robot.name, is_robot: true }] });
     const prototypes = await call('GET', '/organization/teamcache/prototypes');

@@ -79,6 +79,11 @@ export class TeamService {
     ];
   }
 
+  /** The names of the organization's teams a user or robot belongs to. */
+  async teamsOf(orgId: number, subject: Subject): Promise<string[]> {
+    return (await this.db('teams as t').join('team_members as tm', 'tm.team_id', 't.id').where({ 't.org_id': orgId, 'tm.subject_kind': subject.kind, 'tm.subject_id': subject.id }).orderBy('t.name').pluck('t.name')).map(String);
+  }
+
   /** Adds a member; false when it already was one. */
   async addMember(team: TeamRow, subject: Subject): Promise<boolean> {
     try {

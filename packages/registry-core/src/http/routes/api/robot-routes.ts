@@ -65,7 +65,11 @@ export function robotRoutes(router: Router, ctx: ApiContext): void {
     const out = [];
     for (const robot of list) {
       const token = isAdmin && query.token ? await robots.revealToken(robot) : undefined;
-      const permissions = isAdmin && query.permissions ? { teams: [], repositories: (await repositoriesOf(org, robot)).map((p) => p.repo) } : {};
+      const subject = { kind: 'robot' as const, id: robot.id, name: `${org.name}+${robot.short_name}` };
+      const permissions =
+        isAdmin && query.permissions
+          ? { teams: (await ctx.teams.teamsOf(org.id, subject)).map((name) => ({ name })), repositories: (await repositoriesOf(org, robot)).map((p) => p.repo) }
+          : {};
       out.push({ ...view(org, robot, token), ...permissions });
     }
     res.json({ robots: out });
