@@ -8,12 +8,29 @@ export type RepoEndpoint =
   | { kind: 'repository' }
   | { kind: 'changevisibility' }
   | { kind: 'logs' }
+  | { kind: 'aggregatelogs' }
+  | { kind: 'exportlogs' }
   | { kind: 'tags' }
   | { kind: 'tag'; tag: string }
   | { kind: 'pin'; tag: string }
   | { kind: 'permissions' }
   | { kind: 'permission'; name: string }
   | { kind: 'security'; digest: string };
+
+/** Where each endpoint sits below `/repository/{repository}` (OpenAPI form; `{repository}` is `org/path`). */
+export const REPO_ENDPOINT_PATHS: { [K in RepoEndpoint['kind']]: string } = {
+  repository: '',
+  changevisibility: '/changevisibility',
+  logs: '/logs',
+  aggregatelogs: '/aggregatelogs',
+  exportlogs: '/exportlogs',
+  tags: '/tag/',
+  tag: '/tag/{tag}',
+  pin: '/tag/{tag}/pin',
+  permissions: '/permissions/user/',
+  permission: '/permissions/user/{username}',
+  security: '/manifest/{digest}/security',
+};
 
 export interface ApiRepoPath {
   org: string;
@@ -64,6 +81,8 @@ function matchEndpoint(segments: string[]): { nameEnd: number; endpoint: RepoEnd
   if (n >= 2 && at(1) === 'tag') return { nameEnd: n - 1, endpoint: { kind: 'tags' } };
   if (n >= 2 && at(1) === 'changevisibility') return { nameEnd: n - 1, endpoint: { kind: 'changevisibility' } };
   if (n >= 2 && at(1) === 'logs') return { nameEnd: n - 1, endpoint: { kind: 'logs' } };
+  if (n >= 2 && at(1) === 'aggregatelogs') return { nameEnd: n - 1, endpoint: { kind: 'aggregatelogs' } };
+  if (n >= 2 && at(1) === 'exportlogs') return { nameEnd: n - 1, endpoint: { kind: 'exportlogs' } };
   const trailing = at(1) === '' ? 1 : 0;
   return { nameEnd: n - trailing, endpoint: { kind: 'repository' } };
 }
@@ -73,7 +92,7 @@ function matchEndpoint(segments: string[]): { nameEnd: number; endpoint: RepoEnd
  * endpoint from the end so that repository names may have several segments.
  * Throws INVALID_REQUEST for unsafe paths (see decodeSegments) and for invalid names
  * on a recognised endpoint; returns null when nothing here matches (plugin routes may).
- * A repository whose last component is `tag`, `logs` or `changevisibility` is reached
+ * A repository whose last component is `tag`, `logs`, `aggregatelogs`, `exportlogs` or `changevisibility` is reached
  * by its endpoints only.
  */
 export function parseApiRepoPath(rawPath: string): ApiRepoPath | null {
