@@ -78,6 +78,39 @@ describe('team permissions on a cache organization', () => {
     expect((await call('GET', '/organization/teamcache/members', undefined, tina)).status).toBe(403);
   }, 120_000);
 
+  it("a team's role on one repository lets its robot pull that repository only, until the grant is removed", async () => {
+    expect((await call('PUT', '/organization/teamcache/team/apppullers', { role: 'member' })).status).toBe(200);
+    expect((await call('PUT', `/organization/teamcache/team/apppullers/members/${robot.name}`)).status).toBe(200);
+    await expect(pull('app', `${robot.name}:${robot.token}`)).rejects.toThrow();
+
+    const grant = await call('PUT', '/repository/teamcache/library/app/permissions/team/apppullers', { role: 'read' });
+    expect(grant.status).toBe(200);
+    expect(grant.body).toEqual({ name: 'apppullers', role: 'read' });
+    expect((await call('GET', '/repository/teamcache/library/app/permissions/team/apppullers')).body).toEqual({ name: 'apppullers', role: 'read' });
+    const list = await call('GET', '/repository/teamcache/library/app/permissions/team/');
+    expect((list.body as { permissions: Record<string, unknown> }).permissions.apppullers).toEqual({ name: 'apppullers', role: 'read' });
+
+    expect(await pull('app', `${robot.name}:${robot.token}`)).toBe(pushed.app);
+    await expect(pull('tool', `${robot.name}:${robot.token}`)).rejects.toThrow();
+    // The robot reads the repository on /api/v1 too, but may not administer it.
+    const robotAuth = basicAuth(robot.name, robot.token);
+    expect((await call('GET', '/repository/teamcache/library/app/permissions/team/', undefined, robotAuth)).status).toBe(403);
+
+    expect((await call('DELETE', '/repository/teamcache/library/app/permissions/team/apppullers')).status).toBe(204);
+    expect((await call('GET', '/repository/teamcache/library/app/permissions/team/apppullers')).status).toBe(404);
+    await expect(pull('app', `${robot.name}:${robot.token}`)).rejects.toThrow();
+    const logs = await call('GET', '/repository/teamcache/library/app/logs');
+    const kinds = (logs.body as { logs: Array<{ kind: string; metadata: { team?: string } }> }).logs.filter((l) => l.metadata.team === 'apppullers').map((l) => l.kind);
+    expect(kinds).toEqual(expect.arrayContaining(['change_repo_permission', 'delete_repo_permission']));
+  }, 120_000);
+
+  it('refuses team grants on repositories for unknown teams, bad names and bad roles', async () => {
+    expect((await call('PUT', '/repository/teamcache/library/app/permissions/team/ghosts', { role: 'read' })).status).toBe(404);
+    expect((await call('PUT', '/repository/teamcache/library/app/permissions/team/Bad%20Name', { role: 'read' })).status).toBe(400);
+    expect((await call('PUT', '/repository/teamcache/library/app/permissions/team/apppullers', { role: 'owner' })).status).toBe(400);
+    expect((await call('DELETE', '/repository/teamcache/library/app/permissions/team/apppullers')).status).toBe(404);
+  });
+
   it('refuses bad team names, roles and unknown members', async () => {
     expect((await call('PUT', '/organization/teamcache/team/Bad Name', { role: 'member' })).status).toBe(400);
     expect((await call('PUT', '/organization/teamcache/team/readers', { role: 'owner' })).status).toBe(400);

@@ -20,7 +20,9 @@ export interface SubjectRole {
 }
 
 /** Whom a default permission is for: a subject, or a team of the organization. */
-export type PrototypeDelegate = Subject | { kind: 'team'; id: number; name: string };
+/** Who a repository role or a default permission is given to: a user, a robot or a team. */
+export type Grantee = Subject | { kind: 'team'; id: number; name: string };
+export type PrototypeDelegate = Grantee;
 
 export interface PrototypeRow {
   id: string;
@@ -92,13 +94,13 @@ export class PermissionService {
     return rows.map((r: Record<string, unknown>) => ({ repo: String(r.name), visibility: r.visibility === null || r.visibility === undefined ? null : String(r.visibility), role: r.role as RepoRole }));
   }
 
-  async get(repoId: number, subject: Subject): Promise<RepoRole | null> {
+  async get(repoId: number, subject: Grantee): Promise<RepoRole | null> {
     const row = await this.db('permissions').where({ repo_id: repoId, subject_kind: subject.kind, subject_id: subject.id }).first('role');
     return row ? (row.role as RepoRole) : null;
   }
 
   /** Sets the subject's role on one repository; returns the previous role. */
-  async set(repoId: number, subject: Subject, role: RepoRole): Promise<RepoRole | null> {
+  async set(repoId: number, subject: Grantee, role: RepoRole): Promise<RepoRole | null> {
     return this.db.transaction(async (trx) => {
       const row = await trx('permissions').where({ repo_id: repoId, subject_kind: subject.kind, subject_id: subject.id }).first('role');
       await trx('permissions')
@@ -109,7 +111,7 @@ export class PermissionService {
     });
   }
 
-  async remove(repoId: number, subject: Subject): Promise<boolean> {
+  async remove(repoId: number, subject: Grantee): Promise<boolean> {
     return (await this.db('permissions').where({ repo_id: repoId, subject_kind: subject.kind, subject_id: subject.id }).delete()) > 0;
   }
 

@@ -876,6 +876,54 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/repository/{repository}/permissions/team/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Teams' roles on the repository
+         * @description Who: administrators of the repository.
+         */
+        get: operations["listRepoTeamPermissions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/repository/{repository}/permissions/team/{teamname}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One team's role
+         * @description Who: administrators of the repository.
+         */
+        get: operations["getTeamPermissions"];
+        /**
+         * Grant or change a team's role
+         * @description Who: administrators of the repository.
+         */
+        put: operations["changeTeamPermissions"];
+        post?: never;
+        /**
+         * Revoke a team's role
+         * @description Who: administrators of the repository.
+         */
+        delete: operations["deleteTeamPermissions"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/repository/{repository}/logs": {
         parameters: {
             query?: never;
@@ -1480,6 +1528,15 @@ export interface components {
             kind: "user";
             is_robot: boolean;
             is_org_member: boolean;
+            role: components["schemas"]["RepoRole"];
+        };
+        RepoTeamPermissionList: {
+            permissions: {
+                [key: string]: components["schemas"]["RepoTeamPermission"];
+            };
+        };
+        RepoTeamPermission: {
+            name: string;
             role: components["schemas"]["RepoRole"];
         };
         SecurityReport: {
@@ -3653,6 +3710,125 @@ export interface operations {
                 repository: string;
                 /** @description user name, or robot `<org>+<name>` */
                 username: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description revoked */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Denied"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    listRepoTeamPermissions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `org/path`; the path may contain slashes (`library/postgres`) */
+                repository: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description roles by team name */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RepoTeamPermissionList"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Denied"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    getTeamPermissions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `org/path`; the path may contain slashes (`library/postgres`) */
+                repository: string;
+                /** @description team name */
+                teamname: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the role */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RepoTeamPermission"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Denied"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    changeTeamPermissions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `org/path`; the path may contain slashes (`library/postgres`) */
+                repository: string;
+                /** @description team name */
+                teamname: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    role: "read" | "write" | "admin";
+                };
+            };
+        };
+        responses: {
+            /** @description granted */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RepoTeamPermission"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Denied"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    deleteTeamPermissions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `org/path`; the path may contain slashes (`library/postgres`) */
+                repository: string;
+                /** @description team name */
+                teamname: string;
             };
             cookie?: never;
         };

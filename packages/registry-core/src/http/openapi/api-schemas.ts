@@ -121,6 +121,10 @@ export const repositoryDetailSchema = repositorySummarySchema
 
 export const createdRepositorySchema = z.object({ namespace: z.string(), name: z.string(), kind: z.literal('image') }).meta({ id: 'CreatedRepository' });
 
+export const repoTeamPermissionSchema = z.object({ name: z.string(), role: repoRoleSchema }).meta({ id: 'RepoTeamPermission' });
+
+export const repoTeamPermissionListSchema = z.object({ permissions: z.record(z.string(), repoTeamPermissionSchema) }).meta({ id: 'RepoTeamPermissionList' });
+
 export const tagSchema = z
   .object({
     name: z.string(),

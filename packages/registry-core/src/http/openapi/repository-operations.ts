@@ -4,6 +4,7 @@ import { logQuery } from '../routes/api/log-routes';
 import { roleBody } from '../routes/api/permission-routes';
 import { changeRepoBody, changeVisibilityBody, createRepoBody, listQuery } from '../routes/api/repository-routes';
 import { tagQuery } from '../routes/api/tag-handlers';
+import { teamPermissionBody } from '../routes/api/team-routes';
 import type { ApiDocs } from './api-docs';
 import * as s from './api-schemas';
 
@@ -35,6 +36,12 @@ export function describeRepositoryOperations(docs: ApiDocs): void {
   op({ ...perms, method: 'get', path: '/repository/{repository}/permissions/user/{username}', operationId: 'getUserPermissions', summary: "One account's role", access: ADMIN, responses: { 200: json('the role', s.repoPermissionSchema) } });
   op({ ...perms, method: 'put', path: '/repository/{repository}/permissions/user/{username}', operationId: 'changeUserPermissions', summary: 'Grant or change a role', access: ADMIN, body: roleBody, responses: { 200: json('granted', s.repoPermissionSchema) } });
   op({ ...perms, method: 'delete', path: '/repository/{repository}/permissions/user/{username}', operationId: 'deleteUserPermissions', summary: 'Revoke a role', access: ADMIN, responses: { 204: json('revoked') } });
+
+  const teamPerms = { tag: 'permissions', params: { ...REPO, teamname: 'team name' } };
+  op({ ...teamPerms, method: 'get', path: '/repository/{repository}/permissions/team/', operationId: 'listRepoTeamPermissions', summary: "Teams' roles on the repository", access: ADMIN, responses: { 200: json('roles by team name', s.repoTeamPermissionListSchema) } });
+  op({ ...teamPerms, method: 'get', path: '/repository/{repository}/permissions/team/{teamname}', operationId: 'getTeamPermissions', summary: "One team's role", access: ADMIN, responses: { 200: json('the role', s.repoTeamPermissionSchema) } });
+  op({ ...teamPerms, method: 'put', path: '/repository/{repository}/permissions/team/{teamname}', operationId: 'changeTeamPermissions', summary: "Grant or change a team's role", access: ADMIN, body: teamPermissionBody, responses: { 200: json('granted', s.repoTeamPermissionSchema) } });
+  op({ ...teamPerms, method: 'delete', path: '/repository/{repository}/permissions/team/{teamname}', operationId: 'deleteTeamPermissions', summary: "Revoke a team's role", access: ADMIN, responses: { 204: json('revoked') } });
 
   const logs = { tag: 'logs', params: REPO };
   op({ ...logs, method: 'get', path: '/repository/{repository}/logs', operationId: 'listRepoLogs', summary: "A repository's audit log", access: ADMIN, query: logQuery.omit({ repository: true }), responses: { 200: json('a page of entries', s.logPageSchema) } });

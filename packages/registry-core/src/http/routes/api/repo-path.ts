@@ -15,6 +15,8 @@ export type RepoEndpoint =
   | { kind: 'pin'; tag: string }
   | { kind: 'permissions' }
   | { kind: 'permission'; name: string }
+  | { kind: 'teampermissions' }
+  | { kind: 'teampermission'; team: string }
   | { kind: 'security'; digest: string };
 
 /** Where each endpoint sits below `/repository/{repository}` (OpenAPI form; `{repository}` is `org/path`). */
@@ -29,6 +31,8 @@ export const REPO_ENDPOINT_PATHS: { [K in RepoEndpoint['kind']]: string } = {
   pin: '/tag/{tag}/pin',
   permissions: '/permissions/user/',
   permission: '/permissions/user/{username}',
+  teampermissions: '/permissions/team/',
+  teampermission: '/permissions/team/{teamname}',
   security: '/manifest/{digest}/security',
 };
 
@@ -73,6 +77,10 @@ function matchEndpoint(segments: string[]): { nameEnd: number; endpoint: RepoEnd
     return at(1) === '' ? { nameEnd: n - 3, endpoint: { kind: 'permissions' } } : { nameEnd: n - 3, endpoint: { kind: 'permission', name: at(1) ?? '' } };
   }
   if (n >= 3 && at(2) === 'permissions' && at(1) === 'user') return { nameEnd: n - 2, endpoint: { kind: 'permissions' } };
+  if (n >= 4 && at(3) === 'permissions' && at(2) === 'team') {
+    return at(1) === '' ? { nameEnd: n - 3, endpoint: { kind: 'teampermissions' } } : { nameEnd: n - 3, endpoint: { kind: 'teampermission', team: at(1) ?? '' } };
+  }
+  if (n >= 3 && at(2) === 'permissions' && at(1) === 'team') return { nameEnd: n - 2, endpoint: { kind: 'teampermissions' } };
   if (n >= 4 && at(3) === 'manifest' && at(1) === 'security') return { nameEnd: n - 3, endpoint: { kind: 'security', digest: at(2) ?? '' } };
   if (n >= 4 && at(3) === 'tag' && at(1) === 'pin') return { nameEnd: n - 3, endpoint: { kind: 'pin', tag: at(2) ?? '' } };
   if (n >= 3 && at(2) === 'tag') {

@@ -8,6 +8,7 @@ import { logRoutes } from './log-routes';
 import { permissionRoutes } from './permission-routes';
 import { epochSeconds, quayDate } from './quay-format';
 import { securityRoutes } from './security-routes';
+import { teamPermissionRoutes } from './team-permission-routes';
 import type { HttpMethod } from '../../openapi/api-docs';
 import { dispatching } from '../../openapi/route-list';
 import { decodeSegments, isValidRepoName, parseApiRepoPath, REPO_ENDPOINT_PATHS, type ApiRepoPath, type RepoEndpoint } from './repo-path';
@@ -71,6 +72,7 @@ export function repositoryRoutes(ctx: ApiContext) {
   const { deps, access, stats } = ctx;
   const tags = tagHandlers(ctx);
   const security = securityRoutes(ctx);
+  const teamPermissions = teamPermissionRoutes(ctx);
   const logs = (router: Router) => logRoutes(router, ctx);
   const { asyncHandler } = deps.http;
 
@@ -218,6 +220,12 @@ export function repositoryRoutes(ctx: ApiContext) {
         GET: (req, res, path, e) => perms.get(req, res, path, e.name),
         PUT: (req, res, path, e) => perms.put(req, res, path, e.name),
         DELETE: (req, res, path, e) => perms.remove(req, res, path, e.name),
+      },
+      teampermissions: { GET: teamPermissions.list },
+      teampermission: {
+        GET: (req, res, path, e) => teamPermissions.get(req, res, path, e.team),
+        PUT: (req, res, path, e) => teamPermissions.put(req, res, path, e.team),
+        DELETE: (req, res, path, e) => teamPermissions.remove(req, res, path, e.team),
       },
     };
     const endpoints = Object.entries(table).flatMap(([kind, handlers]) =>

@@ -8,8 +8,8 @@ import { checkSubjectName } from './permission-routes';
 import { parseBody, pathParam, repoRole } from './validation';
 
 /** Quay's team names: lowercase letters and digits, `_` and `-`, 2–255 characters, starting with a letter. */
-const TEAM_NAME = /^[a-z][a-z0-9_-]{1,254}$/;
-const TEAM_NAME_HINT = 'a lowercase letter, then lowercase letters, digits, _ and -, 2 to 255 characters';
+export const TEAM_NAME = /^[a-z][a-z0-9_-]{1,254}$/;
+export const TEAM_NAME_HINT = 'a lowercase letter, then lowercase letters, digits, _ and -, 2 to 255 characters';
 
 export const teamBody = z.strictObject({
   role: z.enum(['member', 'creator', 'admin']),
