@@ -14,6 +14,7 @@ import type {
   RepoTarget,
   WriteGuard,
 } from '@entrepot/registry-core';
+import { describeProxyCacheOperations } from './api/proxycache-docs';
 import { disabledProxyCacheRoutes, proxyCacheRoutes, type ProxyCacheRouteDeps } from './api/proxycache-routes';
 import { createCacheMetrics } from './cache-metrics';
 import { CacheConfigStore } from './config/cache-config-store';
@@ -107,7 +108,8 @@ export class ProxyCachePlugin implements RegistryPlugin {
     points.addWriteGuard(guard);
     points.addPullGuard(signatures);
     // The core mounts API routes after init, so the runtime exists by then.
-    points.addApiRoutes((router) => {
+    points.addApiRoutes((router, docs) => {
+      describeProxyCacheOperations(docs);
       if (!this.upstreamEnabled) disabledProxyCacheRoutes(router);
       else {
         flushRoutes(router, this.parts.flush);

@@ -19,6 +19,7 @@ export type { Logger } from './logging/logger';
 export { createLogger } from './logging/logger';
 export type { CoreMetrics } from './metrics/metrics';
 export type { Config } from './config/config';
+export type { ApiDocs, ApiOperation, ApiResponseDoc, HttpMethod } from './http/openapi/api-docs';
 export type { Db, Migration } from './db/database';
 export { isUniqueViolation, yieldToRequests } from './db/database';
 export type { PointRead, PointReads } from './db/point-reads';

@@ -17,7 +17,7 @@ import { coreMigrations } from './db/migrations/core-migrations';
 import { buildApp } from './http/app';
 import { createAppServer } from './http/app-server';
 import { createHttpHelpers } from './http/http-helpers-impl';
-import { apiRouter } from './http/routes/api/api-router';
+import { apiRouter, type ApiSurface } from './http/routes/api/api-router';
 import { healthRouter } from './http/routes/health-routes';
 import { tokenRouter } from './http/routes/token-route';
 import { registryRouter } from './http/routes/v2/registry-router';
@@ -60,6 +60,8 @@ export interface Entrepot {
   config: Config;
   app: Express;
   services: CoreServices;
+  /** The `/api/v1` router's description (OpenAPI) and route list. */
+  api: Omit<ApiSurface, 'router'>;
   /** Starts listening; resolves with the bound port. */
   listen(): Promise<number>;
   /** Graceful shutdown: stop accepting, drain requests, run plugin hooks, close workers and connections. */
@@ -131,14 +133,15 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
     }
   };
   let draining = false;
+  const api = apiRouter({ config, logger, db, clock, storage, authenticator, authorizer, passwords, repositories, content, audit, http, secrets, quotas, requestGc, scanning }, plugins.apiRoutes, async (orgId) => {
+    for (const hook of plugins.quotaHooks) await hook(orgId);
+  });
   const app = buildApp({
     logger,
     metrics,
     registry: registryRouter({ config, logger, metrics, authenticator, authorizer, names, repositories, content, registry, uploads, writeGuards: plugins.writeGuards, audit, catalog, pullStats, pullPolicy: scanning, observePull }),
     token: tokenRouter({ config, authenticator, tokens, authorizer }),
-    api: apiRouter({ config, logger, db, clock, storage, authenticator, authorizer, passwords, repositories, content, audit, http, secrets, quotas, requestGc, scanning }, plugins.apiRoutes, async (orgId) => {
-      for (const hook of plugins.quotaHooks) await hook(orgId);
-    }),
+    api: api.router,
     health: healthRouter({ db, storage, metrics, isDraining: () => draining, advisory: [{ name: 'security_scanner', check: () => scanning.health() }] }),
     instanceName: config.instance_name,
     webUiDir: config.web_ui_dir ?? resolve(__dirname, '../../web-ui/dist'),
@@ -149,6 +152,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
     config,
     app,
     services,
+    api: { document: api.document, servedRoutes: api.servedRoutes, describedOperations: api.describedOperations },
     listen() {
       server = createAppServer(app, config.tls ? { cert: readFileSync(config.tls.cert_file), key: readFileSync(config.tls.key_file) } : undefined);
       // Large layers on slow links must not be cut by a whole-request timeout.

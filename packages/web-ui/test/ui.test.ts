@@ -339,6 +339,19 @@ describe('web UI in chromium', () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it("renders the API reference from the server's OpenAPI document", async () => {
+    await page.getByRole('link', { name: 'API', exact: true }).click();
+    await page.getByRole('heading', { name: 'API reference' }).waitFor();
+    const op = page.getByTestId('api-op-createProxyCacheConfig');
+    await op.locator('summary').click();
+    await expect(op.innerText()).resolves.toContain('/api/v1/organization/{org}/proxycache');
+    // The body is described by the schema the server validates with, field by field.
+    await expect(op.locator('table.api-fields').innerText()).resolves.toMatch(/upstream_registry[\s\S]*stale_if_error_s/);
+    await expect(page.getByTestId('api-tag-robots').innerText()).resolves.toContain('/robots/{short}/permissions');
+    await page.screenshot({ path: join(shots, '10-api-reference.png'), fullPage: false });
+    expect(pageErrors).toEqual([]);
+  });
+
   it('keeps the session on reload, lists the organization, and signs out', async () => {
     await page.goto(`${fx.entrepot.url}/organizations`);
     const row = page.locator(`[data-testid=org-list] tr[data-key="${ORG}"]`);

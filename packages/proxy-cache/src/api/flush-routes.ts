@@ -5,7 +5,7 @@ import type { CacheConfigStore } from '../config/cache-config-store';
 import type { TagFreshness } from '../freshness/tag-freshness';
 import type { ReferrerLists } from '../freshness/referrer-lists';
 
-const flushQuery = z.object({ repository: z.string().max(255).optional(), tag: z.string().max(128).optional() });
+export const flushQuery = z.object({ repository: z.string().max(255).optional(), tag: z.string().max(128).optional() });
 
 export interface FlushRouteDeps {
   core: CoreServices;

@@ -1,4 +1,5 @@
 import type { Router } from 'express';
+import { z } from 'zod';
 import { RegistryError, type CoreServices } from '@entrepot/registry-core';
 import type { CacheConfigStore } from '../config/cache-config-store';
 import type { JobRuns } from '../lifecycle/job-runs';
@@ -12,16 +13,25 @@ export interface JobsRouteDeps {
 
 const JOB_NAMES: readonly string[] = [EXPIRE_JOB, EVICT_JOB, REFRESH_JOB];
 
+export const jobsQuery = z.object({
+  job: z.enum([EXPIRE_JOB, EVICT_JOB, REFRESH_JOB]).optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional().meta({ description: 'default 50' }),
+});
+
 /** `GET /organization/{org}/proxycache/jobs[?job=&limit=]`: recent lifecycle job runs, newest first (org admins). */
 export function jobsRoutes(router: Router, deps: JobsRouteDeps): void {
   const { asyncHandler, requireOrgAdmin } = deps.core.http;
   router.get('/organization/:org/proxycache/jobs', asyncHandler(async (req, res) => {
     const org = await requireOrgAdmin(req);
     if (!(await deps.configs.get(org.id))) throw new RegistryError('NOT_FOUND', `organization ${org.name} is not a proxy cache`);
-    const job = typeof req.query.job === 'string' ? req.query.job : undefined;
-    if (job !== undefined && !JOB_NAMES.includes(job)) throw new RegistryError('INVALID_REQUEST', `job: expected one of ${JOB_NAMES.join(', ')}`, { detail: { field: 'job' } });
-    const rawLimit = typeof req.query.limit === 'string' ? Number(req.query.limit) : 50;
-    if (!Number.isInteger(rawLimit) || rawLimit < 1 || rawLimit > 500) throw new RegistryError('INVALID_REQUEST', 'limit: expected an integer from 1 to 500', { detail: { field: 'limit' } });
+    const query = jobsQuery.safeParse(req.query);
+    if (!query.success) {
+      const field = String(query.error.issues[0].path[0] ?? 'job');
+      const message = field === 'limit' ? 'limit: expected an integer from 1 to 500' : `job: expected one of ${JOB_NAMES.join(', ')}`;
+      throw new RegistryError('INVALID_REQUEST', message, { detail: { field } });
+    }
+    const rawLimit = query.data.limit ?? 50;
+    const job = query.data.job;
     const runs = await deps.runs.recent(org.id, rawLimit, job);
     res.json({
       runs: runs.map((r) => ({ id: r.id, job: r.job, state: r.state, replica: r.replica, started: new Date(r.startedAt).toISOString(), duration_ms: r.durationMs, summary: r.summary })),

@@ -9,7 +9,7 @@ import type { SsrfGuard } from '../routing/ssrf-guard';
 import type { UpstreamPort } from '../source/upstream-port';
 import { MAX_SIGNATURE_KEYS, parseSignatureKey, parseStoredKeys } from '../signatures/cosign-keys';
 
-const configBody = z
+export const configBody = z
   .object({
     upstream_registry: z.string().min(1).max(512),
     upstream_registry_username: z.string().max(255).nullable().optional(),
@@ -26,10 +26,16 @@ const configBody = z
     require_signature: z.boolean().optional(),
     signature_public_keys: z.array(z.string().min(1).max(16_384)).max(MAX_SIGNATURE_KEYS).optional(),
     fill_on_range: z.enum(['always', 'never']).optional(),
+    /** Quay's web UI repeats the organization's name; the path decides. */
+    org_name: z.string().max(255).optional(),
   })
-  .strict();
+  .strict()
+  .meta({ id: 'ProxyCacheInput' });
 
 type ConfigBody = z.infer<typeof configBody>;
+
+/** Quay's answer to members when the organization is not a cache: every field empty. */
+const NOT_CONFIGURED = { upstream_registry: '', expiration_s: '', insecure: '' } as const;
 
 export interface ProxyCacheRouteDeps {
   core: CoreServices;
@@ -40,12 +46,14 @@ export interface ProxyCacheRouteDeps {
   probeUpstream(config: CacheConfig, password: string | null): UpstreamPort;
 }
 
-/** Quay's shape, secrets omitted: the password is write-only. */
-export function presentConfig(config: CacheConfig): Record<string, unknown> {
+/**
+ * Quay's shape, secrets omitted: the password is write-only, and only
+ * administrators see the upstream account's name.
+ */
+export function presentConfig(config: CacheConfig, isAdmin = true): Record<string, unknown> {
   return {
     upstream_registry: config.upstreamRegistry,
-    upstream_registry_username: config.username,
-    upstream_registry_password_set: config.hasPassword,
+    ...(isAdmin ? { upstream_registry_username: config.username, upstream_registry_password_set: config.hasPassword } : {}),
     expiration_s: config.expirationS,
     insecure: config.insecure,
     upstream_endpoint: endpointOf(config),
@@ -107,15 +115,15 @@ async function candidate(deps: ProxyCacheRouteDeps, org: OrganizationRow, body: 
 }
 
 export function proxyCacheRoutes(router: Router, deps: ProxyCacheRouteDeps): void {
-  const { asyncHandler, requireOrgAdmin, principal, clientIp } = deps.core.http;
+  const { asyncHandler, requireOrgAdmin, requireOrgMember, principal, clientIp } = deps.core.http;
   const audit = (req: Request, org: OrganizationRow, kind: string, metadata: Record<string, unknown>) =>
     deps.core.audit.record({ orgId: org.id, kind, performer: principal(req), ip: clientIp(req), userAgent: req.get('user-agent'), metadata });
 
+  /** Members read the configuration (Quay); an organization that is not a cache answers with empty fields. */
   router.get('/organization/:org/proxycache', asyncHandler(async (req, res) => {
-    const org = await requireOrgAdmin(req);
+    const { org, isAdmin } = await requireOrgMember(req);
     const config = await deps.configs.get(org.id);
-    if (!config) throw new RegistryError('NOT_FOUND', `organization ${org.name} is not a proxy cache`);
-    res.json(presentConfig(config));
+    res.json(config ? presentConfig(config, isAdmin) : NOT_CONFIGURED);
   }));
 
   router.post('/organization/:org/proxycache', asyncHandler(async (req, res) => {
@@ -149,14 +157,16 @@ export function proxyCacheRoutes(router: Router, deps: ProxyCacheRouteDeps): voi
       require_signature: saved.requireSignature,
       signature_keys: saved.signatureKeys.length,
     });
-    res.status(201).json(presentConfig(saved));
+    // Quay answers with the bare word; GET returns the configuration.
+    res.status(201).json('Created');
   }));
 
   router.delete('/organization/:org/proxycache', asyncHandler(async (req, res) => {
     const org = await requireOrgAdmin(req);
     if (!(await deps.configs.delete(org.id))) throw new RegistryError('NOT_FOUND', `organization ${org.name} is not a proxy cache`);
     await audit(req, org, 'delete_proxy_cache_config', {});
-    res.status(204).end();
+    // Quay answers 201 "Deleted" (its web UI checks for 201).
+    res.status(201).json('Deleted');
   }));
 
   /** Checks reachability and credentials with a manifest-less probe: the `/v2/` endpoint and a token if required. */
@@ -170,10 +180,11 @@ export function proxyCacheRoutes(router: Router, deps: ProxyCacheRouteDeps): voi
     try {
       // A tag list of a repository that surely does not exist exercises connectivity and authentication.
       await upstream.headManifest(config.spec.namespace ? `${config.spec.namespace}/entrepot-validation` : 'library/entrepot-validation', 'latest');
-      res.status(202).json({ valid: true, upstream: upstream.host });
+      // Quay: "Valid" when credentials were checked, "Anonymous" when none were given.
+      res.status(202).json(password || config.username ? 'Valid' : 'Anonymous');
     } catch (err) {
       const message = err instanceof RegistryError ? err.message : 'upstream check failed';
-      res.status(400).json({ valid: false, error_message: message, error_type: 'invalid_request', status: 400 });
+      throw new RegistryError('INVALID_REQUEST', `upstream check failed: ${message}`);
     }
   }));
 }

@@ -5,7 +5,7 @@ import type { CacheConfigStore } from '../config/cache-config-store';
 import type { CacheSource } from '../source/cache-source';
 import type { SignaturePolicy } from '../signatures/signature-policy';
 
-const referrersQuery = z.object({ repository: z.string().min(1).max(255), digest: z.string().min(1).max(200) });
+export const referrersQuery = z.object({ repository: z.string().min(1).max(255), digest: z.string().min(1).max(200) });
 
 export interface ReferrerRouteDeps {
   core: CoreServices;

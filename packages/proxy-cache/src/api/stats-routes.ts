@@ -1,7 +1,8 @@
 import type { Router } from 'express';
+import { z } from 'zod';
 import { RegistryError, type CoreServices } from '@entrepot/registry-core';
 import { endpointOf, type CacheConfigStore } from '../config/cache-config-store';
-import { cacheStats, WINDOWS, type StatsWindow } from '../stats/stats-query';
+import { cacheStats, type StatsWindow } from '../stats/stats-query';
 import type { StatsRecorder } from '../stats/stats-recorder';
 
 export interface StatsRouteDeps {
@@ -12,6 +13,8 @@ export interface StatsRouteDeps {
   breakerState(endpoint: string): string;
 }
 
+export const statsQuery = z.object({ window: z.enum(['24h', '7d', '30d']).optional().meta({ description: 'default 24h' }) });
+
 /** `GET /organization/{org}/proxycache/stats?window=24h|7d|30d` (organization members). */
 export function statsRoutes(router: Router, deps: StatsRouteDeps): void {
   const { asyncHandler, requireOrgReader } = deps.core.http;
@@ -19,11 +22,11 @@ export function statsRoutes(router: Router, deps: StatsRouteDeps): void {
     const org = await requireOrgReader(req);
     const config = await deps.configs.get(org.id);
     if (!config) throw new RegistryError('NOT_FOUND', `organization ${org.name} is not a proxy cache`);
-    const window = req.query.window ?? '24h';
-    if (typeof window !== 'string' || !(window in WINDOWS)) throw new RegistryError('INVALID_REQUEST', 'window: expected one of 24h, 7d, 30d', { detail: { field: 'window' } });
-    // What this replica counted so far is included; other replicas' within their flush interval.
+    const query = statsQuery.safeParse(req.query);
+    if (!query.success || Array.isArray(req.query.window)) throw new RegistryError('INVALID_REQUEST', 'window: expected one of 24h, 7d, 30d', { detail: { field: 'window' } });
+    const window: StatsWindow = query.data.window ?? '24h';
     await deps.recorder.flush();
     const endpoint = endpointOf(config);
-    res.json(await cacheStats(deps.core, org, window as StatsWindow, { host: new URL(endpoint).host, breaker: deps.breakerState(endpoint) }));
+    res.json(await cacheStats(deps.core, org, window, { host: new URL(endpoint).host, breaker: deps.breakerState(endpoint) }));
   }));
 }

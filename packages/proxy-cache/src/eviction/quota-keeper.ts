@@ -1,4 +1,4 @@
-import { ANONYMOUS_PERFORMER, withLock, yieldToRequests, type CoreServices, type EvictionPolicy, type OrganizationRow } from '@entrepot/registry-core';
+import { ANONYMOUS_PERFORMER, withLock, yieldToRequests, type CoreServices, type EvictionPolicy, type OrganizationRow, type OrgQuota } from '@entrepot/registry-core';
 import type { TagFreshness } from '../freshness/tag-freshness';
 import { nextCandidates, type Candidate, type Protected } from './candidates';
 import type { EvictionMetrics } from './eviction-metrics';
@@ -98,11 +98,12 @@ export class QuotaKeeper {
     return this.serialized(org.id, async () => {
       const quota = await this.core.quotas.get(org.id);
       if (!quota) return null;
-      const target = Math.floor(quota.limitBytes * Math.min(1, fraction));
+      const target = Math.floor(quota.hardLimitBytes * Math.min(1, fraction));
       const before = await this.core.quotas.measure(org.id);
       const after = await this.makeRoom(org, target, quota.evictionPolicy);
       this.metrics.size.set({ org: org.name }, after);
-      this.metrics.limit.set({ org: org.name }, quota.limitBytes);
+      this.metrics.limit.set({ org: org.name }, quota.hardLimitBytes);
+      await this.reportWarnings(org, quota, after);
       return { before, after, target };
     });
   }
@@ -116,19 +117,34 @@ export class QuotaKeeper {
     const quota = await this.core.quotas.get(org.id);
     if (!quota) return { reservation: null };
     const total = [...sizes.values()].reduce((a, b) => a + b, 0);
-    if (total > quota.limitBytes) return 'bypass';
+    if (total > quota.hardLimitBytes) return 'bypass';
     const counted = await this.core.quotas.alreadyCounted(org.id, [...sizes.keys()]);
     const need = [...sizes].filter(([digest]) => !counted.has(digest)).reduce((a, [, size]) => a + size, 0);
     let current = await this.core.quotas.counted(quota, REMEASURE_AFTER_MS);
-    if (need > 0 && current + need > quota.limitBytes) {
-      current = await this.makeRoom(org, quota.limitBytes - need, quota.evictionPolicy, protect);
-      if (current + need > quota.limitBytes) return 'bypass';
+    if (need > 0 && current + need > quota.hardLimitBytes) {
+      current = await this.makeRoom(org, quota.hardLimitBytes - need, quota.evictionPolicy, protect);
+      if (current + need > quota.hardLimitBytes) return 'bypass';
     }
     const reservation = await this.core.quotas.reserve(org.id, total, need);
     this.metrics.size.set({ org: org.name }, current + need);
-    this.metrics.limit.set({ org: org.name }, quota.limitBytes);
-    this.hooks.afterAdmission?.(org, current + need, quota.limitBytes);
+    this.metrics.limit.set({ org: org.name }, quota.hardLimitBytes);
+    this.hooks.afterAdmission?.(org, current + need, quota.hardLimitBytes);
+    await this.reportWarnings(org, quota, current + need);
     return { reservation };
+  }
+
+  /** A Warning threshold usage has just crossed: one audit entry and one count per crossing. */
+  private async reportWarnings(org: OrganizationRow, quota: OrgQuota, usageBytes: number): Promise<void> {
+    const crossed = await this.core.quotas.limits.crossedWarnings(org.id, quota.limitBytes, usageBytes);
+    for (const limit of crossed) {
+      this.metrics.quotaWarnings.inc({ org: org.name });
+      await this.core.audit.record({
+        orgId: org.id,
+        kind: 'quota_warning',
+        performer: ANONYMOUS_PERFORMER,
+        metadata: { limit_id: limit.id, threshold_percent: limit.percent, usage_bytes: usageBytes, limit_bytes: quota.limitBytes },
+      });
+    }
   }
 
   /** A reservation left behind (the database is unreachable) only counts until it expires: not the fill's failure. */

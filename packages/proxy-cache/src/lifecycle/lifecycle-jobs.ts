@@ -124,6 +124,6 @@ export class LifecycleScheduler {
   private async aboveWatermark(config: CacheConfig): Promise<boolean> {
     if (!config.lowWatermark) return false;
     const quota = await this.deps.core.quotas.get(config.orgId);
-    return quota !== null && quota.counted !== null && quota.counted.bytes > quota.limitBytes * config.lowWatermark;
+    return quota !== null && quota.counted !== null && quota.counted.bytes > quota.hardLimitBytes * config.lowWatermark;
   }
 }

@@ -36,6 +36,7 @@ describe('proxy cache configuration API', () => {
       upstream_registry_password: fx.upstream.credentials!.password,
     });
     expect(ok.status).toBe(202);
+    expect(ok.body).toBe('Valid');
     const wrong = await fx.entrepot.api('POST', '/organization/cfg/validateproxycache', {
       upstream_registry: 'docker.io',
       upstream_endpoint: fx.upstream.url,

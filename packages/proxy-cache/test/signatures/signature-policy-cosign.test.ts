@@ -117,7 +117,9 @@ describe('cosign signatures through a cache organization and the require_signatu
       signature_public_keys: both,
     });
     expect(cfg.status).toBe(201);
-    expect((cfg.body as { signature_key_fingerprints: string[] }).signature_key_fingerprints).toHaveLength(2);
+    // Quay's answer to POST is the bare "Created"; the configuration is read back.
+    const saved = await fx.entrepot.api('GET', '/organization/strict/proxycache');
+    expect((saved.body as { signature_key_fingerprints: string[] }).signature_key_fingerprints).toHaveLength(2);
     expect(await skopeoCopyOut(`${fx.entrepot.host}/strict/library/othersigned:1.0`, join(fx.work, 'strict-other-2'), { creds })).toBe(digests.othersigned);
   });
 

@@ -61,7 +61,7 @@ function coreCommands(program: Command, ctx: CliContext, io: CliIo): void {
     .description("list an organization's robots")
     .option('--token', 'include tokens (administrators)')
     .action(async (orgName: string, opts: { token?: boolean }, cmd: Command) => {
-      const result = (await ctx.client(cmd).call('GET', `/organization/${encodeURIComponent(orgName)}/robots${opts.token ? '?token=true' : ''}`)) as {
+      const result = (await ctx.client(cmd).call('GET', `/organization/${encodeURIComponent(orgName)}/robots?token=${opts.token ? 'true' : 'false'}`)) as {
         robots: Array<{ name: string; description: string; token?: string | null }>;
       };
       ctx.print(cmd, result, result.robots.map((r) => [r.name, r.description, ...(opts.token ? [r.token ?? ''] : [])].join('\t')).join('\n'));

@@ -38,5 +38,13 @@ export function createHttpHelpers(authorizer: Authorizer, repositories: Reposito
       if (who.kind === 'anonymous') throw new RegistryError('UNAUTHORIZED', 'authentication required');
       throw new RegistryError('NOT_FOUND', `organization ${org.name} not found`);
     },
+    async requireOrgMember(req, param = 'org') {
+      const who = principal(req);
+      if (who.kind === 'anonymous') throw new RegistryError('UNAUTHORIZED', 'authentication required');
+      const org = await loadOrg(req, param);
+      if (await authorizer.isOrgAdmin(who, org.id)) return { org, isAdmin: true };
+      if (await authorizer.isOrgMember(who, org.id)) return { org, isAdmin: false };
+      throw new RegistryError('DENIED', `membership of ${org.name} is required`);
+    },
   };
 }

@@ -16,5 +16,11 @@ export interface HttpHelpers {
   requireOrgAdmin(req: Request, param?: string): Promise<OrganizationRow>;
   /** The organization named by the route parameter, visible to the principal. */
   requireOrgReader(req: Request, param?: string): Promise<OrganizationRow>;
+  /**
+   * The organization, when the principal is a member (users and the organization's
+   * robots) or a superuser; `isAdmin` tells whether they administer it.
+   * Throws NOT_FOUND / UNAUTHORIZED / DENIED.
+   */
+  requireOrgMember(req: Request, param?: string): Promise<{ org: OrganizationRow; isAdmin: boolean }>;
   clientIp(req: Request): string;
 }

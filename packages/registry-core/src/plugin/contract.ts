@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Router } from 'express';
+import type { ApiDocs } from '../http/openapi/api-docs';
 import type { Config } from '../config/config';
 import type { Db, Migration } from '../db/database';
 import type { PointReads } from '../db/point-reads';
@@ -136,8 +137,11 @@ export interface RegistrationPoints {
   addNameResolver(resolver: NameResolver): void;
   addWriteGuard(guard: WriteGuard): void;
   addPullGuard(guard: PullGuard): void;
-  /** Routes mounted under `/api/v1`, after authentication middleware. */
-  addApiRoutes(register: (router: Router) => void): void;
+  /**
+   * Routes mounted under `/api/v1`, after authentication middleware. Describe each
+   * route with `docs.operation(...)` (its zod schemas) for the OpenAPI document.
+   */
+  addApiRoutes(register: (router: Router, docs: ApiDocs) => void): void;
   addJobHandler<T>(name: string, handler: JobHandler<T>, options?: { concurrency?: number }): void;
   addMigrations(migrations: Migration[]): void;
   onShutdown(hook: () => Promise<void>): void;

@@ -1,4 +1,5 @@
 import type { Router } from 'express';
+import type { ApiDocs } from '../http/openapi/api-docs';
 import type { Config } from '../config/config';
 import type { Migration } from '../db/database';
 import type { JobHandler } from '../jobs/job-queue';
@@ -12,7 +13,7 @@ export interface PluginRegistrations {
   nameResolvers: NameResolver[];
   writeGuards: WriteGuard[];
   pullGuards: PullGuard[];
-  apiRoutes: Array<(router: Router) => void>;
+  apiRoutes: Array<(router: Router, docs: ApiDocs) => void>;
   jobHandlers: Array<{ name: string; handler: JobHandler<never>; options?: { concurrency?: number } }>;
   migrations: Migration[];
   shutdownHooks: Array<() => Promise<void>>;

@@ -90,6 +90,7 @@ export class AccountService {
       }
       await trx('permissions').where({ subject_kind: 'user', subject_id: user.id }).delete();
       await trx('prototypes').where({ delegate_kind: 'user', delegate_id: user.id }).delete();
+      await trx('team_members').where({ subject_kind: 'user', subject_id: user.id }).delete();
       await trx('org_members').where({ user_id: user.id }).delete();
       await trx('users').where({ id: user.id }).delete();
     });

@@ -44,6 +44,8 @@ function parseMetadata(raw: unknown): Record<string, unknown> {
   }
 }
 
+const DAY_MS = 86_400_000;
+
 function encodeCursor(id: number): string {
   return Buffer.from(JSON.stringify({ v: 1, before: id })).toString('base64url');
 }
@@ -86,5 +88,16 @@ export class LogQuery {
       created_at: Number(r.created_at),
     }));
     return { rows: page, next: more && page.length > 0 ? encodeCursor(page[page.length - 1].id) : null };
+  }
+
+  /** Counts of entries per kind and UTC day in [start, end), oldest day first. */
+  async aggregate(filter: Omit<LogFilter, 'cursor' | 'limit'> & { start: number; end: number }): Promise<Array<{ kind: string; day: number; count: number }>> {
+    // `created_at - created_at % DAY` is the day's start in SQLite and MySQL alike.
+    let query = this.db('audit_logs').where({ org_id: filter.orgId }).where('created_at', '>=', filter.start).where('created_at', '<', filter.end);
+    if (filter.repo !== undefined) query = query.where({ repo: filter.repo });
+    if (filter.kinds && filter.kinds.length > 0) query = query.whereIn('kind', filter.kinds);
+    if (filter.performer !== undefined) query = query.where({ performer_name: filter.performer });
+    const rows = (await query.select('kind', this.db.raw('created_at - (created_at % ?) as day', [DAY_MS])).count({ n: '*' }).groupBy('kind', 'day').orderBy([{ column: 'day' }, { column: 'kind' }])) as Array<Record<string, unknown>>;
+    return rows.map((r) => ({ kind: String(r.kind), day: Number(r.day), count: Number(r.n) }));
   }
 }

@@ -19,10 +19,15 @@ export interface SubjectRole {
   isOrgMember: boolean;
 }
 
+/** Whom a default permission is for: a subject, or a team of the organization. */
+/** Who a repository role or a default permission is given to: a user, a robot or a team. */
+export type Grantee = Subject | { kind: 'team'; id: number; name: string };
+export type PrototypeDelegate = Grantee;
+
 export interface PrototypeRow {
   id: string;
   role: RepoRole;
-  delegate: Subject;
+  delegate: PrototypeDelegate;
   isOrgMember: boolean;
   created_at: number;
 }
@@ -79,13 +84,23 @@ export class PermissionService {
     ];
   }
 
-  async get(repoId: number, subject: Subject): Promise<RepoRole | null> {
+  /** The repositories a subject holds an explicit role on, by name, with the repository's own visibility (null: the organization's). */
+  async subjectPermissions(orgId: number, subject: Subject): Promise<Array<{ repo: string; visibility: string | null; role: RepoRole }>> {
+    const rows = await this.db('permissions as p')
+      .join('repositories as r', 'r.id', 'p.repo_id')
+      .where({ 'r.org_id': orgId, 'p.subject_kind': subject.kind, 'p.subject_id': subject.id })
+      .orderBy('r.name')
+      .select('r.name', 'r.visibility', 'p.role');
+    return rows.map((r: Record<string, unknown>) => ({ repo: String(r.name), visibility: r.visibility === null || r.visibility === undefined ? null : String(r.visibility), role: r.role as RepoRole }));
+  }
+
+  async get(repoId: number, subject: Grantee): Promise<RepoRole | null> {
     const row = await this.db('permissions').where({ repo_id: repoId, subject_kind: subject.kind, subject_id: subject.id }).first('role');
     return row ? (row.role as RepoRole) : null;
   }
 
   /** Sets the subject's role on one repository; returns the previous role. */
-  async set(repoId: number, subject: Subject, role: RepoRole): Promise<RepoRole | null> {
+  async set(repoId: number, subject: Grantee, role: RepoRole): Promise<RepoRole | null> {
     return this.db.transaction(async (trx) => {
       const row = await trx('permissions').where({ repo_id: repoId, subject_kind: subject.kind, subject_id: subject.id }).first('role');
       await trx('permissions')
@@ -96,7 +111,7 @@ export class PermissionService {
     });
   }
 
-  async remove(repoId: number, subject: Subject): Promise<boolean> {
+  async remove(repoId: number, subject: Grantee): Promise<boolean> {
     return (await this.db('permissions').where({ repo_id: repoId, subject_kind: subject.kind, subject_id: subject.id }).delete()) > 0;
   }
 
@@ -120,14 +135,17 @@ export class PermissionService {
     for (const u of userIds.length ? await this.db('users').whereIn('id', userIds).select('id', 'username') : []) users.set(Number(u.id), String(u.username));
     const robots = new Map<number, string>();
     for (const r of robotIds.length ? await this.db('robots').whereIn('id', robotIds).select('id', 'short_name') : []) robots.set(Number(r.id), `${org.name}+${String(r.short_name)}`);
+    const teamIds = rows.filter((r) => r.delegate_kind === 'team').map((r) => Number(r.delegate_id));
+    const teams = new Map<number, string>();
+    for (const t of teamIds.length ? await this.db('teams').whereIn('id', teamIds).select('id', 'name') : []) teams.set(Number(t.id), String(t.name));
     const members = new Set<number>(
       userIds.length ? ((await this.db('org_members').where({ org_id: org.id }).whereIn('user_id', userIds).pluck('user_id')) as number[]).map(Number) : [],
     );
     const result: PrototypeRow[] = [];
     for (const r of rows) {
-      const kind = r.delegate_kind === 'robot' ? 'robot' : 'user';
+      const kind = r.delegate_kind === 'robot' ? 'robot' : r.delegate_kind === 'team' ? 'team' : 'user';
       const id = Number(r.delegate_id);
-      const name = kind === 'robot' ? robots.get(id) : users.get(id);
+      const name = kind === 'robot' ? robots.get(id) : kind === 'team' ? teams.get(id) : users.get(id);
       if (name === undefined) continue; // delegate deleted concurrently
       result.push({
         id: String(r.id),
@@ -145,7 +163,7 @@ export class PermissionService {
   }
 
   /** Adds a default permission. Throws CONFLICT when the delegate already has one. */
-  async createPrototype(orgId: number, delegate: Subject, role: RepoRole): Promise<string> {
+  async createPrototype(orgId: number, delegate: PrototypeDelegate, role: RepoRole): Promise<string> {
     const id = randomUUID();
     try {
       await this.db('prototypes').insert({ id, org_id: orgId, delegate_kind: delegate.kind, delegate_id: delegate.id, role, created_at: this.clock.now() });

@@ -3,6 +3,7 @@ import { inTransaction, rawRowsOf, type Db } from '../db/database';
 import { RegistryError } from '../errors/registry-error';
 import type { Logger } from '../logging/logger';
 import type { Clock } from './clock';
+import { QuotaLimitService, thresholdBytes } from './quota-limit-service';
 
 export type EvictionPolicy = 'lru' | 'lfu';
 
@@ -10,6 +11,8 @@ export interface OrgQuota {
   id: string;
   orgId: number;
   limitBytes: number;
+  /** What eviction keeps usage under: the Reject threshold when there is one, else `limitBytes`. */
+  hardLimitBytes: number;
   evictionPolicy: EvictionPolicy;
   createdAt: number;
   /** What admissions count against the limit (see `QuotaService.counted`); null until first measured. */
@@ -36,11 +39,13 @@ const RESERVATION_RENEW_MS = 30_000;
 /** Reservations renewed per UPDATE. */
 const RENEWALS_PER_QUERY = 500;
 
-function toQuota(row: Record<string, unknown>): OrgQuota {
+function toQuota(row: Record<string, unknown>, rejectPercent: number | null): OrgQuota {
+  const limitBytes = Number(row.limit_bytes);
   return {
     id: String(row.id),
     orgId: Number(row.org_id),
-    limitBytes: Number(row.limit_bytes),
+    limitBytes,
+    hardLimitBytes: rejectPercent === null ? limitBytes : thresholdBytes(limitBytes, rejectPercent),
     evictionPolicy: row.eviction_policy === 'lfu' ? 'lfu' : 'lru',
     createdAt: Number(row.created_at),
     counted: row.counted_bytes === null || row.counted_bytes === undefined ? null : { bytes: Number(row.counted_bytes), at: Number(row.counted_at) },
@@ -61,6 +66,8 @@ export class QuotaService {
   /** Reservations this process made and has not released: renewed until released. */
   private readonly held = new Set<string>();
   private renewTimer: NodeJS.Timeout | null = null;
+  /** Warning and Reject thresholds of each quota. */
+  readonly limits: QuotaLimitService;
 
   constructor(
     private readonly db: Db,
@@ -68,16 +75,17 @@ export class QuotaService {
     private readonly logger: Logger,
   ) {
     this.rowsOf = rawRowsOf(db);
+    this.limits = new QuotaLimitService(db, clock);
   }
 
   async get(orgId: number): Promise<OrgQuota | null> {
     const row = await this.db('org_quotas').where({ org_id: orgId }).first();
-    return row ? toQuota(row) : null;
+    return row ? toQuota(row, await this.limits.rejectPercent(orgId)) : null;
   }
 
-  /** Throws CONFLICT when the organization already has a quota (Quay allows one). */
+  /** Throws INVALID_REQUEST (Quay's 400) when the organization already has a quota (Quay allows one). */
   async create(orgId: number, limitBytes: number, evictionPolicy: EvictionPolicy): Promise<OrgQuota> {
-    if (await this.get(orgId)) throw new RegistryError('CONFLICT', 'the organization already has a quota; change it with PUT');
+    if (await this.get(orgId)) throw new RegistryError('INVALID_REQUEST', 'the organization already has a quota; change it with PUT');
     const id = randomUUID();
     await this.db('org_quotas').insert({ id, org_id: orgId, limit_bytes: limitBytes, eviction_policy: evictionPolicy, created_at: this.clock.now() });
     return (await this.get(orgId))!;
@@ -94,8 +102,11 @@ export class QuotaService {
     return quota;
   }
 
+  /** Removes the quota and its thresholds. */
   async delete(orgId: number, id: string): Promise<boolean> {
-    return (await this.db('org_quotas').where({ id, org_id: orgId }).delete()) > 0;
+    const deleted = (await this.db('org_quotas').where({ id, org_id: orgId }).delete()) > 0;
+    if (deleted) await this.db('quota_limits').where({ org_id: orgId }).delete();
+    return deleted;
   }
 
   /** Bytes referenced by the organization, each distinct digest counted once. */

@@ -87,6 +87,7 @@ export class RobotService {
     await this.db.transaction(async (trx) => {
       await trx('permissions').where({ subject_kind: 'robot', subject_id: robot.id }).delete();
       await trx('prototypes').where({ delegate_kind: 'robot', delegate_id: robot.id }).delete();
+      await trx('team_members').where({ subject_kind: 'robot', subject_id: robot.id }).delete();
       await trx('robots').where({ id: robot.id }).delete();
     });
   }

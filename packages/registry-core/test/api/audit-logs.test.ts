@@ -89,8 +89,12 @@ describe('organization and repository audit logs', () => {
     const quayDay = `${today.getUTCMonth() + 1}/${today.getUTCDate()}/${today.getUTCFullYear()}`;
     const sameDay = await inst.api('GET', `/organization/paged/logs?starttime=${quayDay}&endtime=${quayDay}&kind=pull_repo`);
     expect((sameDay.body as { logs: LogEntry[] }).logs).toHaveLength(5);
-    const past = await inst.api('GET', '/organization/paged/logs?endtime=2001-01-01T00:00:00Z');
+    const past = await inst.api('GET', '/organization/paged/logs?starttime=2000-12-01T00:00:00Z&endtime=2001-01-01T00:00:00Z');
     expect((past.body as { logs: LogEntry[] }).logs).toHaveLength(0);
+    // Without starttime the range starts a day ago (Quay), so an old endtime is before it.
+    const beforeDefault = await inst.api('GET', '/organization/paged/logs?endtime=2001-01-01T00:00:00Z');
+    expect(beforeDefault.status).toBe(400);
+    expect(beforeDefault.body).toMatchObject({ detail: { field: 'endtime' } });
 
     // Paging: 2 + 2 + 1 pull entries, no overlap, then no next_page.
     const seen: string[] = [];

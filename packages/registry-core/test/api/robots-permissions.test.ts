@@ -186,22 +186,30 @@ describe('robots and repository permissions', () => {
   });
 
   describe('robot tokens', () => {
-    it('are shown at creation, hidden afterwards, and shown to administrators who ask', async () => {
+    it('are shown to administrators unless they ask not to (Quay), never to other members', async () => {
       const created = await createRobot(inst, 'orga', 'viewer');
       const get = await inst.api('GET', '/organization/orga/robots/viewer');
       expect(get.status).toBe(200);
-      expect(get.body).toMatchObject({ name: 'orga+viewer', description: 'robot viewer' });
-      expect(get.body).not.toHaveProperty('token');
-      const list = await inst.api('GET', '/organization/orga/robots');
+      expect(get.body).toMatchObject({ name: 'orga+viewer', description: 'robot viewer', token: created.token });
+      const hidden = await inst.api('GET', '/organization/orga/robots/viewer?token=false');
+      expect(hidden.body).not.toHaveProperty('token');
+      const list = await inst.api('GET', '/organization/orga/robots?token=false');
       for (const r of (list.body as { robots: object[] }).robots) expect(r).not.toHaveProperty('token');
       expect((list.body as { robots: Array<{ name: string }> }).robots.map((r) => r.name)).toContain('orga+viewer');
-      const revealed = await inst.api('GET', '/organization/orga/robots/viewer?token=true');
-      expect(revealed.body).toMatchObject({ token: created.token });
-      const listed = await inst.api('GET', '/organization/orga/robots?token=true');
+      const listed = await inst.api('GET', '/organization/orga/robots');
       expect((listed.body as { robots: Array<{ name: string; token: string }> }).robots.find((r) => r.name === 'orga+viewer')?.token).toBe(created.token);
-      // A member who is not an administrator sees neither robots nor tokens.
+      // A member who is not an administrator lists robots by name, without tokens, and cannot read one robot.
       const member = await createUser(inst, 'member1');
       expect((await inst.api('PUT', '/organization/orga/members/member1', { role: 'member' })).status).toBe(201);
+      const memberList = await inst.api('GET', '/organization/orga/robots?token=true&permissions=true', undefined, member);
+      expect(memberList.status).toBe(200);
+      const memberRobots = (memberList.body as { robots: Array<Record<string, unknown>> }).robots;
+      expect(memberRobots.map((r) => r.name)).toContain('orga+viewer');
+      for (const r of memberRobots) {
+        expect(r).not.toHaveProperty('token');
+        expect(r).not.toHaveProperty('repositories');
+      }
+      expect(JSON.stringify(memberList.body)).not.toContain(created.token);
       expect((await inst.api('GET', '/organization/orga/robots/viewer?token=true', undefined, member)).status).toBe(403);
       expect((await inst.api('GET', '/organization/orga/robots/viewer?token=true', undefined, '')).status).toBe(401);
     });

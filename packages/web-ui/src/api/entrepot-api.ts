@@ -1,5 +1,6 @@
 /** Typed calls to Entrepot's `/api/v1`, one method per endpoint the UI uses. */
 import { ApiClient, ApiError, encodePath, type QueryValue } from './client';
+import type { OpenApiDocument } from './openapi-document';
 import type {
   CurrentUser,
   FlushResult,
@@ -23,6 +24,7 @@ import type {
   RepositoryList,
   Robot,
   SecurityPolicy,
+  SecurityPolicyInput,
   SecurityReport,
   TagList,
 } from './types';
@@ -44,6 +46,11 @@ export class EntrepotApi {
   // --- account -------------------------------------------------------------
   currentUser(): Promise<CurrentUser> {
     return this.call('GET', '/user/');
+  }
+
+  /** The server's OpenAPI document (what the API reference page renders). */
+  openApiDocument(): Promise<OpenApiDocument> {
+    return this.call('GET', '/openapi.json');
   }
 
   // --- organizations -------------------------------------------------------
@@ -101,19 +108,15 @@ export class EntrepotApi {
     return this.call('GET', `${org(name)}/securitypolicy`);
   }
 
-  setSecurityPolicy(name: string, policy: Partial<SecurityPolicy>): Promise<SecurityPolicy> {
+  setSecurityPolicy(name: string, policy: SecurityPolicyInput): Promise<SecurityPolicy> {
     return this.call('PUT', `${org(name)}/securitypolicy`, policy);
   }
 
   // --- proxy cache ---------------------------------------------------------
-  /** The cache configuration, or null when the organization is not a proxy cache. */
+  /** The cache configuration, or null when the organization is not a proxy cache (Quay answers with empty fields). */
   async proxyCache(name: string): Promise<ProxyCacheConfig | null> {
-    try {
-      return await this.call<ProxyCacheConfig>('GET', `${org(name)}/proxycache`);
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 404 && !err.endpointMissing) return null;
-      throw err;
-    }
+    const config = await this.call<ProxyCacheConfig | { upstream_registry: '' }>('GET', `${org(name)}/proxycache`);
+    return config.upstream_registry === '' ? null : (config as ProxyCacheConfig);
   }
 
   /** What the cache served and saved over a window (the dashboard). */
@@ -121,23 +124,28 @@ export class EntrepotApi {
     return this.call('GET', `${org(name)}/proxycache/stats`, undefined, { window });
   }
 
-  saveProxyCache(name: string, input: ProxyCacheInput): Promise<ProxyCacheConfig> {
-    return this.call('POST', `${org(name)}/proxycache`, input);
-  }
-
   /** Referrers of a manifest in a cache organization, with its signature state under the organization's keys. */
   referrers(name: string, repository: string, digest: string): Promise<ReferrersReport> {
     return this.call('GET', `${org(name)}/proxycache/referrers`, undefined, { repository, digest });
   }
 
-  deleteProxyCache(name: string): Promise<null> {
-    return this.call('DELETE', `${org(name)}/proxycache`);
+  /** Saves the configuration (the server answers with Quay's bare "Created") and reads it back. */
+  async saveProxyCache(name: string, input: ProxyCacheInput): Promise<ProxyCacheConfig> {
+    await this.call('POST', `${org(name)}/proxycache`, input);
+    const saved = await this.proxyCache(name);
+    if (!saved) throw new ApiError(409, `${name} stopped being a proxy cache while it was saved`);
+    return saved;
   }
 
-  /** Checks reachability and credentials of a configuration without saving it. */
+  async deleteProxyCache(name: string): Promise<void> {
+    await this.call('DELETE', `${org(name)}/proxycache`);
+  }
+
+  /** Checks reachability and credentials of a configuration without saving it ("Valid", or "Anonymous" without credentials). */
   async validateProxyCache(name: string, input: ProxyCacheInput): Promise<ProxyCacheValidation> {
     try {
-      return await this.call<ProxyCacheValidation>('POST', `${org(name)}/validateproxycache`, input);
+      const answer = await this.call<string>('POST', `${org(name)}/validateproxycache`, input);
+      return { valid: true, anonymous: answer === 'Anonymous' };
     } catch (err) {
       if (err instanceof ApiError && err.status === 400) return { valid: false, error_message: err.message };
       throw err;
@@ -167,7 +175,7 @@ export class EntrepotApi {
 
   // --- robots --------------------------------------------------------------
   robots(name: string): Promise<{ robots: Robot[] }> {
-    return this.call('GET', `${org(name)}/robots`);
+    return this.call('GET', `${org(name)}/robots`, undefined, { token: false });
   }
 
   createRobot(name: string, short: string, description: string): Promise<Robot> {

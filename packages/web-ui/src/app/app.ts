@@ -2,6 +2,7 @@
 import { ApiClient, type Credentials } from '../api/client';
 import { EntrepotApi } from '../api/entrepot-api';
 import type { CurrentUser } from '../api/types';
+import { renderApiReferencePage } from '../pages/api-reference-page';
 import { renderLayout } from '../pages/layout';
 import { renderLoginPage } from '../pages/login-page';
 import { renderNotFoundPage } from '../pages/not-found-page';
@@ -116,6 +117,9 @@ export class App {
       case 'repository':
         document.title = `${route.org}/${route.repo} · Entrepot`;
         return renderRepositoryPage(ctx, main, route.org, route.repo, route.manifest);
+      case 'api-reference':
+        document.title = 'API reference · Entrepot';
+        return renderApiReferencePage(ctx, main);
       case 'not-found':
         document.title = 'Not found · Entrepot';
         return renderNotFoundPage(ctx, main, route.path);

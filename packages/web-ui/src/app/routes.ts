@@ -5,6 +5,7 @@ export type OrgTab = (typeof ORG_TABS)[number];
 
 export type Route =
   | { page: 'organizations' }
+  | { page: 'api-reference' }
   | { page: 'organization'; org: string; tab: OrgTab }
   | { page: 'repository'; org: string; repo: string; manifest: string | null }
   | { page: 'not-found'; path: string };
@@ -26,6 +27,7 @@ export function parseRoute(pathname: string, search: string): Route {
   if (segments.some((s) => s === null)) return { page: 'not-found', path: pathname };
   const parts = segments as string[];
   if (parts.length === 0 || (parts.length === 1 && parts[0] === 'organizations')) return { page: 'organizations' };
+  if (parts.length === 1 && parts[0] === 'api-reference') return { page: 'api-reference' };
   if (parts[0] === 'organization' && parts.length >= 2 && parts.length <= 3) {
     const tab = parts[2] ?? 'repositories';
     if (isOrgTab(tab)) return { page: 'organization', org: parts[1], tab };
@@ -40,6 +42,8 @@ export function routeHref(route: Route): string {
   switch (route.page) {
     case 'organizations':
       return '/organizations';
+    case 'api-reference':
+      return '/api-reference';
     case 'organization':
       return `/organization/${encodeURIComponent(route.org)}${route.tab === 'repositories' ? '' : `/${route.tab}`}`;
     case 'repository': {

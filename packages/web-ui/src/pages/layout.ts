@@ -34,7 +34,12 @@ export function renderLayout(ctx: AppContext, route: Route, main: HTMLElement): 
         'div',
         { class: 'topbar-inner' },
         ctx.link({ page: 'organizations' }, { class: 'brand' }, logo(), h('span', null, 'Entrepot')),
-        h('nav', { class: 'topnav', 'aria-label': 'Main' }, ctx.link({ page: 'organizations' }, { class: route.page === 'organizations' ? 'active' : '' }, 'Organizations')),
+        h(
+          'nav',
+          { class: 'topnav', 'aria-label': 'Main' },
+          ctx.link({ page: 'organizations' }, { class: route.page === 'organizations' ? 'active' : '' }, 'Organizations'),
+          ctx.link({ page: 'api-reference' }, { class: route.page === 'api-reference' ? 'active' : '' }, 'API'),
+        ),
         h(
           'div',
           { class: 'user-menu' },

@@ -50,7 +50,7 @@ export async function renderPrototypesTab(tab: OrgTabContext, panel: HTMLElement
         ? emptyState('No default permissions', 'Add one so that repositories the cache creates later are readable by a robot or a user right away.')
         : dataTable<Prototype>(
             [
-              { title: 'Applies to', cell: (p) => [h('span', { class: 'mono strong' }, p.delegate.name), ' ', h('span', { class: 'badge' }, p.delegate.is_robot ? 'robot' : 'user')] },
+              { title: 'Applies to', cell: (p) => [h('span', { class: 'mono strong' }, p.delegate.name), ' ', h('span', { class: 'badge' }, p.delegate.kind === 'team' ? 'team' : p.delegate.is_robot ? 'robot' : 'user')] },
               { title: 'Role on new repositories', cell: roleSelect },
               { title: '', className: 'actions', cell: (p) => button('Delete', () => void remove(p), 'ghost', { class: 'btn btn-sm btn-danger-outline' }) },
             ],

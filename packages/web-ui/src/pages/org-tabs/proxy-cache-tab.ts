@@ -176,7 +176,7 @@ function configForm(tab: OrgTabContext, config: ProxyCacheConfig | null, onSaved
         mount(
           result,
           answer.valid
-            ? alertBox('success', `The upstream ${answer.upstream ?? ''} answered and accepted the credentials.`)
+            ? alertBox('success', answer.anonymous ? 'The upstream answered (no credentials to check).' : 'The upstream answered and accepted the credentials.')
             : alertBox('error', `Validation failed: ${answer.error_message ?? 'the upstream check failed'}`),
         );
       } catch (err) {

@@ -37,7 +37,7 @@ function quotaView(quota: Quota, used: number | undefined): HTMLElement {
       'dl',
       { class: 'details' },
       h('dt', null, 'Limit'),
-      h('dd', { 'data-testid': 'quota-limit' }, quota.limit ?? formatBytes(quota.limit_bytes)),
+      h('dd', { 'data-testid': 'quota-limit' }, formatBytes(quota.limit_bytes)),
       quota.eviction_policy ? [h('dt', null, 'Eviction'), h('dd', null, POLICIES.find(([v]) => v === quota.eviction_policy)?.[1] ?? quota.eviction_policy)] : null,
       (quota.limits ?? []).length > 0
         ? [h('dt', null, 'Thresholds'), h('dd', null, (quota.limits ?? []).map((l) => h('span', { class: 'badge' }, `${l.type} at ${l.limit_percent} %`)))]
@@ -71,7 +71,7 @@ function quotaForm(tab: OrgTabContext, quota: Quota | null, onSaved: () => Promi
       return;
     }
     const body: QuotaInput = { limit_bytes: limit };
-    if (quota?.eviction_policy !== undefined) body.eviction_policy = field(form, 'eviction_policy');
+    if (quota?.eviction_policy !== undefined) body.eviction_policy = field(form, 'eviction_policy') === 'lfu' ? 'lfu' : 'lru';
     void busy(form, async () => {
       try {
         if (quota) await tab.app.api.updateQuota(tab.org.name, quota.id, body);
@@ -98,7 +98,7 @@ export async function renderQuotaTab(tab: OrgTabContext, panel: HTMLElement): Pr
     throw err;
   }
   const quota = Array.isArray(quotas) && quotas.length > 0 ? quotas[0] : null;
-  const used = quota?.usage_bytes ?? tab.org.quota_report?.quota_bytes;
+  const used = tab.org.quota_report?.quota_bytes;
   const redraw = async (): Promise<void> => {
     await tab.refreshHeader();
     await renderQuotaTab(tab, panel);

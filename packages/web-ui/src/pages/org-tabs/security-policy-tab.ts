@@ -4,14 +4,16 @@
  * those on the allow-list, and optionally images not scanned yet.
  */
 import { ApiError } from '../../api/client';
-import type { SecurityPolicy } from '../../api/types';
+import type { SecurityPolicy, SecurityPolicyInput } from '../../api/types';
 import { alertBox, errorMessage, notAvailable } from '../../ui/alerts';
 import { checked, field, h, mount } from '../../ui/dom';
 import { busy, button, checkboxField, formField, select } from '../../ui/forms';
 import { toast } from '../../ui/toast';
 import type { OrgTabContext } from './org-tab-context';
 
-const LEVELS: ReadonlyArray<readonly [string, string]> = [
+type Level = NonNullable<SecurityPolicyInput['block_pulls_at_severity']>;
+
+const LEVELS: ReadonlyArray<readonly [Level, string]> = [
   ['off', 'Off: never refuse a pull'],
   ['Critical', 'Critical'],
   ['High', 'High and above'],
@@ -42,8 +44,9 @@ function policyForm(tab: OrgTabContext, policy: SecurityPolicy): HTMLFormElement
   );
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    const body: SecurityPolicy = {
-      block_pulls_at_severity: field(form, 'block_pulls_at_severity'),
+    const chosen = field(form, 'block_pulls_at_severity');
+    const body: SecurityPolicyInput = {
+      block_pulls_at_severity: LEVELS.find(([level]) => level === chosen)?.[0] ?? 'off',
       block_unscanned: checked(form, 'block_unscanned'),
       allowlist: allowlist.value
         .split(/[\s,]+/)

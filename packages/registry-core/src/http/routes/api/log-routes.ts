@@ -1,49 +1,17 @@
 import type { Request, Response, Router } from 'express';
 import { z } from 'zod';
 import { invalidField } from '../../../errors/registry-error';
-import type { LogRow } from '../../../services/log-query';
 import type { ApiContext } from './api-context';
+import { entryView, logKindsQuery, logRange, logTimeQuery } from './log-params';
+import { logSummaryRoutes } from './log-summary-routes';
 import { quayDate } from './quay-format';
 import type { ApiRepoPath } from './repo-path';
 import { isValidRepoName } from './repo-path';
 import { parseQuery, queryInt } from './validation';
 
-const DAY_MS = 86_400_000;
-const QUAY_DATE = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/;
-
-/**
- * Parses `starttime`/`endtime`: Quay's `MM/DD/YYYY` (UTC days; an end day is
- * inclusive), an ISO 8601 date or time, or seconds since the epoch.
- * Returns epoch milliseconds; throws INVALID_REQUEST naming the parameter.
- */
-export function parseLogTime(value: string, field: 'starttime' | 'endtime'): number {
-  const quay = QUAY_DATE.exec(value);
-  if (quay) {
-    const [month, day, year] = [Number(quay[1]), Number(quay[2]), Number(quay[3])];
-    const ms = Date.UTC(year, month - 1, day);
-    const check = new Date(ms);
-    if (month < 1 || month > 12 || check.getUTCDate() !== day || check.getUTCMonth() !== month - 1) throw invalidField(field, 'not a valid date');
-    return field === 'endtime' ? ms + DAY_MS : ms;
-  }
-  if (/^\d{1,11}$/.test(value)) return Number(value) * 1000;
-  if (/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)) {
-    const ms = Date.parse(value);
-    if (!Number.isNaN(ms)) return ms;
-  }
-  throw invalidField(field, 'expected MM/DD/YYYY, an ISO 8601 date or time, or seconds since the epoch');
-}
-
-const KIND = /^[a-z0-9_.-]{1,64}$/;
-
-const logQuery = z.strictObject({
-  starttime: z.string().max(64).optional(),
-  endtime: z.string().max(64).optional(),
-  kind: z
-    .string()
-    .max(2048)
-    .optional()
-    .transform((v) => (v === undefined ? undefined : v.split(',').filter(Boolean)))
-    .refine((kinds) => kinds === undefined || kinds.every((k) => KIND.test(k)), 'comma-separated log kinds (lowercase letters, digits, _ . -)'),
+export const logQuery = z.strictObject({
+  ...logTimeQuery,
+  kind: logKindsQuery,
   performer: z.string().min(1).max(512).optional(),
   repository: z.string().min(1).max(255).optional(),
   next_page: z.string().min(1).max(512).optional(),
@@ -57,20 +25,6 @@ function csvCell(value: string): string {
   return `"${safe.replace(/"/g, '""')}"`;
 }
 
-function entryView(row: LogRow, namespace: string) {
-  return {
-    kind: row.kind,
-    metadata: row.metadata,
-    performer: { kind: row.performer_kind, name: row.performer_name, is_robot: row.performer_kind === 'robot' },
-    ip: row.ip,
-    datetime: quayDate(row.created_at),
-    timestamp: new Date(row.created_at).toISOString(),
-    namespace,
-    repository: row.repo,
-    user_agent: row.user_agent,
-  };
-}
-
 /** Audit logs of an organization (administrators) and of one repository (its administrators), as JSON or CSV. */
 export function logRoutes(router: Router, ctx: ApiContext) {
   const { deps, access, logs } = ctx;
@@ -79,9 +33,7 @@ export function logRoutes(router: Router, ctx: ApiContext) {
     const query = parseQuery(logQuery, req.query);
     if (fixedRepo !== undefined && query.repository !== undefined) throw invalidField('repository', 'not allowed on a repository log');
     if (query.repository !== undefined && !isValidRepoName(namespace, query.repository)) throw invalidField('repository', 'not a repository name below the organization');
-    const start = query.starttime === undefined ? undefined : parseLogTime(query.starttime, 'starttime');
-    const end = query.endtime === undefined ? undefined : parseLogTime(query.endtime, 'endtime');
-    if (start !== undefined && end !== undefined && end < start) throw invalidField('endtime', 'is before starttime');
+    const { start, end } = logRange(query, deps.clock.now());
     const page = await logs.page({
       orgId,
       repo: fixedRepo ?? query.repository,
@@ -103,7 +55,7 @@ export function logRoutes(router: Router, ctx: ApiContext) {
       return;
     }
     res.json({
-      start_time: start === undefined ? null : quayDate(start),
+      start_time: quayDate(start),
       end_time: end === undefined ? null : quayDate(end),
       logs: page.rows.map((r) => entryView(r, namespace)),
       ...(page.next ? { next_page: page.next } : {}),
@@ -120,5 +72,5 @@ export function logRoutes(router: Router, ctx: ApiContext) {
     await send(req, res, org.id, org.name, repo.name);
   }
 
-  return { repositoryLogs };
+  return { repositoryLogs, ...logSummaryRoutes(router, ctx) };
 }

@@ -4,12 +4,14 @@ import { RegistryError } from '../../../errors/registry-error';
 import { isUniqueViolation } from '../../../db/database';
 import type { ApiContext } from './api-context';
 import { quayDate } from './quay-format';
-import { quotaReport } from './quota-routes';
+import { quotaList, quotaReport } from './quota-routes';
+import type { TeamRow } from '../../../services/team-service';
+import { teamView } from './team-routes';
 import { NAMESPACE_NAME, NAMESPACE_NAME_HINT, parseBody } from './validation';
 
 const email = z.email().max(255);
 
-const createOrgBody = z.strictObject({
+export const createOrgBody = z.strictObject({
   name: z.string().regex(NAMESPACE_NAME, NAMESPACE_NAME_HINT),
   email: email.optional(),
   is_public: z.boolean().optional(),
@@ -17,12 +19,20 @@ const createOrgBody = z.strictObject({
   recaptcha_response: z.string().max(4096).optional(),
 });
 
-const changeOrgBody = z.strictObject({
+export const changeOrgBody = z.strictObject({
   is_public: z.boolean().optional(),
   email: email.nullable().optional(),
 });
 
-const memberBody = z.strictObject({ role: z.enum(['admin', 'member']) });
+/** Deleted tags are not kept for restoring: Quay's "time machine" period is zero here. */
+const DELETED_TAGS_KEPT_S = 0;
+
+export const memberBody = z.strictObject({ role: z.enum(['admin', 'member']) });
+
+/** Quay's `teams` (by name) and `ordered_teams` of an organization's description. */
+function teamsOf(teams: TeamRow[]) {
+  return { teams: Object.fromEntries(teams.map((t) => [t.name, teamView(t)])), ordered_teams: teams.map((t) => t.name) };
+}
 
 /** Organizations (create, read, change, delete) and their members. */
 export function organizationRoutes(router: Router, ctx: ApiContext): void {
@@ -32,7 +42,9 @@ export function organizationRoutes(router: Router, ctx: ApiContext): void {
   router.post('/organization/', asyncHandler(async (req, res) => {
     const who = access.requireUser(req);
     const body = parseBody(createOrgBody, req.body);
-    if (await accounts.findUser(body.name)) throw new RegistryError('CONFLICT', `name ${body.name} is taken by a user`);
+    // Quay answers a taken name with 400 and this message.
+    const taken = () => new RegistryError('INVALID_REQUEST', 'A user or organization with this name already exists', { detail: { field: 'name' } });
+    if (await accounts.findUser(body.name)) throw taken();
     let orgId = 0;
     try {
       await deps.db.transaction(async (trx) => {
@@ -41,7 +53,7 @@ export function organizationRoutes(router: Router, ctx: ApiContext): void {
         await trx('org_members').insert({ org_id: orgId, user_id: who.id, role: 'admin' });
       });
     } catch (err) {
-      if (isUniqueViolation(err)) throw new RegistryError('CONFLICT', `organization ${body.name} already exists`);
+      if (isUniqueViolation(err)) throw taken();
       throw err;
     }
     await ctx.audit(req, { orgId, kind: 'org_create', metadata: { name: body.name, is_public: body.is_public ?? false } });
@@ -64,8 +76,9 @@ export function organizationRoutes(router: Router, ctx: ApiContext): void {
       created: quayDate(org.created_at),
       repository_count: await count('repositories'),
       ...(isMember ? { member_count: await count('org_members'), robot_count: await count('robots') } : {}),
-      ...(isAdmin ? { email: row?.email ?? null } : {}),
-      ...(isMember && deps.config.flags.FEATURE_QUOTA_MANAGEMENT !== false ? { quota_report: await quotaReport(ctx, org.id) } : {}),
+      ...(isAdmin ? { email: row?.email ?? null, tag_expiration_s: DELETED_TAGS_KEPT_S } : {}),
+      ...(isMember ? teamsOf(await ctx.teams.list(org.id)) : {}),
+      ...(isMember && deps.config.flags.FEATURE_QUOTA_MANAGEMENT !== false ? { quotas: await quotaList(ctx, org.id), quota_report: await quotaReport(ctx, org.id) } : {}),
     });
   }));
 

@@ -7,7 +7,7 @@ import type { ApiContext } from './api-context';
 import type { ApiRepoPath } from './repo-path';
 import { NAMESPACE_NAME, parseBody, repoRole, ROBOT_SHORT_NAME } from './validation';
 
-const roleBody = z.strictObject({ role: repoRole });
+export const roleBody = z.strictObject({ role: repoRole });
 
 /** Checks the grammar of a user or robot name given in a path. Throws INVALID_REQUEST naming `field`. */
 export function checkSubjectName(name: string, field: string): string {

@@ -8,21 +8,22 @@ import { parseBody, repoRole } from './validation';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-const createPrototypeBody = z.strictObject({
+export const createPrototypeBody = z.strictObject({
   role: repoRole,
-  /** Quay names robots as kind `user` with name `org+short`; kind `robot` is accepted too. Teams do not exist here. */
+  /** Quay names robots as kind `user` with name `org+short`; kind `robot` is accepted too; `team` names a team of the organization. */
   delegate: z.strictObject({
-    kind: z.enum(['user', 'robot']),
+    kind: z.enum(['user', 'robot', 'team']),
     name: z.string().min(1).max(512),
   }),
   /** Quay can restrict a default permission to repositories one user creates; Entrepot applies them to every new repository. */
   activating_user: z.null({ error: 'not supported: default permissions apply to every repository created later' }).optional(),
 });
 
-const changePrototypeBody = z.strictObject({ role: repoRole });
+export const changePrototypeBody = z.strictObject({ role: repoRole });
 
 function view(p: PrototypeRow) {
-  return { id: p.id, role: p.role, activating_user: null, delegate: subjectView(p.delegate, p.isOrgMember) };
+  const delegate = p.delegate.kind === 'team' ? { name: p.delegate.name, kind: 'team' } : subjectView(p.delegate, p.isOrgMember);
+  return { id: p.id, role: p.role, activating_user: null, delegate };
 }
 
 /** Default permissions ("prototypes"): roles every repository created later in the organization receives. */
@@ -46,7 +47,9 @@ export function prototypeRoutes(router: Router, ctx: ApiContext): void {
     const body = parseBody(createPrototypeBody, req.body);
     const name = checkSubjectName(body.delegate.name, 'delegate.name');
     if (body.delegate.kind === 'robot' && !name.includes('+')) throw invalidField('delegate.name', 'a robot name is <org>+<name>');
-    const delegate = await permissions.resolveSubject(org, name, 'delegate.name');
+    const team = body.delegate.kind === 'team' ? await ctx.teams.find(org.id, name) : null;
+    if (body.delegate.kind === 'team' && !team) throw invalidField('delegate.name', `no team named ${name}`);
+    const delegate = team ? { kind: 'team' as const, id: team.id, name: team.name } : await permissions.resolveSubject(org, name, 'delegate.name');
     if (!delegate) throw invalidField('delegate.name', `no user or robot named ${name}`);
     const id = await permissions.createPrototype(org.id, delegate, body.role);
     const created = await permissions.findPrototype(org, id);

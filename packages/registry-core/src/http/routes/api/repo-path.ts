@@ -8,12 +8,33 @@ export type RepoEndpoint =
   | { kind: 'repository' }
   | { kind: 'changevisibility' }
   | { kind: 'logs' }
+  | { kind: 'aggregatelogs' }
+  | { kind: 'exportlogs' }
   | { kind: 'tags' }
   | { kind: 'tag'; tag: string }
   | { kind: 'pin'; tag: string }
   | { kind: 'permissions' }
   | { kind: 'permission'; name: string }
+  | { kind: 'teampermissions' }
+  | { kind: 'teampermission'; team: string }
   | { kind: 'security'; digest: string };
+
+/** Where each endpoint sits below `/repository/{repository}` (OpenAPI form; `{repository}` is `org/path`). */
+export const REPO_ENDPOINT_PATHS: { [K in RepoEndpoint['kind']]: string } = {
+  repository: '',
+  changevisibility: '/changevisibility',
+  logs: '/logs',
+  aggregatelogs: '/aggregatelogs',
+  exportlogs: '/exportlogs',
+  tags: '/tag/',
+  tag: '/tag/{tag}',
+  pin: '/tag/{tag}/pin',
+  permissions: '/permissions/user/',
+  permission: '/permissions/user/{username}',
+  teampermissions: '/permissions/team/',
+  teampermission: '/permissions/team/{teamname}',
+  security: '/manifest/{digest}/security',
+};
 
 export interface ApiRepoPath {
   org: string;
@@ -56,6 +77,10 @@ function matchEndpoint(segments: string[]): { nameEnd: number; endpoint: RepoEnd
     return at(1) === '' ? { nameEnd: n - 3, endpoint: { kind: 'permissions' } } : { nameEnd: n - 3, endpoint: { kind: 'permission', name: at(1) ?? '' } };
   }
   if (n >= 3 && at(2) === 'permissions' && at(1) === 'user') return { nameEnd: n - 2, endpoint: { kind: 'permissions' } };
+  if (n >= 4 && at(3) === 'permissions' && at(2) === 'team') {
+    return at(1) === '' ? { nameEnd: n - 3, endpoint: { kind: 'teampermissions' } } : { nameEnd: n - 3, endpoint: { kind: 'teampermission', team: at(1) ?? '' } };
+  }
+  if (n >= 3 && at(2) === 'permissions' && at(1) === 'team') return { nameEnd: n - 2, endpoint: { kind: 'teampermissions' } };
   if (n >= 4 && at(3) === 'manifest' && at(1) === 'security') return { nameEnd: n - 3, endpoint: { kind: 'security', digest: at(2) ?? '' } };
   if (n >= 4 && at(3) === 'tag' && at(1) === 'pin') return { nameEnd: n - 3, endpoint: { kind: 'pin', tag: at(2) ?? '' } };
   if (n >= 3 && at(2) === 'tag') {
@@ -64,6 +89,8 @@ function matchEndpoint(segments: string[]): { nameEnd: number; endpoint: RepoEnd
   if (n >= 2 && at(1) === 'tag') return { nameEnd: n - 1, endpoint: { kind: 'tags' } };
   if (n >= 2 && at(1) === 'changevisibility') return { nameEnd: n - 1, endpoint: { kind: 'changevisibility' } };
   if (n >= 2 && at(1) === 'logs') return { nameEnd: n - 1, endpoint: { kind: 'logs' } };
+  if (n >= 2 && at(1) === 'aggregatelogs') return { nameEnd: n - 1, endpoint: { kind: 'aggregatelogs' } };
+  if (n >= 2 && at(1) === 'exportlogs') return { nameEnd: n - 1, endpoint: { kind: 'exportlogs' } };
   const trailing = at(1) === '' ? 1 : 0;
   return { nameEnd: n - trailing, endpoint: { kind: 'repository' } };
 }
@@ -73,7 +100,7 @@ function matchEndpoint(segments: string[]): { nameEnd: number; endpoint: RepoEnd
  * endpoint from the end so that repository names may have several segments.
  * Throws INVALID_REQUEST for unsafe paths (see decodeSegments) and for invalid names
  * on a recognised endpoint; returns null when nothing here matches (plugin routes may).
- * A repository whose last component is `tag`, `logs` or `changevisibility` is reached
+ * A repository whose last component is `tag`, `logs`, `aggregatelogs`, `exportlogs` or `changevisibility` is reached
  * by its endpoints only.
  */
 export function parseApiRepoPath(rawPath: string): ApiRepoPath | null {

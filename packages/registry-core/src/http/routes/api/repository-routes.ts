@@ -7,19 +7,22 @@ import type { ApiContext } from './api-context';
 import { logRoutes } from './log-routes';
 import { permissionRoutes } from './permission-routes';
 import { epochSeconds, quayDate } from './quay-format';
-import { decodeSegments, isValidRepoName, parseApiRepoPath, type ApiRepoPath, type RepoEndpoint } from './repo-path';
 import { securityRoutes } from './security-routes';
+import { teamPermissionRoutes } from './team-permission-routes';
+import type { HttpMethod } from '../../openapi/api-docs';
+import { dispatching } from '../../openapi/route-list';
+import { decodeSegments, isValidRepoName, parseApiRepoPath, REPO_ENDPOINT_PATHS, type ApiRepoPath, type RepoEndpoint } from './repo-path';
 import { tagHandlers } from './tag-handlers';
 import { NAMESPACE_NAME, parseBody, parseQuery, queryInt, visibility } from './validation';
 
-const listQuery = z.object({
+export const listQuery = z.object({
   namespace: z.string({ error: 'required: the organization whose repositories to list' }).max(255),
   next_page: z.string().max(512).optional(),
   limit: queryInt(1, 100, 100),
   // Quay's other parameters (public, starred, last_modified, popularity, repo_kind) are accepted; results always include last_modified.
 });
 
-const createBody = z.strictObject({
+export const createRepoBody = z.strictObject({
   namespace: z.string().regex(NAMESPACE_NAME, 'not an organization name'),
   repository: z.string().min(1).max(255),
   visibility,
@@ -27,8 +30,8 @@ const createBody = z.strictObject({
   repo_kind: z.literal('image').optional(),
 });
 
-const changeVisibilityBody = z.strictObject({ visibility });
-const changeRepoBody = z.strictObject({ description: z.string().max(4096) });
+export const changeVisibilityBody = z.strictObject({ visibility });
+export const changeRepoBody = z.strictObject({ description: z.string().max(4096) });
 
 type RepoHandler = (req: Request, res: Response, path: ApiRepoPath) => Promise<void>;
 
@@ -69,6 +72,7 @@ export function repositoryRoutes(ctx: ApiContext) {
   const { deps, access, stats } = ctx;
   const tags = tagHandlers(ctx);
   const security = securityRoutes(ctx);
+  const teamPermissions = teamPermissionRoutes(ctx);
   const logs = (router: Router) => logRoutes(router, ctx);
   const { asyncHandler } = deps.http;
 
@@ -95,7 +99,7 @@ export function repositoryRoutes(ctx: ApiContext) {
     };
   }
 
-  function register(router: Router): { repositoryLogs: RepoHandler; permissions: ReturnType<typeof permissionRoutes> } {
+  function register(router: Router): { repositoryLogs: RepoHandler; repositoryAggregate: RepoHandler; repositoryExport: RepoHandler; permissions: ReturnType<typeof permissionRoutes> } {
     router.get('/repository', asyncHandler(async (req, res) => {
       const query = parseQuery(listQuery, req.query);
       const org = await access.requireOrg(query.namespace);
@@ -151,7 +155,7 @@ export function repositoryRoutes(ctx: ApiContext) {
     router.post('/repository', asyncHandler(async (req, res) => {
       const who = access.principal(req);
       if (who.kind === 'anonymous') throw new RegistryError('UNAUTHORIZED', 'authentication required');
-      const body = parseBody(createBody, req.body);
+      const body = parseBody(createRepoBody, req.body);
       if (!isValidRepoName(body.namespace, body.repository)) throw invalidField('repository', 'lowercase path components of letters and digits separated by . _ - and /');
       const org = await access.requireOrg(body.namespace);
       if (!(await deps.authorizer.canAccessRepo(who, org.id, null, 'push', false))) throw new RegistryError('DENIED', `you may not create repositories in ${org.name}`);
@@ -164,8 +168,8 @@ export function repositoryRoutes(ctx: ApiContext) {
     }));
 
     const permissions = permissionRoutes(router, ctx);
-    const { repositoryLogs } = logs(router);
-    return { repositoryLogs, permissions };
+    const { repositoryLogs, repositoryAggregate, repositoryExport } = logs(router);
+    return { repositoryLogs, repositoryAggregate, repositoryExport, permissions };
   }
 
   async function getRepository(req: Request, res: Response, path: ApiRepoPath): Promise<void> {
@@ -199,12 +203,14 @@ export function repositoryRoutes(ctx: ApiContext) {
   }
 
   /** The dispatcher for `/repository/{org}/{repo...}[/endpoint]`; passes on paths it does not serve. */
-  function dispatcher(registered: { repositoryLogs: RepoHandler; permissions: ReturnType<typeof permissionRoutes> }): RequestHandler {
+  function dispatcher(registered: { repositoryLogs: RepoHandler; repositoryAggregate: RepoHandler; repositoryExport: RepoHandler; permissions: ReturnType<typeof permissionRoutes> }): RequestHandler {
     const perms = registered.permissions;
     const table: { [K in RepoEndpoint['kind']]: Record<string, (req: Request, res: Response, path: ApiRepoPath, endpoint: Extract<RepoEndpoint, { kind: K }>) => Promise<void>> } = {
       repository: { GET: getRepository, PUT: changeRepository, DELETE: deleteRepository },
       changevisibility: { POST: changeVisibility },
       logs: { GET: registered.repositoryLogs },
+      aggregatelogs: { GET: registered.repositoryAggregate },
+      exportlogs: { POST: registered.repositoryExport },
       tags: { GET: tags.list },
       tag: { DELETE: (req, res, path, e) => tags.remove(req, res, path, e.tag) },
       pin: { PUT: (req, res, path, e) => tags.pin(req, res, path, e.tag, true), DELETE: (req, res, path, e) => tags.pin(req, res, path, e.tag, false) },
@@ -215,8 +221,17 @@ export function repositoryRoutes(ctx: ApiContext) {
         PUT: (req, res, path, e) => perms.put(req, res, path, e.name),
         DELETE: (req, res, path, e) => perms.remove(req, res, path, e.name),
       },
+      teampermissions: { GET: teamPermissions.list },
+      teampermission: {
+        GET: (req, res, path, e) => teamPermissions.get(req, res, path, e.team),
+        PUT: (req, res, path, e) => teamPermissions.put(req, res, path, e.team),
+        DELETE: (req, res, path, e) => teamPermissions.remove(req, res, path, e.team),
+      },
     };
-    return asyncHandler(async (req, res, next) => {
+    const endpoints = Object.entries(table).flatMap(([kind, handlers]) =>
+      Object.keys(handlers).map((method) => ({ method: method.toLowerCase() as HttpMethod, path: `/repository/{repository}${REPO_ENDPOINT_PATHS[kind as RepoEndpoint['kind']]}` })),
+    );
+    const dispatch = asyncHandler(async (req, res, next) => {
       if (req.path === '/' || req.path === '') return next();
       const path = parseApiRepoPath(req.path);
       if (!path) return next();
@@ -228,6 +243,7 @@ export function repositoryRoutes(ctx: ApiContext) {
       }
       await handler(req, res, path, path.endpoint);
     });
+    return dispatching(dispatch, endpoints);
   }
 
   return { register, dispatcher };

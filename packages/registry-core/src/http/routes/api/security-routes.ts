@@ -9,7 +9,7 @@ import { parseBody } from './validation';
 
 const VULNERABILITY_NAME = /^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$/;
 
-const policyBody = z.strictObject({
+export const policyBody = z.strictObject({
   /** The lowest severity that refuses a pull; null or "off" turns the policy off. */
   block_pulls_at_severity: z.union([z.enum(SEVERITIES), z.literal('off'), z.null()]).optional(),
   block_unscanned: z.boolean().optional(),

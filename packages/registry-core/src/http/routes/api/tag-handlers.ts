@@ -8,7 +8,7 @@ import { epochSeconds, quayDate } from './quay-format';
 import type { ApiRepoPath } from './repo-path';
 import { parseQuery, queryInt } from './validation';
 
-const tagQuery = z.object({
+export const tagQuery = z.object({
   page: queryInt(1, 100_000, 1),
   limit: queryInt(1, 100, 50),
   specificTag: z.string().max(128).optional(),

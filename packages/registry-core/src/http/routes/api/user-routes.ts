@@ -7,7 +7,7 @@ import type { ApiContext } from './api-context';
 import { quayDate } from './quay-format';
 import { NAMESPACE_NAME, NAMESPACE_NAME_HINT, parseBody } from './validation';
 
-const createUserBody = z.strictObject({
+export const createUserBody = z.strictObject({
   username: z.string().regex(NAMESPACE_NAME, NAMESPACE_NAME_HINT),
   /** Generated and returned once when absent, as Quay does. */
   password: z.string().min(8, 'at least 8 characters').max(1024).optional(),

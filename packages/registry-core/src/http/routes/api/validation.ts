@@ -54,8 +54,8 @@ export function queryInt(min: number, max: number, fallback: number) {
   return z
     .string()
     .regex(/^\d{1,9}$/, 'must be a whole number')
-    .optional()
-    .transform((v) => (v === undefined ? fallback : Number(v)))
+    .default(String(fallback))
+    .transform(Number)
     .pipe(z.number().int().min(min).max(max));
 }
 
