@@ -85,7 +85,8 @@ describe('mirror routing (?ns=, explicit org, no default mirror org)', () => {
       const pulled = await pullImage(`${url}/v2/acme/tool`, 'v1', '?ns=ghcr.io');
       expect(pulled.manifestDigest).toBe(fx.acmeTool!.digest);
       expect(fx.ghcr!.count({ method: 'GET', path: '/v2/acme/tool/manifests/v1', status: 200 })).toBe(1);
-      expect(await fx.hub.settledRequests()).toEqual([]);
+      // Docker Hub's upstream saw nothing of this pull (a log line of the previous test may still arrive late).
+      expect((await fx.hub.settledRequests()).filter((r) => r.path.startsWith('/v2/acme/'))).toEqual([]);
       const entry = await waitForPullLog(fx.entrepot, ACME_ORG, (e) => e.repository === 'tool');
       expect(entry.metadata).toMatchObject({ route: 'ns', manifest_digest: fx.acmeTool!.digest });
       // And docker.io at the same time, from the other upstream.
