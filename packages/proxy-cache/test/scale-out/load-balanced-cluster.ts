@@ -78,6 +78,8 @@ export class LoadBalancedCluster {
         gc: { grace_seconds: 0, interval_seconds: 3600 },
         proxy_cache: {
           peer: { host: '127.0.0.1', port: peerPort, secret: this.secret },
+          // One connection per fill, so that the upstream's access log counts whole downloads (parallel fills have their own tests).
+          fill_connections: 1,
           orgs: [{ name: ORG, upstream_registry: 'docker.io', upstream_endpoint: this.upstreamUrl, insecure: true, expiration_s: 3600 }],
         },
       },
