@@ -31,10 +31,12 @@ import { createLogger, type Logger } from './logging/logger';
 import { createMetrics, type CoreMetrics } from './metrics/metrics';
 import type { CoreServices, PluginFactory, PullEvent } from './plugin/contract';
 import { loadPlugins } from './plugin/loader';
+import { createAdminServices } from './services/admin-services';
 import { bootstrapAdmin } from './services/bootstrap';
 import { CatalogService } from './services/catalog-service';
 import { systemClock, type Clock } from './services/clock';
 import { ContentService } from './services/content-service';
+import { databaseProbe } from './services/database-health';
 import { NameResolution } from './services/name-resolution';
 import { RegistryService } from './services/registry-service';
 import { RepositoryService } from './services/repository-service';
@@ -133,7 +135,8 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
     }
   };
   let draining = false;
-  const api = apiRouter({ config, logger, db, clock, storage, authenticator, authorizer, passwords, repositories, content, audit, http, secrets, quotas, requestGc, scanning }, plugins.apiRoutes, async (orgId) => {
+  const admin = createAdminServices(db, clock, passwords, secrets);
+  const api = apiRouter({ config, logger, clock, storage, authenticator, authorizer, repositories, admin, content, audit, http, quotas, requestGc, scanning }, plugins.apiRoutes, async (orgId) => {
     for (const hook of plugins.quotaHooks) await hook(orgId);
   });
   const app = buildApp({
@@ -142,7 +145,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
     registry: registryRouter({ config, logger, metrics, authenticator, authorizer, names, repositories, content, registry, uploads, writeGuards: plugins.writeGuards, audit, catalog, pullStats, pullPolicy: scanning, observePull }),
     token: tokenRouter({ config, authenticator, tokens, authorizer }),
     api: api.router,
-    health: healthRouter({ db, storage, metrics, isDraining: () => draining, advisory: [{ name: 'security_scanner', check: () => scanning.health() }] }),
+    health: healthRouter({ databaseReachable: databaseProbe(db), storage, metrics, isDraining: () => draining, advisory: [{ name: 'security_scanner', check: () => scanning.health() }] }),
     instanceName: config.instance_name,
     webUiDir: config.web_ui_dir ?? resolve(__dirname, '../../web-ui/dist'),
   });

@@ -4,7 +4,7 @@ import { ANONYMOUS, type Principal } from '../auth/principal';
 import { RegistryError } from '../errors/registry-error';
 import type { OrganizationRow, RepositoryService } from '../services/repository-service';
 import { asyncHandler } from './async-handler';
-import { clientIp } from './client-ip';
+import { clientIp } from '../auth/client-ip';
 import type { HttpHelpers } from './http-helpers';
 
 export function createHttpHelpers(authorizer: Authorizer, repositories: RepositoryService): HttpHelpers {

@@ -94,6 +94,16 @@ export class PermissionService {
     return rows.map((r: Record<string, unknown>) => ({ repo: String(r.name), visibility: r.visibility === null || r.visibility === undefined ? null : String(r.visibility), role: r.role as RepoRole }));
   }
 
+  /** The teams holding a role on a repository, by team name. */
+  async teamRoles(repoId: number): Promise<Array<{ name: string; role: RepoRole }>> {
+    const rows = (await this.db('permissions as p')
+      .join('teams as t', 't.id', 'p.subject_id')
+      .where({ 'p.repo_id': repoId, 'p.subject_kind': 'team' })
+      .orderBy('t.name')
+      .select('t.name', 'p.role')) as Array<{ name: string; role: RepoRole }>;
+    return rows.map((r) => ({ name: String(r.name), role: r.role }));
+  }
+
   async get(repoId: number, subject: Grantee): Promise<RepoRole | null> {
     const row = await this.db('permissions').where({ repo_id: repoId, subject_kind: subject.kind, subject_id: subject.id }).first('role');
     return row ? (row.role as RepoRole) : null;

@@ -146,6 +146,33 @@ export class RepositoryService {
     return (await this.db('repositories').where({ org_id: orgId }).orderBy('name')).map(toRepo);
   }
 
+  /** Up to `limit` repositories of the organization whose names sort after `after`, by name. */
+  async listAfter(orgId: number, after: string, limit: number): Promise<RepositoryRow[]> {
+    return (await this.db('repositories').where({ org_id: orgId }).where('name', '>', after).orderBy('name').limit(limit)).map(toRepo);
+  }
+
+  /** Whether any repository of the organization is public by its own setting. */
+  async hasPublicRepository(orgId: number): Promise<boolean> {
+    return Boolean(await this.db('repositories').where({ org_id: orgId, visibility: 'public' }).first('id'));
+  }
+
+  async description(repoId: number): Promise<string> {
+    const row = await this.db('repositories').where({ id: repoId }).first('description');
+    return (row?.description as string | null | undefined) ?? '';
+  }
+
+  /** Descriptions by repository id ('' for none). */
+  async descriptions(repoIds: number[]): Promise<Map<number, string>> {
+    const out = new Map<number, string>();
+    if (repoIds.length === 0) return out;
+    for (const r of await this.db('repositories').whereIn('id', repoIds).select('id', 'description')) out.set(Number(r.id), String(r.description ?? ''));
+    return out;
+  }
+
+  async setDescription(repoId: number, description: string): Promise<void> {
+    await this.db('repositories').where({ id: repoId }).update({ description });
+  }
+
   /**
    * Returns the repository, creating it if needed. A new repository receives the
    * organization's default permissions (prototypes) in the same transaction.

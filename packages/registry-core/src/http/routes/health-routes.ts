@@ -1,5 +1,4 @@
 import { Router } from 'express';
-import type { Db } from '../../db/database';
 import type { CoreMetrics } from '../../metrics/metrics';
 import type { Storage } from '../../storage/blob-store';
 import { asyncHandler } from '../async-handler';
@@ -18,14 +17,14 @@ export interface AdvisoryCheck {
  * `/health`) and `/metrics`. Advisory checks (the security scanner) are listed
  * under `services` and never fail the instance.
  */
-export function healthRouter(deps: { db: Db; storage: Storage; metrics: CoreMetrics; isDraining: () => boolean; advisory?: AdvisoryCheck[] }): Router {
+export function healthRouter(deps: { databaseReachable: () => Promise<boolean>; storage: Storage; metrics: CoreMetrics; isDraining: () => boolean; advisory?: AdvisoryCheck[] }): Router {
   const router = Router();
   router.get('/health/instance', (_req, res) => {
     res.status(deps.isDraining() ? 503 : 200).json({ status: deps.isDraining() ? 'draining' : 'ok' });
   });
   const endToEnd = asyncHandler(async (_req, res) => {
     const checks: Record<string, boolean> = {};
-    checks.database = await deps.db.raw('select 1').then(() => true, () => false);
+    checks.database = await deps.databaseReachable();
     checks.storage = await deps.storage.blobs.stat(PROBE_DIGEST).then(() => true, () => false);
     const services: Record<string, { status: string; error?: string }> = {};
     for (const advisory of deps.advisory ?? []) {

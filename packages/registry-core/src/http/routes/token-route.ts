@@ -5,7 +5,7 @@ import type { DbAuthenticator } from '../../auth/db-authenticator';
 import type { TokenService } from '../../auth/token-service';
 import type { Config } from '../../config/config';
 import { asyncHandler } from '../async-handler';
-import { serviceName } from '../challenge';
+import { serviceName } from '../../auth/challenge';
 
 const SCOPE = /^repository(?:\([a-z]+\))?:([^:]+):([a-z*,]+)$/;
 

@@ -1,11 +1,9 @@
 import type { Authorizer } from '../../../auth/authenticator';
 import type { DbAuthenticator } from '../../../auth/db-authenticator';
-import type { PasswordHasher } from '../../../auth/passwords';
-import type { SecretBox } from '../../../auth/secret-box';
 import type { AuditLog } from '../../../audit/audit-log';
 import type { Config } from '../../../config/config';
-import type { Db } from '../../../db/database';
 import type { Logger } from '../../../logging/logger';
+import type { AdminServices } from '../../../services/admin-services';
 import type { ContentService } from '../../../services/content-service';
 import type { RepositoryService } from '../../../services/repository-service';
 import type { Clock } from '../../../services/clock';
@@ -18,20 +16,18 @@ import type { SecurityScanning } from '../../../scanning/security-scanning';
 export interface ApiDeps {
   config: Config;
   logger: Logger;
-  db: Db;
   clock: Clock;
   storage: Storage;
   authenticator: DbAuthenticator;
   authorizer: Authorizer;
-  passwords: PasswordHasher;
   repositories: RepositoryService;
+  /** Accounts, organizations, robots, permissions, teams, logs and repository statistics. */
+  admin: AdminServices;
   content: ContentService;
   audit: AuditLog;
   http: HttpHelpers;
   quotas: QuotaService;
   requestGc(): Promise<void>;
-  /** Seals robot tokens so administrators can read them again. */
-  secrets: SecretBox;
   /** Scan results, summaries and the organizations' pull policy. */
   scanning: SecurityScanning;
 }

@@ -1,7 +1,6 @@
 import type { Router } from 'express';
 import { z } from 'zod';
 import { RegistryError } from '../../../errors/registry-error';
-import { isUniqueViolation } from '../../../db/database';
 import type { ApiContext } from './api-context';
 import { quayDate } from './quay-format';
 import { quotaList, quotaReport } from './quota-routes';
@@ -36,7 +35,7 @@ function teamsOf(teams: TeamRow[]) {
 
 /** Organizations (create, read, change, delete) and their members. */
 export function organizationRoutes(router: Router, ctx: ApiContext): void {
-  const { deps, access, accounts } = ctx;
+  const { deps, access, accounts, organizations } = ctx;
   const { asyncHandler, principal } = deps.http;
 
   router.post('/organization/', asyncHandler(async (req, res) => {
@@ -45,17 +44,8 @@ export function organizationRoutes(router: Router, ctx: ApiContext): void {
     // Quay answers a taken name with 400 and this message.
     const taken = () => new RegistryError('INVALID_REQUEST', 'A user or organization with this name already exists', { detail: { field: 'name' } });
     if (await accounts.findUser(body.name)) throw taken();
-    let orgId = 0;
-    try {
-      await deps.db.transaction(async (trx) => {
-        const [id] = await trx('organizations').insert({ name: body.name, email: body.email ?? null, is_public: body.is_public ?? false, created_at: deps.clock.now() });
-        orgId = Number(id);
-        await trx('org_members').insert({ org_id: orgId, user_id: who.id, role: 'admin' });
-      });
-    } catch (err) {
-      if (isUniqueViolation(err)) throw taken();
-      throw err;
-    }
+    const orgId = await organizations.create({ name: body.name, email: body.email ?? null, isPublic: body.is_public ?? false, adminUserId: who.id });
+    if (orgId === null) throw taken();
     await ctx.audit(req, { orgId, kind: 'org_create', metadata: { name: body.name, is_public: body.is_public ?? false } });
     res.status(201).json({ name: body.name, is_public: body.is_public ?? false });
   }));
@@ -65,8 +55,6 @@ export function organizationRoutes(router: Router, ctx: ApiContext): void {
     const who = principal(req);
     const isAdmin = await deps.authorizer.isOrgAdmin(who, org.id);
     const isMember = await deps.authorizer.isOrgMember(who, org.id);
-    const row = await deps.db('organizations').where({ id: org.id }).first('email');
-    const count = async (table: string): Promise<number> => Number((await deps.db(table).where({ org_id: org.id }).count({ n: '*' }).first())?.n ?? 0);
     // Readers of a public organization see its name and size; members its membership; administrators its contact.
     res.json({
       name: org.name,
@@ -74,9 +62,9 @@ export function organizationRoutes(router: Router, ctx: ApiContext): void {
       is_admin: isAdmin,
       is_member: isMember,
       created: quayDate(org.created_at),
-      repository_count: await count('repositories'),
-      ...(isMember ? { member_count: await count('org_members'), robot_count: await count('robots') } : {}),
-      ...(isAdmin ? { email: row?.email ?? null, tag_expiration_s: DELETED_TAGS_KEPT_S } : {}),
+      repository_count: await organizations.repositoryCount(org.id),
+      ...(isMember ? { member_count: await organizations.memberCount(org.id), robot_count: await organizations.robotCount(org.id) } : {}),
+      ...(isAdmin ? { email: await organizations.email(org.id), tag_expiration_s: DELETED_TAGS_KEPT_S } : {}),
       ...(isMember ? teamsOf(await ctx.teams.list(org.id)) : {}),
       ...(isMember && deps.config.flags.FEATURE_QUOTA_MANAGEMENT !== false ? { quotas: await quotaList(ctx, org.id), quota_report: await quotaReport(ctx, org.id) } : {}),
     });
@@ -90,7 +78,7 @@ export function organizationRoutes(router: Router, ctx: ApiContext): void {
       await ctx.audit(req, { orgId: org.id, kind: 'org_change_visibility', metadata: { name: org.name, is_public: body.is_public } });
     }
     if (body.email !== undefined) {
-      await deps.db('organizations').where({ id: org.id }).update({ email: body.email });
+      await organizations.setEmail(org.id, body.email);
       await ctx.audit(req, { orgId: org.id, kind: 'org_change_email', metadata: { name: org.name, email: body.email } });
     }
     res.json({ name: org.name, is_public: body.is_public ?? org.is_public });

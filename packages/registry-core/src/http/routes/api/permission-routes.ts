@@ -28,7 +28,7 @@ export function subjectView(subject: Subject, isOrgMember: boolean) {
  * `PUT /organization/{org}/permissions/user/{name}` covering every existing repository.
  */
 export function permissionRoutes(router: Router, ctx: ApiContext) {
-  const { deps, access, permissions } = ctx;
+  const { deps, access, permissions, accounts } = ctx;
 
   async function requireSubject(org: OrganizationRow, rawName: string, field: string): Promise<Subject> {
     const name = checkSubjectName(rawName, field);
@@ -39,7 +39,7 @@ export function permissionRoutes(router: Router, ctx: ApiContext) {
 
   async function isMember(org: OrganizationRow, subject: Subject): Promise<boolean> {
     if (subject.kind === 'robot') return true;
-    return Boolean(await deps.db('org_members').where({ org_id: org.id, user_id: subject.id }).first('user_id'));
+    return (await accounts.memberRole(org.id, subject.id)) !== null;
   }
 
   router.put('/organization/:org/permissions/user/:name', deps.http.asyncHandler(async (req, res) => {

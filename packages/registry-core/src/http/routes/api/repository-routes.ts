@@ -33,6 +33,9 @@ export const createRepoBody = z.strictObject({
 export const changeVisibilityBody = z.strictObject({ visibility });
 export const changeRepoBody = z.strictObject({ description: z.string().max(4096) });
 
+/** Repositories read per query while listing those a caller may see. */
+const LIST_BATCH = 500;
+
 type RepoHandler = (req: Request, res: Response, path: ApiRepoPath) => Promise<void>;
 
 function encodeAfter(name: string): string {
@@ -80,13 +83,12 @@ export function repositoryRoutes(ctx: ApiContext) {
     const org = await access.requireOrg(orgName);
     const who = access.principal(req);
     const summary = (await stats.summaries([repo.id])).get(repo.id);
-    const row = await deps.db('repositories').where({ id: repo.id }).first('description');
     return {
       namespace: org.name,
       name: repo.name,
       kind: 'image',
       state: 'NORMAL',
-      description: row?.description ?? '',
+      description: await deps.repositories.description(repo.id),
       is_public: isPublic,
       is_organization: true,
       is_starred: false,
@@ -105,8 +107,7 @@ export function repositoryRoutes(ctx: ApiContext) {
       const org = await access.requireOrg(query.namespace);
       const who = access.principal(req);
       if (who.kind === 'anonymous' && !org.is_public) {
-        const anyPublic = await deps.db('repositories').where({ org_id: org.id, visibility: 'public' }).first('id');
-        if (!anyPublic) throw new RegistryError('UNAUTHORIZED', 'authentication required');
+        if (!(await deps.repositories.hasPublicRepository(org.id))) throw new RegistryError('UNAUTHORIZED', 'authentication required');
       }
       // Members may pull every repository of their organization; others see what they may pull.
       const seesAll = who.kind === 'user' && (await deps.authorizer.isOrgMember(who, org.id));
@@ -114,9 +115,8 @@ export function repositoryRoutes(ctx: ApiContext) {
       let after = query.next_page === undefined ? '' : decodeAfter(query.next_page);
       let more = false;
       scan: for (;;) {
-        const batch = (await deps.db('repositories').where({ org_id: org.id }).where('name', '>', after).orderBy('name').limit(500)) as Array<Record<string, unknown>>;
-        for (const row of batch) {
-          const repo: RepositoryRow = { id: Number(row.id), org_id: org.id, name: String(row.name), visibility: (row.visibility as RepositoryRow['visibility']) ?? null, created_at: Number(row.created_at) };
+        const batch = await deps.repositories.listAfter(org.id, after, LIST_BATCH);
+        for (const repo of batch) {
           if (!seesAll && !(await deps.authorizer.canAccessRepo(who, org.id, repo.id, 'pull', isRepoPublic(org, repo)))) continue;
           if (visible.length === query.limit) {
             more = true;
@@ -124,14 +124,11 @@ export function repositoryRoutes(ctx: ApiContext) {
           }
           visible.push(repo);
         }
-        if (batch.length < 500) break;
-        after = String(batch[batch.length - 1].name);
+        if (batch.length < LIST_BATCH) break;
+        after = batch[batch.length - 1].name;
       }
       const summaries = await stats.summaries(visible.map((r) => r.id));
-      const descriptions = new Map<number, string>();
-      if (visible.length > 0) {
-        for (const r of await deps.db('repositories').whereIn('id', visible.map((v) => v.id)).select('id', 'description')) descriptions.set(Number(r.id), String(r.description ?? ''));
-      }
+      const descriptions = await deps.repositories.descriptions(visible.map((r) => r.id));
       res.json({
         repositories: visible.map((repo) => {
           const summary = summaries.get(repo.id);
@@ -162,7 +159,7 @@ export function repositoryRoutes(ctx: ApiContext) {
       if (await deps.repositories.find(org.id, body.repository)) throw new RegistryError('CONFLICT', `repository ${org.name}/${body.repository} already exists`);
       const repo = await deps.repositories.ensure(org.id, body.repository);
       await deps.repositories.setVisibility(org, repo, body.visibility);
-      if (body.description !== undefined) await deps.db('repositories').where({ id: repo.id }).update({ description: body.description });
+      if (body.description !== undefined) await deps.repositories.setDescription(repo.id, body.description);
       await ctx.audit(req, { orgId: org.id, repo: repo.name, kind: 'create_repo', metadata: { namespace: org.name, repo: repo.name, visibility: body.visibility } });
       res.status(201).json({ namespace: org.name, name: repo.name, kind: 'image' });
     }));
@@ -180,7 +177,7 @@ export function repositoryRoutes(ctx: ApiContext) {
   async function changeRepository(req: Request, res: Response, path: ApiRepoPath): Promise<void> {
     const { org, repo, isPublic } = await access.requireRepo(req, path.org, path.repo, 'admin');
     const body = parseBody(changeRepoBody, req.body);
-    await deps.db('repositories').where({ id: repo.id }).update({ description: body.description });
+    await deps.repositories.setDescription(repo.id, body.description);
     await ctx.audit(req, { orgId: org.id, repo: repo.name, kind: 'set_repo_description', metadata: { namespace: org.name, repo: repo.name, description: body.description } });
     res.json(await describe(req, path.org, repo, isPublic));
   }

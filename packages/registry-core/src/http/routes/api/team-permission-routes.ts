@@ -13,7 +13,7 @@ import { parseBody, pathParam } from './validation';
  * these rows for the team's members, as it does the organization-wide grants.
  */
 export function teamPermissionRoutes(ctx: ApiContext) {
-  const { deps, access, teams, permissions } = ctx;
+  const { access, teams, permissions } = ctx;
 
   async function requireTeam(org: OrganizationRow, rawName: string): Promise<TeamRow> {
     const name = pathParam(rawName, 'teamname', TEAM_NAME, TEAM_NAME_HINT);
@@ -26,11 +26,7 @@ export function teamPermissionRoutes(ctx: ApiContext) {
 
   async function list(req: Request, res: Response, path: ApiRepoPath): Promise<void> {
     const { repo } = await access.requireRepo(req, path.org, path.repo, 'admin');
-    const rows = (await deps.db('permissions as p')
-      .join('teams as t', 't.id', 'p.subject_id')
-      .where({ 'p.repo_id': repo.id, 'p.subject_kind': 'team' })
-      .orderBy('t.name')
-      .select('t.name', 'p.role')) as Array<{ name: string; role: string }>;
+    const rows = await permissions.teamRoles(repo.id);
     res.json({ permissions: Object.fromEntries(rows.map((r) => [r.name, { name: r.name, role: r.role }])) });
   }
 

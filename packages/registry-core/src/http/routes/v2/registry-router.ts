@@ -1,7 +1,7 @@
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { RegistryError } from '../../../errors/registry-error';
 import { asyncHandler } from '../../async-handler';
-import { authChallenge } from '../../challenge';
+import { authChallenge } from '../../../auth/challenge';
 import { registryPath } from '../../request-state';
 import { blobHandlers } from './blob-handlers';
 import type { RegistryRouteDeps } from './deps';

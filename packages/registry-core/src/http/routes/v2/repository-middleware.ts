@@ -3,8 +3,8 @@ import { grantAllows } from '../../../auth/authenticator';
 import type { RepoAction } from '../../../auth/principal';
 import { RegistryError } from '../../../errors/registry-error';
 import { asyncHandler } from '../../async-handler';
-import { authChallenge } from '../../challenge';
-import { clientIp } from '../../client-ip';
+import { authChallenge } from '../../../auth/challenge';
+import { clientIp } from '../../../auth/client-ip';
 import type { RegistryRouteDeps } from './deps';
 import { parseRegistryPath, RegistryPath } from './registry-path';
 
