@@ -1,19 +1,4 @@
-import type {
-  BlobHit,
-  CoreServices,
-  Digest,
-  LookupContext,
-  LookupSource,
-  ManifestHit,
-  NameResolver,
-  PullGuard,
-  Reference,
-  ReferrerDescriptor,
-  RegistrationPoints,
-  RegistryPlugin,
-  RepoTarget,
-  WriteGuard,
-} from '@entrepot/registry-core';
+import { type BlobHit, type CorePorts, type Digest, type LookupContext, type LookupSource, type ManifestHit, type NameResolver, type PullGuard, type Reference, type ReferrerDescriptor, type RegistrationPoints, type RegistryPlugin, type RepoTarget, type WriteGuard } from '@entrepot/registry-core';
 import { describeProxyCacheOperations } from './api/proxycache-docs';
 import { disabledProxyCacheRoutes, proxyCacheRoutes, type ProxyCacheRouteDeps } from './api/proxycache-routes';
 import { createCacheMetrics } from './cache-metrics';
@@ -57,7 +42,7 @@ interface Runtime {
   flush: FlushRouteDeps;
   quota: QuotaKeeper;
   configs: CacheConfigStore;
-  core: CoreServices;
+  core: CorePorts;
   jobs: LifecycleJobs;
   jobWork: Record<CacheJobName, CacheJobWork>;
   jobRoutes: JobsRouteDeps;
@@ -152,8 +137,8 @@ export class ProxyCachePlugin implements RegistryPlugin {
     });
   }
 
-  async init(core: CoreServices): Promise<void> {
-    const configs = new CacheConfigStore(core.db, core.secrets, core.clock, core.notices);
+  async init(core: CorePorts): Promise<void> {
+    const configs = new CacheConfigStore(core.db, core.secrets, core.clock, core.memo);
     const metrics = createCacheMetrics(core.metrics, () => this.fills.inFlight);
     const ssrf = new SsrfGuard(this.settings.allowed_upstream_hosts);
     // Across replicas (Redis coordination), one replica's failures open every replica's breaker and one probes.
@@ -161,7 +146,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
     const stats = new StatsRecorder(core.db, core.clock, core.logger, this.settings.stats_flush_ms);
     const pool = new UpstreamPool(core.config.instance_name, this.settings, configs, metrics, core.logger, core.clock, (info) => stats.upstreamResponse(info), shared);
     this.pool = pool;
-    const freshness = new TagFreshness(core.db, core.reads, core.clock);
+    const freshness = new TagFreshness(core.db, core.reads, core.clock, core.memo);
     const referrerLists = new ReferrerLists(core.db, core.clock);
     const lifecycleMetrics = createLifecycleMetrics(core.metrics);
     const runs = new JobRuns(core.db, core.clock, core.config.instance_name);
@@ -231,7 +216,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
       scheduler,
       stats,
       statsRoutes: { core, configs, recorder: stats, breakerState: (endpoint) => pool.breakerState(endpoint) },
-      signatures: new SignaturePolicy(configs, source, core.repositories, core.db, createSignatureMetrics(core.metrics)),
+      signatures: new SignaturePolicy(configs, source, core.repositories, core.usage, createSignatureMetrics(core.metrics)),
     };
     stats.start();
     if (this.upstreamEnabled) {
@@ -241,7 +226,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
   }
 
   /** The peer listener and client, when configured: followers stream fills from their owners. */
-  private async startPeers(core: CoreServices): Promise<{ client: PeerClient; selfUrl: string } | undefined> {
+  private async startPeers(core: CorePorts): Promise<{ client: PeerClient; selfUrl: string } | undefined> {
     const settings = this.settings.peer;
     if (!settings || !this.upstreamEnabled) return undefined;
     this.peerServer = new PeerServer(settings, this.fills, core.logger);

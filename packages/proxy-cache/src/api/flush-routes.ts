@@ -1,6 +1,7 @@
 import type { Router } from 'express';
 import { z } from 'zod';
-import { invalidField, isValidTag, RegistryError, validateRepositoryName, type CoreServices, type Removed } from '@entrepot/registry-core';
+import { invalidField, isValidTag, RegistryError, validateRepositoryName, type CorePorts } from '@entrepot/registry-core';
+import type { Removed } from '../core-types';
 import type { CacheConfigStore } from '../config/cache-config-store';
 import type { TagFreshness } from '../freshness/tag-freshness';
 import type { ReferrerLists } from '../freshness/referrer-lists';
@@ -8,7 +9,7 @@ import type { ReferrerLists } from '../freshness/referrer-lists';
 export const flushQuery = z.object({ repository: z.string().max(255).optional(), tag: z.string().max(128).optional() });
 
 export interface FlushRouteDeps {
-  core: CoreServices;
+  core: CorePorts;
   configs: CacheConfigStore;
   freshness: TagFreshness;
   referrerLists: ReferrerLists;

@@ -1,6 +1,6 @@
 import type { Request, Router } from 'express';
 import { z } from 'zod';
-import { invalidField, parseDigest, RegistryError, validateRepositoryName, type CoreServices, type LookupContext, type OrganizationRow, type ReferrerDescriptor } from '@entrepot/registry-core';
+import { invalidField, parseDigest, RegistryError, validateRepositoryName, type CorePorts, type LookupContext, type OrganizationRow, type ReferrerDescriptor } from '@entrepot/registry-core';
 import type { CacheConfigStore } from '../config/cache-config-store';
 import type { CacheSource } from '../source/cache-source';
 import type { SignaturePolicy } from '../signatures/signature-policy';
@@ -8,7 +8,7 @@ import type { SignaturePolicy } from '../signatures/signature-policy';
 export const referrersQuery = z.object({ repository: z.string().min(1).max(255), digest: z.string().min(1).max(200) });
 
 export interface ReferrerRouteDeps {
-  core: CoreServices;
+  core: CorePorts;
   configs: CacheConfigStore;
   source: CacheSource;
   signatures: SignaturePolicy;

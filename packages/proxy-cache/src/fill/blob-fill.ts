@@ -3,7 +3,9 @@ import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { createDigester, digestAlgorithm, FileRangeStream, RegistryError, type BlobStore, type BufferPool, type Digest, type GrowingFile, type Logger } from '@entrepot/registry-core';
+import { createDigester, digestAlgorithm, FileRangeStream, RegistryError, type Digest, type GrowingFile } from '@entrepot/registry-core';
+import { type BufferPool } from '../core-types';
+import type { BlobStore, Logger } from '../core-types';
 import { BatchedWriter } from './batched-writer';
 import { RecentChunks } from './recent-chunks';
 

@@ -1,4 +1,4 @@
-import type { Digest } from '@entrepot/registry-core';
+import { type Digest } from '@entrepot/registry-core';
 import { BlobFill, type FillOptions } from './blob-fill';
 
 /**

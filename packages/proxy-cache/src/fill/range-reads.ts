@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import type { ByteRange, Digest } from '@entrepot/registry-core';
+import { type ByteRange, type Digest } from '@entrepot/registry-core';
 import type { BlobFill } from './blob-fill';
 import type { RangeOpener } from './piece-download';
 import { SharedRange } from './shared-range';

@@ -1,4 +1,5 @@
-import type { Clock, Db, Digest, ReferrerDescriptor } from '@entrepot/registry-core';
+import { type Digest, type ReferrerDescriptor } from '@entrepot/registry-core';
+import type { Clock, Db } from '../core-types';
 
 /** An upstream's referrers of one subject, as last fetched. */
 export interface ReferrerList {

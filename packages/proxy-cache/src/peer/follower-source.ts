@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RegistryError, type BlobStat, type BlobStore, type Coordinator, type Digest, type Logger } from '@entrepot/registry-core';
+import { RegistryError, type BlobStat, type Digest } from '@entrepot/registry-core';
+import type { BlobStore, Locks, Logger } from '../core-types';
 import type { BlobOpener } from '../fill/blob-fill';
 import { acquireFillLease, FILL_LEASE_MS, fillLeaseName, type HeldFillLease } from './fill-lease';
 import { PeerUnavailable, type PeerClient } from './peer-client';
@@ -11,7 +12,7 @@ const LOOK_AGAIN_MS = 200;
 const GIVE_UP_AFTER_MS = 3 * FILL_LEASE_MS;
 
 export interface FollowerDeps {
-  coordinator: Coordinator;
+  coordinator: Locks;
   peers: PeerClient;
   /** This replica's peer URL, noted on the leases it takes. */
   selfUrl: string;

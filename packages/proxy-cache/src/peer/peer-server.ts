@@ -3,7 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
-import { tryParseDigest, type Digest, type Logger } from '@entrepot/registry-core';
+import { tryParseDigest, type Digest } from '@entrepot/registry-core';
+import type { Logger } from '../core-types';
 import type { FillRegistry } from '../fill/fill-registry';
 import type { PeerSettings } from '../config/plugin-settings';
 

@@ -1,4 +1,5 @@
-import { RegistryError, type NameResolver, type RepoTarget, type RepositoryService } from '@entrepot/registry-core';
+import { RegistryError, type NameResolver, type RepoTarget } from '@entrepot/registry-core';
+import { type Repositories } from '../core-types';
 import type { CacheConfig, CacheConfigStore } from '../config/cache-config-store';
 import { formatUpstream, isDockerHub, normalizeRegistry, type UpstreamSpec } from './upstream-ref';
 
@@ -24,7 +25,7 @@ const MAX_ECHO = 100;
 export class MirrorResolver implements NameResolver {
   constructor(
     private readonly configs: CacheConfigStore,
-    private readonly repositories: RepositoryService,
+    private readonly repositories: Repositories,
     private readonly defaultMirrorOrg: string | undefined,
   ) {}
 

@@ -1,17 +1,6 @@
 import { Counter } from 'prom-client';
-import {
-  digestHex,
-  parseManifest,
-  RegistryError,
-  type CoreMetrics,
-  type Db,
-  type Digest,
-  type LookupContext,
-  type ManifestHit,
-  type PullGuard,
-  type Reference,
-  type RepositoryService,
-} from '@entrepot/registry-core';
+import { digestHex, parseManifest, RegistryError, type CorePorts, type Digest, type LookupContext, type ManifestHit, type PullGuard, type Reference } from '@entrepot/registry-core';
+import type { CoreMetrics, Repositories } from '../core-types';
 import type { CacheConfig, CacheConfigStore } from '../config/cache-config-store';
 import type { CacheSource } from '../source/cache-source';
 import { parseStoredKeys, type SignatureKey } from './cosign-keys';
@@ -51,8 +40,8 @@ export class SignaturePolicy implements PullGuard {
   constructor(
     private readonly configs: CacheConfigStore,
     private readonly source: CacheSource,
-    private readonly repositories: RepositoryService,
-    private readonly db: Db,
+    private readonly repositories: Repositories,
+    private readonly usage: Pick<CorePorts['usage'], 'parentIndexes'>,
     private readonly checks: Counter<'org' | 'result'>,
   ) {}
 
@@ -88,7 +77,7 @@ export class SignaturePolicy implements PullGuard {
       if (signer) return { verified: true, keyFingerprint: signer.fingerprint, via: 'referrer' };
     }
     if (depth < MAX_PARENT_DEPTH && ctx.repository) {
-      for (const parent of await this.parents(ctx.repository.id, digest)) {
+      for (const parent of await this.usage.parentIndexes(ctx.repository.id, digest)) {
         const state = await this.state(parent, ctx, config, depth + 1);
         if (state.verified) return { ...state, via: 'index' };
       }
@@ -106,10 +95,6 @@ export class SignaturePolicy implements PullGuard {
     return null;
   }
 
-  /** Cached indexes of the repository that list `digest` as a child. */
-  private async parents(repoId: number, digest: Digest): Promise<Digest[]> {
-    return (await this.db('manifest_refs').where({ repo_id: repoId, child_digest: digest, child_kind: 'manifest' }).pluck('manifest_digest')) as Digest[];
-  }
 
   /** A first pull creates the repository during the lookup, after the context was built. */
   private async withRepository(ctx: LookupContext): Promise<LookupContext> {

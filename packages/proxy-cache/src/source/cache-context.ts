@@ -1,4 +1,6 @@
-import type { ContentService, Coordinator, Logger, RepositoryService, Storage, Clock, LookupContext, RepositoryRow } from '@entrepot/registry-core';
+import { type LookupContext, type RepositoryRow } from '@entrepot/registry-core';
+import { type Content, type Repositories, type Storage } from '../core-types';
+import type { Locks, Logger, Clock } from '../core-types';
 import type { CacheConfig, CacheConfigStore } from '../config/cache-config-store';
 import type { CacheMetrics } from '../cache-metrics';
 import type { FillRegistry } from '../fill/fill-registry';
@@ -13,8 +15,8 @@ import type { PeerClient } from '../peer/peer-client';
 /** Everything the cache's lookup code shares. */
 export interface CacheDeps {
   configs: CacheConfigStore;
-  content: ContentService;
-  repositories: RepositoryService;
+  content: Content;
+  repositories: Repositories;
   storage: Storage;
   fills: FillRegistry;
   freshness: TagFreshness;
@@ -27,7 +29,7 @@ export interface CacheDeps {
   upstreamEnabled: boolean;
   quota: QuotaKeeper;
   bypass: BypassSet;
-  coordinator: Coordinator;
+  coordinator: Locks;
   /** Reading other replicas' fills, when a peer listener is configured. */
   peers?: { client: PeerClient; selfUrl: string };
   /** How long a pull waits for a revalidation before cached content is served stale. */

@@ -2,7 +2,7 @@ import { isNonDistributable, parseManifest, RegistryError, referenceString, type
 import { Coalescer } from '../freshness/coalescer';
 import { mayServeStale } from '../freshness/stale-policy';
 import { cacheRequest, ensureRepository, type CacheDeps, type CacheRequest } from './cache-context';
-import type { LookupContext } from '@entrepot/registry-core';
+import { type LookupContext } from '@entrepot/registry-core';
 import { endpointOf } from '../config/cache-config-store';
 import { upstreamFailureOf } from '../upstream/upstream-failure';
 

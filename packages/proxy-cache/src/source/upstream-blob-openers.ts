@@ -1,4 +1,4 @@
-import type { Digest } from '@entrepot/registry-core';
+import { type Digest } from '@entrepot/registry-core';
 import type { BlobOpener } from '../fill/blob-fill';
 import { parallelBody } from '../fill/parallel-body';
 import type { RangeOpener } from '../fill/piece-download';

@@ -18,21 +18,8 @@
  * - invalid arguments → NAME_INVALID / DIGEST_INVALID / MANIFEST_INVALID (plain RegistryErrors).
  */
 import type { Readable } from 'node:stream';
-import {
-  ACCEPTED_MANIFEST_TYPES,
-  MAX_MANIFEST_BYTES,
-  MediaType,
-  RegistryError,
-  digestAlgorithm,
-  digestOf,
-  parseReference,
-  tryParseDigest,
-  validateRepositoryName,
-  type Digest,
-  type Logger,
-  type Reference,
-  type ReferrerDescriptor,
-} from '@entrepot/registry-core';
+import { ACCEPTED_MANIFEST_TYPES, MAX_MANIFEST_BYTES, MediaType, RegistryError, digestAlgorithm, digestOf, parseReference, tryParseDigest, validateRepositoryName, type Digest, type Reference, type ReferrerDescriptor } from '@entrepot/registry-core';
+import type { Logger } from '../core-types';
 import { abandonBody, discardBody, upstreamBodyStream } from './body-stream';
 import { CircuitBreaker, type BreakerState, type CircuitBreakerOptions } from './circuit-breaker';
 import type { TransportResponse } from './http-transport';

@@ -7,6 +7,7 @@ import { createPointReads, type PointReads } from '../../../registry-core/src/db
 import { proxyCacheSchema } from '../../src/config/migrations';
 import { lifecycleSchema } from '../../src/config/lifecycle-migration';
 import { TagFreshness } from '../../src/freshness/tag-freshness';
+import { ShortMemo } from '../../../registry-core/src/services/short-memo';
 import type { Digest } from '@entrepot/registry-core';
 import { ManualClock } from '../upstream/helpers';
 
@@ -38,7 +39,7 @@ describe('TagFreshness', () => {
   function replica(clock: ManualClock): TagFreshness {
     const r = createPointReads(db);
     reads.push(r);
-    return new TagFreshness(db, r, clock);
+    return new TagFreshness(db, r, clock, (options) => new ShortMemo(clock, options));
   }
 
   /** The cache organization's expiration: how long a confirmed tag is fresh. */

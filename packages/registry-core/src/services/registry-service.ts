@@ -3,7 +3,8 @@ import { Digest } from '../oci/digest';
 import { Reference, referenceString } from '../oci/names';
 import type { BlobHit, LookupContext, LookupSource, ManifestHit, PullGuard } from '../plugin/contract';
 import { Storage } from '../storage/blob-store';
-import { ContentService, ReferrerDescriptor } from './content-service';
+import type { ContentService } from './content-service';
+import type { ReferrerDescriptor } from '../oci/manifest';
 
 /**
  * The lookup chain: local storage first, then each registered source in order
