@@ -1,4 +1,4 @@
-import { type BlobHit, type CorePorts, type Digest, type LookupContext, type LookupSource, type ManifestHit, type NameResolver, type PullGuard, type Reference, type ReferrerDescriptor, type RegistrationPoints, type RegistryPlugin, type RepoTarget, type WriteGuard } from '@entrepot/registry-core';
+import { type BlobHit, type CorePorts, type Digest, type LookupContext, type LookupSource, type ManifestHit, type NameResolver, type PullGuard, type RegistrationPoints, type RegistryPlugin, type RepoTarget, type WriteGuard, type oci } from '@entrepot/registry-core';
 import { describeProxyCacheOperations } from './api/proxycache-docs';
 import { disabledProxyCacheRoutes, proxyCacheRoutes, type ProxyCacheRouteDeps } from './api/proxycache-routes';
 import { createCacheMetrics } from './cache-metrics';
@@ -79,15 +79,15 @@ export class ProxyCachePlugin implements RegistryPlugin {
     }
     const source: LookupSource = {
       id: 'proxy-cache',
-      resolveManifest: (ref: Reference, ctx: LookupContext): Promise<ManifestHit | null> => this.parts.source.resolveManifest(ref, ctx),
+      resolveManifest: (ref: oci.Reference, ctx: LookupContext): Promise<ManifestHit | null> => this.parts.source.resolveManifest(ref, ctx),
       revalidateTag: (tag: string, local: ManifestHit, ctx: LookupContext) => this.parts.source.revalidateTag(tag, local, ctx),
       resolveBlob: (digest: Digest, ctx: LookupContext): Promise<BlobHit | null> => this.parts.source.resolveBlob(digest, ctx),
       listTags: (ctx: LookupContext) => this.parts.source.listTags(ctx),
-      listReferrers: (subject: Digest, ctx: LookupContext): Promise<ReferrerDescriptor[] | null> => this.parts.source.listReferrers(subject, ctx),
+      listReferrers: (subject: Digest, ctx: LookupContext): Promise<oci.ReferrerDescriptor[] | null> => this.parts.source.listReferrers(subject, ctx),
     };
     const resolver: NameResolver = { resolve: (name: string, query: { ns?: string }) => this.parts.resolver.resolve(name, query) };
     const guard: WriteGuard = { checkWrite: (target: RepoTarget, action: 'push' | 'delete') => this.parts.guard.checkWrite(target, action) };
-    const signatures: PullGuard = { checkPull: (ref: Reference, hit: ManifestHit, ctx: LookupContext) => this.parts.signatures.checkPull(ref, hit, ctx) };
+    const signatures: PullGuard = { checkPull: (ref: oci.Reference, hit: ManifestHit, ctx: LookupContext) => this.parts.signatures.checkPull(ref, hit, ctx) };
     points.addLookupSource(source);
     points.addNameResolver(resolver);
     points.addWriteGuard(guard);

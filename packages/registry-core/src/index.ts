@@ -32,14 +32,9 @@ export type { ByteRange, BlobStat } from './storage/blob-store';
 // The one error type, mapped to HTTP by the core.
 export { RegistryError, invalidField } from './errors/registry-error';
 
-// OCI formats: digests, names, media types, manifests.
+// The OCI formats (digests, names, media types, manifests): one stateless module.
+export * as oci from './oci/index';
 export type { Digest } from './oci/digest';
-export { parseDigest, tryParseDigest, digestAlgorithm, digestHex, digestOf, createDigester } from './oci/digest';
-export type { Reference } from './oci/names';
-export { parseReference, referenceString, validateRepositoryName, isValidTag } from './oci/names';
-export { MediaType, ACCEPTED_MANIFEST_TYPES, MAX_MANIFEST_BYTES } from './oci/media-types';
-export type { Descriptor, ReferrerDescriptor } from './oci/manifest';
-export { parseManifest, isNonDistributable } from './oci/manifest';
 
 // Reading a file that an arriving blob is still being written to.
 export { FileRangeStream, type GrowingFile } from './storage/file-range-stream';

@@ -1,6 +1,6 @@
 import type { Router } from 'express';
 import { z } from 'zod';
-import { invalidField, isValidTag, RegistryError, validateRepositoryName, type CorePorts } from '@entrepot/registry-core';
+import { invalidField, RegistryError, type CorePorts, oci } from '@entrepot/registry-core';
 import type { Removed } from '../core-types';
 import type { CacheConfigStore } from '../config/cache-config-store';
 import type { TagFreshness } from '../freshness/tag-freshness';
@@ -33,8 +33,8 @@ export function flushRoutes(router: Router, deps: FlushRouteDeps): void {
     if (!query.success) throw invalidField(String(query.error.issues[0].path[0] ?? 'query'), query.error.issues[0].message);
     const { repository, tag } = query.data;
     if (tag !== undefined && repository === undefined) throw invalidField('tag', 'give the repository of the tag');
-    if (tag !== undefined && !isValidTag(tag)) throw invalidField('tag', 'not a valid tag name');
-    if (repository !== undefined) validateRepositoryName(repository);
+    if (tag !== undefined && !oci.isValidTag(tag)) throw invalidField('tag', 'not a valid tag name');
+    if (repository !== undefined) oci.validateRepositoryName(repository);
 
     const repos = repository === undefined ? await deps.core.repositories.listByOrg(org.id) : [await deps.core.repositories.find(org.id, repository)];
     if (repos.some((r) => r === null)) throw new RegistryError('NOT_FOUND', `repository ${repository} not found in ${org.name}`);

@@ -3,7 +3,7 @@ import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { createDigester, digestAlgorithm, FileRangeStream, RegistryError, type Digest, type GrowingFile } from '@entrepot/registry-core';
+import { FileRangeStream, RegistryError, type Digest, type GrowingFile, oci } from '@entrepot/registry-core';
 import { type BufferPool } from '../core-types';
 import type { BlobStore, Logger } from '../core-types';
 import { BatchedWriter } from './batched-writer';
@@ -144,7 +144,7 @@ export class BlobFill implements GrowingFile {
   }
 
   private async run(): Promise<void> {
-    const hash = createDigester(digestAlgorithm(this.digest));
+    const hash = oci.createDigester(oci.digestAlgorithm(this.digest));
     const maxResumes = this.options.maxResumes ?? 5;
     let resumes = 0;
     try {
@@ -208,7 +208,7 @@ export class BlobFill implements GrowingFile {
         if (resumes >= maxResumes) throw new RegistryError('UNAVAILABLE', `upstream ended ${this.digest} early at ${this.written} of ${this.size} bytes`);
         resumes++;
       }
-      const actual = `${digestAlgorithm(this.digest)}:${hash.digest('hex')}`;
+      const actual = `${oci.digestAlgorithm(this.digest)}:${hash.digest('hex')}`;
       if (actual !== this.digest) {
         this.options.onDigestMismatch?.();
         // The upstream's fault, not the client's: 503, not DIGEST_INVALID (400).

@@ -1,4 +1,4 @@
-import { isNonDistributable, parseManifest, type CorePorts, type Descriptor, type Digest, type LookupContext, type ManifestHit, type OrganizationRow, type RepositoryRow } from '@entrepot/registry-core';
+import { type CorePorts, type Digest, type LookupContext, type ManifestHit, type OrganizationRow, type RepositoryRow, oci } from '@entrepot/registry-core';
 import { ANONYMOUS_PERFORMER } from '../core-types';
 import type { CacheConfig } from '../config/cache-config-store';
 import type { CacheSource } from '../source/cache-source';
@@ -117,7 +117,7 @@ export class RefreshAhead {
   private async prefetch(previous: ManifestHit, current: ManifestHit, ctx: LookupContext): Promise<number> {
     let bytes = 0;
     try {
-      const parsed = parseManifest(current.body, current.mediaType);
+      const parsed = oci.parseManifest(current.body, current.mediaType);
       const images: Array<{ body: Buffer; mediaType: string }> = [];
       if (!parsed.isIndex) images.push(current);
       else {
@@ -129,8 +129,8 @@ export class RefreshAhead {
         }
       }
       for (const image of images) {
-        for (const blob of parseManifest(image.body, image.mediaType).blobs) {
-          if (isNonDistributable(blob) || (await this.core.storage.blobs.stat(blob.digest))) continue;
+        for (const blob of oci.parseManifest(image.body, image.mediaType).blobs) {
+          if (oci.isNonDistributable(blob) || (await this.core.storage.blobs.stat(blob.digest))) continue;
           bytes += await this.source.warmBlob(blob.digest, ctx);
         }
       }
@@ -142,7 +142,7 @@ export class RefreshAhead {
 
   /** Platforms of the previous index whose child manifests were cached (pulled). An image manifest counts as every platform. */
   private async pulledPlatforms(previous: ManifestHit, repoId: number): Promise<Set<string>> {
-    const parsed = parseManifest(previous.body, previous.mediaType);
+    const parsed = oci.parseManifest(previous.body, previous.mediaType);
     const keys = new Set<string>();
     for (const child of parsed.manifests) {
       if (await this.core.content.getManifest(repoId, { kind: 'digest', digest: child.digest as Digest })) keys.add(platformKey(child));
@@ -151,7 +151,7 @@ export class RefreshAhead {
   }
 }
 
-function platformKey(d: Descriptor): string {
+function platformKey(d: oci.Descriptor): string {
   return `${d.platform?.os ?? ''}/${d.platform?.architecture ?? ''}/${d.platform?.variant ?? ''}`;
 }
 

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
-import { tryParseDigest, type Digest } from '@entrepot/registry-core';
+import { type Digest, oci } from '@entrepot/registry-core';
 import type { Logger } from '../core-types';
 import type { FillRegistry } from '../fill/fill-registry';
 import type { PeerSettings } from '../config/plugin-settings';
@@ -75,7 +75,7 @@ export class PeerServer {
     if (!this.authorized(req)) return reply(res, 401, 'peer secret required');
     const url = req.url ?? '';
     if (req.method !== 'GET' || !url.startsWith(PEER_FILL_PATH)) return reply(res, 404, 'not a peer route');
-    const digest = tryParseDigest(decodeURIComponent(url.slice(PEER_FILL_PATH.length)));
+    const digest = oci.tryParseDigest(decodeURIComponent(url.slice(PEER_FILL_PATH.length)));
     if (!digest) return reply(res, 400, 'invalid digest');
     const start = rangeStart(req.headers.range);
     if (start === null) return reply(res, 400, 'only Range: bytes=N- is served');

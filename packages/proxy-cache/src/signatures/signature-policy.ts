@@ -1,5 +1,5 @@
 import { Counter } from 'prom-client';
-import { digestHex, parseManifest, RegistryError, type CorePorts, type Digest, type LookupContext, type ManifestHit, type PullGuard, type Reference } from '@entrepot/registry-core';
+import { RegistryError, type CorePorts, type Digest, type LookupContext, type ManifestHit, type PullGuard, oci } from '@entrepot/registry-core';
 import type { CoreMetrics, Repositories } from '../core-types';
 import type { CacheConfig, CacheConfigStore } from '../config/cache-config-store';
 import type { CacheSource } from '../source/cache-source';
@@ -46,7 +46,7 @@ export class SignaturePolicy implements PullGuard {
   ) {}
 
   /** Throws DENIED, naming the policy, when the organization requires a signature that `hit` lacks. */
-  async checkPull(ref: Reference, hit: ManifestHit, ctx: LookupContext): Promise<void> {
+  async checkPull(ref: oci.Reference, hit: ManifestHit, ctx: LookupContext): Promise<void> {
     const config = await this.configs.get(ctx.target.org.id);
     if (!config?.requireSignature) return;
     const target = subjectOf(ref, hit) ?? hit.digest;
@@ -67,7 +67,7 @@ export class SignaturePolicy implements PullGuard {
   async state(digest: Digest, ctx: LookupContext, config: CacheConfig, depth = 0): Promise<SignatureState> {
     const keys = parseStoredKeys(config.signatureKeys);
     if (keys.length === 0) return { verified: false };
-    const byTag = await this.source.manifestFor({ kind: 'tag', tag: `sha256-${digestHex(digest)}.sig` }, ctx);
+    const byTag = await this.source.manifestFor({ kind: 'tag', tag: `sha256-${oci.digestHex(digest)}.sig` }, ctx);
     const key = byTag ? await this.verifies(byTag, digest, keys, ctx) : null;
     if (key) return { verified: true, keyFingerprint: key.fingerprint, via: 'tag' };
     for (const referrer of (await this.source.listReferrers(digest, ctx)) ?? []) {
@@ -108,10 +108,10 @@ export class SignaturePolicy implements PullGuard {
  * served when the image they belong to is (its digest is named by their tag,
  * `sha256-<hex>.sig`, or by their `subject`).
  */
-function subjectOf(ref: Reference, hit: ManifestHit): Digest | null {
+function subjectOf(ref: oci.Reference, hit: ManifestHit): Digest | null {
   if (ref.kind === 'tag' && REFERRER_TAG.test(ref.tag)) return `sha256:${ref.tag.slice('sha256-'.length, 'sha256-'.length + 64)}` as Digest;
   try {
-    return parseManifest(hit.body, hit.mediaType).subject?.digest ?? null;
+    return oci.parseManifest(hit.body, hit.mediaType).subject?.digest ?? null;
   } catch {
     return null;
   }

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { RegistryError, type BlobHit, type Digest, type LookupContext, type LookupSource, type ManifestHit, type Reference, type ReferrerDescriptor } from '@entrepot/registry-core';
+import { RegistryError, type BlobHit, type Digest, type LookupContext, type LookupSource, type ManifestHit, type oci } from '@entrepot/registry-core';
 import type { ReferrerLists } from '../freshness/referrer-lists';
 import { mayServeStale } from '../freshness/stale-policy';
 import { BlobLookup } from './blob-lookup';
@@ -26,7 +26,7 @@ export class CacheSource implements LookupSource {
     this.referrers = new ReferrersLookup(deps, lists);
   }
 
-  resolveManifest(ref: Reference, ctx: LookupContext): Promise<ManifestHit | null> {
+  resolveManifest(ref: oci.Reference, ctx: LookupContext): Promise<ManifestHit | null> {
     return this.manifests.resolve(ref, ctx);
   }
 
@@ -88,7 +88,7 @@ export class CacheSource implements LookupSource {
    * revalidated after the staleness period, or fetched and stored), or null
    * when neither the cache nor the upstream has it.
    */
-  async manifestFor(ref: Reference, ctx: LookupContext): Promise<ManifestHit | null> {
+  async manifestFor(ref: oci.Reference, ctx: LookupContext): Promise<ManifestHit | null> {
     try {
       const local = ctx.repository ? await this.deps.content.getManifest(ctx.repository.id, ref) : null;
       if (local && ref.kind === 'tag') return (await this.manifests.revalidate(ref.tag, local, ctx)) ?? local;
@@ -117,7 +117,7 @@ export class CacheSource implements LookupSource {
   }
 
   /** The upstream's referrers, kept and revalidated like tags (see ReferrersLookup). */
-  listReferrers(subject: Digest, ctx: LookupContext): Promise<ReferrerDescriptor[] | null> {
+  listReferrers(subject: Digest, ctx: LookupContext): Promise<oci.ReferrerDescriptor[] | null> {
     return this.referrers.list(subject, ctx);
   }
 }
