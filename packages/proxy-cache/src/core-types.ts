@@ -30,10 +30,12 @@ export type JobHandler<T> = (data: T) => Promise<void>;
 export type Content = CorePorts['content'];
 export type Repositories = CorePorts['repositories'];
 export type Storage = CorePorts['storage'];
-export type BufferPool = Storage['buffers'];
 type RegistryErrorArgs = ConstructorParameters<typeof RegistryError>;
 export type ErrorCode = RegistryErrorArgs[0];
 export type RegistryErrorOptions = NonNullable<RegistryErrorArgs[2]>;
 
 /** Who audit entries of the cache's own background work (eviction, expiry, refresh) are recorded as. */
 export const ANONYMOUS_PERFORMER = { kind: 'anonymous' } as const;
+export type ArrivingBlob = NonNullable<ReturnType<CorePorts['fills']['get']>>;
+export type FillRequest = Parameters<CorePorts['fills']['getOrStart']>[0];
+export type BlobOpener = FillRequest['open'];

@@ -1,4 +1,4 @@
-import { type BlobHit, type CorePorts, type Digest, type LookupContext, type LookupSource, type ManifestHit, type NameResolver, type PullGuard, type RegistrationPoints, type RegistryPlugin, type RepoTarget, type WriteGuard, type oci } from '@entrepot/registry-core';
+import { type BlobHit, type BlobStat, type CorePorts, type Digest, type LookupContext, type LookupSource, type ManifestHit, type NameResolver, type PullGuard, type RegistrationPoints, type RegistryPlugin, type RepoTarget, type WriteGuard, type oci } from '@entrepot/registry-core';
 import { describeProxyCacheOperations } from './api/proxycache-docs';
 import { disabledProxyCacheRoutes, proxyCacheRoutes, type ProxyCacheRouteDeps } from './api/proxycache-routes';
 import { createCacheMetrics } from './cache-metrics';
@@ -6,7 +6,6 @@ import { CacheConfigStore } from './config/cache-config-store';
 import { applyDeclaredOrgs } from './config/declared-orgs';
 import { fillOnRangeColumn, proxyCacheSchema, referrersAndSignatures } from './config/migrations';
 import type { ProxyCacheSettings } from './config/plugin-settings';
-import { FillRegistry } from './fill/fill-registry';
 import { TagFreshness } from './freshness/tag-freshness';
 import { ReferrerLists } from './freshness/referrer-lists';
 import { MirrorResolver } from './routing/mirror-resolver';
@@ -56,7 +55,6 @@ interface Runtime {
 export class ProxyCachePlugin implements RegistryPlugin {
   readonly id = 'proxy-cache';
   private runtime: Runtime | null = null;
-  private readonly fills = new FillRegistry();
   private pool: UpstreamPool | null = null;
   private peerServer: PeerServer | null = null;
   private peerClient: PeerClient | null = null;
@@ -79,13 +77,13 @@ export class ProxyCachePlugin implements RegistryPlugin {
     }
     const source: LookupSource = {
       id: 'proxy-cache',
-      resolveManifest: (ref: oci.Reference, ctx: LookupContext): Promise<ManifestHit | null> => this.parts.source.resolveManifest(ref, ctx),
-      revalidateTag: (tag: string, local: ManifestHit, ctx: LookupContext) => this.parts.source.revalidateTag(tag, local, ctx),
-      resolveBlob: (digest: Digest, ctx: LookupContext): Promise<BlobHit | null> => this.parts.source.resolveBlob(digest, ctx),
+      findManifest: (ref: oci.Reference, ctx: LookupContext): Promise<ManifestHit | null> => this.parts.source.manifests.find(ref, ctx),
+      revalidateTag: (tag: string, local: ManifestHit, ctx: LookupContext) => this.parts.source.manifests.revalidate(tag, local, ctx),
+      findBlob: (digest: Digest, ctx: LookupContext, stored: BlobStat | null): Promise<BlobHit | null> => this.parts.source.blobs.find(digest, ctx, stored),
       listTags: (ctx: LookupContext) => this.parts.source.listTags(ctx),
       listReferrers: (subject: Digest, ctx: LookupContext): Promise<oci.ReferrerDescriptor[] | null> => this.parts.source.listReferrers(subject, ctx),
     };
-    const resolver: NameResolver = { resolve: (name: string, query: { ns?: string }) => this.parts.resolver.resolve(name, query) };
+    const resolver: NameResolver = { targetOf: (name: string, query: { ns?: string }) => this.parts.resolver.targetOf(name, query) };
     const guard: WriteGuard = { checkWrite: (target: RepoTarget, action: 'push' | 'delete') => this.parts.guard.checkWrite(target, action) };
     const signatures: PullGuard = { checkPull: (ref: oci.Reference, hit: ManifestHit, ctx: LookupContext) => this.parts.signatures.checkPull(ref, hit, ctx) };
     points.addLookupSource(source);
@@ -127,10 +125,9 @@ export class ProxyCachePlugin implements RegistryPlugin {
       );
     });
     points.onShutdown(async () => {
-      // Followers reading these fills through the peer listener take them over when they are cancelled.
+      // The core has cancelled running fills by now: followers reading them through the peer listener take them over.
       this.runtime?.scheduler.stop();
       await this.runtime?.stats.stop();
-      await this.fills.cancelAll();
       await this.peerServer?.close();
       await this.peerClient?.close();
       await this.pool?.close();
@@ -139,7 +136,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
 
   async init(core: CorePorts): Promise<void> {
     const configs = new CacheConfigStore(core.db, core.secrets, core.clock, core.memo);
-    const metrics = createCacheMetrics(core.metrics, () => this.fills.inFlight);
+    const metrics = createCacheMetrics(core.metrics, () => core.fills.inFlight);
     const ssrf = new SsrfGuard(this.settings.allowed_upstream_hosts);
     // Across replicas (Redis coordination), one replica's failures open every replica's breaker and one probes.
     const shared = core.coordinator.kind === 'redis' ? new SharedBreakers(core.notices, core.coordinator, core.logger, this.settings.breaker_cooldown_ms) : undefined;
@@ -169,7 +166,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
       content: core.content,
       repositories: core.repositories,
       storage: core.storage,
-      fills: this.fills,
+      fills: core.fills,
       freshness,
       metrics,
       logger: core.logger,
@@ -229,7 +226,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
   private async startPeers(core: CorePorts): Promise<{ client: PeerClient; selfUrl: string } | undefined> {
     const settings = this.settings.peer;
     if (!settings || !this.upstreamEnabled) return undefined;
-    this.peerServer = new PeerServer(settings, this.fills, core.logger);
+    this.peerServer = new PeerServer(settings, core.fills, core.logger);
     const selfUrl = await this.peerServer.listen();
     this.peerClient = new PeerClient(settings.secret);
     core.logger.info('peer listener for fills started', { url: selfUrl });

@@ -35,6 +35,3 @@ export { RegistryError, invalidField } from './errors/registry-error';
 // The OCI formats (digests, names, media types, manifests): one stateless module.
 export * as oci from './oci/index';
 export type { Digest } from './oci/digest';
-
-// Reading a file that an arriving blob is still being written to.
-export { FileRangeStream, type GrowingFile } from './storage/file-range-stream';

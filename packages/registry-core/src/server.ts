@@ -32,6 +32,7 @@ import { createMetrics, type CoreMetrics } from './metrics/metrics';
 import type { PluginFactory, PullEvent } from './plugin/contract';
 import type { CorePorts } from './plugin/ports';
 import { ContentUsage } from './services/content-usage';
+import { FillRegistry } from './arrivals/fill-registry';
 import { ShortMemo } from './services/short-memo';
 import { loadPlugins } from './plugin/loader';
 import { bootstrapAdmin } from './services/bootstrap';
@@ -134,6 +135,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
   const scanning = new SecurityScanning({ config, db, queue, content, storage, tokens, clock, logger, metrics, notices, listenPort: () => boundPort });
 
   const removal = new ContentRemoval(db, gc);
+  const fills = new FillRegistry({ blobs: storage.blobs, scratchDir: storage.scratchDir, buffers: storage.buffers, logger, link: (repoId, digest) => content.linkStoredBlob(repoId, digest) });
   const services: CoreServices = { config, logger, metrics, db, storage, queue, content, repositories, audit, quotas, coordinator, requestGc };
   const ports: CorePorts = {
     config,
@@ -142,7 +144,8 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
     clock,
     db,
     reads,
-    storage,
+    storage: { blobs: storage.blobs },
+    fills,
     queue,
     content,
     repositories,
@@ -234,6 +237,8 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
       quotas.stopRenewing();
       await pullStats.stop();
       await scanning.close();
+      // Fills stop first: their sources belong to plugins, which close them in their hooks.
+      await fills.cancelAll();
       for (const hook of plugins.shutdownHooks) await hook().catch((err: unknown) => logger.error('shutdown hook failed', { error: String(err) }));
       await audit.flush();
       await queue.close();

@@ -3,9 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
-import { type Digest, oci } from '@entrepot/registry-core';
+import { type CorePorts, type Digest, oci } from '@entrepot/registry-core';
 import type { Logger } from '../core-types';
-import type { FillRegistry } from '../fill/fill-registry';
 import type { PeerSettings } from '../config/plugin-settings';
 
 /** Path of a fill on the peer listener: `/peer/v1/fills/<digest>`. */
@@ -32,7 +31,7 @@ export class PeerServer {
 
   constructor(
     private readonly settings: PeerSettings,
-    private readonly fills: FillRegistry,
+    private readonly fills: CorePorts['fills'],
     private readonly logger: Logger,
   ) {
     this.secretHash = sha256(settings.secret);
@@ -104,7 +103,7 @@ export class PeerServer {
     });
   }
 
-  private async awaitFill(digest: Digest): Promise<ReturnType<FillRegistry['get']>> {
+  private async awaitFill(digest: Digest): Promise<ReturnType<CorePorts['fills']['get']>> {
     const deadline = Date.now() + FILL_APPEAR_WAIT_MS;
     for (;;) {
       const fill = this.fills.get(digest);

@@ -29,13 +29,13 @@ export class MirrorResolver implements NameResolver {
     private readonly defaultMirrorOrg: string | undefined,
   ) {}
 
-  async resolve(name: string, query: { ns?: string }): Promise<RepoTarget | null> {
-    if (query.ns !== undefined) return this.resolveByNamespace(name, query.ns);
+  async targetOf(name: string, query: { ns?: string }): Promise<RepoTarget | null> {
+    if (query.ns !== undefined) return this.targetByNamespace(name, query.ns);
     if (!this.defaultMirrorOrg) return null;
-    return this.resolveDefault(name, this.defaultMirrorOrg);
+    return this.targetByDefault(name, this.defaultMirrorOrg);
   }
 
-  private async resolveDefault(name: string, orgName: string): Promise<RepoTarget> {
+  private async targetByDefault(name: string, orgName: string): Promise<RepoTarget> {
     const org = await this.repositories.findOrg(orgName);
     const config = org ? await this.configs.get(org.id) : null;
     if (!org || !config) {
@@ -48,7 +48,7 @@ export class MirrorResolver implements NameResolver {
     return { org, repoName, fullName: `${org.name}/${repoName}`, route: 'default' };
   }
 
-  private async resolveByNamespace(name: string, ns: string): Promise<RepoTarget> {
+  private async targetByNamespace(name: string, ns: string): Promise<RepoTarget> {
     const registry = normalizeRegistry(ns);
     const candidates = (await this.configs.listByRegistry(registry)).sort(mostSpecificFirst);
     for (const candidate of candidates) {

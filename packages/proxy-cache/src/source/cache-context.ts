@@ -1,9 +1,8 @@
-import { type LookupContext, type RepositoryRow } from '@entrepot/registry-core';
+import type { CorePorts, LookupContext, RepositoryRow } from '@entrepot/registry-core';
 import { type Content, type Repositories, type Storage } from '../core-types';
 import type { Locks, Logger, Clock } from '../core-types';
 import type { CacheConfig, CacheConfigStore } from '../config/cache-config-store';
 import type { CacheMetrics } from '../cache-metrics';
-import type { FillRegistry } from '../fill/fill-registry';
 import type { TagFreshness } from '../freshness/tag-freshness';
 import { upstreamRepository } from '../routing/upstream-ref';
 import type { UpstreamPort } from './upstream-port';
@@ -18,7 +17,7 @@ export interface CacheDeps {
   content: Content;
   repositories: Repositories;
   storage: Storage;
-  fills: FillRegistry;
+  fills: CorePorts['fills'];
   freshness: TagFreshness;
   metrics: CacheMetrics;
   logger: Logger;

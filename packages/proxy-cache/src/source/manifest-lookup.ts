@@ -18,7 +18,7 @@ export class ManifestLookup {
 
   constructor(private readonly deps: CacheDeps) {}
 
-  async resolve(ref: oci.Reference, ctx: LookupContext): Promise<ManifestHit | null> {
+  async find(ref: oci.Reference, ctx: LookupContext): Promise<ManifestHit | null> {
     const req = await cacheRequest(this.deps, ctx);
     if (!req || !this.deps.upstreamEnabled) return null;
     const key = `${ctx.target.org.id}|${ctx.target.repoName}|${oci.referenceString(ref)}`;

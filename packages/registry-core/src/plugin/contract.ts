@@ -3,7 +3,7 @@ import type { Router } from 'express';
 import type { ApiDocs } from '../http/openapi/api-docs';
 import type { Config } from '../config/config';
 import type { Migration } from '../db/database';
-import type { ByteRange } from '../storage/blob-store';
+import type { BlobStat, ByteRange } from '../storage/blob-store';
 import type { JobHandler } from '../jobs/job-queue';
 import type { Digest } from '../oci/digest';
 import type { Reference } from '../oci/names';
@@ -70,17 +70,18 @@ export interface BlobHit {
  */
 export interface LookupSource {
   readonly id: string;
-  resolveManifest(ref: Reference, ctx: LookupContext): Promise<ManifestHit | null>;
+  findManifest(ref: Reference, ctx: LookupContext): Promise<ManifestHit | null>;
   /**
    * Called when a tag was found locally, before it is served: a source owning the
    * repository may revalidate it and return a newer hit. Return null to keep `local`.
    */
   revalidateTag?(tag: string, local: ManifestHit, ctx: LookupContext): Promise<ManifestHit | null>;
   /**
-   * Called for blobs that are not linked to the repository locally (they may still be
-   * stored for another repository: the source decides whether this one may see them).
+   * Called for blobs that are not linked to the repository locally; `stored` is what
+   * the blob store holds (another repository's copy: the source decides whether this
+   * one may see it), null when it holds nothing.
    */
-  resolveBlob(digest: Digest, ctx: LookupContext): Promise<BlobHit | null>;
+  findBlob(digest: Digest, ctx: LookupContext, stored: BlobStat | null): Promise<BlobHit | null>;
   /** Tags as the source knows them (merged with local tags by the caller), or null. */
   listTags?(ctx: LookupContext, local: string[]): Promise<string[] | null>;
   /**
@@ -112,7 +113,7 @@ export interface PullEvent {
 
 /** Maps a `/v2/<name>` path that names no organization (mirror-style requests). */
 export interface NameResolver {
-  resolve(name: string, query: { ns?: string }): Promise<RepoTarget | null>;
+  targetOf(name: string, query: { ns?: string }): Promise<RepoTarget | null>;
 }
 
 /** Refuses writes (push, delete, mount) to repositories a plugin owns. Throws DENIED. */

@@ -2,7 +2,8 @@ import type { Config } from '../config/config';
 import type { Db } from '../db/database';
 import type { PointReads } from '../db/point-reads';
 import type { BlobStore } from '../storage/blob-store';
-import type { BufferPool } from '../storage/buffer-pool';
+import type { Digest } from '../oci/digest';
+import type { BlobFill, FillRequest } from '../arrivals/blob-fill';
 import type { JobQueue } from '../jobs/job-queue';
 import type { Logger } from '../logging/logger';
 import type { CoreMetrics } from '../metrics/metrics';
@@ -39,12 +40,19 @@ export type QuotaPort = Pick<QuotaService, 'get' | 'crossedWarnings' | 'usage' |
 /** Removing tags and manifests (blobs follow through garbage collection). */
 export type RemovalPort = Pick<ContentRemoval, 'removeTag' | 'removeAll' | 'purgeRepository'>;
 
-/** The blob store, and where a plugin stages a blob before handing it over. */
+/** The blob store. */
 export interface StoragePort {
   blobs: BlobStore;
-  /** On the same filesystem as a filesystem blob store, so a staged file moves in without a copy. */
-  scratchDir: string;
-  buffers: BufferPool;
+}
+
+/** A blob arriving from a source: its size once known, how far it may be read, readers from any offset. */
+export type ArrivingBlob = Pick<BlobFill, 'digest' | 'originKey' | 'ready' | 'done' | 'size' | 'readable' | 'failed' | 'committed' | 'tryReader' | 'keepFor'>;
+
+/** Blobs being filled from a source (single flight per digest): join one, or start one with a byte source. */
+export interface FillsPort {
+  get(digest: Digest): ArrivingBlob | undefined;
+  getOrStart(request: FillRequest): { fill: ArrivingBlob; started: boolean };
+  readonly inFlight: number;
 }
 
 /** Rows kept for a moment (see services/short-memo). */
@@ -66,6 +74,8 @@ export interface CorePorts {
   /** Prepared single-row reads of the plugin's own tables on the pull path (see db/point-reads). */
   reads: Pick<PointReads, 'statement'>;
   storage: StoragePort;
+  /** Blobs arriving from a source: their single flight, scratch files, readers, verification, commit and links. */
+  fills: FillsPort;
   queue: Pick<JobQueue, 'enqueue'>;
   content: ContentPort;
   repositories: RepositoriesPort;
