@@ -143,7 +143,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
     const stats = new StatsRecorder(core.db, core.clock, core.logger, this.settings.stats_flush_ms);
     const pool = new UpstreamPool(core.config.instance_name, this.settings, configs, metrics, core.logger, core.clock, (info) => stats.upstreamResponse(info), shared);
     this.pool = pool;
-    const freshness = new TagFreshness(core.db, core.reads, core.clock, core.memo);
+    const freshness = new TagFreshness(core.db, core.reads, core.clock, core.memo, core.usage);
     const referrerLists = new ReferrerLists(core.db, core.clock);
     const lifecycleMetrics = createLifecycleMetrics(core.metrics);
     const runs = new JobRuns(core.db, core.clock, core.config.instance_name);

@@ -8,6 +8,7 @@ import { proxyCacheSchema } from '../../src/config/migrations';
 import { lifecycleSchema } from '../../src/config/lifecycle-migration';
 import { TagFreshness } from '../../src/freshness/tag-freshness';
 import { ShortMemo } from '../../../registry-core/src/services/short-memo';
+import { ContentUsage } from '../../../registry-core/src/services/content-usage';
 import type { Digest } from '@entrepot/registry-core';
 import { ManualClock } from '../upstream/helpers';
 
@@ -39,7 +40,7 @@ describe('TagFreshness', () => {
   function replica(clock: ManualClock): TagFreshness {
     const r = createPointReads(db);
     reads.push(r);
-    return new TagFreshness(db, r, clock, (options) => new ShortMemo(clock, options));
+    return new TagFreshness(db, r, clock, (options) => new ShortMemo(clock, options), new ContentUsage(db));
   }
 
   /** The cache organization's expiration: how long a confirmed tag is fresh. */

@@ -43,7 +43,7 @@ describe('quota admission', () => {
     instance = await startEntrepot({ plugins: [createPlugin] });
     core = instance.entrepot.services;
     const ports = instance.entrepot.ports;
-    keeper = new QuotaKeeper(ports, new TagFreshness(ports.db, ports.reads, ports.clock, ports.memo), createEvictionMetrics({ ...ports.metrics, registry: new Registry() }), true);
+    keeper = new QuotaKeeper(ports, new TagFreshness(ports.db, ports.reads, ports.clock, ports.memo, ports.usage), createEvictionMetrics({ ...ports.metrics, registry: new Registry() }), true);
     org = await core.repositories.ensureOrg('limited', false);
     repoId = (await core.repositories.ensure(org.id, 'r')).id;
     await core.quotas.create(org.id, LIMIT, 'lru');
