@@ -212,7 +212,7 @@ export class BlobLookup {
       const lease = await acquireFillLease(this.deps.coordinator, digest, peers?.selfUrl ?? '', this.deps.logger);
       if (lease) {
         const outcome = await this.startFill(req, digest);
-        void outcome.fill.done.finally(() => lease.release());
+        outcome.fill.holdUntilDone(lease);
         return outcome;
       }
       if (peers && (await this.deps.coordinator.holderOf(name))) return this.startFollowing(req, digest);
@@ -247,7 +247,7 @@ export class BlobLookup {
       },
       onDigestMismatch: () => this.deps.metrics.digestMismatches.inc({ org }),
     });
-    if (outcome.started) void outcome.fill.done.finally(() => follower.release());
+    if (outcome.started) outcome.fill.holdUntilDone(follower);
     // This replica's later requests for the digest join the local fill: the peer is read once per replica.
     return { fill: outcome.fill, started: false };
   }

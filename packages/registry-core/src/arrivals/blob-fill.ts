@@ -44,7 +44,16 @@ export interface FillOptions extends FillRequest {
 
 /** A quota reservation (or similar) held until the blob is linked, or will not be. */
 export interface KeepHold {
-  release(): Promise<void>;
+  release(): Promise<void> | void;
+}
+
+/** A hold's release never fails the fill (nor a request): what it guards expires by itself. */
+async function releaseQuietly(hold: KeepHold): Promise<void> {
+  try {
+    await hold.release();
+  } catch {
+    // Leases and reservations lapse on their own.
+  }
 }
 
 type FillState = 'starting' | 'running' | 'committed' | 'failed';
@@ -79,6 +88,8 @@ export class BlobFill implements GrowingFile {
   private readers = 0;
   /** Repositories to link the blob to once stored, with what each holds until then. */
   private readonly keepers = new Map<number | null, KeepHold[]>();
+  /** Released when the fill ends (see `holdUntilDone`). */
+  private readonly untilDone: KeepHold[] = [];
   private resolveReady!: () => void;
   private rejectReady!: (err: Error) => void;
   /** Resolves once the size is known and bytes may be read; rejects if the upstream could not be opened. */
@@ -241,13 +252,14 @@ export class BlobFill implements GrowingFile {
     } catch (err) {
       this.failure = err instanceof Error ? err : new Error(String(err));
       this.state = 'failed';
-      for (const holds of this.keepers.values()) for (const hold of holds) await hold.release().catch(() => undefined);
+      for (const holds of this.keepers.values()) for (const hold of holds) await releaseQuietly(hold);
       this.keepers.clear();
       this.rejectReady(this.failure);
       this.notify();
       this.options.logger.warn('blob fill failed', { digest: this.digest, written: this.written, size: this.size, error: this.failure.message });
       throw this.failure;
     } finally {
+      for (const hold of this.untilDone.splice(0)) await releaseQuietly(hold);
       // Everything received is on disk by now (or the fill failed): readers use the file.
       this.recent.clear();
       await this.closeFileIfUnused();
@@ -275,8 +287,17 @@ export class BlobFill implements GrowingFile {
     } catch (err) {
       this.options.logger.error('could not link a filled blob', { digest: this.digest, error: String(err) });
     } finally {
-      for (const hold of holds) await hold.release().catch(() => undefined);
+      for (const hold of holds) await releaseQuietly(hold);
     }
+  }
+
+  /** Lets `hold` go (a lease on the download, say) once the fill has ended, committed or failed. */
+  holdUntilDone(hold: KeepHold): void {
+    if (this.state === 'committed' || this.state === 'failed') {
+      void releaseQuietly(hold);
+      return;
+    }
+    this.untilDone.push(hold);
   }
 
   /**
@@ -290,7 +311,7 @@ export class BlobFill implements GrowingFile {
       return;
     }
     if (this.state === 'failed') {
-      void hold?.release().catch(() => undefined);
+      if (hold) void releaseQuietly(hold);
       return;
     }
     const holds = this.keepers.get(repoId) ?? [];

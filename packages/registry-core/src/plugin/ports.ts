@@ -46,7 +46,7 @@ export interface StoragePort {
 }
 
 /** A blob arriving from a source: its size once known, how far it may be read, readers from any offset. */
-export type ArrivingBlob = Pick<BlobFill, 'digest' | 'originKey' | 'ready' | 'done' | 'size' | 'readable' | 'failed' | 'committed' | 'tryReader' | 'keepFor'>;
+export type ArrivingBlob = Pick<BlobFill, 'digest' | 'originKey' | 'ready' | 'done' | 'size' | 'readable' | 'failed' | 'committed' | 'tryReader' | 'keepFor' | 'holdUntilDone'>;
 
 /** Blobs being filled from a source (single flight per digest): join one, or start one with a byte source. */
 export interface FillsPort {
