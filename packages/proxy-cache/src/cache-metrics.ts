@@ -1,5 +1,5 @@
 import { Counter, Gauge } from 'prom-client';
-import type { CoreMetrics } from '@entrepot/registry-core';
+import type { CoreMetrics } from './core-types';
 
 /** The proxy cache's Prometheus metrics, registered on the core's registry. */
 export interface CacheMetrics {

@@ -1,4 +1,5 @@
-import type { Config, PluginFactory, RegistryPlugin } from '@entrepot/registry-core';
+import { type PluginFactory, type RegistryPlugin } from '@entrepot/registry-core';
+import type { Config } from './core-types';
 import { ProxyCachePlugin } from './plugin';
 import { loadSettings } from './config/plugin-settings';
 

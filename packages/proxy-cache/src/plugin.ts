@@ -1,19 +1,4 @@
-import type {
-  BlobHit,
-  CoreServices,
-  Digest,
-  LookupContext,
-  LookupSource,
-  ManifestHit,
-  NameResolver,
-  PullGuard,
-  Reference,
-  ReferrerDescriptor,
-  RegistrationPoints,
-  RegistryPlugin,
-  RepoTarget,
-  WriteGuard,
-} from '@entrepot/registry-core';
+import { type BlobHit, type BlobStat, type CorePorts, type Digest, type LookupContext, type LookupSource, type ManifestHit, type NameResolver, type PullGuard, type RegistrationPoints, type RegistryPlugin, type RepoTarget, type WriteGuard, type oci } from '@entrepot/registry-core';
 import { describeProxyCacheOperations } from './api/proxycache-docs';
 import { disabledProxyCacheRoutes, proxyCacheRoutes, type ProxyCacheRouteDeps } from './api/proxycache-routes';
 import { createCacheMetrics } from './cache-metrics';
@@ -21,7 +6,6 @@ import { CacheConfigStore } from './config/cache-config-store';
 import { applyDeclaredOrgs } from './config/declared-orgs';
 import { fillOnRangeColumn, proxyCacheSchema, referrersAndSignatures } from './config/migrations';
 import type { ProxyCacheSettings } from './config/plugin-settings';
-import { FillRegistry } from './fill/fill-registry';
 import { TagFreshness } from './freshness/tag-freshness';
 import { ReferrerLists } from './freshness/referrer-lists';
 import { MirrorResolver } from './routing/mirror-resolver';
@@ -57,7 +41,7 @@ interface Runtime {
   flush: FlushRouteDeps;
   quota: QuotaKeeper;
   configs: CacheConfigStore;
-  core: CoreServices;
+  core: CorePorts;
   jobs: LifecycleJobs;
   jobWork: Record<CacheJobName, CacheJobWork>;
   jobRoutes: JobsRouteDeps;
@@ -71,7 +55,6 @@ interface Runtime {
 export class ProxyCachePlugin implements RegistryPlugin {
   readonly id = 'proxy-cache';
   private runtime: Runtime | null = null;
-  private readonly fills = new FillRegistry();
   private pool: UpstreamPool | null = null;
   private peerServer: PeerServer | null = null;
   private peerClient: PeerClient | null = null;
@@ -94,15 +77,15 @@ export class ProxyCachePlugin implements RegistryPlugin {
     }
     const source: LookupSource = {
       id: 'proxy-cache',
-      resolveManifest: (ref: Reference, ctx: LookupContext): Promise<ManifestHit | null> => this.parts.source.resolveManifest(ref, ctx),
-      revalidateTag: (tag: string, local: ManifestHit, ctx: LookupContext) => this.parts.source.revalidateTag(tag, local, ctx),
-      resolveBlob: (digest: Digest, ctx: LookupContext): Promise<BlobHit | null> => this.parts.source.resolveBlob(digest, ctx),
+      findManifest: (ref: oci.Reference, ctx: LookupContext): Promise<ManifestHit | null> => this.parts.source.manifests.find(ref, ctx),
+      revalidateTag: (tag: string, local: ManifestHit, ctx: LookupContext) => this.parts.source.manifests.revalidate(tag, local, ctx),
+      findBlob: (digest: Digest, ctx: LookupContext, stored: BlobStat | null): Promise<BlobHit | null> => this.parts.source.blobs.find(digest, ctx, stored),
       listTags: (ctx: LookupContext) => this.parts.source.listTags(ctx),
-      listReferrers: (subject: Digest, ctx: LookupContext): Promise<ReferrerDescriptor[] | null> => this.parts.source.listReferrers(subject, ctx),
+      listReferrers: (subject: Digest, ctx: LookupContext): Promise<oci.ReferrerDescriptor[] | null> => this.parts.source.listReferrers(subject, ctx),
     };
-    const resolver: NameResolver = { resolve: (name: string, query: { ns?: string }) => this.parts.resolver.resolve(name, query) };
+    const resolver: NameResolver = { targetOf: (name: string, query: { ns?: string }) => this.parts.resolver.targetOf(name, query) };
     const guard: WriteGuard = { checkWrite: (target: RepoTarget, action: 'push' | 'delete') => this.parts.guard.checkWrite(target, action) };
-    const signatures: PullGuard = { checkPull: (ref: Reference, hit: ManifestHit, ctx: LookupContext) => this.parts.signatures.checkPull(ref, hit, ctx) };
+    const signatures: PullGuard = { checkPull: (ref: oci.Reference, hit: ManifestHit, ctx: LookupContext) => this.parts.signatures.checkPull(ref, hit, ctx) };
     points.addLookupSource(source);
     points.addNameResolver(resolver);
     points.addWriteGuard(guard);
@@ -142,26 +125,25 @@ export class ProxyCachePlugin implements RegistryPlugin {
       );
     });
     points.onShutdown(async () => {
-      // Followers reading these fills through the peer listener take them over when they are cancelled.
+      // The core has cancelled running fills by now: followers reading them through the peer listener take them over.
       this.runtime?.scheduler.stop();
       await this.runtime?.stats.stop();
-      await this.fills.cancelAll();
       await this.peerServer?.close();
       await this.peerClient?.close();
       await this.pool?.close();
     });
   }
 
-  async init(core: CoreServices): Promise<void> {
-    const configs = new CacheConfigStore(core.db, core.secrets, core.clock, core.notices);
-    const metrics = createCacheMetrics(core.metrics, () => this.fills.inFlight);
+  async init(core: CorePorts): Promise<void> {
+    const configs = new CacheConfigStore(core.db, core.secrets, core.clock, core.memo);
+    const metrics = createCacheMetrics(core.metrics, () => core.fills.inFlight);
     const ssrf = new SsrfGuard(this.settings.allowed_upstream_hosts);
     // Across replicas (Redis coordination), one replica's failures open every replica's breaker and one probes.
     const shared = core.coordinator.kind === 'redis' ? new SharedBreakers(core.notices, core.coordinator, core.logger, this.settings.breaker_cooldown_ms) : undefined;
     const stats = new StatsRecorder(core.db, core.clock, core.logger, this.settings.stats_flush_ms);
     const pool = new UpstreamPool(core.config.instance_name, this.settings, configs, metrics, core.logger, core.clock, (info) => stats.upstreamResponse(info), shared);
     this.pool = pool;
-    const freshness = new TagFreshness(core.db, core.reads, core.clock);
+    const freshness = new TagFreshness(core.db, core.reads, core.clock, core.memo, core.usage);
     const referrerLists = new ReferrerLists(core.db, core.clock);
     const lifecycleMetrics = createLifecycleMetrics(core.metrics);
     const runs = new JobRuns(core.db, core.clock, core.config.instance_name);
@@ -184,7 +166,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
       content: core.content,
       repositories: core.repositories,
       storage: core.storage,
-      fills: this.fills,
+      fills: core.fills,
       freshness,
       metrics,
       logger: core.logger,
@@ -231,7 +213,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
       scheduler,
       stats,
       statsRoutes: { core, configs, recorder: stats, breakerState: (endpoint) => pool.breakerState(endpoint) },
-      signatures: new SignaturePolicy(configs, source, core.repositories, core.db, createSignatureMetrics(core.metrics)),
+      signatures: new SignaturePolicy(configs, source, core.repositories, core.usage, createSignatureMetrics(core.metrics)),
     };
     stats.start();
     if (this.upstreamEnabled) {
@@ -241,10 +223,10 @@ export class ProxyCachePlugin implements RegistryPlugin {
   }
 
   /** The peer listener and client, when configured: followers stream fills from their owners. */
-  private async startPeers(core: CoreServices): Promise<{ client: PeerClient; selfUrl: string } | undefined> {
+  private async startPeers(core: CorePorts): Promise<{ client: PeerClient; selfUrl: string } | undefined> {
     const settings = this.settings.peer;
     if (!settings || !this.upstreamEnabled) return undefined;
-    this.peerServer = new PeerServer(settings, this.fills, core.logger);
+    this.peerServer = new PeerServer(settings, core.fills, core.logger);
     const selfUrl = await this.peerServer.listen();
     this.peerClient = new PeerClient(settings.secret);
     core.logger.info('peer listener for fills started', { url: selfUrl });

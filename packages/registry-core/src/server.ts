@@ -23,13 +23,17 @@ import { tokenRouter } from './http/routes/token-route';
 import { registryRouter } from './http/routes/v2/registry-router';
 import { createQueue } from './jobs/create-queue';
 import type { ChangeNotices } from './coordination/change-notices';
-import type { Coordinator } from './coordination/coordinator';
+import { withLock, type Coordinator } from './coordination/coordinator';
 import { BlobLocks } from './services/blob-locks';
 import { createChangeNotices, createCoordinator } from './coordination/create-coordinator';
 import type { JobQueue } from './jobs/job-queue';
 import { createLogger, type Logger } from './logging/logger';
 import { createMetrics, type CoreMetrics } from './metrics/metrics';
-import type { CoreServices, PluginFactory, PullEvent } from './plugin/contract';
+import type { PluginFactory, PullEvent } from './plugin/contract';
+import type { CorePorts } from './plugin/ports';
+import { ContentUsage } from './services/content-usage';
+import { FillRegistry } from './arrivals/fill-registry';
+import { ShortMemo } from './services/short-memo';
 import { loadPlugins } from './plugin/loader';
 import { createAdminServices } from './services/admin-services';
 import { bootstrapAdmin } from './services/bootstrap';
@@ -58,10 +62,28 @@ export interface EntrepotOptions {
   defaultMetrics?: boolean;
 }
 
+/** The core's services, as composed here (tests reach into them; plugins get `CorePorts`). */
+export interface CoreServices {
+  config: Config;
+  logger: Logger;
+  metrics: CoreMetrics;
+  db: Db;
+  storage: Storage;
+  queue: JobQueue;
+  content: ContentService;
+  repositories: RepositoryService;
+  audit: AuditLog;
+  quotas: QuotaService;
+  coordinator: Coordinator;
+  requestGc(): Promise<void>;
+}
+
 export interface Entrepot {
   config: Config;
   app: Express;
   services: CoreServices;
+  /** What plugins were given. */
+  ports: CorePorts;
   /** The `/api/v1` router's description (OpenAPI) and route list. */
   api: Omit<ApiSurface, 'router'>;
   /** Starts listening; resolves with the bound port. */
@@ -115,9 +137,40 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
   const scanning = new SecurityScanning({ config, db, queue, content, storage, tokens, clock, logger, metrics, notices, listenPort: () => boundPort });
 
   const removal = new ContentRemoval(db, gc);
-  const services: CoreServices = { config, logger, metrics, db, reads, storage, queue, content, repositories, audit, secrets, clock, http, quotas, pullStats, gc, removal, requestGc, coordinator, notices };
+  const fills = new FillRegistry({ blobs: storage.blobs, scratchDir: storage.scratchDir, buffers: storage.buffers, logger, link: (repoId, digest) => content.linkStoredBlob(repoId, digest) });
+  const services: CoreServices = { config, logger, metrics, db, storage, queue, content, repositories, audit, quotas, coordinator, requestGc };
+  const ports: CorePorts = {
+    config,
+    logger,
+    metrics,
+    clock,
+    db,
+    reads,
+    storage: { blobs: storage.blobs },
+    fills,
+    queue,
+    content,
+    repositories,
+    usage: new ContentUsage(db),
+    quotas,
+    removal,
+    audit,
+    secrets,
+    http,
+    pullStats,
+    requestGc,
+    coordinator: {
+      kind: coordinator.kind,
+      tryAcquire: (name, ttlMs, holder) => coordinator.tryAcquire(name, ttlMs, holder),
+      isHeld: (name) => coordinator.isHeld(name),
+      holderOf: (name) => coordinator.holderOf(name),
+      withLock: (name, work, options) => withLock(coordinator, name, work, options),
+    },
+    notices,
+    memo: ({ sharedTopic, ...options }) => new ShortMemo(clock, { ...options, shared: sharedTopic ? { notices, topic: sharedTopic } : undefined }),
+  };
   for (const job of plugins.jobHandlers) queue.register(job.name, job.handler, job.options);
-  for (const plugin of plugins.plugins) await plugin.init(services);
+  for (const plugin of plugins.plugins) await plugin.init(ports);
   await queue.start();
   pullStats.start();
   if (config.bootstrap_admin) await bootstrapAdmin(db, passwords, clock, config.bootstrap_admin, logger);
@@ -155,6 +208,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
     config,
     app,
     services,
+    ports,
     api: { document: api.document, servedRoutes: api.servedRoutes, describedOperations: api.describedOperations },
     listen() {
       server = createAppServer(app, config.tls ? { cert: readFileSync(config.tls.cert_file), key: readFileSync(config.tls.key_file) } : undefined);
@@ -186,6 +240,8 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
       quotas.stopRenewing();
       await pullStats.stop();
       await scanning.close();
+      // Fills stop first: their sources belong to plugins, which close them in their hooks.
+      await fills.cancelAll();
       for (const hook of plugins.shutdownHooks) await hook().catch((err: unknown) => logger.error('shutdown hook failed', { error: String(err) }));
       await audit.flush();
       await queue.close();

@@ -1,6 +1,7 @@
 import type { Router } from 'express';
 import { z } from 'zod';
-import { invalidField, isValidTag, RegistryError, validateRepositoryName, type CoreServices, type Removed } from '@entrepot/registry-core';
+import { invalidField, RegistryError, type CorePorts, oci } from '@entrepot/registry-core';
+import type { Removed } from '../core-types';
 import type { CacheConfigStore } from '../config/cache-config-store';
 import type { TagFreshness } from '../freshness/tag-freshness';
 import type { ReferrerLists } from '../freshness/referrer-lists';
@@ -8,7 +9,7 @@ import type { ReferrerLists } from '../freshness/referrer-lists';
 export const flushQuery = z.object({ repository: z.string().max(255).optional(), tag: z.string().max(128).optional() });
 
 export interface FlushRouteDeps {
-  core: CoreServices;
+  core: CorePorts;
   configs: CacheConfigStore;
   freshness: TagFreshness;
   referrerLists: ReferrerLists;
@@ -32,8 +33,8 @@ export function flushRoutes(router: Router, deps: FlushRouteDeps): void {
     if (!query.success) throw invalidField(String(query.error.issues[0].path[0] ?? 'query'), query.error.issues[0].message);
     const { repository, tag } = query.data;
     if (tag !== undefined && repository === undefined) throw invalidField('tag', 'give the repository of the tag');
-    if (tag !== undefined && !isValidTag(tag)) throw invalidField('tag', 'not a valid tag name');
-    if (repository !== undefined) validateRepositoryName(repository);
+    if (tag !== undefined && !oci.isValidTag(tag)) throw invalidField('tag', 'not a valid tag name');
+    if (repository !== undefined) oci.validateRepositoryName(repository);
 
     const repos = repository === undefined ? await deps.core.repositories.listByOrg(org.id) : [await deps.core.repositories.find(org.id, repository)];
     if (repos.some((r) => r === null)) throw new RegistryError('NOT_FOUND', `repository ${repository} not found in ${org.name}`);

@@ -1,12 +1,12 @@
 import type { Router } from 'express';
 import { z } from 'zod';
-import { RegistryError, type CoreServices } from '@entrepot/registry-core';
+import { RegistryError, type CorePorts } from '@entrepot/registry-core';
 import type { CacheConfigStore } from '../config/cache-config-store';
 import type { JobRuns } from '../lifecycle/job-runs';
 import { EVICT_JOB, EXPIRE_JOB, REFRESH_JOB } from '../lifecycle/lifecycle-jobs';
 
 export interface JobsRouteDeps {
-  core: CoreServices;
+  core: CorePorts;
   configs: CacheConfigStore;
   runs: JobRuns;
 }

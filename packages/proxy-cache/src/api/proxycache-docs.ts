@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ApiDocs } from '@entrepot/registry-core';
+import type { ApiDocs } from '../core-types';
 import { STATS_COLUMNS, type StatsColumn } from '../config/lifecycle-migration';
 import { flushQuery } from './flush-routes';
 import { jobsQuery } from './jobs-routes';

@@ -1,6 +1,6 @@
 import type { Request, Router } from 'express';
 import { z } from 'zod';
-import { RegistryError, type CoreServices, type OrganizationRow } from '@entrepot/registry-core';
+import { RegistryError, type CorePorts, type OrganizationRow } from '@entrepot/registry-core';
 import type { CacheConfig, CacheConfigStore } from '../config/cache-config-store';
 import { endpointOf } from '../config/cache-config-store';
 import type { ProxyCacheSettings } from '../config/plugin-settings';
@@ -38,7 +38,7 @@ type ConfigBody = z.infer<typeof configBody>;
 const NOT_CONFIGURED = { upstream_registry: '', expiration_s: '', insecure: '' } as const;
 
 export interface ProxyCacheRouteDeps {
-  core: CoreServices;
+  core: CorePorts;
   configs: CacheConfigStore;
   settings: ProxyCacheSettings;
   ssrf: SsrfGuard;

@@ -1,6 +1,6 @@
 import type { Request, Router } from 'express';
 import { z } from 'zod';
-import { invalidField, parseDigest, RegistryError, validateRepositoryName, type CoreServices, type LookupContext, type OrganizationRow, type ReferrerDescriptor } from '@entrepot/registry-core';
+import { invalidField, RegistryError, type CorePorts, type LookupContext, type OrganizationRow, oci } from '@entrepot/registry-core';
 import type { CacheConfigStore } from '../config/cache-config-store';
 import type { CacheSource } from '../source/cache-source';
 import type { SignaturePolicy } from '../signatures/signature-policy';
@@ -8,7 +8,7 @@ import type { SignaturePolicy } from '../signatures/signature-policy';
 export const referrersQuery = z.object({ repository: z.string().min(1).max(255), digest: z.string().min(1).max(200) });
 
 export interface ReferrerRouteDeps {
-  core: CoreServices;
+  core: CorePorts;
   configs: CacheConfigStore;
   source: CacheSource;
   signatures: SignaturePolicy;
@@ -29,13 +29,13 @@ export function referrerRoutes(router: Router, deps: ReferrerRouteDeps): void {
     if (!config) throw new RegistryError('NOT_FOUND', `organization ${org.name} is not a proxy cache`);
     const query = referrersQuery.safeParse(req.query);
     if (!query.success) throw invalidField(String(query.error.issues[0].path[0] ?? 'query'), query.error.issues[0].message);
-    validateRepositoryName(query.data.repository);
-    const digest = parseDigest(query.data.digest);
+    oci.validateRepositoryName(query.data.repository);
+    const digest = oci.parseDigest(query.data.digest);
     const ctx = await lookupContext(deps, req, org, query.data.repository);
     if (!ctx.repository) throw new RegistryError('NOT_FOUND', `repository ${query.data.repository} not found in ${org.name}`);
 
     const local = await deps.core.content.referrers(ctx.repository.id, digest);
-    const merged = new Map<string, ReferrerDescriptor>(local.map((d) => [d.digest, d]));
+    const merged = new Map<string, oci.ReferrerDescriptor>(local.map((d) => [d.digest, d]));
     for (const d of (await deps.source.listReferrers(digest, ctx)) ?? []) merged.set(d.digest, d);
     const state = config.signatureKeys.length > 0 ? await deps.signatures.state(digest, ctx, config) : null;
     res.json({

@@ -1,12 +1,12 @@
 import type { Router } from 'express';
 import { z } from 'zod';
-import { RegistryError, type CoreServices } from '@entrepot/registry-core';
+import { RegistryError, type CorePorts } from '@entrepot/registry-core';
 import { endpointOf, type CacheConfigStore } from '../config/cache-config-store';
 import { cacheStats, type StatsWindow } from '../stats/stats-query';
 import type { StatsRecorder } from '../stats/stats-recorder';
 
 export interface StatsRouteDeps {
-  core: CoreServices;
+  core: CorePorts;
   configs: CacheConfigStore;
   recorder: StatsRecorder;
   /** This replica's circuit breaker state for an upstream endpoint. */

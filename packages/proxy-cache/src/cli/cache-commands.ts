@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import type { CliContext, CliExtension } from '@entrepot/registry-core';
+import { type CliContext, type CliExtension } from '@entrepot/registry-core';
 import { repoPath } from '@entrepot/registry-core';
 import { prefetch } from './prefetch';
 

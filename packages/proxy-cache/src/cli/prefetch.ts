@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { SingleBar, Presets } from 'cli-progress';
-import { ACCEPTED_MANIFEST_TYPES, isNonDistributable, parseManifest, type Descriptor } from '@entrepot/registry-core';
+import { oci } from '@entrepot/registry-core';
 
 export interface PrefetchOptions {
   /** `<org>/<path>:<tag>` or `<org>/<path>@<digest>`. */
@@ -27,7 +27,7 @@ function splitImage(image: string): { name: string; reference: string } {
   return { name: image, reference: 'latest' };
 }
 
-function matchesPlatform(descriptor: Descriptor, platform?: string): boolean {
+function matchesPlatform(descriptor: oci.Descriptor, platform?: string): boolean {
   if (!platform) return true;
   const [os, architecture, variant] = platform.split('/');
   const p = descriptor.platform ?? {};
@@ -45,7 +45,7 @@ export async function prefetch(options: PrefetchOptions): Promise<PrefetchResult
   const { name, reference } = splitImage(options.image);
 
   async function getManifest(ref: string): Promise<{ body: Buffer; type: string }> {
-    const res = await fetch(`${base}/v2/${name}/manifests/${ref}`, { headers: { ...headers, accept: ACCEPTED_MANIFEST_TYPES } });
+    const res = await fetch(`${base}/v2/${name}/manifests/${ref}`, { headers: { ...headers, accept: oci.ACCEPTED_MANIFEST_TYPES } });
     if (!res.ok) throw new Error(`manifest ${name}:${ref}: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`);
     return { body: Buffer.from(await res.arrayBuffer()), type: res.headers.get('content-type') ?? '' };
   }
@@ -54,14 +54,14 @@ export async function prefetch(options: PrefetchOptions): Promise<PrefetchResult
   const blobs = new Map<string, number>();
   const top = await getManifest(reference);
   result.manifests++;
-  const parsed = parseManifest(top.body, top.type);
+  const parsed = oci.parseManifest(top.body, top.type);
   const images = parsed.isIndex ? [] : [parsed];
   for (const child of parsed.manifests.filter((d) => matchesPlatform(d, options.platform))) {
     const fetched = await getManifest(child.digest);
     result.manifests++;
-    images.push(parseManifest(fetched.body, fetched.type));
+    images.push(oci.parseManifest(fetched.body, fetched.type));
   }
-  for (const image of images) for (const blob of image.blobs) if (!isNonDistributable(blob)) blobs.set(blob.digest, blob.size);
+  for (const image of images) for (const blob of image.blobs) if (!oci.isNonDistributable(blob)) blobs.set(blob.digest, blob.size);
 
   const total = [...blobs.values()].reduce((a, b) => a + b, 0);
   const bar = options.progress ? new SingleBar({ format: 'prefetch [{bar}] {percentage}% | {value}/{total} bytes | {blobs} blobs', stream: process.stderr }, Presets.shades_classic) : null;

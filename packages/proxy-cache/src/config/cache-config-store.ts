@@ -1,4 +1,5 @@
-import { ShortMemo, type ChangeNotices, type Clock, type Db, type SecretBox } from '@entrepot/registry-core';
+import type { CorePorts, Memo } from '@entrepot/registry-core';
+import type { Clock, Db, Secrets } from '../core-types';
 import { defaultEndpoint, parseUpstreamRegistry, formatUpstream, type UpstreamSpec } from '../routing/upstream-ref';
 
 export type On404 = 'remove' | 'keep';
@@ -103,17 +104,17 @@ export function endpointOf(config: CacheConfig): string {
   return config.upstreamEndpoint ?? defaultEndpoint(config.spec, config.insecure);
 }
 
-/** Cache organization configurations; upstream passwords are sealed with the core's SecretBox. */
+/** Cache organization configurations; upstream passwords are sealed with the core's Secrets. */
 export class CacheConfigStore {
-  private readonly recent: ShortMemo<number, CacheConfig | null>;
+  private readonly recent: Memo<number, CacheConfig | null>;
 
   constructor(
     private readonly db: Db,
-    private readonly secrets: SecretBox,
+    private readonly secrets: Secrets,
     private readonly clock: Clock,
-    notices: ChangeNotices,
+    memo: CorePorts['memo'],
   ) {
-    this.recent = new ShortMemo(clock, { ttlMs: CONFIG_TTL_MS, maxEntries: 10_000, shared: { notices, topic: 'cache-configs' } });
+    this.recent = memo({ ttlMs: CONFIG_TTL_MS, maxEntries: 10_000, sharedTopic: 'cache-configs' });
   }
 
   /**

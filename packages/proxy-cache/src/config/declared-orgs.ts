@@ -1,4 +1,4 @@
-import type { CoreServices } from '@entrepot/registry-core';
+import { type CorePorts } from '@entrepot/registry-core';
 import type { CacheConfigStore } from './cache-config-store';
 import { parseSignatureKey } from '../signatures/cosign-keys';
 import type { DeclaredCacheOrg, ProxyCacheSettings } from './plugin-settings';
@@ -8,7 +8,7 @@ import type { DeclaredCacheOrg, ProxyCacheSettings } from './plugin-settings';
  * operator can start Entrepot already caching Docker Hub. The operator's file is
  * trusted: no SSRF check applies to it.
  */
-export async function applyDeclaredOrgs(orgs: DeclaredCacheOrg[], settings: ProxyCacheSettings, configs: CacheConfigStore, core: CoreServices): Promise<void> {
+export async function applyDeclaredOrgs(orgs: DeclaredCacheOrg[], settings: ProxyCacheSettings, configs: CacheConfigStore, core: CorePorts): Promise<void> {
   for (const declared of orgs) {
     const signatureKeys = declared.signature_public_keys ?? [];
     signatureKeys.forEach((pem, i) => parseSignatureKey(pem, `proxy_cache.orgs[${declared.name}].signature_public_keys.${i}`));

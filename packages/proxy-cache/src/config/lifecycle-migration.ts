@@ -1,4 +1,4 @@
-import type { Migration } from '@entrepot/registry-core';
+import type { Migration } from '../core-types';
 
 /**
  * Lifecycle settings of cache organizations (idle expiry, refresh ahead,

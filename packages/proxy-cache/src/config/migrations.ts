@@ -1,4 +1,4 @@
-import type { Migration } from '@entrepot/registry-core';
+import type { Migration } from '../core-types';
 
 export const proxyCacheSchema: Migration = {
   name: '0100-proxy-cache-schema',

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Config } from '@entrepot/registry-core';
+import type { Config } from '../core-types';
 
 const declaredOrg = z.object({
   name: z.string(),

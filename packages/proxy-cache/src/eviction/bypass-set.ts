@@ -1,4 +1,4 @@
-import type { Clock } from '@entrepot/registry-core';
+import type { Clock } from '../core-types';
 
 const TTL_MS = 15 * 60 * 1000;
 

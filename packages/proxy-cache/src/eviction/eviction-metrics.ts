@@ -1,5 +1,5 @@
 import { Counter, Gauge } from 'prom-client';
-import type { CoreMetrics } from '@entrepot/registry-core';
+import type { CoreMetrics } from '../core-types';
 
 export interface EvictionMetrics {
   evictions: Counter<'org' | 'policy'>;

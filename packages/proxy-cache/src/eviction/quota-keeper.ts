@@ -1,6 +1,8 @@
-import { ANONYMOUS_PERFORMER, withLock, yieldToRequests, type CoreServices, type EvictionPolicy, type OrganizationRow, type OrgQuota } from '@entrepot/registry-core';
+import { setImmediate } from 'node:timers/promises';
+import { type CorePorts, type OrganizationRow } from '@entrepot/registry-core';
+import { ANONYMOUS_PERFORMER, type EvictionCandidate, type ProtectedContent } from '../core-types';
+import type { EvictionPolicy, OrgQuota } from '../core-types';
 import type { TagFreshness } from '../freshness/tag-freshness';
-import { nextCandidates, type Candidate, type Protected } from './candidates';
 import type { EvictionMetrics } from './eviction-metrics';
 import { OrgLock } from './org-lock';
 
@@ -43,7 +45,7 @@ export class QuotaKeeper {
   private readonly lock = new OrgLock();
 
   constructor(
-    private readonly core: CoreServices,
+    private readonly core: CorePorts,
     private readonly freshness: TagFreshness,
     private readonly metrics: EvictionMetrics,
     private readonly enabled: boolean,
@@ -51,7 +53,7 @@ export class QuotaKeeper {
   ) {}
 
   /** Calls `store` once `items` fit; returns 'bypass' without calling it when they never can. */
-  async admit(org: OrganizationRow, items: SizedDigest[], store: () => Promise<void>, protect?: Protected): Promise<Admission> {
+  async admit(org: OrganizationRow, items: SizedDigest[], store: () => Promise<void>, protect?: ProtectedContent): Promise<Admission> {
     const hold = await this.hold(org, items, protect);
     if (hold === 'bypass') return 'bypass';
     try {
@@ -67,7 +69,7 @@ export class QuotaKeeper {
    * for content stored later than the decision (a blob linked once its download
    * ends), so that decisions meanwhile see it. 'bypass' when they never fit.
    */
-  async hold(org: OrganizationRow, items: SizedDigest[], protect?: Protected): Promise<QuotaHold | 'bypass'> {
+  async hold(org: OrganizationRow, items: SizedDigest[], protect?: ProtectedContent): Promise<QuotaHold | 'bypass'> {
     // Without a quota there is nothing to decide, so fills need not wait for each other.
     if (!this.enabled || !(await this.core.quotas.get(org.id))) return NOTHING_HELD;
     const sizes = new Map(items.map((i) => [i.digest, i.size]));
@@ -113,7 +115,7 @@ export class QuotaKeeper {
    * does not count yet, then a reservation of everything the content references
    * (shared content another tag counts now may be evicted before the store).
    */
-  private async reserveRoom(org: OrganizationRow, sizes: Map<string, number>, protect?: Protected): Promise<'bypass' | { reservation: string | null }> {
+  private async reserveRoom(org: OrganizationRow, sizes: Map<string, number>, protect?: ProtectedContent): Promise<'bypass' | { reservation: string | null }> {
     const quota = await this.core.quotas.get(org.id);
     if (!quota) return { reservation: null };
     const total = [...sizes.values()].reduce((a, b) => a + b, 0);
@@ -135,7 +137,7 @@ export class QuotaKeeper {
 
   /** A Warning threshold usage has just crossed: one audit entry and one count per crossing. */
   private async reportWarnings(org: OrganizationRow, quota: OrgQuota, usageBytes: number): Promise<void> {
-    const crossed = await this.core.quotas.limits.crossedWarnings(org.id, quota.limitBytes, usageBytes);
+    const crossed = await this.core.quotas.crossedWarnings(org.id, quota.limitBytes, usageBytes);
     for (const limit of crossed) {
       this.metrics.quotaWarnings.inc({ org: org.name });
       await this.core.audit.record({
@@ -158,7 +160,7 @@ export class QuotaKeeper {
 
   /** One decision at a time per organization: in this process first, then across replicas. */
   private serialized<T>(orgId: number, work: () => Promise<T>): Promise<T> {
-    return this.lock.run(orgId, () => withLock(this.core.coordinator, `quota:${orgId}`, work));
+    return this.lock.run(orgId, () => this.core.coordinator.withLock(`quota:${orgId}`, work));
   }
 
   /**
@@ -170,7 +172,7 @@ export class QuotaKeeper {
    * costs a few measurements, and nothing is evicted that one-at-a-time
    * eviction would have kept.
    */
-  private async makeRoom(org: OrganizationRow, target: number, policy: EvictionPolicy, protect?: Protected): Promise<number> {
+  private async makeRoom(org: OrganizationRow, target: number, policy: EvictionPolicy, protect?: ProtectedContent): Promise<number> {
     let usage = await this.core.quotas.measure(org.id);
     if (usage <= target) return usage;
     // Rank by up-to-date pull statistics.
@@ -180,19 +182,19 @@ export class QuotaKeeper {
     while (usage > target && !exhausted) {
       let planned = 0;
       while (usage - planned > target) {
-        const batch = await nextCandidates(this.core.db, org.id, policy, this.core.clock.now(), EVICTION_BATCH, protect);
+        const batch = await this.core.usage.evictionCandidates(org.id, policy, this.core.clock.now(), EVICTION_BATCH, protect);
         if (batch.length === 0) {
           exhausted = true;
           break;
         }
-        const chosen: Candidate[] = [];
+        const chosen: EvictionCandidate[] = [];
         for (const candidate of batch) {
           chosen.push(candidate);
           planned += candidate.bytes;
           if (usage - planned <= target) break;
         }
         await this.evict(org, policy, chosen);
-        await yieldToRequests();
+        await setImmediate();
         evicted = true;
       }
       const after = await this.core.quotas.measure(org.id);
@@ -205,7 +207,7 @@ export class QuotaKeeper {
   }
 
   /** Removes `chosen` in one transaction, then forgets their tag checks and records each eviction. */
-  private async evict(org: OrganizationRow, policy: EvictionPolicy, chosen: Candidate[]): Promise<void> {
+  private async evict(org: OrganizationRow, policy: EvictionPolicy, chosen: EvictionCandidate[]): Promise<void> {
     const removed = await this.core.removal.removeAll(
       chosen.map((c) => (c.kind === 'tag' ? { repoId: c.repoId, tag: c.tag, onlyIfDigest: c.digest } : { repoId: c.repoId, manifest: c.digest })),
       { referrers: true },
@@ -214,9 +216,7 @@ export class QuotaKeeper {
     const done = chosen.map((candidate, i) => ({ candidate, removed: removed[i] })).filter(({ candidate, removed }) => candidate.kind === 'manifest' || removed.tags > 0);
     await this.freshness.forgetAll(done.flatMap(({ candidate }) => (candidate.kind === 'tag' ? [{ repoId: candidate.repoId, tag: candidate.tag }] : [])));
     const repoIds = [...new Set(done.map(({ candidate }) => candidate.repoId))];
-    const names = new Map<number, string>(
-      repoIds.length === 0 ? [] : (await this.core.db('repositories').whereIn('id', repoIds).select('id', 'name')).map((r: { id: number; name: string }) => [Number(r.id), r.name]),
-    );
+    const names = await this.core.usage.repositoryNames(repoIds);
     if (done.length > 0) this.hooks.evicted?.(org, done.length, 0);
     for (const { candidate, removed: what } of done) {
       this.metrics.evictions.inc({ org: org.name, policy });

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
-import type { ByteRange, Digest } from '@entrepot/registry-core';
-import type { BlobFill } from './blob-fill';
+import { type ByteRange, type Digest } from '@entrepot/registry-core';
+import type { ArrivingBlob } from '../core-types';
 import type { RangeOpener } from './piece-download';
 import { SharedRange } from './shared-range';
 
@@ -15,7 +15,7 @@ export interface RangeReadRequest {
   digest: Digest;
   range: ByteRange;
   /** The blob's fill, or null when none runs (`fill_on_range: never`). */
-  fill: BlobFill | null;
+  fill: ArrivingBlob | null;
   /** Ranged upstream GET for this blob. */
   open: RangeOpener;
   /** Reads the stored blob once the fill has committed. */
@@ -41,7 +41,7 @@ export class RangeReads {
   private readonly rangeIgnored = new Set<Digest>();
 
   /** True when a range request should not wait for the fill: it has not (nearly) reached the range. */
-  static wantsUpstream(fill: BlobFill, range: ByteRange): boolean {
+  static wantsUpstream(fill: ArrivingBlob, range: ByteRange): boolean {
     return !fill.committed && fill.failed === null && fill.readable + FILL_NEAR_BYTES < range.start;
   }
 
@@ -80,6 +80,7 @@ export class RangeReads {
     let pos = range.start;
     while (pos <= range.end) {
       if (fill && fill.committed) {
+        this.forget(request.digest);
         yield* (await request.readStored({ start: pos, end: range.end })) as AsyncIterable<Buffer>;
         return;
       }

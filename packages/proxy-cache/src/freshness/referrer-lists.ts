@@ -1,8 +1,9 @@
-import type { Clock, Db, Digest, ReferrerDescriptor } from '@entrepot/registry-core';
+import { type Digest, type oci } from '@entrepot/registry-core';
+import type { Clock, Db } from '../core-types';
 
 /** An upstream's referrers of one subject, as last fetched. */
 export interface ReferrerList {
-  descriptors: ReferrerDescriptor[];
+  descriptors: oci.ReferrerDescriptor[];
   checkedAt: number;
 }
 
@@ -24,7 +25,7 @@ export class ReferrerLists {
     return { descriptors: parseDescriptors(String(row.descriptors)), checkedAt: Number(row.checked_at) };
   }
 
-  async save(repoId: number, subject: Digest, descriptors: ReferrerDescriptor[]): Promise<void> {
+  async save(repoId: number, subject: Digest, descriptors: oci.ReferrerDescriptor[]): Promise<void> {
     const now = this.clock.now();
     const json = JSON.stringify(descriptors);
     await this.db('proxy_cache_referrers')
@@ -45,7 +46,7 @@ export class ReferrerLists {
 }
 
 /** Rows are written by `save` only; anything else in them is dropped rather than served. */
-function parseDescriptors(json: string): ReferrerDescriptor[] {
+function parseDescriptors(json: string): oci.ReferrerDescriptor[] {
   try {
     const list: unknown = JSON.parse(json);
     return Array.isArray(list) ? list.filter(isDescriptor) : [];
@@ -54,7 +55,7 @@ function parseDescriptors(json: string): ReferrerDescriptor[] {
   }
 }
 
-function isDescriptor(value: unknown): value is ReferrerDescriptor {
+function isDescriptor(value: unknown): value is oci.ReferrerDescriptor {
   if (typeof value !== 'object' || value === null) return false;
   const d = value as Record<string, unknown>;
   return typeof d.mediaType === 'string' && typeof d.digest === 'string' && typeof d.size === 'number';

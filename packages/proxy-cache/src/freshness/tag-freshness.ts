@@ -1,4 +1,5 @@
-import { ShortMemo, type Clock, type Db, type Digest, type PointRead, type PointReads } from '@entrepot/registry-core';
+import type { CorePorts, Digest, Memo } from '@entrepot/registry-core';
+import type { Clock, Db, PointRead, PointReads } from '../core-types';
 
 export interface TagCheck {
   upstreamDigest: Digest;
@@ -18,15 +19,17 @@ const CHECK_TTL_MS = 5 * 60_000;
 export class TagFreshness {
   private readonly checkOf: PointRead;
   /** Every pull by tag asks this, so checks are kept in memory (bounded). */
-  private readonly recent: ShortMemo<string, TagCheck | null>;
+  private readonly recent: Memo<string, TagCheck | null>;
 
   constructor(
     private readonly db: Db,
     reads: PointReads,
     private readonly clock: Clock,
+    memo: CorePorts['memo'],
+    private readonly usage: Pick<CorePorts['usage'], 'tagPullCounts'>,
   ) {
     this.checkOf = reads.statement('SELECT upstream_digest, checked_at FROM proxy_cache_tags WHERE repo_id = ? AND tag = ? LIMIT 1');
-    this.recent = new ShortMemo(clock, { ttlMs: CHECK_TTL_MS, maxEntries: 50_000 });
+    this.recent = memo({ ttlMs: CHECK_TTL_MS, maxEntries: 50_000 });
   }
 
   /**
@@ -48,7 +51,7 @@ export class TagFreshness {
   async mark(repoId: number, tag: string, digest: Digest): Promise<void> {
     const now = this.clock.now();
     // The pull count at the check: pulls since then tell a hot tag (see the refresh job).
-    const pulls = this.db.raw('COALESCE((SELECT pull_count FROM tags WHERE repo_id = ? AND name = ?), 0)', [repoId, tag]);
+    const pulls = (await this.usage.tagPullCounts(repoId, [tag])).get(tag) ?? 0;
     await this.db('proxy_cache_tags')
       .insert({ repo_id: repoId, tag, upstream_digest: digest, checked_at: now, pulls_at_check: pulls })
       .onConflict(['repo_id', 'tag'])

@@ -1,4 +1,7 @@
-import { ANONYMOUS_PERFORMER, yieldToRequests, type CoreServices, type Digest, type OrganizationRow, type Removal } from '@entrepot/registry-core';
+import { setImmediate } from 'node:timers/promises';
+import { type CorePorts, type OrganizationRow } from '@entrepot/registry-core';
+import { ANONYMOUS_PERFORMER } from '../core-types';
+import type { Removal } from '../core-types';
 import type { CacheConfig } from '../config/cache-config-store';
 import type { TagFreshness } from '../freshness/tag-freshness';
 import type { StatsRecorder } from '../stats/stats-recorder';
@@ -9,12 +12,6 @@ const EXPIRY_BATCH = 100;
 /** Names listed in one audit entry (the counts are always complete). */
 const AUDITED_NAMES = 200;
 
-interface Idle {
-  repoId: number;
-  repo: string;
-  tag?: string;
-  digest: Digest;
-}
 
 /**
  * `cache.expire`: removes what nobody pulled for the organization's
@@ -27,7 +24,7 @@ interface Idle {
  */
 export class IdleExpiry {
   constructor(
-    private readonly core: CoreServices,
+    private readonly core: CorePorts,
     private readonly freshness: TagFreshness,
     private readonly metrics: LifecycleMetrics,
     private readonly stats: StatsRecorder,
@@ -38,7 +35,7 @@ export class IdleExpiry {
     // Pulls recorded in memory count: a tag pulled a moment ago is not idle.
     await this.core.pullStats.flush();
     const cutoff = this.core.clock.now() - config.idleExpirationS * 1000;
-    const idle = await this.idleContent(org.id, cutoff);
+    const idle = await this.core.usage.idleContent(org.id, cutoff);
     if (idle.length === 0) return null;
     const before = await this.core.quotas.usage(org.id);
     let items = 0;
@@ -60,7 +57,7 @@ export class IdleExpiry {
         if (names.length < AUDITED_NAMES) names.push(c.tag !== undefined ? `${c.repo}:${c.tag}` : `${c.repo}@${c.digest}`);
       });
       await this.freshness.forgetAll(goneTags);
-      await yieldToRequests();
+      await setImmediate();
     }
     if (items === 0) return null;
     const freed = Math.max(0, before - (await this.core.quotas.usage(org.id)));
@@ -73,25 +70,4 @@ export class IdleExpiry {
     return summary;
   }
 
-  /** Idle tags (unpinned, not pulled since `cutoff`) and idle by-digest manifests of the organization. */
-  private async idleContent(orgId: number, cutoff: number): Promise<Idle[]> {
-    const db = this.core.db;
-    const tagRows = (await db('tags as t')
-      .join('repositories as r', 'r.id', 't.repo_id')
-      .where('r.org_id', orgId)
-      .where('t.pinned', false)
-      .whereRaw('COALESCE(t.last_pulled_at, t.updated_at) < ?', [cutoff])
-      .select('t.repo_id', 'r.name as repo', 't.name as tag', 't.manifest_digest')) as Array<Record<string, unknown>>;
-    const orphanRows = (await db('manifests as m')
-      .join('repositories as r', 'r.id', 'm.repo_id')
-      .where('r.org_id', orgId)
-      .where('m.created_at', '<', cutoff)
-      .whereNotExists(db('tags as t').select(db.raw('1')).whereRaw('t.repo_id = m.repo_id AND t.manifest_digest = m.digest'))
-      .whereNotExists(db('manifest_refs as x').select(db.raw('1')).whereRaw('x.repo_id = m.repo_id AND x.child_digest = m.digest'))
-      .select('m.repo_id', 'r.name as repo', 'm.digest')) as Array<Record<string, unknown>>;
-    return [
-      ...tagRows.map((t) => ({ repoId: Number(t.repo_id), repo: String(t.repo), tag: String(t.tag), digest: t.manifest_digest as Digest })),
-      ...orphanRows.map((m) => ({ repoId: Number(m.repo_id), repo: String(m.repo), digest: m.digest as Digest })),
-    ];
-  }
 }

@@ -1,4 +1,4 @@
-import type { Clock, Db } from '@entrepot/registry-core';
+import type { Clock, Db } from '../core-types';
 
 export type JobRunState = 'completed' | 'failed';
 

@@ -1,4 +1,5 @@
-import type { CoreServices, JobHandler, OrganizationRow } from '@entrepot/registry-core';
+import { type CorePorts, type OrganizationRow } from '@entrepot/registry-core';
+import type { JobHandler } from '../core-types';
 import type { CacheConfig, CacheConfigStore } from '../config/cache-config-store';
 import type { JobRuns } from './job-runs';
 import type { LifecycleMetrics } from './lifecycle-metrics';
@@ -20,7 +21,7 @@ export type CacheJobWork = (org: OrganizationRow, config: CacheConfig) => Promis
 const RUN_LEASE_MS = 60_000;
 
 export interface LifecycleJobDeps {
-  core: CoreServices;
+  core: CorePorts;
   configs: CacheConfigStore;
   runs: JobRuns;
   metrics: LifecycleMetrics;

@@ -1,5 +1,5 @@
 import { Counter, Histogram } from 'prom-client';
-import type { CoreMetrics } from '@entrepot/registry-core';
+import type { CoreMetrics } from '../core-types';
 
 /** Metrics of the cache lifecycle jobs (expiry, eviction, refresh ahead). */
 export interface LifecycleMetrics {

@@ -1,4 +1,5 @@
-import { ANONYMOUS_PERFORMER, isNonDistributable, parseManifest, type CoreServices, type Descriptor, type Digest, type LookupContext, type ManifestHit, type OrganizationRow, type RepositoryRow } from '@entrepot/registry-core';
+import { type CorePorts, type Digest, type LookupContext, type ManifestHit, type OrganizationRow, type RepositoryRow, oci } from '@entrepot/registry-core';
+import { ANONYMOUS_PERFORMER } from '../core-types';
 import type { CacheConfig } from '../config/cache-config-store';
 import type { CacheSource } from '../source/cache-source';
 import type { LifecycleMetrics } from './lifecycle-metrics';
@@ -26,7 +27,7 @@ type Outcome = 'unchanged' | 'changed' | 'removed' | 'failed';
  */
 export class RefreshAhead {
   constructor(
-    private readonly core: CoreServices,
+    private readonly core: CorePorts,
     private readonly source: CacheSource,
     private readonly metrics: LifecycleMetrics,
     /** How long before the end of its staleness period a hot tag is refreshed. */
@@ -57,20 +58,37 @@ export class RefreshAhead {
     return summary;
   }
 
-  /** Tags checked before `due` and pulled at least `minPulls` times since that check. */
+  /**
+   * Tags checked before `due` and pulled at least `minPulls` times since that
+   * check, longest unchecked first: the checks are the cache's rows, the pull
+   * counts the core's.
+   */
   private async hotTags(orgId: number, due: number, minPulls: number): Promise<HotTag[]> {
-    const rows = (await this.core
-      .db('proxy_cache_tags as pt')
-      .join('tags as t', (j) => j.on('t.repo_id', 'pt.repo_id').andOn('t.name', 'pt.tag'))
-      .join('repositories as r', 'r.id', 'pt.repo_id')
-      .where('r.org_id', orgId)
-      .where('pt.checked_at', '<=', due)
-      .whereRaw('t.pull_count - pt.pulls_at_check >= ?', [minPulls])
-      .orderBy('pt.checked_at')
-      .limit(REFRESH_BATCH)
-      .select('pt.repo_id', 'r.name as repo', 'pt.tag')) as Array<Record<string, unknown>>;
-    return rows.map((r) => ({ repoId: Number(r.repo_id), repo: String(r.repo), tag: String(r.tag) }));
+    const repos = new Map((await this.core.repositories.listByOrg(orgId)).map((r) => [r.id, r.name]));
+    if (repos.size === 0) return [];
+    const checks = (await this.core
+      .db('proxy_cache_tags')
+      .whereIn('repo_id', [...repos.keys()])
+      .where('checked_at', '<=', due)
+      .orderBy('checked_at')
+      .select('repo_id', 'tag', 'pulls_at_check')) as Array<{ repo_id: number; tag: string; pulls_at_check: number }>;
+    const byRepo = new Map<number, Array<{ tag: string; pullsAtCheck: number }>>();
+    for (const c of checks) {
+      const list = byRepo.get(Number(c.repo_id)) ?? [];
+      list.push({ tag: c.tag, pullsAtCheck: Number(c.pulls_at_check) });
+      byRepo.set(Number(c.repo_id), list);
+    }
+    const hot = new Set<string>();
+    for (const [repoId, list] of byRepo) {
+      const pulls = await this.core.usage.tagPullCounts(repoId, list.map((c) => c.tag));
+      for (const c of list) if ((pulls.get(c.tag) ?? -Infinity) - c.pullsAtCheck >= minPulls) hot.add(`${repoId}|${c.tag}`);
+    }
+    return checks
+      .filter((c) => hot.has(`${Number(c.repo_id)}|${c.tag}`))
+      .slice(0, REFRESH_BATCH)
+      .map((c) => ({ repoId: Number(c.repo_id), repo: repos.get(Number(c.repo_id))!, tag: c.tag }));
   }
+
 
   private async refreshOne(org: OrganizationRow, config: CacheConfig, hot: HotTag): Promise<{ outcome: Outcome; bytes: number }> {
     const repository = await this.core.repositories.find(org.id, hot.repo);
@@ -99,7 +117,7 @@ export class RefreshAhead {
   private async prefetch(previous: ManifestHit, current: ManifestHit, ctx: LookupContext): Promise<number> {
     let bytes = 0;
     try {
-      const parsed = parseManifest(current.body, current.mediaType);
+      const parsed = oci.parseManifest(current.body, current.mediaType);
       const images: Array<{ body: Buffer; mediaType: string }> = [];
       if (!parsed.isIndex) images.push(current);
       else {
@@ -111,8 +129,8 @@ export class RefreshAhead {
         }
       }
       for (const image of images) {
-        for (const blob of parseManifest(image.body, image.mediaType).blobs) {
-          if (isNonDistributable(blob) || (await this.core.storage.blobs.stat(blob.digest))) continue;
+        for (const blob of oci.parseManifest(image.body, image.mediaType).blobs) {
+          if (oci.isNonDistributable(blob) || (await this.core.storage.blobs.stat(blob.digest))) continue;
           bytes += await this.source.warmBlob(blob.digest, ctx);
         }
       }
@@ -124,7 +142,7 @@ export class RefreshAhead {
 
   /** Platforms of the previous index whose child manifests were cached (pulled). An image manifest counts as every platform. */
   private async pulledPlatforms(previous: ManifestHit, repoId: number): Promise<Set<string>> {
-    const parsed = parseManifest(previous.body, previous.mediaType);
+    const parsed = oci.parseManifest(previous.body, previous.mediaType);
     const keys = new Set<string>();
     for (const child of parsed.manifests) {
       if (await this.core.content.getManifest(repoId, { kind: 'digest', digest: child.digest as Digest })) keys.add(platformKey(child));
@@ -133,7 +151,7 @@ export class RefreshAhead {
   }
 }
 
-function platformKey(d: Descriptor): string {
+function platformKey(d: oci.Descriptor): string {
   return `${d.platform?.os ?? ''}/${d.platform?.architecture ?? ''}/${d.platform?.variant ?? ''}`;
 }
 

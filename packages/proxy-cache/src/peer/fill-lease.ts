@@ -1,4 +1,5 @@
-import type { Coordinator, Digest, Logger } from '@entrepot/registry-core';
+import { type Digest } from '@entrepot/registry-core';
+import type { Locks, Logger } from '../core-types';
 
 /**
  * How long a fill lease lasts without renewal. Short, so that the death of its
@@ -22,7 +23,7 @@ export interface HeldFillLease {
  * URL, or '' without a peer listener) so that others know where to read the
  * fill from. Null when another replica holds it.
  */
-export async function acquireFillLease(coordinator: Coordinator, digest: Digest, holder: string, logger: Logger): Promise<HeldFillLease | null> {
+export async function acquireFillLease(coordinator: Locks, digest: Digest, holder: string, logger: Logger): Promise<HeldFillLease | null> {
   const lease = await coordinator.tryAcquire(fillLeaseName(digest), FILL_LEASE_MS, holder);
   if (!lease) return null;
   let lost = false;

@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RegistryError, type BlobStat, type BlobStore, type Coordinator, type Digest, type Logger } from '@entrepot/registry-core';
-import type { BlobOpener } from '../fill/blob-fill';
+import { RegistryError, type BlobStat, type Digest } from '@entrepot/registry-core';
+import type { BlobStore, Locks, Logger } from '../core-types';
+import type { BlobOpener } from '../core-types';
 import { acquireFillLease, FILL_LEASE_MS, fillLeaseName, type HeldFillLease } from './fill-lease';
 import { PeerUnavailable, type PeerClient } from './peer-client';
 
@@ -11,7 +12,7 @@ const LOOK_AGAIN_MS = 200;
 const GIVE_UP_AFTER_MS = 3 * FILL_LEASE_MS;
 
 export interface FollowerDeps {
-  coordinator: Coordinator;
+  coordinator: Locks;
   peers: PeerClient;
   /** This replica's peer URL, noted on the leases it takes. */
   selfUrl: string;
@@ -20,7 +21,7 @@ export interface FollowerDeps {
 }
 
 /**
- * Where a replica that does not own a fill reads it from, for a local BlobFill
+ * Where a replica that does not own a fill reads it from, for a local fill
  * that verifies and serves the bytes like any other (scratch file, readers,
  * digest check, resume at the bytes already written):
  * - the owner's peer listener, while the owner is alive;
@@ -51,14 +52,8 @@ export class FollowerSource {
    * late readers find it in storage), and stores its own verified copy only
    * when the owner went away without storing it.
    */
-  storeFor(blobs: BlobStore): BlobStore {
+  storeFor(blobs: BlobStore): Pick<BlobStore, 'importVerifiedFile'> {
     return {
-      kind: blobs.kind,
-      stat: (digest) => blobs.stat(digest),
-      read: (digest, range) => blobs.read(digest, range),
-      write: (digest, source, size) => blobs.write(digest, source, size),
-      delete: (digest) => blobs.delete(digest),
-      list: () => blobs.list(),
       importVerifiedFile: (digest, path) => (this.owns ? blobs.importVerifiedFile(digest, path) : this.awaitOwnersCopy(blobs, path)),
     };
   }

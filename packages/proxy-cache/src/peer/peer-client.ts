@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
-import type { Digest } from '@entrepot/registry-core';
+import { type Digest } from '@entrepot/registry-core';
 import { PEER_FILL_PATH } from './peer-server';
 
 /** Why a peer could not serve a fill: the caller decides where to read next. */

@@ -3,8 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
-import { tryParseDigest, type Digest, type Logger } from '@entrepot/registry-core';
-import type { FillRegistry } from '../fill/fill-registry';
+import { type CorePorts, type Digest, oci } from '@entrepot/registry-core';
+import type { Logger } from '../core-types';
 import type { PeerSettings } from '../config/plugin-settings';
 
 /** Path of a fill on the peer listener: `/peer/v1/fills/<digest>`. */
@@ -31,7 +31,7 @@ export class PeerServer {
 
   constructor(
     private readonly settings: PeerSettings,
-    private readonly fills: FillRegistry,
+    private readonly fills: CorePorts['fills'],
     private readonly logger: Logger,
   ) {
     this.secretHash = sha256(settings.secret);
@@ -74,7 +74,7 @@ export class PeerServer {
     if (!this.authorized(req)) return reply(res, 401, 'peer secret required');
     const url = req.url ?? '';
     if (req.method !== 'GET' || !url.startsWith(PEER_FILL_PATH)) return reply(res, 404, 'not a peer route');
-    const digest = tryParseDigest(decodeURIComponent(url.slice(PEER_FILL_PATH.length)));
+    const digest = oci.tryParseDigest(decodeURIComponent(url.slice(PEER_FILL_PATH.length)));
     if (!digest) return reply(res, 400, 'invalid digest');
     const start = rangeStart(req.headers.range);
     if (start === null) return reply(res, 400, 'only Range: bytes=N- is served');
@@ -103,7 +103,7 @@ export class PeerServer {
     });
   }
 
-  private async awaitFill(digest: Digest): Promise<ReturnType<FillRegistry['get']>> {
+  private async awaitFill(digest: Digest): Promise<ReturnType<CorePorts['fills']['get']>> {
     const deadline = Date.now() + FILL_APPEAR_WAIT_MS;
     for (;;) {
       const fill = this.fills.get(digest);

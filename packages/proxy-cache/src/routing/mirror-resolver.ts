@@ -1,4 +1,5 @@
-import { RegistryError, type NameResolver, type RepoTarget, type RepositoryService } from '@entrepot/registry-core';
+import { RegistryError, type NameResolver, type RepoTarget } from '@entrepot/registry-core';
+import { type Repositories } from '../core-types';
 import type { CacheConfig, CacheConfigStore } from '../config/cache-config-store';
 import { formatUpstream, isDockerHub, normalizeRegistry, type UpstreamSpec } from './upstream-ref';
 
@@ -24,17 +25,17 @@ const MAX_ECHO = 100;
 export class MirrorResolver implements NameResolver {
   constructor(
     private readonly configs: CacheConfigStore,
-    private readonly repositories: RepositoryService,
+    private readonly repositories: Repositories,
     private readonly defaultMirrorOrg: string | undefined,
   ) {}
 
-  async resolve(name: string, query: { ns?: string }): Promise<RepoTarget | null> {
-    if (query.ns !== undefined) return this.resolveByNamespace(name, query.ns);
+  async targetOf(name: string, query: { ns?: string }): Promise<RepoTarget | null> {
+    if (query.ns !== undefined) return this.targetByNamespace(name, query.ns);
     if (!this.defaultMirrorOrg) return null;
-    return this.resolveDefault(name, this.defaultMirrorOrg);
+    return this.targetByDefault(name, this.defaultMirrorOrg);
   }
 
-  private async resolveDefault(name: string, orgName: string): Promise<RepoTarget> {
+  private async targetByDefault(name: string, orgName: string): Promise<RepoTarget> {
     const org = await this.repositories.findOrg(orgName);
     const config = org ? await this.configs.get(org.id) : null;
     if (!org || !config) {
@@ -47,7 +48,7 @@ export class MirrorResolver implements NameResolver {
     return { org, repoName, fullName: `${org.name}/${repoName}`, route: 'default' };
   }
 
-  private async resolveByNamespace(name: string, ns: string): Promise<RepoTarget> {
+  private async targetByNamespace(name: string, ns: string): Promise<RepoTarget> {
     const registry = normalizeRegistry(ns);
     const candidates = (await this.configs.listByRegistry(registry)).sort(mostSpecificFirst);
     for (const candidate of candidates) {

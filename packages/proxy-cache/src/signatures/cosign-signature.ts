@@ -1,4 +1,4 @@
-import { parseManifest, type Digest } from '@entrepot/registry-core';
+import { type Digest, oci } from '@entrepot/registry-core';
 import { verifiesWith, type SignatureKey } from './cosign-keys';
 
 /** The layer annotation in which cosign keeps the base64 signature of the layer's payload. */
@@ -26,7 +26,7 @@ export interface SignedPayload {
 export function signedPayloads(manifestBody: Buffer, mediaType: string): SignedPayload[] {
   let parsed;
   try {
-    parsed = parseManifest(manifestBody, mediaType);
+    parsed = oci.parseManifest(manifestBody, mediaType);
   } catch {
     return [];
   }

@@ -1,17 +1,6 @@
 import { Counter } from 'prom-client';
-import {
-  digestHex,
-  parseManifest,
-  RegistryError,
-  type CoreMetrics,
-  type Db,
-  type Digest,
-  type LookupContext,
-  type ManifestHit,
-  type PullGuard,
-  type Reference,
-  type RepositoryService,
-} from '@entrepot/registry-core';
+import { RegistryError, type CorePorts, type Digest, type LookupContext, type ManifestHit, type PullGuard, oci } from '@entrepot/registry-core';
+import type { CoreMetrics, Repositories } from '../core-types';
 import type { CacheConfig, CacheConfigStore } from '../config/cache-config-store';
 import type { CacheSource } from '../source/cache-source';
 import { parseStoredKeys, type SignatureKey } from './cosign-keys';
@@ -51,13 +40,13 @@ export class SignaturePolicy implements PullGuard {
   constructor(
     private readonly configs: CacheConfigStore,
     private readonly source: CacheSource,
-    private readonly repositories: RepositoryService,
-    private readonly db: Db,
+    private readonly repositories: Repositories,
+    private readonly usage: Pick<CorePorts['usage'], 'parentIndexes'>,
     private readonly checks: Counter<'org' | 'result'>,
   ) {}
 
   /** Throws DENIED, naming the policy, when the organization requires a signature that `hit` lacks. */
-  async checkPull(ref: Reference, hit: ManifestHit, ctx: LookupContext): Promise<void> {
+  async checkPull(ref: oci.Reference, hit: ManifestHit, ctx: LookupContext): Promise<void> {
     const config = await this.configs.get(ctx.target.org.id);
     if (!config?.requireSignature) return;
     const target = subjectOf(ref, hit) ?? hit.digest;
@@ -78,7 +67,7 @@ export class SignaturePolicy implements PullGuard {
   async state(digest: Digest, ctx: LookupContext, config: CacheConfig, depth = 0): Promise<SignatureState> {
     const keys = parseStoredKeys(config.signatureKeys);
     if (keys.length === 0) return { verified: false };
-    const byTag = await this.source.manifestFor({ kind: 'tag', tag: `sha256-${digestHex(digest)}.sig` }, ctx);
+    const byTag = await this.source.manifestFor({ kind: 'tag', tag: `sha256-${oci.digestHex(digest)}.sig` }, ctx);
     const key = byTag ? await this.verifies(byTag, digest, keys, ctx) : null;
     if (key) return { verified: true, keyFingerprint: key.fingerprint, via: 'tag' };
     for (const referrer of (await this.source.listReferrers(digest, ctx)) ?? []) {
@@ -88,7 +77,7 @@ export class SignaturePolicy implements PullGuard {
       if (signer) return { verified: true, keyFingerprint: signer.fingerprint, via: 'referrer' };
     }
     if (depth < MAX_PARENT_DEPTH && ctx.repository) {
-      for (const parent of await this.parents(ctx.repository.id, digest)) {
+      for (const parent of await this.usage.parentIndexes(ctx.repository.id, digest)) {
         const state = await this.state(parent, ctx, config, depth + 1);
         if (state.verified) return { ...state, via: 'index' };
       }
@@ -106,10 +95,6 @@ export class SignaturePolicy implements PullGuard {
     return null;
   }
 
-  /** Cached indexes of the repository that list `digest` as a child. */
-  private async parents(repoId: number, digest: Digest): Promise<Digest[]> {
-    return (await this.db('manifest_refs').where({ repo_id: repoId, child_digest: digest, child_kind: 'manifest' }).pluck('manifest_digest')) as Digest[];
-  }
 
   /** A first pull creates the repository during the lookup, after the context was built. */
   private async withRepository(ctx: LookupContext): Promise<LookupContext> {
@@ -123,10 +108,10 @@ export class SignaturePolicy implements PullGuard {
  * served when the image they belong to is (its digest is named by their tag,
  * `sha256-<hex>.sig`, or by their `subject`).
  */
-function subjectOf(ref: Reference, hit: ManifestHit): Digest | null {
+function subjectOf(ref: oci.Reference, hit: ManifestHit): Digest | null {
   if (ref.kind === 'tag' && REFERRER_TAG.test(ref.tag)) return `sha256:${ref.tag.slice('sha256-'.length, 'sha256-'.length + 64)}` as Digest;
   try {
-    return parseManifest(hit.body, hit.mediaType).subject?.digest ?? null;
+    return oci.parseManifest(hit.body, hit.mediaType).subject?.digest ?? null;
   } catch {
     return null;
   }

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
-import { RegistryError, type BlobHit, type ByteRange, type Digest, type LookupContext, type RepositoryRow } from '@entrepot/registry-core';
-import type { BlobFill } from '../fill/blob-fill';
+import { RegistryError, type BlobHit, type BlobStat, type ByteRange, type Digest, type LookupContext, type RepositoryRow } from '@entrepot/registry-core';
+import type { ArrivingBlob } from '../core-types';
 import { RangeReads } from '../fill/range-reads';
 import { NOTHING_HELD, type QuotaHold } from '../eviction/quota-keeper';
 import { upstreamFailureOf } from '../upstream/upstream-failure';
@@ -23,7 +23,7 @@ const FOLLOWER_MAX_RESUMES = 20;
  */
 export class BlobLookup {
   /** Concurrent first requests for a digest in this process decide together whether to fill or wait. */
-  private readonly starting = new Coalescer<{ fill: BlobFill; started: boolean } | 'stored'>();
+  private readonly starting = new Coalescer<{ fill: ArrivingBlob; started: boolean } | 'stored'>();
   /**
    * Requests that finish together record a blob for one repository once: the
    * clients of one download would otherwise queue for the digest's lock one by
@@ -36,10 +36,10 @@ export class BlobLookup {
 
   constructor(private readonly deps: CacheDeps) {}
 
-  async resolve(digest: Digest, ctx: LookupContext): Promise<BlobHit | null> {
+  /** `stored`: what the blob store holds for the digest, as the core found it. */
+  async find(digest: Digest, ctx: LookupContext, stored: BlobStat | null): Promise<BlobHit | null> {
     const req = await cacheRequest(this.deps, ctx);
     if (!req || !this.deps.upstreamEnabled) return null;
-    const stored = await this.deps.storage.blobs.stat(digest);
     if (stored) return this.confirmStored(req, digest, stored.size);
     const running = this.deps.fills.get(digest);
     if (running && running.originKey !== originKey(req)) {
@@ -159,7 +159,7 @@ export class BlobLookup {
     this.ranges.prefetch(digest, range, rangeOpener(this.deps, upstream, req, digest, 'lazy'), filling, (bytes) => this.deps.metrics.rangeBytes.inc({ org, purpose: 'lazy' }, bytes));
   }
 
-  private readRange(req: CacheRequest, fill: BlobFill | null, digest: Digest, range: ByteRange, open: ReturnType<typeof rangeOpener>): Readable {
+  private readRange(req: CacheRequest, fill: ArrivingBlob | null, digest: Digest, range: ByteRange, open: ReturnType<typeof rangeOpener>): Readable {
     const org = req.orgName;
     return this.ranges.read({
       digest,
@@ -187,15 +187,7 @@ export class BlobLookup {
     }
     if (started && req.ctx.range !== undefined) this.deps.metrics.fillsStartedByRange.inc({ org: req.orgName });
     const keeping = await this.keepAs(req, repository, digest, fill.size);
-    void fill.done
-      .then(async () => {
-        this.ranges.forget(digest);
-        if (!fill.committed) return;
-        // False when garbage collection took an earlier copy meanwhile: the next pull fetches it again.
-        await this.link(keeping.as === 'linked' ? repository.id : null, digest);
-      })
-      .catch((err: unknown) => this.deps.logger.error('could not link a filled blob', { digest, error: String(err) }))
-      .finally(() => keeping.hold.release());
+    fill.keepFor(keeping.as === 'linked' ? repository.id : null, keeping.hold);
     return {
       digest,
       size: fill.size,
@@ -212,7 +204,7 @@ export class BlobLookup {
    * owner dies its lease lapses within seconds and a follower takes the fill over,
    * so N replicas still make one upstream GET per blob.
    */
-  private async startOrAwaitRemote(req: CacheRequest, digest: Digest): Promise<{ fill: BlobFill; started: boolean } | 'stored'> {
+  private async startOrAwaitRemote(req: CacheRequest, digest: Digest): Promise<{ fill: ArrivingBlob; started: boolean } | 'stored'> {
     const name = fillLeaseName(digest);
     const peers = this.deps.peers;
     for (;;) {
@@ -220,7 +212,7 @@ export class BlobLookup {
       const lease = await acquireFillLease(this.deps.coordinator, digest, peers?.selfUrl ?? '', this.deps.logger);
       if (lease) {
         const outcome = await this.startFill(req, digest);
-        void outcome.fill.done.finally(() => lease.release());
+        outcome.fill.holdUntilDone(lease);
         return outcome;
       }
       if (peers && (await this.deps.coordinator.holderOf(name))) return this.startFollowing(req, digest);
@@ -233,7 +225,7 @@ export class BlobLookup {
   }
 
   /** A local fill of another replica's download: verified, served and resumed like any other; the owner stores the blob (see FollowerSource.storeFor). */
-  private async startFollowing(req: CacheRequest, digest: Digest): Promise<{ fill: BlobFill; started: boolean }> {
+  private async startFollowing(req: CacheRequest, digest: Digest): Promise<{ fill: ArrivingBlob; started: boolean }> {
     const peers = this.deps.peers!;
     const upstream = await this.deps.upstreamFor(req.config);
     const org = req.orgName;
@@ -245,38 +237,31 @@ export class BlobLookup {
     const outcome = this.deps.fills.getOrStart({
       digest,
       originKey: originKey(req),
-      scratchDir: this.deps.storage.scratchDir,
-      blobs: follower.storeFor(this.deps.storage.blobs),
-      buffers: this.deps.storage.buffers,
-      logger: this.deps.logger,
+      store: follower.storeFor(this.deps.storage.blobs),
       open: follower.open,
       maxResumes: FOLLOWER_MAX_RESUMES,
       // Peers and storage are read again from the bytes written; the upstream, as for any fill.
       isResumable: (err) => follower.source !== 'upstream' || isResumableUpstreamFailure(err),
-      onUpstreamBytes: (bytes) => {
+      onSourceBytes: (bytes) => {
         if (follower.source === 'upstream') this.deps.metrics.bytes.inc({ org, source: 'upstream' }, bytes);
       },
       onDigestMismatch: () => this.deps.metrics.digestMismatches.inc({ org }),
     });
-    if (outcome.started) void outcome.fill.done.finally(() => follower.release());
+    if (outcome.started) outcome.fill.holdUntilDone(follower);
     // This replica's later requests for the digest join the local fill: the peer is read once per replica.
     return { fill: outcome.fill, started: false };
   }
 
-  private async startFill(req: CacheRequest, digest: Digest): Promise<{ fill: BlobFill; started: boolean }> {
+  private async startFill(req: CacheRequest, digest: Digest): Promise<{ fill: ArrivingBlob; started: boolean }> {
     const upstream = await this.deps.upstreamFor(req.config);
     const org = req.orgName;
     return this.deps.fills.getOrStart({
       digest,
       originKey: originKey(req),
-      scratchDir: this.deps.storage.scratchDir,
-      blobs: this.deps.storage.blobs,
-      buffers: this.deps.storage.buffers,
-      logger: this.deps.logger,
       // A fill a Range request starts runs behind that client's ranges: one connection, leaving the link to them.
       open: fillOpener(this.deps, upstream, req, digest, { parallel: req.ctx.range === undefined }),
       isResumable,
-      onUpstreamBytes: (bytes) => this.deps.metrics.bytes.inc({ org, source: 'upstream' }, bytes),
+      onSourceBytes: (bytes) => this.deps.metrics.bytes.inc({ org, source: 'upstream' }, bytes),
       onDigestMismatch: () => this.deps.metrics.digestMismatches.inc({ org }),
     });
   }
@@ -286,7 +271,7 @@ export class BlobLookup {
    * let go of its file. A range the fill has not (nearly) reached comes from the
    * upstream meanwhile, so a lazy-pulling client does not wait for the whole blob.
    */
-  private async openFromFill(req: CacheRequest, fill: BlobFill, digest: Digest, range?: ByteRange): Promise<Readable> {
+  private async openFromFill(req: CacheRequest, fill: ArrivingBlob, digest: Digest, range?: ByteRange): Promise<Readable> {
     if (range && RangeReads.wantsUpstream(fill, range)) {
       return this.readRange(req, fill, digest, range, rangeOpener(this.deps, await this.deps.upstreamFor(req.config), req, digest, 'lazy'));
     }

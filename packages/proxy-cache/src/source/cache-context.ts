@@ -1,7 +1,8 @@
-import type { ContentService, Coordinator, Logger, RepositoryService, Storage, Clock, LookupContext, RepositoryRow } from '@entrepot/registry-core';
+import type { CorePorts, LookupContext, RepositoryRow } from '@entrepot/registry-core';
+import { type Content, type Repositories, type Storage } from '../core-types';
+import type { Locks, Logger, Clock } from '../core-types';
 import type { CacheConfig, CacheConfigStore } from '../config/cache-config-store';
 import type { CacheMetrics } from '../cache-metrics';
-import type { FillRegistry } from '../fill/fill-registry';
 import type { TagFreshness } from '../freshness/tag-freshness';
 import { upstreamRepository } from '../routing/upstream-ref';
 import type { UpstreamPort } from './upstream-port';
@@ -13,10 +14,10 @@ import type { PeerClient } from '../peer/peer-client';
 /** Everything the cache's lookup code shares. */
 export interface CacheDeps {
   configs: CacheConfigStore;
-  content: ContentService;
-  repositories: RepositoryService;
+  content: Content;
+  repositories: Repositories;
   storage: Storage;
-  fills: FillRegistry;
+  fills: CorePorts['fills'];
   freshness: TagFreshness;
   metrics: CacheMetrics;
   logger: Logger;
@@ -27,7 +28,7 @@ export interface CacheDeps {
   upstreamEnabled: boolean;
   quota: QuotaKeeper;
   bypass: BypassSet;
-  coordinator: Coordinator;
+  coordinator: Locks;
   /** Reading other replicas' fills, when a peer listener is configured. */
   peers?: { client: PeerClient; selfUrl: string };
   /** How long a pull waits for a revalidation before cached content is served stale. */

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { RegistryError, type BlobHit, type Digest, type LookupContext, type LookupSource, type ManifestHit, type Reference, type ReferrerDescriptor } from '@entrepot/registry-core';
+import { RegistryError, type Digest, type LookupContext, type ManifestHit, type oci } from '@entrepot/registry-core';
 import type { ReferrerLists } from '../freshness/referrer-lists';
 import { mayServeStale } from '../freshness/stale-policy';
 import { BlobLookup } from './blob-lookup';
@@ -10,11 +10,14 @@ import type { UpstreamPort } from './upstream-port';
 
 const MAX_TAG_PAGES = 50;
 
-/** The proxy cache's place in the core's lookup chain; organizations without a cache config pass through. */
-export class CacheSource implements LookupSource {
-  readonly id = 'proxy-cache';
-  private readonly manifests: ManifestLookup;
-  private readonly blobs: BlobLookup;
+/**
+ * A cache organization's content as pulls see it: manifests and blobs (see
+ * ManifestLookup, BlobLookup), tags and referrers merged with the upstream's,
+ * and the helpers lifecycle jobs and signature checks pull through.
+ */
+export class CacheSource {
+  readonly manifests: ManifestLookup;
+  readonly blobs: BlobLookup;
   private readonly referrers: ReferrersLookup;
 
   constructor(
@@ -26,18 +29,6 @@ export class CacheSource implements LookupSource {
     this.referrers = new ReferrersLookup(deps, lists);
   }
 
-  resolveManifest(ref: Reference, ctx: LookupContext): Promise<ManifestHit | null> {
-    return this.manifests.resolve(ref, ctx);
-  }
-
-  revalidateTag(tag: string, local: ManifestHit, ctx: LookupContext): Promise<ManifestHit | null> {
-    return this.manifests.revalidate(tag, local, ctx);
-  }
-
-  resolveBlob(digest: Digest, ctx: LookupContext): Promise<BlobHit | null> {
-    return this.blobs.resolve(digest, ctx);
-  }
-
   /** See ManifestLookup.refresh. */
   refreshTag(tag: string, local: ManifestHit, ctx: LookupContext): Promise<ManifestHit | null> {
     return this.manifests.refresh(tag, local, ctx);
@@ -45,12 +36,12 @@ export class CacheSource implements LookupSource {
 
   /** Fetches and stores a manifest by digest (a child of a refreshed index) as a pull would. */
   fetchManifest(digest: Digest, ctx: LookupContext): Promise<ManifestHit | null> {
-    return this.manifests.resolve({ kind: 'digest', digest }, ctx);
+    return this.manifests.find({ kind: 'digest', digest }, ctx);
   }
 
   /** Downloads a blob into the cache as a pull would (one fill shared with pulls); returns the bytes read, 0 when not kept. */
   async warmBlob(digest: Digest, ctx: LookupContext): Promise<number> {
-    const hit = await this.blobs.resolve(digest, ctx);
+    const hit = await this.blobs.find(digest, ctx, await this.deps.storage.blobs.stat(digest));
     if (!hit) return 0;
     let bytes = 0;
     for await (const chunk of await hit.open()) bytes += (chunk as Buffer).length;
@@ -88,11 +79,11 @@ export class CacheSource implements LookupSource {
    * revalidated after the staleness period, or fetched and stored), or null
    * when neither the cache nor the upstream has it.
    */
-  async manifestFor(ref: Reference, ctx: LookupContext): Promise<ManifestHit | null> {
+  async manifestFor(ref: oci.Reference, ctx: LookupContext): Promise<ManifestHit | null> {
     try {
       const local = ctx.repository ? await this.deps.content.getManifest(ctx.repository.id, ref) : null;
       if (local && ref.kind === 'tag') return (await this.manifests.revalidate(ref.tag, local, ctx)) ?? local;
-      return local ?? (await this.manifests.resolve(ref, ctx));
+      return local ?? (await this.manifests.find(ref, ctx));
     } catch (err) {
       if (err instanceof RegistryError && (err.code === 'MANIFEST_UNKNOWN' || err.code === 'NAME_UNKNOWN')) return null;
       throw err;
@@ -101,13 +92,13 @@ export class CacheSource implements LookupSource {
 
   /** A small blob's bytes (read from the cache, or pulled through it), or null when it is unknown or larger than `maxBytes`. */
   async smallBlob(digest: Digest, ctx: LookupContext, maxBytes: number): Promise<Buffer | null> {
-    const stored = ctx.repository && (await this.deps.content.isBlobLinked(ctx.repository.id, digest)) ? await this.deps.storage.blobs.stat(digest) : null;
+    const stored = await this.deps.storage.blobs.stat(digest);
     let body: Readable;
-    if (stored) {
+    if (stored && ctx.repository && (await this.deps.content.isBlobLinked(ctx.repository.id, digest))) {
       if (stored.size > maxBytes) return null;
       body = await this.deps.storage.blobs.read(digest);
     } else {
-      const hit = await this.blobs.resolve(digest, { ...ctx, headOnly: false });
+      const hit = await this.blobs.find(digest, { ...ctx, headOnly: false }, stored);
       if (!hit || hit.size > maxBytes) return null;
       body = await hit.open();
     }
@@ -117,7 +108,7 @@ export class CacheSource implements LookupSource {
   }
 
   /** The upstream's referrers, kept and revalidated like tags (see ReferrersLookup). */
-  listReferrers(subject: Digest, ctx: LookupContext): Promise<ReferrerDescriptor[] | null> {
+  listReferrers(subject: Digest, ctx: LookupContext): Promise<oci.ReferrerDescriptor[] | null> {
     return this.referrers.list(subject, ctx);
   }
 }

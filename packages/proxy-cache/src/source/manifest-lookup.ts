@@ -1,8 +1,8 @@
-import { isNonDistributable, parseManifest, RegistryError, referenceString, type ManifestHit, type Reference } from '@entrepot/registry-core';
+import { RegistryError, type ManifestHit, oci } from '@entrepot/registry-core';
 import { Coalescer } from '../freshness/coalescer';
 import { mayServeStale } from '../freshness/stale-policy';
 import { cacheRequest, ensureRepository, type CacheDeps, type CacheRequest } from './cache-context';
-import type { LookupContext } from '@entrepot/registry-core';
+import { type LookupContext } from '@entrepot/registry-core';
 import { endpointOf } from '../config/cache-config-store';
 import { upstreamFailureOf } from '../upstream/upstream-failure';
 
@@ -18,10 +18,10 @@ export class ManifestLookup {
 
   constructor(private readonly deps: CacheDeps) {}
 
-  async resolve(ref: Reference, ctx: LookupContext): Promise<ManifestHit | null> {
+  async find(ref: oci.Reference, ctx: LookupContext): Promise<ManifestHit | null> {
     const req = await cacheRequest(this.deps, ctx);
     if (!req || !this.deps.upstreamEnabled) return null;
-    const key = `${ctx.target.org.id}|${ctx.target.repoName}|${referenceString(ref)}`;
+    const key = `${ctx.target.org.id}|${ctx.target.repoName}|${oci.referenceString(ref)}`;
     let hit: ManifestHit;
     try {
       hit = await this.inFlight.run(key, () => this.fetch(req, ref));
@@ -125,14 +125,14 @@ export class ManifestLookup {
    * describes, stores it exactly as received and records the tag check. An image
    * larger than the whole quota is served without being kept (`bypass`).
    */
-  private async fetch(req: CacheRequest, ref: Reference): Promise<ManifestHit> {
+  private async fetch(req: CacheRequest, ref: oci.Reference): Promise<ManifestHit> {
     const upstream = await this.deps.upstreamFor(req.config);
-    const manifest = await upstream.getManifest(req.upstreamRepo, referenceString(ref));
+    const manifest = await upstream.getManifest(req.upstreamRepo, oci.referenceString(ref));
     if (ref.kind === 'digest' && manifest.digest !== ref.digest) {
       throw new RegistryError('MANIFEST_UNKNOWN', `upstream ${upstream.host} returned different content for ${ref.digest}`);
     }
-    const parsed = parseManifest(manifest.body, manifest.mediaType);
-    const blobs = parsed.blobs.filter((d) => !isNonDistributable(d));
+    const parsed = oci.parseManifest(manifest.body, manifest.mediaType);
+    const blobs = parsed.blobs.filter((d) => !oci.isNonDistributable(d));
     const items = [{ digest: manifest.digest, size: manifest.body.length }, ...blobs.map((d) => ({ digest: d.digest, size: d.size }))];
     const hit: ManifestHit = { digest: manifest.digest, mediaType: manifest.mediaType, size: manifest.body.length, body: manifest.body, cacheResult: 'miss' };
     const protect = req.ctx.repository ? { repoId: req.ctx.repository.id, tag: ref.kind === 'tag' ? ref.tag : undefined, digest: manifest.digest } : undefined;

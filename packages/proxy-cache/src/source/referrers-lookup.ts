@@ -1,4 +1,4 @@
-import { digestAlgorithm, digestHex, parseManifest, RegistryError, type Digest, type LookupContext, type ReferrerDescriptor } from '@entrepot/registry-core';
+import { RegistryError, type Digest, type LookupContext, oci } from '@entrepot/registry-core';
 import { Coalescer } from '../freshness/coalescer';
 import type { ReferrerLists } from '../freshness/referrer-lists';
 import { mayServeStale } from '../freshness/stale-policy';
@@ -8,7 +8,7 @@ import type { UpstreamPort } from './upstream-port';
 
 /** The tag under which registries without a referrers API keep a subject's referrers (distribution-spec's referrers tag schema). */
 export function referrersTag(subject: Digest): string {
-  return `${digestAlgorithm(subject)}-${digestHex(subject)}`;
+  return `${oci.digestAlgorithm(subject)}-${oci.digestHex(subject)}`;
 }
 
 /**
@@ -20,7 +20,7 @@ export function referrersTag(subject: Digest): string {
  * the kept list is served within the stale-if-error window.
  */
 export class ReferrersLookup {
-  private readonly inFlight = new Coalescer<ReferrerDescriptor[]>();
+  private readonly inFlight = new Coalescer<oci.ReferrerDescriptor[]>();
 
   constructor(
     private readonly deps: CacheDeps,
@@ -28,7 +28,7 @@ export class ReferrersLookup {
   ) {}
 
   /** The upstream's referrers of `subject` (unfiltered), or null for organizations that are not caches. */
-  async list(subject: Digest, ctx: LookupContext): Promise<ReferrerDescriptor[] | null> {
+  async list(subject: Digest, ctx: LookupContext): Promise<oci.ReferrerDescriptor[] | null> {
     const req = await cacheRequest(this.deps, ctx);
     if (!req) return null;
     const repoId = ctx.repository?.id;
@@ -56,14 +56,14 @@ export class ReferrersLookup {
   }
 
   /** The referrers API first; a 404 there means the upstream has none, so the tag schema answers. */
-  private async fetch(req: CacheRequest, subject: Digest): Promise<ReferrerDescriptor[]> {
+  private async fetch(req: CacheRequest, subject: Digest): Promise<oci.ReferrerDescriptor[]> {
     const upstream = await this.deps.upstreamFor(req.config);
     const fromApi = await upstream.getReferrers(req.upstreamRepo, subject);
     if (fromApi !== null) return fromApi;
     return this.fromTagSchema(upstream, req.upstreamRepo, subject);
   }
 
-  private async fromTagSchema(upstream: UpstreamPort, repo: string, subject: Digest): Promise<ReferrerDescriptor[]> {
+  private async fromTagSchema(upstream: UpstreamPort, repo: string, subject: Digest): Promise<oci.ReferrerDescriptor[]> {
     let index;
     try {
       index = await upstream.getManifest(repo, referrersTag(subject));
@@ -73,13 +73,13 @@ export class ReferrersLookup {
     }
     let parsed;
     try {
-      parsed = parseManifest(index.body, index.mediaType);
+      parsed = oci.parseManifest(index.body, index.mediaType);
     } catch {
       this.deps.logger.warn('ignoring a malformed referrers tag', { upstream: upstream.host, repo, subject });
       return [];
     }
     return parsed.manifests.map((d) => {
-      const descriptor: ReferrerDescriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
+      const descriptor: oci.ReferrerDescriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
       if (d.artifactType !== undefined) descriptor.artifactType = d.artifactType;
       if (d.annotations !== undefined) descriptor.annotations = d.annotations;
       return descriptor;

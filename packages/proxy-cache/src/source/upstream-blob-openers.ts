@@ -1,5 +1,5 @@
-import type { Digest } from '@entrepot/registry-core';
-import type { BlobOpener } from '../fill/blob-fill';
+import { type Digest } from '@entrepot/registry-core';
+import type { BlobOpener } from '../core-types';
 import { parallelBody } from '../fill/parallel-body';
 import type { RangeOpener } from '../fill/piece-download';
 import { upstreamFailureOf } from '../upstream/upstream-failure';

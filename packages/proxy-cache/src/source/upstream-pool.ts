@@ -1,4 +1,4 @@
-import type { Clock, Logger } from '@entrepot/registry-core';
+import type { Clock, Logger } from '../core-types';
 import type { CacheMetrics } from '../cache-metrics';
 import { endpointOf, type CacheConfig, type CacheConfigStore } from '../config/cache-config-store';
 import type { ProxyCacheSettings } from '../config/plugin-settings';

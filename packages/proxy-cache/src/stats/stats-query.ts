@@ -1,4 +1,4 @@
-import type { CoreServices, OrganizationRow } from '@entrepot/registry-core';
+import { type CorePorts, type OrganizationRow } from '@entrepot/registry-core';
 import { STATS_COLUMNS, type StatsColumn } from '../config/lifecycle-migration';
 import { HOUR_MS, hourOf } from './stats-recorder';
 
@@ -37,7 +37,7 @@ function iso(ms: number | null | undefined): string | null {
  * hourly rows every replica adds to (see StatsRecorder). The window ends with
  * the current hour; chart buckets are `bucketHours` wide.
  */
-export async function cacheStats(core: CoreServices, org: OrganizationRow, window: StatsWindow, health: UpstreamHealth): Promise<Record<string, unknown>> {
+export async function cacheStats(core: CorePorts, org: OrganizationRow, window: StatsWindow, health: UpstreamHealth): Promise<Record<string, unknown>> {
   const db = core.db;
   const now = core.clock.now();
   const { hours, bucketHours } = WINDOWS[window];

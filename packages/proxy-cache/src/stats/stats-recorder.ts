@@ -1,4 +1,5 @@
-import { type CacheResult, type Clock, type Db, type Logger, type PullEvent } from '@entrepot/registry-core';
+import { type CacheResult, type PullEvent } from '@entrepot/registry-core';
+import type { Clock, Db, Logger } from '../core-types';
 import { STATS_COLUMNS, type StatsColumn } from '../config/lifecycle-migration';
 import type { UpstreamResponseInfo } from '../upstream/http-transport';
 

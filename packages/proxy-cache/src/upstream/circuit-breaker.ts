@@ -14,7 +14,7 @@
  * success; 429 and caller cancellations count as neither. Transitions are
  * computed from the injected clock when the breaker is consulted: no timers.
  */
-import type { Clock } from '@entrepot/registry-core';
+import type { Clock } from '../core-types';
 import { circuitOpen, isOutage, type UpstreamFailure } from './upstream-failure';
 
 /** Outcomes that say nothing about the upstream's health (an unclassified error is a local bug). */

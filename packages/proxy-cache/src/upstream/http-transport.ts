@@ -19,7 +19,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, type Dispatcher } from 'undici';
-import type { Logger } from '@entrepot/registry-core';
+import type { Logger } from '../core-types';
 import { discardBody } from './body-stream';
 import { headerValue, rateLimitRemaining, viaHasToken } from './response-headers';
 import {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { ChangeNotices, Coordinator, Lease, Logger } from '@entrepot/registry-core';
+import type { ChangeNotices, Locks, Lease, Logger } from '../core-types';
 import type { BreakerStateChange, CircuitBreaker } from './circuit-breaker';
 
 /** Change-notice topic of breaker decisions. */
@@ -24,7 +24,7 @@ export class SharedBreakers {
 
   constructor(
     private readonly notices: ChangeNotices,
-    private readonly coordinator: Coordinator,
+    private readonly coordinator: Pick<Locks, 'tryAcquire'>,
     private readonly logger: Logger,
     private readonly cooldownMs: number,
   ) {

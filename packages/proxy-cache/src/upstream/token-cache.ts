@@ -5,7 +5,7 @@
  *
  * Time comes from the injected clock. Tokens are never logged.
  */
-import type { Clock } from '@entrepot/registry-core';
+import type { Clock } from '../core-types';
 
 export interface IssuedToken {
   token: string;

@@ -11,7 +11,7 @@
  * Credentials and tokens never appear in messages or logs; credentials are
  * never sent over plain http unless the endpoint itself is http or insecure.
  */
-import type { Clock, Logger } from '@entrepot/registry-core';
+import type { Clock, Logger } from '../core-types';
 import { parseWwwAuthenticate, selectChallenge, tokenRequestUrl, type UpstreamChallenge } from './auth-challenge';
 import { readBounded, discardBody } from './body-stream';
 import type { UpstreamTransport } from './http-transport';

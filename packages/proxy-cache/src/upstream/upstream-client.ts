@@ -18,21 +18,8 @@
  * - invalid arguments → NAME_INVALID / DIGEST_INVALID / MANIFEST_INVALID (plain RegistryErrors).
  */
 import type { Readable } from 'node:stream';
-import {
-  ACCEPTED_MANIFEST_TYPES,
-  MAX_MANIFEST_BYTES,
-  MediaType,
-  RegistryError,
-  digestAlgorithm,
-  digestOf,
-  parseReference,
-  tryParseDigest,
-  validateRepositoryName,
-  type Digest,
-  type Logger,
-  type Reference,
-  type ReferrerDescriptor,
-} from '@entrepot/registry-core';
+import { RegistryError, type Digest, oci } from '@entrepot/registry-core';
+import type { Logger } from '../core-types';
 import { abandonBody, discardBody, upstreamBodyStream } from './body-stream';
 import { CircuitBreaker, type BreakerState, type CircuitBreakerOptions } from './circuit-breaker';
 import type { TransportResponse } from './http-transport';
@@ -113,15 +100,15 @@ export class UpstreamClient {
    * (for a tag) or Content-Type / Content-Length.
    */
   async headManifest(repo: string, reference: string, signal?: AbortSignal): Promise<ManifestDescriptor | null> {
-    validateRepositoryName(repo);
-    const ref = parseReference(reference);
+    oci.validateRepositoryName(repo);
+    const ref = oci.parseReference(reference);
     const head = await this.session.guarded(async () => {
-      const res = await this.session.send({ operation: 'manifest', method: 'HEAD', url: this.manifestUrl(repo, ref), repo, headers: { accept: ACCEPTED_MANIFEST_TYPES }, signal });
+      const res = await this.session.send({ operation: 'manifest', method: 'HEAD', url: this.manifestUrl(repo, ref), repo, headers: { accept: oci.ACCEPTED_MANIFEST_TYPES }, signal });
       discardBody(res.body);
       if (res.status === 404) return null;
       if (res.status !== 200) throw this.session.statusError(res);
       const header = headerValue(res.headers, 'docker-content-digest');
-      const announced = header === undefined ? null : tryParseDigest(header.trim());
+      const announced = header === undefined ? null : oci.tryParseDigest(header.trim());
       if (ref.kind === 'digest' && announced !== null && announced !== ref.digest) {
         throw protocolFailure(res.host, `answered for ${ref.digest} with Docker-Content-Digest ${announced}`);
       }
@@ -143,22 +130,22 @@ export class UpstreamClient {
    * 4 MiB are refused. Throws MANIFEST_UNKNOWN on 404.
    */
   async getManifest(repo: string, reference: string, signal?: AbortSignal): Promise<ManifestResponse> {
-    validateRepositoryName(repo);
-    const ref = parseReference(reference);
+    oci.validateRepositoryName(repo);
+    const ref = oci.parseReference(reference);
     return this.session.guarded(async () => {
-      const res = await this.session.send({ operation: 'manifest', method: 'GET', url: this.manifestUrl(repo, ref), repo, headers: { accept: ACCEPTED_MANIFEST_TYPES }, signal });
+      const res = await this.session.send({ operation: 'manifest', method: 'GET', url: this.manifestUrl(repo, ref), repo, headers: { accept: oci.ACCEPTED_MANIFEST_TYPES }, signal });
       if (res.status === 404) {
         discardBody(res.body);
         throw notFound('MANIFEST_UNKNOWN', res.host, `manifest ${repo}${ref.kind === 'tag' ? `:${ref.tag}` : `@${ref.digest}`}`);
       }
       if (res.status !== 200) throw this.session.statusError(res);
       const declared = contentLength(res.headers);
-      if (declared !== undefined && declared > MAX_MANIFEST_BYTES) {
+      if (declared !== undefined && declared > oci.MAX_MANIFEST_BYTES) {
         abandonBody(res.body);
-        throw protocolFailure(res.host, `sent a manifest of ${declared} bytes; the limit is ${MAX_MANIFEST_BYTES}`);
+        throw protocolFailure(res.host, `sent a manifest of ${declared} bytes; the limit is ${oci.MAX_MANIFEST_BYTES}`);
       }
-      const body = await this.session.readSmall(res, MAX_MANIFEST_BYTES, 'manifest', signal);
-      const digest = digestOf(body, ref.kind === 'digest' ? digestAlgorithm(ref.digest) : 'sha256');
+      const body = await this.session.readSmall(res, oci.MAX_MANIFEST_BYTES, 'manifest', signal);
+      const digest = oci.digestOf(body, ref.kind === 'digest' ? oci.digestAlgorithm(ref.digest) : 'sha256');
       const announced = headerValue(res.headers, 'docker-content-digest')?.trim();
       if (ref.kind === 'digest') {
         if (digest !== ref.digest) throw protocolFailure(res.host, `sent a manifest whose digest ${digest} is not the requested ${ref.digest}`);
@@ -174,7 +161,7 @@ export class UpstreamClient {
 
   /** HEAD of a blob: its size, or null on 404. A 200 without Content-Length is a `protocol` failure. */
   async headBlob(repo: string, digest: string, signal?: AbortSignal): Promise<{ size: number } | null> {
-    validateRepositoryName(repo);
+    oci.validateRepositoryName(repo);
     const d = checkDigest(digest);
     return this.session.guarded(async () => {
       const res = await this.session.send({ operation: 'blob', method: 'HEAD', url: this.session.url(`/v2/${repo}/blobs/${d}`), repo, signal });
@@ -199,7 +186,7 @@ export class UpstreamClient {
    * does not announce the size (no Content-Length, `*` total) is a `protocol` failure.
    */
   async getBlob(repo: string, digest: string, options: { offset?: number; end?: number; signal?: AbortSignal } = {}): Promise<BlobResponse> {
-    validateRepositoryName(repo);
+    oci.validateRepositoryName(repo);
     const d = checkDigest(digest);
     const offset = options.offset ?? 0;
     const end = options.end;
@@ -266,7 +253,7 @@ export class UpstreamClient {
 
   /** One page of the upstream's tags (`n`, `last` as in the distribution spec), or null on 404. */
   async listTags(repo: string, options: { n?: number; last?: string; signal?: AbortSignal } = {}): Promise<TagList | null> {
-    validateRepositoryName(repo);
+    oci.validateRepositoryName(repo);
     const url = this.session.url(`/v2/${repo}/tags/list`);
     if (options.n !== undefined) url.searchParams.set('n', String(options.n));
     if (options.last !== undefined) url.searchParams.set('last', options.last);
@@ -287,16 +274,16 @@ export class UpstreamClient {
    * given (by the upstream, or here when it did not apply the filter); null
    * when the upstream lacks the referrers API (404).
    */
-  async getReferrers(repo: string, digest: string, artifactType?: string, signal?: AbortSignal): Promise<ReferrerDescriptor[] | null> {
-    validateRepositoryName(repo);
+  async getReferrers(repo: string, digest: string, artifactType?: string, signal?: AbortSignal): Promise<oci.ReferrerDescriptor[] | null> {
+    oci.validateRepositoryName(repo);
     const d = checkDigest(digest);
     let url: URL | null = this.session.url(`/v2/${repo}/referrers/${d}`);
     if (artifactType !== undefined) url.searchParams.set('artifactType', artifactType);
-    const result: ReferrerDescriptor[] = [];
+    const result: oci.ReferrerDescriptor[] = [];
     for (let page = 0; url !== null && page < MAX_REFERRER_PAGES; page++) {
       const pageUrl: URL = url;
       const parsed = await this.session.guarded(async () => {
-        const res = await this.session.send({ operation: 'referrers', method: 'GET', url: pageUrl, repo, headers: { accept: MediaType.OciIndex }, signal });
+        const res = await this.session.send({ operation: 'referrers', method: 'GET', url: pageUrl, repo, headers: { accept: oci.MediaType.OciIndex }, signal });
         if (res.status === 404) {
           discardBody(res.body);
           return null;
@@ -322,13 +309,13 @@ export class UpstreamClient {
     await this.session.destroy();
   }
 
-  private manifestUrl(repo: string, ref: Reference): URL {
+  private manifestUrl(repo: string, ref: oci.Reference): URL {
     return this.session.url(`/v2/${repo}/manifests/${ref.kind === 'tag' ? ref.tag : ref.digest}`);
   }
 }
 
 function checkDigest(digest: string): Digest {
-  const d = tryParseDigest(digest);
+  const d = oci.tryParseDigest(digest);
   if (d === null) throw new RegistryError('DIGEST_INVALID', `invalid digest "${digest.slice(0, 200)}"`);
   return d;
 }

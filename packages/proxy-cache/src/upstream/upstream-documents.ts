@@ -4,7 +4,7 @@
  * `Link: <…>; rel="next"` pagination, and the media type of a manifest body.
  * Malformed documents are `protocol` UpstreamErrors.
  */
-import { MediaType, type ReferrerDescriptor } from '@entrepot/registry-core';
+import { oci } from '@entrepot/registry-core';
 import { headerValue, linkNext } from './response-headers';
 import type { TransportResponse } from './http-transport';
 import { protocolFailure } from './upstream-failure';
@@ -47,14 +47,14 @@ export function parseTagList(body: Buffer, res: ResponseMeta, repo: string): Tag
   return { name: typeof doc.name === 'string' ? doc.name : repo, tags, next };
 }
 
-function isDescriptor(value: unknown): value is ReferrerDescriptor {
+function isDescriptor(value: unknown): value is oci.ReferrerDescriptor {
   if (typeof value !== 'object' || value === null) return false;
   const d = value as Record<string, unknown>;
   return typeof d.mediaType === 'string' && typeof d.digest === 'string' && typeof d.size === 'number';
 }
 
-function toDescriptor(value: ReferrerDescriptor): ReferrerDescriptor {
-  const d: ReferrerDescriptor = { mediaType: value.mediaType, digest: value.digest, size: value.size };
+function toDescriptor(value: oci.ReferrerDescriptor): oci.ReferrerDescriptor {
+  const d: oci.ReferrerDescriptor = { mediaType: value.mediaType, digest: value.digest, size: value.size };
   if (typeof value.artifactType === 'string') d.artifactType = value.artifactType;
   if (typeof value.annotations === 'object' && value.annotations !== null) d.annotations = value.annotations;
   return d;
@@ -65,7 +65,7 @@ function toDescriptor(value: ReferrerDescriptor): ReferrerDescriptor {
  * upstream did not say it applied that filter (`OCI-Filters-Applied`), the
  * descriptors are filtered here.
  */
-export function parseReferrers(body: Buffer, res: ResponseMeta, artifactType: string | undefined): { manifests: ReferrerDescriptor[]; next: URL | null } {
+export function parseReferrers(body: Buffer, res: ResponseMeta, artifactType: string | undefined): { manifests: oci.ReferrerDescriptor[]; next: URL | null } {
   const doc = parseJsonObject(body, res.host, 'referrers index');
   const manifests = doc.manifests ?? [];
   if (!Array.isArray(manifests) || !manifests.every(isDescriptor)) {
@@ -97,10 +97,10 @@ export function manifestMediaType(contentType: string, body: Buffer): string {
   try {
     const doc = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
     if (typeof doc.mediaType === 'string' && doc.mediaType !== '') return doc.mediaType;
-    if (Array.isArray(doc.manifests)) return MediaType.OciIndex;
-    if (doc.schemaVersion === 1) return MediaType.DockerSchema1Signed;
+    if (Array.isArray(doc.manifests)) return oci.MediaType.OciIndex;
+    if (doc.schemaVersion === 1) return oci.MediaType.DockerSchema1Signed;
   } catch {
     // Not JSON: keep what the upstream said.
   }
-  return contentType || MediaType.OciManifest;
+  return contentType || oci.MediaType.OciManifest;
 }

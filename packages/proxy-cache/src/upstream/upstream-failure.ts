@@ -8,7 +8,8 @@
  * Messages name the upstream host only: never a URL with userinfo, never
  * credentials or tokens.
  */
-import { RegistryError, type ErrorCode, type RegistryErrorOptions } from '@entrepot/registry-core';
+import { RegistryError } from '@entrepot/registry-core';
+import { type ErrorCode, type RegistryErrorOptions } from '../core-types';
 
 /**
  * - `network`: no HTTP answer (refused, reset, DNS, TLS, connection closed mid-body)

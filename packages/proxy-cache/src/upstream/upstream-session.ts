@@ -5,7 +5,8 @@
  * breaker around each operation, and the mapping of unexpected statuses to
  * UpstreamErrors.
  */
-import { RegistryError, type Clock, type Logger } from '@entrepot/registry-core';
+import { RegistryError } from '@entrepot/registry-core';
+import type { Clock, Logger } from '../core-types';
 import { pullScope } from './auth-challenge';
 import { discardBody, readBounded } from './body-stream';
 import type { CircuitBreaker } from './circuit-breaker';

@@ -7,6 +7,8 @@ import { createPointReads, type PointReads } from '../../../registry-core/src/db
 import { proxyCacheSchema } from '../../src/config/migrations';
 import { lifecycleSchema } from '../../src/config/lifecycle-migration';
 import { TagFreshness } from '../../src/freshness/tag-freshness';
+import { ShortMemo } from '../../../registry-core/src/services/short-memo';
+import { ContentUsage } from '../../../registry-core/src/services/content-usage';
 import type { Digest } from '@entrepot/registry-core';
 import { ManualClock } from '../upstream/helpers';
 
@@ -38,7 +40,7 @@ describe('TagFreshness', () => {
   function replica(clock: ManualClock): TagFreshness {
     const r = createPointReads(db);
     reads.push(r);
-    return new TagFreshness(db, r, clock);
+    return new TagFreshness(db, r, clock, (options) => new ShortMemo(clock, options), new ContentUsage(db));
   }
 
   /** The cache organization's expiration: how long a confirmed tag is fresh. */

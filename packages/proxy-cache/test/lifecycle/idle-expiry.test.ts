@@ -1,4 +1,4 @@
-import { parseDigest } from '@entrepot/registry-core';
+import { oci } from '@entrepot/registry-core';
 import { sleep } from '../../../../testing/tools';
 import { startCacheFixture, type CacheFixture } from '../e2e/cache-fixture';
 import { jobRuns, lifecycleOverrides, pull, pushTestImage, runJob, tagsOf } from './lifecycle-fixture';
@@ -24,8 +24,8 @@ describe('cache.expire: idle expiry (embedded backends)', () => {
     expect(await pull(fx.entrepot, fx.work, 'keeper/library/shared:1')).toBe(shared.pushed);
     expect((await fx.entrepot.api('PUT', '/repository/exp/library/pinned/tag/1/pin')).status).toBe(200);
     const storage = fx.entrepot.entrepot.services.storage;
-    const idleLayer = parseDigest(idle.manifests[0].layers[0].digest);
-    const sharedLayer = parseDigest(shared.manifests[0].layers[0].digest);
+    const idleLayer = oci.parseDigest(idle.manifests[0].layers[0].digest);
+    const sharedLayer = oci.parseDigest(shared.manifests[0].layers[0].digest);
     expect(await storage.blobs.stat(idleLayer)).not.toBeNull();
 
     // Only `hot` is pulled while the others go idle.

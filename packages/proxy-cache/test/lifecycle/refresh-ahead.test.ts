@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { parseDigest } from '@entrepot/registry-core';
+import { oci } from '@entrepot/registry-core';
 import { createOciImage, MULTI_ARCH, pushImage } from '../../../../testing/oci-images';
 import { sleep } from '../../../../testing/tools';
 import { startCacheFixture, type CacheFixture } from '../e2e/cache-fixture';
@@ -112,7 +112,7 @@ describe('cache.refresh: hot tags revalidated ahead of time (embedded backends)'
       (await jobRuns(fx.entrepot, 'warm', 'cache.refresh')).some((r) => Array.isArray(r.summary.changed_tags) && (r.summary.changed_tags as string[]).includes('library/multi:1')),
     );
     const storage = fx.entrepot.entrepot.services.storage;
-    for (const layer of arm64(second).layers) expect(await storage.blobs.stat(parseDigest(layer.digest))).toBeNull();
+    for (const layer of arm64(second).layers) expect(await storage.blobs.stat(oci.parseDigest(layer.digest))).toBeNull();
     fx.upstream.resetLog();
     expect((await get('manifests/1', second.mediaType)).length).toBe(second.size);
     await get(`manifests/${amd64(second).digest}`, amd64(second).mediaType);

@@ -1,5 +1,6 @@
 import { Registry } from 'prom-client';
-import type { CoreServices, Digest, OrganizationRow } from '@entrepot/registry-core';
+import type { Digest, OrganizationRow } from '@entrepot/registry-core';
+import type { CoreServices } from '../../../registry-core/src/server';
 import { startEntrepot, type TestInstance } from '../../../../testing/entrepot-instance';
 import { createPlugin } from '../../src';
 import { QuotaKeeper, type Admission } from '../../src/eviction/quota-keeper';
@@ -20,7 +21,7 @@ function heldStore(core: CoreServices, repoId: number, digest: string, size: num
     store: async () => {
       started();
       await gate;
-      await core.db('manifests').insert({ repo_id: repoId, digest, media_type: 'x', size, created_at: core.clock.now() });
+      await core.db('manifests').insert({ repo_id: repoId, digest, media_type: 'x', size, created_at: Date.now() });
     },
   };
 }
@@ -41,7 +42,8 @@ describe('quota admission', () => {
   beforeAll(async () => {
     instance = await startEntrepot({ plugins: [createPlugin] });
     core = instance.entrepot.services;
-    keeper = new QuotaKeeper(core, new TagFreshness(core.db, core.reads, core.clock), createEvictionMetrics({ ...core.metrics, registry: new Registry() }), true);
+    const ports = instance.entrepot.ports;
+    keeper = new QuotaKeeper(ports, new TagFreshness(ports.db, ports.reads, ports.clock, ports.memo, ports.usage), createEvictionMetrics({ ...ports.metrics, registry: new Registry() }), true);
     org = await core.repositories.ensureOrg('limited', false);
     repoId = (await core.repositories.ensure(org.id, 'r')).id;
     await core.quotas.create(org.id, LIMIT, 'lru');
@@ -127,8 +129,8 @@ describe('quota admission', () => {
   });
 
   it('stops counting a reservation that was never released after its time', async () => {
-    await core.db('quota_reservations').insert({ id: 'stale', org_id: org.id, bytes: 900, expires_at: core.clock.now() - 1 });
-    await core.db('quota_reservations').insert({ id: 'live', org_id: org.id, bytes: 70, expires_at: core.clock.now() + 60_000 });
+    await core.db('quota_reservations').insert({ id: 'stale', org_id: org.id, bytes: 900, expires_at: Date.now() - 1 });
+    await core.db('quota_reservations').insert({ id: 'live', org_id: org.id, bytes: 70, expires_at: Date.now() + 60_000 });
     expect(await core.quotas.measure(org.id)).toBe(70);
     expect(await core.db('quota_reservations').pluck('id')).toEqual(['live']);
   });
@@ -136,9 +138,9 @@ describe('quota admission', () => {
   it('evicts a ranked tag only while it still points at the image that was ranked', async () => {
     await core.db('manifests').insert({ repo_id: repoId, digest: digestOf('new'), media_type: 'x', size: 1, created_at: 0 });
     await core.db('tags').insert({ repo_id: repoId, name: 'latest', manifest_digest: digestOf('new'), updated_at: 0 });
-    expect((await core.removal.removeTag(repoId, 'latest', digestOf('old'))).tags).toBe(0);
+    expect((await instance.entrepot.ports.removal.removeTag(repoId, 'latest', digestOf('old'))).tags).toBe(0);
     expect(await core.db('tags').where({ repo_id: repoId, name: 'latest' }).first('manifest_digest')).toEqual({ manifest_digest: digestOf('new') });
-    expect((await core.removal.removeTag(repoId, 'latest', digestOf('new'))).tags).toBe(1);
+    expect((await instance.entrepot.ports.removal.removeTag(repoId, 'latest', digestOf('new'))).tags).toBe(1);
   });
 
   function heldStoreDone(name: string, size = 50): () => Promise<void> {

@@ -1,4 +1,4 @@
-import type { Logger } from '@entrepot/registry-core';
+import type { Logger } from '../../../registry-core/src/logging/logger';
 import { ALPINE_DISTRIBUTION, DEBIAN_DISTRIBUTION } from '../../../../testing/os-images';
 import type { ClairServer, VulnerabilityFixture } from '../../../../testing/clair';
 import type { TestInstance } from '../../../../testing/entrepot-instance';

@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import type { Readable } from 'node:stream';
-import type { Clock, Logger } from '@entrepot/registry-core';
+import type { Clock } from '../../../registry-core/src/services/clock';
+import type { Logger } from '../../../registry-core/src/logging/logger';
 import { UpstreamClient, type UpstreamClientOptions } from '../../src/upstream';
 
 export interface RecordedRequest {

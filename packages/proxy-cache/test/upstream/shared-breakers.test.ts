@@ -5,7 +5,8 @@
  * goes out, not two; its outcome reaches both.
  */
 import { randomBytes } from 'node:crypto';
-import { createLogger, systemClock } from '@entrepot/registry-core';
+import { createLogger } from '../../../registry-core/src/logging/logger';
+import { systemClock } from '../../../registry-core/src/services/clock';
 import { RedisChangeNotices } from '../../../registry-core/src/coordination/redis-change-notices';
 import { RedisCoordinator } from '../../../registry-core/src/coordination/redis-coordinator';
 import { CircuitBreaker, type BreakerPermit } from '../../src/upstream/circuit-breaker';

@@ -102,3 +102,12 @@ export function parseManifest(body: Buffer, declaredType?: string): ParsedManife
   if (isObject(doc.annotations)) parsed.annotations = doc.annotations as Record<string, string>;
   return parsed;
 }
+
+/** A referrer as the OCI referrers API lists it (an image index entry). */
+export interface ReferrerDescriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}

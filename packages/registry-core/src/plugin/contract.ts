@@ -2,27 +2,15 @@ import type { Readable } from 'node:stream';
 import type { Router } from 'express';
 import type { ApiDocs } from '../http/openapi/api-docs';
 import type { Config } from '../config/config';
-import type { Db, Migration } from '../db/database';
-import type { PointReads } from '../db/point-reads';
-import type { Storage, ByteRange } from '../storage/blob-store';
-import type { JobHandler, JobQueue } from '../jobs/job-queue';
-import type { Logger } from '../logging/logger';
-import type { CoreMetrics } from '../metrics/metrics';
+import type { Migration } from '../db/database';
+import type { BlobStat, ByteRange } from '../storage/blob-store';
+import type { JobHandler } from '../jobs/job-queue';
 import type { Digest } from '../oci/digest';
 import type { Reference } from '../oci/names';
 import type { Principal } from '../auth/principal';
-import type { ContentService, ReferrerDescriptor } from '../services/content-service';
-import type { RepositoryService, RepositoryRow, OrganizationRow } from '../services/repository-service';
-import type { AuditLog } from '../audit/audit-log';
-import type { SecretBox } from '../auth/secret-box';
-import type { Clock } from '../services/clock';
-import type { HttpHelpers } from '../http/http-helpers';
-import type { QuotaService } from '../services/quota-service';
-import type { PullStats } from '../services/pull-stats';
-import type { GarbageCollector } from '../services/garbage-collector';
-import type { ContentRemoval } from '../services/content-removal';
-import type { ChangeNotices } from '../coordination/change-notices';
-import type { Coordinator } from '../coordination/coordinator';
+import type { ReferrerDescriptor } from '../oci/manifest';
+import type { RepositoryRow, OrganizationRow } from '../services/repository-service';
+import type { CorePorts } from './ports';
 
 /** How a pull was satisfied (or, `blocked`, refused by a pull guard), for audit logs and metrics. */
 export type CacheResult = 'hit' | 'miss' | 'revalidated' | 'stale' | 'bypass' | 'blocked';
@@ -82,17 +70,18 @@ export interface BlobHit {
  */
 export interface LookupSource {
   readonly id: string;
-  resolveManifest(ref: Reference, ctx: LookupContext): Promise<ManifestHit | null>;
+  findManifest(ref: Reference, ctx: LookupContext): Promise<ManifestHit | null>;
   /**
    * Called when a tag was found locally, before it is served: a source owning the
    * repository may revalidate it and return a newer hit. Return null to keep `local`.
    */
   revalidateTag?(tag: string, local: ManifestHit, ctx: LookupContext): Promise<ManifestHit | null>;
   /**
-   * Called for blobs that are not linked to the repository locally (they may still be
-   * stored for another repository: the source decides whether this one may see them).
+   * Called for blobs that are not linked to the repository locally; `stored` is what
+   * the blob store holds (another repository's copy: the source decides whether this
+   * one may see it), null when it holds nothing.
    */
-  resolveBlob(digest: Digest, ctx: LookupContext): Promise<BlobHit | null>;
+  findBlob(digest: Digest, ctx: LookupContext, stored: BlobStat | null): Promise<BlobHit | null>;
   /** Tags as the source knows them (merged with local tags by the caller), or null. */
   listTags?(ctx: LookupContext, local: string[]): Promise<string[] | null>;
   /**
@@ -124,7 +113,7 @@ export interface PullEvent {
 
 /** Maps a `/v2/<name>` path that names no organization (mirror-style requests). */
 export interface NameResolver {
-  resolve(name: string, query: { ns?: string }): Promise<RepoTarget | null>;
+  targetOf(name: string, query: { ns?: string }): Promise<RepoTarget | null>;
 }
 
 /** Refuses writes (push, delete, mount) to repositories a plugin owns. Throws DENIED. */
@@ -151,40 +140,12 @@ export interface RegistrationPoints {
   onPull(observer: (event: PullEvent) => void): void;
 }
 
-/** What a plugin may use once the core is up. */
-export interface CoreServices {
-  config: Config;
-  logger: Logger;
-  metrics: CoreMetrics;
-  db: Db;
-  /** Prepared single-row lookups for the pull path (see db/point-reads). */
-  reads: PointReads;
-  storage: Storage;
-  queue: JobQueue;
-  content: ContentService;
-  repositories: RepositoryService;
-  audit: AuditLog;
-  secrets: SecretBox;
-  clock: Clock;
-  http: HttpHelpers;
-  quotas: QuotaService;
-  pullStats: PullStats;
-  gc: GarbageCollector;
-  removal: ContentRemoval;
-  /** Asks for a garbage-collection pass soon (deduplicated job). */
-  requestGc(): Promise<void>;
-  /** Locks that hold across replicas (single flight, quota admission). */
-  coordinator: Coordinator;
-  /** Tells every replica to forget rows it keeps in memory (`ShortMemo`'s `shared` option). */
-  notices: ChangeNotices;
-}
-
 export interface RegistryPlugin {
   readonly id: string;
   /** Synchronous: declares extension points before the core starts. */
   register(points: RegistrationPoints): void;
   /** Called after migrations, before the server listens. */
-  init(services: CoreServices): Promise<void>;
+  init(core: CorePorts): Promise<void>;
 }
 
 /** What a plugin module exports: a factory, so that nothing is module-level state. */

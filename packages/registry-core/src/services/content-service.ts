@@ -3,7 +3,7 @@ import { Db, inTransaction, isMissingParentRow } from '../db/database';
 import type { PointRead, PointReads } from '../db/point-reads';
 import { RegistryError } from '../errors/registry-error';
 import { Digest, digestAlgorithm, digestOf } from '../oci/digest';
-import { isNonDistributable, parseManifest, ParsedManifest } from '../oci/manifest';
+import { isNonDistributable, parseManifest, ParsedManifest, type ReferrerDescriptor } from '../oci/manifest';
 import { MAX_MANIFEST_BYTES } from '../oci/media-types';
 import { Reference } from '../oci/names';
 import type { ManifestHit } from '../plugin/contract';
@@ -15,13 +15,6 @@ import { ByteBudgetLru } from './byte-budget-lru';
 /** Memory for manifest bodies read from storage. */
 const MANIFEST_CACHE_BYTES = 32 * 1024 * 1024;
 
-export interface ReferrerDescriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  artifactType?: string;
-  annotations?: Record<string, string>;
-}
 
 export interface TagRow {
   name: string;

@@ -20,14 +20,14 @@ export class NameResolution {
   ) {}
 
   /** The organization and repository a name maps to; for a name under an organization, read in one query. */
-  async resolve(name: string, query: { ns?: string }): Promise<ResolvedName | null> {
+  async targetOf(name: string, query: { ns?: string }): Promise<ResolvedName | null> {
     const { head, rest } = splitFirstSegment(name);
     if (rest) {
       const found = await this.repositories.findOrgWithRepository(head, rest);
       if (found) return { target: { org: found.org, repoName: rest, fullName: name, route: 'explicit', ns: query.ns }, repository: found.repository };
     }
     for (const resolver of this.resolvers) {
-      const target = await resolver.resolve(name, query);
+      const target = await resolver.targetOf(name, query);
       if (target) return { target, repository: await this.repositories.find(target.org.id, target.repoName) };
     }
     return null;

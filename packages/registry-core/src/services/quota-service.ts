@@ -110,6 +110,11 @@ export class QuotaService {
   }
 
   /** Bytes referenced by the organization, each distinct digest counted once. */
+  /** Warning limits the usage crossed since it was last told (each is reported once). */
+  crossedWarnings(orgId: number, limitBytes: number, usageBytes: number): ReturnType<QuotaLimitService['crossedWarnings']> {
+    return this.limits.crossedWarnings(orgId, limitBytes, usageBytes);
+  }
+
   async usage(orgId: number): Promise<number> {
     const row = await this.db
       .select(this.db.raw('COALESCE(SUM(size), 0) AS total'))

@@ -3,7 +3,8 @@ import { Digest } from '../oci/digest';
 import { Reference, referenceString } from '../oci/names';
 import type { BlobHit, LookupContext, LookupSource, ManifestHit, PullGuard } from '../plugin/contract';
 import { Storage } from '../storage/blob-store';
-import { ContentService, ReferrerDescriptor } from './content-service';
+import type { ContentService } from './content-service';
+import type { ReferrerDescriptor } from '../oci/manifest';
 
 /**
  * The lookup chain: local storage first, then each registered source in order
@@ -33,7 +34,7 @@ export class RegistryService {
     }
     if (local) return { ...local, cacheResult: 'hit' };
     for (const source of this.sources) {
-      const hit = await source.resolveManifest(ref, ctx);
+      const hit = await source.findManifest(ref, ctx);
       if (hit) return hit;
     }
     throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${referenceString(ref)} not found in ${ctx.target.fullName}`);
@@ -41,21 +42,19 @@ export class RegistryService {
 
   /** Throws BLOB_UNKNOWN when no source has it for this repository. */
   async getBlob(digest: Digest, ctx: LookupContext): Promise<BlobHit> {
-    if (ctx.repository && (await this.content.isBlobLinked(ctx.repository.id, digest))) {
-      const stat = await this.storage.blobs.stat(digest);
-      if (stat) {
-        const blobs = this.storage.blobs;
-        return {
-          digest,
-          size: stat.size,
-          open: (range) => blobs.read(digest, range),
-          redirectUrl: blobs.redirectUrl ? () => blobs.redirectUrl!(digest, 300) : undefined,
-          cacheResult: 'hit',
-        };
-      }
+    const blobs = this.storage.blobs;
+    const stored = await blobs.stat(digest);
+    if (stored && ctx.repository && (await this.content.isBlobLinked(ctx.repository.id, digest))) {
+      return {
+        digest,
+        size: stored.size,
+        open: (range) => blobs.read(digest, range),
+        redirectUrl: blobs.redirectUrl ? () => blobs.redirectUrl!(digest, 300) : undefined,
+        cacheResult: 'hit',
+      };
     }
     for (const source of this.sources) {
-      const hit = await source.resolveBlob(digest, ctx);
+      const hit = await source.findBlob(digest, ctx, stored);
       if (hit) return hit;
     }
     throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} not found in ${ctx.target.fullName}`);

@@ -30,10 +30,8 @@ export const HTTP_IMPORT_EXCEPTIONS: HttpImportException[] = [
   { from: 'server.ts', module: '*', typeOnly: false, why: 'the composition root builds the HTTP application' },
   { from: 'main.ts', module: '*', typeOnly: false, why: 'the process entry point may start the HTTP server' },
   { from: 'plugin/contract.ts', module: 'http/openapi/api-docs', typeOnly: true, why: "plugins describe their API routes (`addApiRoutes`'s `docs`)" },
-  { from: 'plugin/contract.ts', module: 'http/http-helpers', typeOnly: true, why: "plugins' routes use the core's request helpers (`CoreServices.http`)" },
+  { from: 'plugin/ports.ts', module: 'http/http-helpers', typeOnly: true, why: "plugins' routes use the core's request helpers (`CorePorts.http`)" },
   { from: 'plugin/loader.ts', module: 'http/openapi/api-docs', typeOnly: true, why: 'the loader collects the plugins\' `addApiRoutes` registrations' },
-  { from: 'index.ts', module: 'http/openapi/api-docs', typeOnly: true, why: 'the public index re-exports the plugin contract\'s types' },
-  { from: 'index.ts', module: 'http/http-helpers', typeOnly: true, why: 'the public index re-exports the plugin contract\'s types' },
 ];
 
 interface ImportSite {

@@ -32,7 +32,7 @@ export function repositoryMiddleware(deps: RegistryRouteDeps): RequestHandler {
     req.entrepot.auth = auth;
     const principal = auth.principal;
     const ns = typeof req.query.ns === 'string' ? req.query.ns : undefined;
-    const resolved = await deps.names.resolve(path.name, { ns });
+    const resolved = await deps.names.targetOf(path.name, { ns });
     // Anonymous callers are challenged; one that already holds an (anonymous) token is told its scope is insufficient.
     const denied = (message: string): RegistryError =>
       principal.kind === 'anonymous'

@@ -42,7 +42,7 @@ export function uploadHandlers(deps: RegistryRouteDeps) {
     const from = typeof req.query.from === 'string' ? req.query.from : null;
     if (!mount || !from) return false;
     validateRepositoryName(from);
-    const source = await deps.names.resolve(from, {});
+    const source = await deps.names.targetOf(from, {});
     if (!source || source.target.route !== 'explicit') return false;
     const { target, repository: sourceRepo } = source;
     if (!sourceRepo || !(await deps.content.isBlobLinked(sourceRepo.id, mount))) return false;

@@ -1,4 +1,4 @@
-import { RecentChunks } from '../../src/fill/recent-chunks';
+import { RecentChunks } from '../../src/arrivals/recent-chunks';
 
 const MiB = 1024 * 1024;
 

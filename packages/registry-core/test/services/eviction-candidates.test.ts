@@ -1,9 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDb, migrate, type Db } from '../../../registry-core/src/db/database';
-import { coreMigrations } from '../../../registry-core/src/db/migrations/core-migrations';
-import { nextCandidate } from '../../src/eviction/candidates';
+import { createDb, migrate, type Db } from '../../src/db/database';
+import { coreMigrations } from '../../src/db/migrations/core-migrations';
+import { ContentUsage } from '../../src/services/content-usage';
+
+const first = async (db: Db, orgId: number, policy: 'lru' | 'lfu', now: number, protect?: { repoId: number; tag?: string }) => (await new ContentUsage(db).evictionCandidates(orgId, policy, now, 1, protect))[0] ?? null;
 
 const DAY = 24 * 3600 * 1000;
 const NOW = 100 * DAY;
@@ -40,20 +42,20 @@ describe('eviction candidates', () => {
   });
 
   it('lru picks the least recently pulled unpinned tag', async () => {
-    expect(await nextCandidate(db, 1, 'lru', NOW)).toMatchObject({ kind: 'tag', tag: 'old' });
+    expect(await first(db, 1, 'lru', NOW)).toMatchObject({ kind: 'tag', tag: 'old' });
   });
 
   it('lfu counts pulls within a window: many pulls long ago lose to a few recent ones', async () => {
-    expect(await nextCandidate(db, 1, 'lfu', NOW)).toMatchObject({ kind: 'tag', tag: 'old' });
+    expect(await first(db, 1, 'lfu', NOW)).toMatchObject({ kind: 'tag', tag: 'old' });
     // Without the window, 40 pulls would have kept "old" over "recent".
-    expect(await nextCandidate(db, 1, 'lfu', NOW, { repoId, tag: 'old' })).toMatchObject({ kind: 'tag', tag: 'recent' });
+    expect(await first(db, 1, 'lfu', NOW, { repoId, tag: 'old' })).toMatchObject({ kind: 'tag', tag: 'recent' });
   });
 
   it('never offers a pinned tag, and offers untagged manifests first', async () => {
     await db('manifests').insert({ repo_id: repoId, digest: `sha256:${'u'.padEnd(64, '0')}`, media_type: 'x', size: 1, created_at: 5 });
-    expect(await nextCandidate(db, 1, 'lru', NOW)).toMatchObject({ kind: 'manifest', digest: `sha256:${'u'.padEnd(64, '0')}` });
+    expect(await first(db, 1, 'lru', NOW)).toMatchObject({ kind: 'manifest', digest: `sha256:${'u'.padEnd(64, '0')}` });
     await db('manifests').where({ digest: `sha256:${'u'.padEnd(64, '0')}` }).delete();
     await db('tags').whereNot({ name: 'pinned' }).update({ pinned: true });
-    expect(await nextCandidate(db, 1, 'lru', NOW)).toBeNull();
+    expect(await first(db, 1, 'lru', NOW)).toBeNull();
   });
 });

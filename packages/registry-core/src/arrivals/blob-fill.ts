@@ -3,42 +3,68 @@ import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { createDigester, digestAlgorithm, FileRangeStream, RegistryError, type BlobStore, type BufferPool, type Digest, type GrowingFile, type Logger } from '@entrepot/registry-core';
+import { RegistryError } from '../errors/registry-error';
+import { createDigester, digestAlgorithm, type Digest } from '../oci/digest';
+import type { Logger } from '../logging/logger';
+import type { BlobStore } from '../storage/blob-store';
+import type { BufferPool } from '../storage/buffer-pool';
+import { FileRangeStream, type GrowingFile } from '../storage/file-range-stream';
 import { BatchedWriter } from './batched-writer';
 import { RecentChunks } from './recent-chunks';
 
-/** Opens the upstream body at `offset`; `offset` in the result is where the body really starts (0 if Range was ignored). */
+/** Opens the source's body at `offset`; `offset` in the result is where the body really starts (0 if Range was ignored). */
 export type BlobOpener = (offset: number, signal: AbortSignal) => Promise<{ stream: Readable; size: number; offset: number }>;
 
-export interface FillOptions {
+/** What the side that knows where a blob comes from (a pull-through cache's upstream) gives a fill. */
+export interface FillRequest {
   digest: Digest;
-  /** Which upstream repository and credentials the fill reads from (see BlobLookup). */
+  /** Where the bytes come from (upstream repository and credentials): fills are shared without a check only within one origin. */
   originKey: string;
-  scratchDir: string;
-  blobs: BlobStore;
-  /** Buffers readers read the scratch file into. */
-  buffers: BufferPool;
   open: BlobOpener;
-  logger: Logger;
-  /** Whether a mid-body failure may be resumed with a Range request. */
+  /** Whether a mid-body failure may be resumed from the bytes received (a Range request). */
   isResumable(err: unknown): boolean;
   maxResumes?: number;
-  /** Counts bytes received from the upstream. */
-  onUpstreamBytes?(bytes: number): void;
+  /** Counts bytes received from the source. */
+  onSourceBytes?(bytes: number): void;
   onDigestMismatch?(): void;
-  /** false: stream to readers but do not keep the blob (it would not fit the quota). */
-  keep?: boolean;
+  /** Where the verified blob goes (default: the blob store). */
+  store?: Pick<BlobStore, 'importVerifiedFile'>;
+}
+
+/** What the core adds: where the fill stages its file, how readers read it, where the blob goes. */
+export interface FillOptions extends FillRequest {
+  scratchDir: string;
+  store: Pick<BlobStore, 'importVerifiedFile'>;
+  /** Buffers readers read the scratch file into. */
+  buffers: BufferPool;
+  logger: Logger;
+  /** Records a committed blob for a repository (null: stored for nobody yet); false when it vanished meanwhile. */
+  link(repoId: number | null, digest: Digest): Promise<boolean>;
+}
+
+/** A quota reservation (or similar) held until the blob is linked, or will not be. */
+export interface KeepHold {
+  release(): Promise<void> | void;
+}
+
+/** A hold's release never fails the fill (nor a request): what it guards expires by itself. */
+async function releaseQuietly(hold: KeepHold): Promise<void> {
+  try {
+    await hold.release();
+  } catch {
+    // Leases and reservations lapse on their own.
+  }
 }
 
 type FillState = 'starting' | 'running' | 'committed' | 'failed';
 
 /**
- * One upstream download of a blob, owned by the process rather than by the
- * request that started it. Bytes go to a scratch file while being hashed; any
- * number of readers tail that file up to the bytes written so far. When the
- * hash matches, the file is committed to the blob store; a broken upstream
- * connection is resumed from the last byte with a Range request. A reader
- * going away never cancels the fill.
+ * One download of a blob from its source, owned by the process rather than by
+ * the request that started it. Bytes go to a scratch file while being hashed;
+ * any number of readers tail that file from any offset up to the bytes written
+ * so far. When the hash matches, the file is committed to the blob store and
+ * linked to the repositories that keep it; a broken connection is resumed from
+ * the last byte with a Range request. A reader going away never cancels the fill.
  */
 export class BlobFill implements GrowingFile {
   readonly digest: Digest;
@@ -60,6 +86,10 @@ export class BlobFill implements GrowingFile {
   private readonly path: string;
   private file: FileHandle | null = null;
   private readers = 0;
+  /** Repositories to link the blob to once stored, with what each holds until then. */
+  private readonly keepers = new Map<number | null, KeepHold[]>();
+  /** Released when the fill ends (see `holdUntilDone`). */
+  private readonly untilDone: KeepHold[] = [];
   private resolveReady!: () => void;
   private rejectReady!: (err: Error) => void;
   /** Resolves once the size is known and bytes may be read; rejects if the upstream could not be opened. */
@@ -184,7 +214,7 @@ export class BlobFill implements GrowingFile {
             }
             if (writer.received + data.length > this.size) throw new RegistryError('UNAVAILABLE', `upstream sent more than ${this.size} bytes for ${this.digest}`);
             hash.update(data);
-            this.options.onUpstreamBytes?.(data.length);
+            this.options.onSourceBytes?.(data.length);
             this.recent.add(this.received, data);
             this.received += data.length;
             this.notify();
@@ -215,17 +245,21 @@ export class BlobFill implements GrowingFile {
       this.verified = true;
       this.notify();
       await this.file.sync();
-      if (this.options.keep !== false) await this.commit();
+      await this.options.store.importVerifiedFile(this.digest, this.path);
+      await this.linkKept();
       this.state = 'committed';
       this.notify();
     } catch (err) {
       this.failure = err instanceof Error ? err : new Error(String(err));
       this.state = 'failed';
+      for (const holds of this.keepers.values()) for (const hold of holds) await releaseQuietly(hold);
+      this.keepers.clear();
       this.rejectReady(this.failure);
       this.notify();
       this.options.logger.warn('blob fill failed', { digest: this.digest, written: this.written, size: this.size, error: this.failure.message });
       throw this.failure;
     } finally {
+      for (const hold of this.untilDone.splice(0)) await releaseQuietly(hold);
       // Everything received is on disk by now (or the fill failed): readers use the file.
       this.recent.clear();
       await this.closeFileIfUnused();
@@ -233,10 +267,56 @@ export class BlobFill implements GrowingFile {
   }
 
   /**
-   * Readers hold the scratch file open and read by position, so the file can be
-   * moved into the blob store (or uploaded and removed) under them.
+   * Records the blob for the repositories that asked to keep it (see `keepFor`),
+   * then lets their holds go. Readers hold the scratch file open and read by
+   * position, so it can move into the blob store under them.
    */
-  private async commit(): Promise<void> {
-    await this.options.blobs.importVerifiedFile(this.digest, this.path);
+  private async linkKept(): Promise<void> {
+    // Requests joining while links are written add keepers: link until none are left.
+    while (this.keepers.size > 0) {
+      const [repoId, holds] = this.keepers.entries().next().value!;
+      this.keepers.delete(repoId);
+      await this.linkAndRelease(repoId, holds);
+    }
   }
+
+  private async linkAndRelease(repoId: number | null, holds: KeepHold[]): Promise<void> {
+    try {
+      // False when garbage collection took an earlier copy meanwhile: the next pull fetches it again.
+      await this.options.link(repoId, this.digest);
+    } catch (err) {
+      this.options.logger.error('could not link a filled blob', { digest: this.digest, error: String(err) });
+    } finally {
+      for (const hold of holds) await releaseQuietly(hold);
+    }
+  }
+
+  /** Lets `hold` go (a lease on the download, say) once the fill has ended, committed or failed. */
+  holdUntilDone(hold: KeepHold): void {
+    if (this.state === 'committed' || this.state === 'failed') {
+      void releaseQuietly(hold);
+      return;
+    }
+    this.untilDone.push(hold);
+  }
+
+  /**
+   * Keeps the blob for a repository once it is stored (null: stored, linked to
+   * none: a manifest that references it keeps it), releasing `hold` then — or at
+   * once if the fill fails. Asked after the fill committed, it links right away.
+   */
+  keepFor(repoId: number | null, hold?: KeepHold): void {
+    if (this.state === 'committed') {
+      void this.linkAndRelease(repoId, hold ? [hold] : []);
+      return;
+    }
+    if (this.state === 'failed') {
+      if (hold) void releaseQuietly(hold);
+      return;
+    }
+    const holds = this.keepers.get(repoId) ?? [];
+    if (hold) holds.push(hold);
+    this.keepers.set(repoId, holds);
+  }
+
 }

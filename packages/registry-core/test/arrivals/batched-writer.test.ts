@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BatchedWriter } from '../../src/fill/batched-writer';
+import { BatchedWriter } from '../../src/arrivals/batched-writer';
 
 describe('BatchedWriter', () => {
   let dir: string;

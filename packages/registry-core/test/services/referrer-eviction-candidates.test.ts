@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import knex from 'knex';
-import { createDb, ensureDatabaseExists, migrate, type Db } from '../../../registry-core/src/db/database';
-import { coreMigrations } from '../../../registry-core/src/db/migrations/core-migrations';
-import { nextCandidates } from '../../src/eviction/candidates';
+import { createDb, ensureDatabaseExists, migrate, type Db } from '../../src/db/database';
+import { coreMigrations } from '../../src/db/migrations/core-migrations';
+import { ContentUsage } from '../../src/services/content-usage';
 
 const MYSQL_URL = process.env.ENTREPOT_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
@@ -80,14 +80,14 @@ describe.each([
   afterAll(() => backend?.cleanup());
 
   it('offers the image, an orphaned referrer, but neither the subject-linked referrer nor the cosign signature tag', async () => {
-    const found = await nextCandidates(backend.db, orgId, 'lru', 1000, 10);
+    const found = await new ContentUsage(backend.db).evictionCandidates(orgId, 'lru', 1000, 10);
     expect(found.map((c) => (c.kind === 'tag' ? `tag:${c.tag}` : `manifest:${c.digest}`))).toEqual([`manifest:${ORPHAN_SBOM}`, 'tag:1.0']);
   });
 
   it('offers the signature tag once its subject is gone', async () => {
     await backend.db('tags').where({ repo_id: repoId, name: '1.0' }).delete();
     await backend.db('manifests').where({ repo_id: repoId, digest: IMAGE }).delete();
-    const found = await nextCandidates(backend.db, orgId, 'lru', 1000, 10);
+    const found = await new ContentUsage(backend.db).evictionCandidates(orgId, 'lru', 1000, 10);
     expect(found.map((c) => (c.kind === 'tag' ? `tag:${c.tag}` : `manifest:${c.digest}`))).toEqual([`manifest:${SBOM}`, `manifest:${ORPHAN_SBOM}`, `tag:sha256-${'a'.repeat(64)}.sig`]);
   });
 });
