@@ -13,8 +13,10 @@ async function main(): Promise<void> {
   const entrepot = await createEntrepot(config, { logger });
   const port = await entrepot.listen();
   const allocator = currentAllocator();
-  const trimHeap = await glibcHeapTrimmer(logger, allocator);
-  const idleCollection = new IdleCollection(logger, { release: [() => entrepot.services.storage.buffers.shrink()], trimHeap: trimHeap ?? undefined }).start();
+  // Measurement switches (removed once the knobs are decided).
+  const trimHeap = process.env.KNOB_MALLOC_TRIM === 'off' ? null : await glibcHeapTrimmer(logger, allocator);
+  const idleCollection = new IdleCollection(logger, { release: [() => entrepot.services.storage.buffers.shrink()], trimHeap: trimHeap ?? undefined });
+  if (process.env.KNOB_IDLE_GC !== 'off') idleCollection.start();
   logger.info('Entrepot listening', { port, tls: Boolean(config.tls), database: config.database.client, storage: config.storage.driver, queue: config.queue.driver, allocator, heapTrim: trimHeap !== null, flags: config.flags });
   const missing = missingNodeFlags(process.execArgv);
   if (missing.length > 0) {

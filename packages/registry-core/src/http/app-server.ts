@@ -17,6 +17,7 @@ export interface TlsFiles {
  * prototype is already the app's, Express's call changes nothing.
  */
 export function createAppServer(app: Express, tls?: TlsFiles): Server {
+  if (process.env.KNOB_APP_PROTOTYPES === 'off') return tls ? createHttpsServer(tls, app) : createHttpServer(app);
   const classes = { IncomingMessage: appRequestClass(app), ServerResponse: appResponseClass(app) };
   return tls ? createHttpsServer({ ...tls, ...classes }, app) : createHttpServer(classes, app);
 }
