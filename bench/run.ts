@@ -12,7 +12,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import * as os from 'node:os';
 import { join, resolve } from 'node:path';
-import { allocatorInMaps } from '../packages/registry-core/src/runtime-flags';
+import { allocatorInMaps } from '../packages/registry-core/src/runtime/node-flags';
 import { skopeoCopyOut } from '../testing/oci-images';
 import { ClairServer } from '../testing/clair';
 import { TempDir, sleep } from '../testing/tools';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { S3Server } from '../../testing/s3-server';
 import { TempDir, freePort, run, stopProcess, trackChild, waitForHttp } from '../../testing/tools';
 import { UpstreamRegistry } from '../../testing/upstream-registry';
-import { launcherSpawn } from '../../packages/registry-core/src/runtime-flags';
+import { launcherSpawn } from '../../packages/registry-core/src/runtime/node-flags';
 import { findPid } from './proc';
 import { log } from './util';
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 import { ConfigError, loadConfig } from './config/config';
-import { IdleCollection } from './idle-collection';
 import { createLogger } from './logging/logger';
-import { glibcHeapTrimmer } from './memory-trim';
-import { currentAllocator, missingNodeFlags } from './runtime-flags';
+import { IdleCollection } from './runtime/idle-collection';
+import { knobOn } from './runtime/knobs';
+import { glibcHeapTrimmer } from './runtime/memory-trim';
+import { currentAllocator, missingNodeFlags } from './runtime/node-flags';
 import { createEntrepot } from './server';
 
 /** `npm start`: loads the config, starts Entrepot, and shuts down gracefully on SIGTERM/SIGINT. */
@@ -13,10 +14,9 @@ async function main(): Promise<void> {
   const entrepot = await createEntrepot(config, { logger });
   const port = await entrepot.listen();
   const allocator = currentAllocator();
-  // Measurement switches (removed once the knobs are decided).
-  const trimHeap = process.env.KNOB_MALLOC_TRIM === 'off' ? null : await glibcHeapTrimmer(logger, allocator);
+  const trimHeap = knobOn('MALLOC_TRIM') ? await glibcHeapTrimmer(logger, allocator) : null;
   const idleCollection = new IdleCollection(logger, { release: [() => entrepot.services.storage.buffers.shrink()], trimHeap: trimHeap ?? undefined });
-  if (process.env.KNOB_IDLE_GC !== 'off') idleCollection.start();
+  if (knobOn('IDLE_GC')) idleCollection.start();
   logger.info('Entrepot listening', { port, tls: Boolean(config.tls), database: config.database.client, storage: config.storage.driver, queue: config.queue.driver, allocator, heapTrim: trimHeap !== null, flags: config.flags });
   const missing = missingNodeFlags(process.execArgv);
   if (missing.length > 0) {

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { NODE_FLAGS, allocatorInMaps, launcherSpawn } from '../../../registry-core/src/runtime-flags';
+import { NODE_FLAGS, allocatorInMaps, launcherSpawn } from '../../../registry-core/src/runtime/node-flags';
 import { freePort } from '../../../../testing/tools';
 import { EntrepotProcess } from './entrepot-process';
 

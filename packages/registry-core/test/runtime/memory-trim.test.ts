@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { exposeGc } from '../../src/idle-collection';
+import { exposeGc } from '../../src/runtime/idle-collection';
 import { createLogger } from '../../src/logging/logger';
-import { glibcHeapTrimmer } from '../../src/memory-trim';
+import { glibcHeapTrimmer } from '../../src/runtime/memory-trim';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

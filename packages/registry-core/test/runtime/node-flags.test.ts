@@ -1,4 +1,4 @@
-import { NODE_FLAGS, allocatorInMaps, missingNodeFlags } from '../../src/runtime-flags';
+import { NODE_FLAGS, allocatorInMaps, missingNodeFlags } from '../../src/runtime/node-flags';
 
 describe('missingNodeFlags', () => {
   it('names the recommended flags a process was started without', () => {

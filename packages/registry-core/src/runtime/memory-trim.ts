@@ -1,5 +1,5 @@
-import type { Logger } from './logging/logger';
-import type { Allocator } from './runtime-flags';
+import type { Logger } from '../logging/logger';
+import type { Allocator } from './node-flags';
 
 /** Gives free C-heap memory back to the system; resolves true when some was. */
 export type TrimHeap = () => Promise<boolean>;
