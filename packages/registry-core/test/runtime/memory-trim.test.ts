@@ -15,7 +15,7 @@ describe('glibcHeapTrimmer', () => {
   const logger = createLogger({ level: 'error' });
 
   it('returns free heap pages below live allocations to the system, which free() alone keeps', async () => {
-    const trim = await glibcHeapTrimmer(logger, 'system');
+    const trim = await glibcHeapTrimmer(logger);
     expect(trim).not.toBeNull();
     const gc = exposeGc();
     // 64 KiB buffers come from glibc's heap (below its mmap threshold). Every
