@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --runs N --only 1,4 --contenders entrepot,distribution --cpu-prof DIR --allocator system --scanner]`
+ * `npm run bench [-- --quick] [-- --runs N --only 1,4 --contenders entrepot,distribution --cpu-prof DIR --scanner]`
  *
  * Measures Entrepot (embedded: SQLite + fs; scale-out: MariaDB + Redis + S3)
  * against CNCF Distribution in proxy mode, direct pulls from the upstream and
@@ -8,11 +8,10 @@
  * See docs/BENCHMARKS.md.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import * as os from 'node:os';
 import { join, resolve } from 'node:path';
-import { allocatorInMaps } from '../packages/registry-core/src/runtime-flags';
 import { skopeoCopyOut } from '../testing/oci-images';
 import { ClairServer } from '../testing/clair';
 import { TempDir, sleep } from '../testing/tools';
@@ -102,8 +101,6 @@ interface Options {
   only: Set<string> | null;
   contenders: Set<ContenderId> | null;
   cpuProfDir?: string;
-  /** Entrepot's C allocator (ENTREPOT_ALLOCATOR of its launcher); unset: the launcher's default. */
-  allocator?: 'jemalloc' | 'system';
   scaleOut: boolean;
   /** Also run Entrepot with Clair scanning on (a real Clair) for scenario 7. */
   scanner: boolean;
@@ -115,7 +112,6 @@ function parseArgs(argv: string[]): Options {
   let only: Set<string> | null = null;
   let contenders: Set<ContenderId> | null = null;
   let cpuProfDir: string | undefined;
-  let allocator: Options['allocator'];
   let scaleOut = true;
   let scanner = false;
   for (let i = 0; i < argv.length; i++) {
@@ -130,11 +126,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--only') only = new Set(next().split(','));
     else if (a === '--contenders') contenders = new Set(next().split(',') as ContenderId[]);
     else if (a === '--cpu-prof') cpuProfDir = resolve(next());
-    else if (a === '--allocator') {
-      const v = next();
-      if (v !== 'jemalloc' && v !== 'system') throw new Error('--allocator must be jemalloc or system');
-      allocator = v;
-    } else if (a === '--no-scaleout') scaleOut = false;
+    else if (a === '--no-scaleout') scaleOut = false;
     else if (a === '--scanner') scanner = true;
     else if (a === '--wrk-seconds') sizes.wrkSeconds = Number(next());
     else if (a === '--growth-repos') sizes.growthRepos = Number(next());
@@ -143,7 +135,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--lazy-mbps') sizes.lazyMbps = Number(next());
     else throw new Error(`unknown argument ${a}`);
   }
-  return { quick, sizes, only, contenders, cpuProfDir, allocator, scaleOut, scanner };
+  return { quick, sizes, only, contenders, cpuProfDir, scaleOut, scanner };
 }
 
 /** First line a command prints of its version (some print on stderr, some exit non-zero). */
@@ -625,14 +617,14 @@ async function main(): Promise<void> {
     }
     if (want('distribution')) started.push(await startDistributionProxy(upstream));
     if (want('distribution-s3')) started.push(await startDistributionS3Proxy(upstream));
-    if (want('entrepot')) started.push(await startEntrepot({ repoRoot: REPO_ROOT, upstreamUrl: upstream.url, cpuProfDir: opts.cpuProfDir, allocator: opts.allocator }));
+    if (want('entrepot')) started.push(await startEntrepot({ repoRoot: REPO_ROOT, upstreamUrl: upstream.url, cpuProfDir: opts.cpuProfDir }));
     if (opts.scanner && want('entrepot-scanner')) {
       clair = await ClairServer.start();
-      started.push(await startEntrepot({ repoRoot: REPO_ROOT, upstreamUrl: upstream.url, allocator: opts.allocator, scanner: { url: clair.url, psk: clair.psk } }));
+      started.push(await startEntrepot({ repoRoot: REPO_ROOT, upstreamUrl: upstream.url, scanner: { url: clair.url, psk: clair.psk } }));
     }
     if (want('entrepot-scaleout') && opts.scaleOut) {
       try {
-        started.push(await startEntrepot({ repoRoot: REPO_ROOT, upstreamUrl: upstream.url, scaleOut: true, cpuProfDir: opts.cpuProfDir, allocator: opts.allocator }));
+        started.push(await startEntrepot({ repoRoot: REPO_ROOT, upstreamUrl: upstream.url, scaleOut: true, cpuProfDir: opts.cpuProfDir }));
       } catch (err) {
         const msg = `Entrepot scale-out did not start: ${(err as Error).message.split('\n').slice(0, 4).join(' ')}`;
         log(msg);
@@ -640,10 +632,6 @@ async function main(): Promise<void> {
       }
     }
     log(`contenders: ${started.map((c) => `${c.id}=${c.url}`).join(' ')}`);
-    for (const c of started) {
-      const pid = c.id.startsWith('entrepot') ? c.pid() : undefined;
-      if (pid) facts[`${c.id} C allocator`] = allocatorInMaps(readFileSync(`/proc/${pid}/maps`, 'utf8'));
-    }
     const ctx: Ctx = { opts, s, work, upstream, nginx, all: started, results };
     const runScenario = async (keys: string[], name: string, fn: () => Promise<void>): Promise<void> => {
       if (opts.only && !keys.some((k) => opts.only?.has(k))) return;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { S3Server } from '../../testing/s3-server';
 import { TempDir, freePort, run, stopProcess, trackChild, waitForHttp } from '../../testing/tools';
 import { UpstreamRegistry } from '../../testing/upstream-registry';
-import { launcherSpawn } from '../../packages/registry-core/src/runtime-flags';
+import { launcherSpawn } from '../../packages/registry-core/src/runtime/node-flags';
 import { findPid } from './proc';
 import { log } from './util';
 
@@ -113,8 +113,6 @@ export interface EntrepotOptions {
   scaleOut?: boolean;
   /** Directory for `node --cpu-prof` output. */
   cpuProfDir?: string;
-  /** ENTREPOT_ALLOCATOR for the launcher; unset: its default (the C library's allocator). */
-  allocator?: 'jemalloc' | 'system';
   /** Security scanning on, with this Clair (embedded mode only). */
   scanner?: { url: string; psk: string | null };
 }
@@ -155,7 +153,6 @@ export async function startEntrepot(opts: EntrepotOptions): Promise<EntrepotCont
       ENTREPOT_LOG_LEVEL: 'error',
       PROXY_CACHE_ALLOWED_UPSTREAM_HOSTS: '127.0.0.1:*',
       NODE_ENV: 'production',
-      ...(opts.allocator ? { ENTREPOT_ALLOCATOR: opts.allocator } : {}),
     });
     if (opts.scanner) {
       Object.assign(env, {

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 import { ConfigError, loadConfig } from './config/config';
-import { IdleCollection } from './idle-collection';
 import { createLogger } from './logging/logger';
-import { glibcHeapTrimmer } from './memory-trim';
-import { currentAllocator, missingNodeFlags } from './runtime-flags';
+import { IdleCollection } from './runtime/idle-collection';
+import { knobOn } from './runtime/knobs';
+import { glibcHeapTrimmer } from './runtime/memory-trim';
+import { missingNodeFlags } from './runtime/node-flags';
 import { createEntrepot } from './server';
 
 /** `npm start`: loads the config, starts Entrepot, and shuts down gracefully on SIGTERM/SIGINT. */
@@ -12,10 +13,10 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.log_level });
   const entrepot = await createEntrepot(config, { logger });
   const port = await entrepot.listen();
-  const allocator = currentAllocator();
-  const trimHeap = await glibcHeapTrimmer(logger, allocator);
-  const idleCollection = new IdleCollection(logger, { release: [() => entrepot.services.storage.buffers.shrink()], trimHeap: trimHeap ?? undefined }).start();
-  logger.info('Entrepot listening', { port, tls: Boolean(config.tls), database: config.database.client, storage: config.storage.driver, queue: config.queue.driver, allocator, heapTrim: trimHeap !== null, flags: config.flags });
+  const trimHeap = knobOn('MALLOC_TRIM') ? await glibcHeapTrimmer(logger) : null;
+  const idleCollection = new IdleCollection(logger, { release: [() => entrepot.services.storage.buffers.shrink()], trimHeap: trimHeap ?? undefined });
+  if (knobOn('IDLE_GC')) idleCollection.start();
+  logger.info('Entrepot listening', { port, tls: Boolean(config.tls), database: config.database.client, storage: config.storage.driver, queue: config.queue.driver, heapTrim: trimHeap !== null, flags: config.flags });
   const missing = missingNodeFlags(process.execArgv);
   if (missing.length > 0) {
     logger.warn('started without the recommended Node flags: cold pulls spend much of their CPU on garbage collection (README, "Configuration")', { missing });

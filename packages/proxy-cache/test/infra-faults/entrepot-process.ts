@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { launcherSpawn } from '../../../registry-core/src/runtime-flags';
+import { launcherSpawn } from '../../../registry-core/src/runtime/node-flags';
 import { ADMIN_PASSWORD, ADMIN_USER, basicAuth } from '../../../../testing/entrepot-instance';
 import { OutputTail, stopProcess, trackChild, waitForHttp } from '../../../../testing/tools';
 

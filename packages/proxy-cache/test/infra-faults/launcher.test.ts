@@ -1,17 +1,13 @@
 /**
  * The server launcher `npm start` runs (packages/registry-core/bin/entrepot-server):
- * Node with the recommended V8 flags on the C library's allocator, jemalloc
- * preloaded on request, and a clear refusal of a setting it cannot honour.
+ * Node with the recommended V8 flags, and the Node options it is given.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { NODE_FLAGS, allocatorInMaps, launcherSpawn } from '../../../registry-core/src/runtime-flags';
+import { join } from 'node:path';
+import { NODE_FLAGS } from '../../../registry-core/src/runtime/node-flags';
 import { freePort } from '../../../../testing/tools';
 import { EntrepotProcess } from './entrepot-process';
-
-const REPO_ROOT = resolve(__dirname, '../../../..');
 
 describe('the server launcher', () => {
   let work: string;
@@ -33,11 +29,10 @@ describe('the server launcher', () => {
       config: { log_level: 'info' },
     });
 
-  const processFacts = (entrepot: EntrepotProcess): { allocator: string; cmdline: string[] } => {
+  const processFacts = (entrepot: EntrepotProcess): { cmdline: string[] } => {
     const pid = entrepot.pid;
     if (!pid) throw new Error('Entrepot is not running');
     return {
-      allocator: allocatorInMaps(readFileSync(`/proc/${pid}/maps`, 'utf8')),
       cmdline: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean),
     };
   };
@@ -52,33 +47,14 @@ describe('the server launcher', () => {
     return JSON.parse(line) as Record<string, unknown>;
   };
 
-  it('starts Node with the recommended flags on the C library allocator by default', async () => {
+  it('starts Node with the recommended flags', async () => {
     const entrepot = await start('default', {});
     try {
       const facts = processFacts(entrepot);
-      expect(facts.allocator).toBe('system');
       expect(facts.cmdline).toEqual(expect.arrayContaining([...NODE_FLAGS]));
       expect(facts.cmdline[facts.cmdline.length - 1]).toMatch(/registry-core\/dist\/main\.js$/);
-      expect(listening(entrepot)).toMatchObject({ allocator: 'system', heapTrim: true });
+      expect(listening(entrepot)).toMatchObject({ heapTrim: true });
       expect(entrepot.log()).not.toMatch(/started without the recommended Node flags/);
-    } finally {
-      await entrepot.stop();
-    }
-  }, 60_000);
-
-  it('preloads jemalloc with ENTREPOT_ALLOCATOR=jemalloc (libjemalloc2 is installed by the test setup), and the server works on it', async () => {
-    const entrepot = await start('jemalloc', { ENTREPOT_ALLOCATOR: 'jemalloc' });
-    try {
-      const facts = processFacts(entrepot);
-      expect(facts.allocator).toBe('jemalloc');
-      expect(facts.cmdline).toEqual(expect.arrayContaining([...NODE_FLAGS]));
-      expect(listening(entrepot)).toMatchObject({ allocator: 'jemalloc', heapTrim: false });
-      const environ = readFileSync(`/proc/${entrepot.pid}/environ`, 'utf8').split('\0');
-      expect(environ).toContain('MALLOC_CONF=background_thread:true,dirty_decay_ms:2000,muzzy_decay_ms:0');
-      const created = await entrepot.api('POST', '/organization/', { name: 'onjemalloc' });
-      expect(created.status).toBe(201);
-      const listed = await entrepot.api('GET', '/organization/onjemalloc');
-      expect(listed.status).toBe(200);
     } finally {
       await entrepot.stop();
     }
@@ -97,21 +73,4 @@ describe('the server launcher', () => {
     }
     expect(readdirSync(profiles).filter((f) => f.endsWith('.cpuprofile'))).toHaveLength(1);
   }, 60_000);
-
-  const launch = (env: Record<string, string>) => {
-    const how = launcherSpawn(REPO_ROOT, process.execPath, { PATH: process.env.PATH, ...env });
-    return spawnSync(how.command, how.args, { env: how.env, encoding: 'utf8', timeout: 20_000 });
-  };
-
-  it('refuses to start when jemalloc is required and missing', () => {
-    const result = launch({ ENTREPOT_ALLOCATOR: 'jemalloc', ENTREPOT_JEMALLOC_PATH: join(work, 'no-such-libjemalloc.so.2') });
-    expect(result.status).toBe(2);
-    expect(result.stderr).toMatch(/ENTREPOT_ALLOCATOR=jemalloc but libjemalloc\.so\.2 was not found/);
-  });
-
-  it('refuses an unknown allocator', () => {
-    const result = launch({ ENTREPOT_ALLOCATOR: 'tcmalloc' });
-    expect(result.status).toBe(2);
-    expect(result.stderr).toMatch(/ENTREPOT_ALLOCATOR must be system or jemalloc, not "tcmalloc"/);
-  });
 });

@@ -1,7 +1,6 @@
 /**
  * A bounded soak (SPEC §6): 20 clients pull through Entrepot (the real
- * `main.js` in a child process) for ENTREPOT_SOAK_SECONDS (default 120),
- * on the C allocator ENTREPOT_SOAK_ALLOCATOR names (default: the launcher's):
+ * `main.js` in a child process) for ENTREPOT_SOAK_SECONDS (default 120):
  * some images again and again, and new images pushed to the upstream while
  * the soak runs, which several clients then pull cold at once. A fault proxy
  * between Entrepot and the upstream injects a fault for five seconds in every
@@ -36,7 +35,6 @@ import {
 
 const ORG = 'hub';
 const SECONDS = Number(process.env.ENTREPOT_SOAK_SECONDS ?? 120);
-const ALLOCATOR = process.env.ENTREPOT_SOAK_ALLOCATOR;
 const CLIENTS = 20;
 /** A fault every minute, or four in a shorter run. */
 const PERIOD_S = Math.max(15, Math.min(60, Math.floor(SECONDS / 4)));
@@ -79,7 +77,7 @@ describe(`soak: ${CLIENTS} clients for ${SECONDS} s with a fault every ${PERIOD_
       dataDir: join(work, 'data'),
       port: await freePort(),
       configPath: join(work, 'entrepot.yml'),
-      env: { PROXY_CACHE_ALLOWED_UPSTREAM_HOSTS: '127.0.0.1:*', ...(ALLOCATOR ? { ENTREPOT_ALLOCATOR: ALLOCATOR } : {}) },
+      env: { PROXY_CACHE_ALLOWED_UPSTREAM_HOSTS: '127.0.0.1:*' },
       config: {
         log_level: 'error',
         proxy_cache: {
@@ -191,7 +189,7 @@ describe(`soak: ${CLIENTS} clients for ${SECONDS} s with a fault every ${PERIOD_
     const mbPerMin = slope(steady.map((s) => ({ x: (s.t - startedAt) / 60_000, y: s.bytes / MiB })));
     report(
       'soak',
-      `${SECONDS} s, ${CLIENTS} clients, allocator ${ALLOCATOR ?? 'default'}: ${pulls.length} pulls (${pulls.filter((p) => p.result.ok).length} ok, ${cold.length} of not-yet-cached images), ` +
+      `${SECONDS} s, ${CLIENTS} clients: ${pulls.length} pulls (${pulls.filter((p) => p.result.ok).length} ok, ${cold.length} of not-yet-cached images), ` +
         `${fresh.length} images pushed during the run; statuses ${JSON.stringify(statuses)}; ` +
         `faults ${JSON.stringify(windows.map((w) => ({ name: w.name, at: Math.round((w.start - startedAt) / 1000) })))}; ` +
         `RSS after warm-up ${(initial / MiB).toFixed(1)} MB, final ${(final / MiB).toFixed(1)} MB, peak ${(peak / MiB).toFixed(1)} MB, ` +

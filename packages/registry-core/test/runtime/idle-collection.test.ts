@@ -1,4 +1,4 @@
-import { exposeGc, IdleCollection } from '../../src/idle-collection';
+import { exposeGc, IdleCollection } from '../../src/runtime/idle-collection';
 import { createLogger } from '../../src/logging/logger';
 
 const MiB = 1024 * 1024;

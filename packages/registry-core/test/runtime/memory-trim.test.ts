@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { exposeGc } from '../../src/idle-collection';
+import { exposeGc } from '../../src/runtime/idle-collection';
 import { createLogger } from '../../src/logging/logger';
-import { glibcHeapTrimmer } from '../../src/memory-trim';
+import { glibcHeapTrimmer } from '../../src/runtime/memory-trim';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -15,7 +15,7 @@ describe('glibcHeapTrimmer', () => {
   const logger = createLogger({ level: 'error' });
 
   it('returns free heap pages below live allocations to the system, which free() alone keeps', async () => {
-    const trim = await glibcHeapTrimmer(logger, 'system');
+    const trim = await glibcHeapTrimmer(logger);
     expect(trim).not.toBeNull();
     const gc = exposeGc();
     // 64 KiB buffers come from glibc's heap (below its mmap threshold). Every

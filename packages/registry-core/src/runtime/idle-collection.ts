@@ -1,7 +1,7 @@
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { Logger } from './logging/logger';
+import type { Logger } from '../logging/logger';
 import type { TrimHeap } from './memory-trim';
 
 export interface IdleCollectionOptions {

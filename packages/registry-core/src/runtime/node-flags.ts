@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /**
  * V8 flags Entrepot's process is meant to run with, as its launcher passes
- * them (SERVER_LAUNCHER; README, "Configuration"). V8 counts the fresh 64 KiB
+ * them (SERVER_LAUNCHER; README.md in this folder). V8 counts the fresh 64 KiB
  * buffer of every socket read against the old generation's limit; when that
  * limit sits only a few dozen megabytes above the live heap, a fill or an S3
  * read starts a full garbage collection every few dozen megabytes. The initial
@@ -17,8 +16,8 @@ export const NODE_FLAGS: readonly string[] = ['--initial-old-space-size=128'];
 
 /**
  * The shell script `npm start` runs, from the repository root: Node with
- * NODE_FLAGS and the C allocator ENTREPOT_ALLOCATOR chooses. Benchmarks and
- * process-level tests start Entrepot through it so they measure what operators run.
+ * NODE_FLAGS. Benchmarks and process-level tests start Entrepot through it so
+ * they measure what operators run.
  */
 export const SERVER_LAUNCHER = 'packages/registry-core/bin/entrepot-server';
 
@@ -33,21 +32,4 @@ export function missingNodeFlags(execArgv: readonly string[]): string[] {
     const name = flag.split('=')[0];
     return !execArgv.some((arg) => arg === name || arg.startsWith(`${name}=`));
   });
-}
-
-/** The C allocator a process runs on: the C library's, or jemalloc preloaded by the launcher. */
-export type Allocator = 'jemalloc' | 'system';
-
-/** Which C allocator a process's memory map (`/proc/<pid>/maps`) shows in use. */
-export function allocatorInMaps(maps: string): Allocator {
-  return /\/libjemalloc\.so(\.\d+)*$/m.test(maps) ? 'jemalloc' : 'system';
-}
-
-/** The C allocator of this process ('system' where /proc cannot tell). */
-export function currentAllocator(): Allocator {
-  try {
-    return allocatorInMaps(readFileSync('/proc/self/maps', 'utf8'));
-  } catch {
-    return 'system';
-  }
 }

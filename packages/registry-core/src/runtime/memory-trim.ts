@@ -1,5 +1,4 @@
-import type { Logger } from './logging/logger';
-import type { Allocator } from './runtime-flags';
+import type { Logger } from '../logging/logger';
 
 /** Gives free C-heap memory back to the system; resolves true when some was. */
 export type TrimHeap = () => Promise<boolean>;
@@ -8,7 +7,7 @@ type AsyncMallocTrim = (pad: number, done: (err: unknown, released: number) => v
 
 /**
  * glibc's `malloc_trim(0)`, run on a worker thread, or null where there is
- * none (another C library, or jemalloc preloaded by the launcher).
+ * none (another C library).
  *
  * glibc's `free` returns memory to the system only from the top of a heap.
  * After a burst of transfers, buffers freed below ones still alive leave
@@ -17,8 +16,8 @@ type AsyncMallocTrim = (pad: number, done: (err: unknown, released: number) => v
  * for it, so it is called through koffi, whose package carries prebuilt
  * binaries (no build step at install).
  */
-export async function glibcHeapTrimmer(logger: Logger, allocator: Allocator): Promise<TrimHeap | null> {
-  if (process.platform !== 'linux' || allocator !== 'system') return null;
+export async function glibcHeapTrimmer(logger: Logger): Promise<TrimHeap | null> {
+  if (process.platform !== 'linux') return null;
   let mallocTrim: AsyncMallocTrim;
   try {
     const koffi = await import('koffi');
