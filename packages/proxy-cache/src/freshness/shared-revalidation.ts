@@ -18,21 +18,23 @@ export class SharedRevalidation {
   constructor(private readonly coordinator: Coordinator) {}
 
   /**
-   * `work` under the lease of `key`; when another replica holds it, waits for
-   * it and returns `afterOther()`, or `work()` when that gives null.
+   * `work` under the lease of `key`, unless `doneElsewhere()` (read once the
+   * lease is had, or once another replica let it go) answers instead: a
+   * replica may finish a revalidation between this one's look at the tag
+   * and its taking the lease.
    */
-  async run<T>(key: string, work: () => Promise<T>, afterOther: () => Promise<T | null>): Promise<T> {
+  async run<T>(key: string, work: () => Promise<T>, doneElsewhere: () => Promise<T | null>): Promise<T> {
     const name = `revalidate:${key}`;
     const lease = await this.coordinator.tryAcquire(name, LEASE_MS).catch(() => null);
     if (lease) {
       try {
-        return await work();
+        return (await doneElsewhere()) ?? (await work());
       } finally {
         void lease.release().catch(() => undefined);
       }
     }
     const deadline = Date.now() + LEASE_MS;
     while (Date.now() < deadline && (await this.coordinator.isHeld(name).catch(() => false))) await sleep(LOOK_AGAIN_MS);
-    return (await afterOther()) ?? work();
+    return (await doneElsewhere()) ?? work();
   }
 }
