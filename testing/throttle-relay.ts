@@ -8,8 +8,9 @@
  *
  * A rate of 0 passes bodies through unthrottled; `throttle()` changes the rate
  * of responses already streaming too. `blackHole` makes the upstream accept
- * requests and never answer them (a hung upstream); `addHeaders` adds headers
- * to every response (e.g. `RateLimit-Remaining`).
+ * requests and never answer them (a hung upstream); `delayMs` holds each
+ * request that long before passing it on; `addHeaders` adds headers to every
+ * response (e.g. `RateLimit-Remaining`).
  *
  * `ignoreRange` strips Range headers, so the upstream answers 200 with the
  * whole blob (an upstream that does not honour Range). Every request is logged
@@ -48,6 +49,8 @@ export class ThrottleRelay {
   cutOnce: { rangeStart: number; afterBytes: number } | null = null;
   /** Requests are logged and held open without an answer. */
   blackHole = false;
+  /** Each request reaches the upstream this long after it arrived (a slow upstream answer). */
+  delayMs = 0;
   /** Headers added to every response. */
   addHeaders: Record<string, string> = {};
   /** Response body bytes sent to clients so far, all requests together. */
@@ -101,10 +104,22 @@ export class ThrottleRelay {
     }
     const entry: RelayedRequest = { method: req.method ?? 'GET', path: (req.url ?? '').split('?')[0], range: req.headers.range, status: 0, bytes: 0, startedAt: Date.now(), endedAt: 0 };
     this.log.push(entry);
+    res.on('close', () => {
+      if (!entry.endedAt) entry.endedAt = Date.now();
+    });
     if (this.blackHole) {
       req.resume();
       return;
     }
+    const delay = this.delayMs;
+    if (delay > 0) req.pause();
+    const forward = (): void => this.forward(req, res, headers, entry);
+    if (delay > 0) setTimeout(forward, delay);
+    else forward();
+  }
+
+  private forward(req: http.IncomingMessage, res: http.ServerResponse, headers: http.OutgoingHttpHeaders, entry: RelayedRequest): void {
+    if (res.destroyed) return;
     const out = http.request({ host: this.upstream.hostname, port: this.upstream.port, method: req.method, path: req.url, headers }, (up) => {
       entry.status = up.statusCode ?? 0;
       const back: http.OutgoingHttpHeaders = {};
@@ -115,9 +130,6 @@ export class ThrottleRelay {
     });
     out.on('error', () => res.destroy());
     req.pipe(out);
-    res.on('close', () => {
-      if (!entry.endedAt) entry.endedAt = Date.now();
-    });
   }
 
   /** Relays the body in slices, each sent no earlier than the throttle allows. */

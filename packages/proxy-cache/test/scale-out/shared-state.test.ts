@@ -93,14 +93,20 @@ describe('state shared by three replicas behind nginx', () => {
     expect(await pullManifest(cluster.url, 'fresh')).toEqual({ status: 200, digest: image.digest });
     await sleep(EXPIRATION_S * 1000 + 500);
     upstream.resetLog();
+    // A slow upstream answer keeps the revalidation under way while the pulls of all three replicas arrive.
+    relay.delayMs = 1000;
     const pulls = await Promise.all(cluster.replicas.flatMap((r) => Array.from({ length: 3 }, () => pullManifest(r.process.url, 'fresh'))));
     expect(pulls).toEqual(Array.from({ length: 9 }, () => ({ status: 200, digest: image.digest })));
+    // Past the revalidation deadline the pulls were answered from the cache; the revalidation ends on its own.
+    await sleep(1500);
+    relay.delayMs = 0;
     const requests = (await upstream.settledRequests()).filter((r) => r.path === manifestPath('fresh'));
     expect(requests.map((r) => r.method)).toEqual(['HEAD']);
   }, 120_000);
 
   it('applies a cache configuration change made through one replica on the others at once', async () => {
     const image = await pushSmall('conf');
+    await pushSmall('conf-other');
     expect(await pullManifest(cluster.url, 'conf')).toEqual({ status: 200, digest: image.digest });
     await sleep(EXPIRATION_S * 1000 + 500);
     const [first, ...others] = cluster.replicas;
@@ -113,6 +119,8 @@ describe('state shared by three replicas behind nginx', () => {
       expect(res.status).toBe(201);
       await res.arrayBuffer();
     };
+    // The others read the configuration now (a pull of another tag), so that only a notice can make them read it again soon.
+    for (const r of others) expect((await pullManifest(r.process.url, 'conf-other')).status).toBe(200);
     // A longer staleness period: the tag is fresh again on every replica, which therefore leave the upstream alone.
     await configure(3600);
     upstream.resetLog();
