@@ -26,11 +26,13 @@ describe('fill lease', () => {
   let owner: RedisCoordinator;
   let other: RedisCoordinator;
   let held: HeldFillLease | null = null;
+  let ownerClosed = false;
   const digest = `sha256:${'ab'.repeat(32)}` as Digest;
 
   beforeEach(async () => {
     prefix = `entrepot-test-${randomBytes(4).toString('hex')}`;
     owner = new RedisCoordinator(REDIS_URL, prefix, logger);
+    ownerClosed = false;
     other = new RedisCoordinator(REDIS_URL, prefix, logger);
     // Both connected before the test starts.
     await other.isHeld('warm-up');
@@ -40,7 +42,7 @@ describe('fill lease', () => {
   afterEach(async () => {
     held?.release();
     held = null;
-    await owner.close();
+    if (!ownerClosed) await owner.close();
     await other.close();
   });
 
@@ -67,6 +69,7 @@ describe('fill lease', () => {
     held = await acquireFillLease(owner, digest, 'http://owner:1', logger);
     // The holder's connection to Redis is gone, as with a killed process: nothing renews the lease.
     await owner.close();
+    ownerClosed = true;
     let taken: HeldFillLease | null = null;
     for (let i = 0; i < 200 && !taken; i++) {
       taken = await acquireFillLease(other, digest, 'http://other:1', logger);
