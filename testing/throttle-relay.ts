@@ -6,6 +6,12 @@
  * - `per-connection`: each response gets `bytesPerSecond` of its own (a CDN
  *   that caps what one connection carries).
  *
+ * A rate of 0 passes bodies through unthrottled; `throttle()` changes the rate
+ * of responses already streaming too. `blackHole` makes the upstream accept
+ * requests and never answer them (a hung upstream); `delayMs` holds each
+ * request that long before passing it on; `addHeaders` adds headers to every
+ * response (e.g. `RateLimit-Remaining`).
+ *
  * `ignoreRange` strips Range headers, so the upstream answers 200 with the
  * whole blob (an upstream that does not honour Range). Every request is logged
  * with its Range header, status, the body bytes relayed and when it started
@@ -41,14 +47,23 @@ export class ThrottleRelay {
   ignoreRange = false;
   /** Cuts (TCP reset) the first response to a range starting at `rangeStart` after `afterBytes`, once. */
   cutOnce: { rangeStart: number; afterBytes: number } | null = null;
+  /** Requests are logged and held open without an answer. */
+  blackHole = false;
+  /** Each request reaches the upstream this long after it arrived (a slow upstream answer). */
+  delayMs = 0;
+  /** Headers added to every response. */
+  addHeaders: Record<string, string> = {};
+  /** Response body bytes sent to clients so far, all requests together. */
+  delivered = 0;
 
   private constructor(
     private readonly server: http.Server,
     private readonly upstream: URL,
     private readonly mode: ThrottleMode,
-    private readonly bytesPerSecond: number,
+    private bytesPerSecond: number,
   ) {}
 
+  /** `bytesPerSecond` 0: unthrottled until `throttle()` says otherwise. */
   static async start(upstreamUrl: string, mode: ThrottleMode, bytesPerSecond: number): Promise<ThrottleRelay> {
     const server = http.createServer();
     const relay = new ThrottleRelay(server, new URL(upstreamUrl), mode, bytesPerSecond);
@@ -59,6 +74,11 @@ export class ThrottleRelay {
 
   get url(): string {
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** 0: no limit. Applies to responses already streaming too. */
+  throttle(bytesPerSecond: number): void {
+    this.bytesPerSecond = bytesPerSecond;
   }
 
   requests(): RelayedRequest[] {
@@ -84,18 +104,32 @@ export class ThrottleRelay {
     }
     const entry: RelayedRequest = { method: req.method ?? 'GET', path: (req.url ?? '').split('?')[0], range: req.headers.range, status: 0, bytes: 0, startedAt: Date.now(), endedAt: 0 };
     this.log.push(entry);
+    res.on('close', () => {
+      if (!entry.endedAt) entry.endedAt = Date.now();
+    });
+    if (this.blackHole) {
+      req.resume();
+      return;
+    }
+    const delay = this.delayMs;
+    if (delay > 0) req.pause();
+    const forward = (): void => this.forward(req, res, headers, entry);
+    if (delay > 0) setTimeout(forward, delay);
+    else forward();
+  }
+
+  private forward(req: http.IncomingMessage, res: http.ServerResponse, headers: http.OutgoingHttpHeaders, entry: RelayedRequest): void {
+    if (res.destroyed) return;
     const out = http.request({ host: this.upstream.hostname, port: this.upstream.port, method: req.method, path: req.url, headers }, (up) => {
       entry.status = up.statusCode ?? 0;
       const back: http.OutgoingHttpHeaders = {};
       for (const [name, value] of Object.entries(up.headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) back[name] = value;
+      Object.assign(back, this.addHeaders);
       res.writeHead(up.statusCode ?? 502, back);
       void this.pump(up, res, entry);
     });
     out.on('error', () => res.destroy());
     req.pipe(out);
-    res.on('close', () => {
-      if (!entry.endedAt) entry.endedAt = Date.now();
-    });
   }
 
   /** Relays the body in slices, each sent no earlier than the throttle allows. */
@@ -111,9 +145,13 @@ export class ThrottleRelay {
           if (res.destroyed) return;
           const slice = chunk.subarray(at, at + SLICE);
           const now = Date.now();
-          const cost = (slice.length / this.bytesPerSecond) * 1000;
+          const rate = this.bytesPerSecond;
+          const cost = rate > 0 ? (slice.length / rate) * 1000 : 0;
           let sendAt: number;
-          if (this.mode === 'total') {
+          if (rate <= 0) {
+            sendAt = now;
+            ownCursor = now;
+          } else if (this.mode === 'total') {
             sendAt = Math.max(now - CATCH_UP_MS, this.sharedCursor);
             this.sharedCursor = sendAt + cost;
           } else {
@@ -127,6 +165,7 @@ export class ThrottleRelay {
             return;
           }
           entry.bytes += slice.length;
+          this.delivered += slice.length;
           if (!res.write(slice)) await drained(res);
         }
       }

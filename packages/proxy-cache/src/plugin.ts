@@ -31,6 +31,7 @@ import { createSignatureMetrics, SignaturePolicy } from './signatures/signature-
 import { PeerClient } from './peer/peer-client';
 import { PeerServer } from './peer/peer-server';
 import { SharedBreakers } from './upstream/shared-breakers';
+import { SharedRateLimits } from './upstream/shared-rate-limits';
 
 /** The parts built in `init`, once the core's services exist. */
 interface Runtime {
@@ -141,7 +142,15 @@ export class ProxyCachePlugin implements RegistryPlugin {
     // Across replicas (Redis coordination), one replica's failures open every replica's breaker and one probes.
     const shared = core.coordinator.kind === 'redis' ? new SharedBreakers(core.notices, core.coordinator, core.logger, this.settings.breaker_cooldown_ms) : undefined;
     const stats = new StatsRecorder(core.db, core.clock, core.logger, this.settings.stats_flush_ms);
-    const pool = new UpstreamPool(core.config.instance_name, this.settings, configs, metrics, core.logger, core.clock, (info) => stats.upstreamResponse(info), shared);
+    // The upstream counts every replica's requests together: the RateLimit-Remaining one replica sees is every replica's.
+    const rateLimits =
+      core.coordinator.kind === 'redis'
+        ? new SharedRateLimits(core.notices, (host, remaining, at) => {
+            metrics.rateLimitRemaining.set({ upstream: host }, remaining);
+            stats.rateLimit(host, remaining, at);
+          })
+        : undefined;
+    const pool = new UpstreamPool(core.config.instance_name, this.settings, configs, metrics, core.logger, core.clock, (info) => stats.upstreamResponse(info), shared, rateLimits);
     this.pool = pool;
     const freshness = new TagFreshness(core.db, core.reads, core.clock, core.memo, core.usage);
     const referrerLists = new ReferrerLists(core.db, core.clock);

@@ -86,22 +86,9 @@ export class FollowerSource {
         this.source = 'upstream';
         return this.upstream(offset, signal);
       }
-      const stored = await blobs.stat(this.digest);
-      if (stored) {
-        this.source = 'storage';
-        const from = offset > 0 && offset < stored.size ? offset : 0;
-        const stream = await blobs.read(this.digest, from > 0 ? { start: from, end: stored.size - 1 } : undefined);
-        return { stream: ownChunks(stream), size: stored.size, offset: from };
-      }
+      // The owner first: while it runs, asking it costs one request, where storage costs a lookup that finds nothing.
       const holder = await coordinator.holderOf(name);
-      if (holder === null) {
-        this.lease = await acquireFillLease(coordinator, this.digest, selfUrl, this.deps.logger);
-        if (this.lease) this.deps.logger.info('taking over a blob fill whose owner is gone', { digest: this.digest, at: offset });
-        continue;
-      }
-      // An owner without a peer listener: its blob is read from storage once stored.
-      if (holder === '') deadline = Date.now() + GIVE_UP_AFTER_MS;
-      else if (holder !== selfUrl) {
+      if (holder && holder !== selfUrl) {
         try {
           const body = await peers.open(holder, this.digest, offset, signal);
           this.source = 'peer';
@@ -110,6 +97,21 @@ export class FollowerSource {
           if (!(err instanceof PeerUnavailable)) throw err;
         }
       }
+      // Read after the lease: an owner stores the blob before it lets the lease go.
+      const stored = await blobs.stat(this.digest);
+      if (stored) {
+        this.source = 'storage';
+        const from = offset > 0 && offset < stored.size ? offset : 0;
+        const stream = await blobs.read(this.digest, from > 0 ? { start: from, end: stored.size - 1 } : undefined);
+        return { stream: ownChunks(stream), size: stored.size, offset: from };
+      }
+      if (holder === null) {
+        this.lease = await acquireFillLease(coordinator, this.digest, selfUrl, this.deps.logger);
+        if (this.lease) this.deps.logger.info('taking over a blob fill whose owner is gone', { digest: this.digest, at: offset });
+        continue;
+      }
+      // An owner without a peer listener: its blob is read from storage once stored.
+      if (holder === '') deadline = Date.now() + GIVE_UP_AFTER_MS;
       if (Date.now() > deadline) throw new RegistryError('UNAVAILABLE', `no replica could supply ${this.digest}; retry the pull`);
       await sleep(LOOK_AGAIN_MS, undefined, { signal });
     }

@@ -11,7 +11,7 @@ import type { PeerSettings } from '../config/plugin-settings';
 export const PEER_FILL_PATH = '/peer/v1/fills/';
 /** How long a request waits for a fill its owner is still starting (lease taken, upstream not yet answered). */
 const FILL_APPEAR_WAIT_MS = 3000;
-const FILL_APPEAR_POLL_MS = 20;
+const FILL_APPEAR_POLL_MS = 5;
 
 /**
  * The internal listener from which other replicas read the fills this replica

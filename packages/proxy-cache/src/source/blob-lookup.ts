@@ -211,6 +211,11 @@ export class BlobLookup {
       if (this.deps.fills.get(digest)) return this.startFill(req, digest);
       const lease = await acquireFillLease(this.deps.coordinator, digest, peers?.selfUrl ?? '', this.deps.logger);
       if (lease) {
+        // The previous owner may have stored the blob and let the lease go since this request looked.
+        if (await this.deps.storage.blobs.stat(digest)) {
+          lease.release();
+          return 'stored';
+        }
         const outcome = await this.startFill(req, digest);
         outcome.fill.holdUntilDone(lease);
         return outcome;

@@ -1,5 +1,6 @@
 import { RegistryError, type ManifestHit, oci } from '@entrepot/registry-core';
 import { Coalescer } from '../freshness/coalescer';
+import { SharedRevalidation } from '../freshness/shared-revalidation';
 import { mayServeStale } from '../freshness/stale-policy';
 import { cacheRequest, ensureRepository, type CacheDeps, type CacheRequest } from './cache-context';
 import { type LookupContext } from '@entrepot/registry-core';
@@ -10,13 +11,17 @@ import { upstreamFailureOf } from '../upstream/upstream-failure';
  * Manifests of cache organizations (R-PULL, R-STALE, R-COHERENT, R-OFFLINE):
  * misses are fetched whole and stored byte for byte; cached tags are served
  * without upstream traffic inside the staleness period, then revalidated with
- * one HEAD (coalesced across concurrent requests), and served stale when the
+ * one HEAD (coalesced across concurrent requests, on this replica and across
+ * replicas), and served stale when the
  * upstream fails within the stale-if-error window.
  */
 export class ManifestLookup {
   private readonly inFlight = new Coalescer<ManifestHit>();
+  private readonly acrossReplicas: SharedRevalidation;
 
-  constructor(private readonly deps: CacheDeps) {}
+  constructor(private readonly deps: CacheDeps) {
+    this.acrossReplicas = new SharedRevalidation(deps.coordinator);
+  }
 
   async find(ref: oci.Reference, ctx: LookupContext): Promise<ManifestHit | null> {
     const req = await cacheRequest(this.deps, ctx);
@@ -41,12 +46,29 @@ export class ManifestLookup {
     const key = `${ctx.target.org.id}|${ctx.target.repoName}|${tag}`;
     const staleAllowed = age < (req.config.expirationS + req.config.staleIfErrorS) * 1000;
     // A refresh job's revalidation this pull joined does not serve stale itself: this pull may.
-    const revalidation = this.inFlight.run(key, () => this.revalidateNow(req, tag, local, age)).catch((err: unknown) => {
-      if (staleAllowed && mayServeStale(err)) return this.stale(req, local, err);
-      throw err;
-    });
+    const revalidation = this.inFlight
+      .run(key, () => this.acrossReplicas.run(key, () => this.revalidateNow(req, tag, local, age), () => this.revalidatedElsewhere(req, tag, local)))
+      .catch((err: unknown) => {
+        if (staleAllowed && mayServeStale(err)) return this.stale(req, local, err);
+        throw err;
+      });
     if (!staleAllowed) return revalidation;
     return this.withinDeadline(revalidation, () => this.stale(req, local, 'revalidation exceeded its deadline'));
+  }
+
+  /**
+   * The outcome of the revalidation another replica just made of `tag`, from
+   * the database: the tag as it confirmed it, or null when it did not (it
+   * failed) and this replica must ask the upstream itself.
+   */
+  private async revalidatedElsewhere(req: CacheRequest, tag: string, local: ManifestHit): Promise<ManifestHit | null> {
+    const repoId = req.ctx.repository!.id;
+    const expirationMs = req.config.expirationS * 1000;
+    const check = await this.deps.freshness.lastCheck(repoId, tag, expirationMs);
+    if (!check || this.deps.clock.now() - check.checkedAt >= expirationMs) return null;
+    if (check.upstreamDigest === local.digest) return { ...local, cacheResult: 'hit' };
+    const stored = await this.deps.content.getManifest(repoId, { kind: 'digest', digest: check.upstreamDigest });
+    return stored && { ...stored, cacheResult: 'hit' };
   }
 
   /**

@@ -7,6 +7,11 @@ import type { UpstreamResponseInfo } from '../upstream/http-transport';
 import { UpstreamClient } from '../upstream/upstream-client';
 import type { SharedBreakers } from '../upstream/shared-breakers';
 
+/** Shares the RateLimit-Remaining values this replica sees (see SharedRateLimits). */
+export interface RateLimitSharing {
+  observed(host: string, remaining: number, at: number): void;
+}
+
 const BREAKER_LEVEL = { closed: 0, 'half-open': 1, open: 2 } as const;
 
 /**
@@ -30,6 +35,7 @@ export class UpstreamPool {
     private readonly observe: (info: UpstreamResponseInfo) => void = () => undefined,
     /** Breakers shared with the other replicas (scale-out). */
     private readonly shared?: SharedBreakers,
+    private readonly rateLimits?: RateLimitSharing,
   ) {}
 
   /** This process's circuit breaker state for an endpoint ('closed' before any request). */
@@ -96,7 +102,10 @@ export class UpstreamPool {
 
   private record(info: UpstreamResponseInfo): void {
     this.metrics.upstreamRequests.inc({ upstream: info.host, method: info.method, status: info.status ? String(info.status) : (info.failure ?? 'error') });
-    if (info.rateLimitRemaining !== undefined) this.metrics.rateLimitRemaining.set({ upstream: info.host }, info.rateLimitRemaining);
+    if (info.rateLimitRemaining !== undefined) {
+      this.metrics.rateLimitRemaining.set({ upstream: info.host }, info.rateLimitRemaining);
+      this.rateLimits?.observed(info.host, info.rateLimitRemaining, this.clock.now());
+    }
     this.observe(info);
   }
 

@@ -75,6 +75,15 @@ export class StatsRecorder {
     this.add(orgId, '', { expiries: count, expired_bytes: bytes });
   }
 
+  /** A RateLimit-Remaining another replica saw (the upstream counts every replica's requests together). */
+  rateLimit(host: string, remaining: number, at: number): void {
+    const status = this.upstream.get(host) ?? {};
+    if (status.ratelimitAt !== undefined && status.ratelimitAt > at) return;
+    status.ratelimitRemaining = remaining;
+    status.ratelimitAt = at;
+    this.upstream.set(host, status);
+  }
+
   /** Every upstream response or failure: errors by kind, and the last RateLimit-Remaining. */
   upstreamResponse(info: UpstreamResponseInfo): void {
     const now = this.clock.now();

@@ -26,6 +26,14 @@ export interface Replica {
   peerUrl: string;
 }
 
+/** Settings a test changes from the defaults below. */
+export interface ClusterOptions {
+  /** Merged into each replica's `proxy_cache` section. */
+  proxyCache?: Record<string, unknown>;
+  /** Merged into the declaration of the cache organization `hub`. */
+  org?: Record<string, unknown>;
+}
+
 export class LoadBalancedCluster {
   readonly replicas: Replica[] = [];
   private nginx?: ChildProcess;
@@ -37,6 +45,7 @@ export class LoadBalancedCluster {
     private readonly upstreamUrl: string,
     private readonly secret: string,
     readonly port: number,
+    private readonly options: ClusterOptions,
   ) {}
 
   get url(): string {
@@ -44,11 +53,11 @@ export class LoadBalancedCluster {
   }
 
   /** Starts the backends, `count` replicas whose cache org `hub` reads `upstreamUrl`, and nginx before them. */
-  static async start(upstreamUrl: string, count: number): Promise<LoadBalancedCluster> {
+  static async start(upstreamUrl: string, count: number, options: ClusterOptions = {}): Promise<LoadBalancedCluster> {
     if (!existsSync(NGINX)) throw new Error(`${NGINX} is missing: install the Debian package nginx-light (scripts/ci/setup.sh does)`);
     const backends = await startScaleOutBackends();
     const work = mkdtempSync(join(tmpdir(), 'entrepot-lb-'));
-    const cluster = new LoadBalancedCluster(backends, work, upstreamUrl, randomBytes(24).toString('hex'), await freePort());
+    const cluster = new LoadBalancedCluster(backends, work, upstreamUrl, randomBytes(24).toString('hex'), await freePort(), options);
     try {
       // One after the other: each applies the declared cache organization at start.
       for (let i = 0; i < count; i++) cluster.replicas.push(await cluster.startReplica(i));
@@ -80,7 +89,8 @@ export class LoadBalancedCluster {
           peer: { host: '127.0.0.1', port: peerPort, secret: this.secret },
           // One connection per fill, so that the upstream's access log counts whole downloads (parallel fills have their own tests).
           fill_connections: 1,
-          orgs: [{ name: ORG, upstream_registry: 'docker.io', upstream_endpoint: this.upstreamUrl, insecure: true, expiration_s: 3600 }],
+          orgs: [{ name: ORG, upstream_registry: 'docker.io', upstream_endpoint: this.upstreamUrl, insecure: true, expiration_s: 3600, ...this.options.org }],
+          ...this.options.proxyCache,
         },
       },
     });

@@ -1,6 +1,6 @@
 /**
- * Three replicas behind nginx behave as one cache: followers stream the
- * owner's download as it arrives, the owner's death (kill -9) mid-download is
+ * Three replicas behind nginx behave as one cache: a cold herd makes one
+ * upstream GET per blob, followers stream the owner's download as it arrives, the owner's death (kill -9) mid-download is
  * handed over to another replica without a wrong byte reaching any client,
  * and a rolling restart loses no pull.
  */
@@ -13,7 +13,7 @@ import { Client as MinioClient } from 'minio';
 import { createOciImage, pushImage, type BuiltImage } from '../../../../testing/oci-images';
 import { UpstreamRegistry } from '../../../../testing/upstream-registry';
 import { describeError } from '../../../../testing/read-body';
-import { ThrottlingRelay } from './throttling-relay';
+import { ThrottleRelay } from '../../../../testing/throttle-relay';
 import { LoadBalancedCluster, ORG, type Replica } from './load-balanced-cluster';
 
 const MiB = 1024 * 1024;
@@ -85,6 +85,14 @@ async function downloadWithRetry(urls: string[], auth: string, expected: string,
   return { attempts, ok: false };
 }
 
+/** Median, min and max in ms. */
+function summary(values: number[]): string {
+  if (values.length === 0) return 'no clients';
+  const sorted = [...values].sort((a, b) => a - b);
+  const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
+  return `median ${median.toFixed(0)} ms, min ${sorted[0].toFixed(0)} ms, max ${sorted[sorted.length - 1].toFixed(0)} ms`;
+}
+
 function report(line: string): void {
   process.stderr.write(`[scale-out] ${line}\n`);
 }
@@ -92,7 +100,7 @@ function report(line: string): void {
 
 describe('three replicas behind nginx on MariaDB, Redis and SeaweedFS', () => {
   let upstream: UpstreamRegistry;
-  let relay: ThrottlingRelay;
+  let relay: ThrottleRelay;
   let cluster: LoadBalancedCluster;
   let work: string;
   let auth: string;
@@ -101,7 +109,7 @@ describe('three replicas behind nginx on MariaDB, Redis and SeaweedFS', () => {
     work = mkdtempSync(join(tmpdir(), 'entrepot-lb-test-'));
     upstream = await UpstreamRegistry.start({ auth: { mode: 'anonymous' } });
     // The relay passes everything through until a test slows it down.
-    relay = await ThrottlingRelay.start(upstream.url);
+    relay = await ThrottleRelay.start(upstream.url, 'per-connection', 0);
     cluster = await LoadBalancedCluster.start(relay.url, 3);
     auth = cluster.replicas[0].process.adminAuth;
   }, 180_000);
@@ -122,6 +130,45 @@ describe('three replicas behind nginx on MariaDB, Redis and SeaweedFS', () => {
 
   const blobUrl = (name: string, digest: string, base = cluster.url): string => `${base}/v2/${ORG}/library/${name}/blobs/${digest}`;
 
+  it('serves a cold herd of 50 clients through nginx with one upstream GET per blob, followers streaming from the owner', async () => {
+    const image = await pushLayered('herd');
+    const { config, layers } = image.manifests[0];
+    const layer = layers[0];
+    upstream.resetLog();
+    let owner: Replica | undefined;
+    const clients = Array.from({ length: 50 }, async () => {
+      const manifest = await fetch(`${cluster.url}/v2/${ORG}/library/herd/manifests/1`, { headers: { authorization: auth, accept: OCI_MANIFEST } });
+      const body = Buffer.from(await manifest.arrayBuffer());
+      const configBlob = await download(blobUrl('herd', config.digest), auth);
+      const layerBlob = await download(blobUrl('herd', layer.digest), auth);
+      return { manifest: manifest.status === 200 && body.length === image.size, configBlob, layerBlob };
+    });
+    // The fill's owner is known while it runs (its lease names it).
+    const watch = (async () => {
+      for (let i = 0; i < 6000 && !owner; i++) {
+        owner = await cluster.fillOwner(layer.digest);
+        if (!owner) await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    const results = await Promise.all(clients);
+    await watch;
+    expect(results.filter((r) => !r.manifest)).toEqual([]);
+    const wrong = results.flatMap((r) => [r.configBlob, r.layerBlob]).filter((d) => d.status !== 200 || d.error || ![config.digest, layer.digest].includes(d.digest));
+    expect(wrong).toEqual([]);
+    expect(results.map((r) => r.layerBlob.digest)).toEqual(results.map(() => layer.digest));
+
+    const gets = (await upstream.settledRequests()).filter((r) => r.method === 'GET' && r.path.includes('/blobs/'));
+    report(`herd: upstream GETs per blob: config ${gets.filter((g) => g.path.endsWith(config.digest)).length}, layer ${gets.filter((g) => g.path.endsWith(layer.digest)).length}`);
+    expect(gets.map((g) => g.path.slice(g.path.lastIndexOf('/') + 1)).sort()).toEqual([config.digest, layer.digest].sort());
+
+    // Time to first byte of the layer, per replica: the owner's clients against the followers'.
+    expect(owner).toBeDefined();
+    for (const r of cluster.replicas) {
+      const ttfb = results.filter((x) => x.layerBlob.replica === r.address).map((x) => x.layerBlob.ttfbMs);
+      report(`herd: layer TTFB on ${r === owner ? 'owner' : 'follower'} replica ${r.address} (${ttfb.length} clients): ${summary(ttfb)}`);
+    }
+  }, 1_200_000);
+
   it('hands the fill over when its owner is killed at 30 % of the layer: every client gets correct bytes after its retry', async () => {
     const image = await pushLayered('orphan');
     const layer = image.manifests[0].layers[0];
@@ -129,7 +176,7 @@ describe('three replicas behind nginx on MariaDB, Redis and SeaweedFS', () => {
     expect(manifest.status).toBe(200);
     await manifest.arrayBuffer();
     upstream.resetLog();
-    // 20 MB/s from the upstream, per connection.
+    // 20 MB/s from the upstream, per response.
     relay.throttle(20_000_000);
 
     // The first request makes replica 0 the owner; the others follow it.
