@@ -2,6 +2,7 @@ import type { Digest } from '@entrepot/registry-core';
 import type { BlobOpener } from '../fill/blob-fill';
 import { parallelBody } from '../fill/parallel-body';
 import type { RangeOpener } from '../fill/piece-download';
+import type { SuffixOpener } from '../fill/shared-range';
 import { upstreamFailureOf } from '../upstream/upstream-failure';
 import type { CacheDeps, CacheRequest } from './cache-context';
 import type { UpstreamPort } from './upstream-port';
@@ -20,6 +21,17 @@ export function rangeOpener(deps: CacheDeps, upstream: UpstreamPort, req: CacheR
     const res = await upstream.getBlob(req.upstreamRepo, digest, { offset: start, end, signal });
     if (!res.ranged) deps.metrics.rangeIgnored.inc({ org });
     return { stream: res.stream, ranged: res.ranged };
+  };
+}
+
+/** A ranged GET of a blob's last bytes (`bytes=-N`) of the request's upstream repository, counted as `lazy`. */
+export function suffixOpener(deps: CacheDeps, upstream: UpstreamPort, req: CacheRequest, digest: Digest): SuffixOpener {
+  const org = req.orgName;
+  return async (length, signal) => {
+    deps.metrics.rangeRequests.inc({ org, purpose: 'lazy' });
+    const res = await upstream.getBlob(req.upstreamRepo, digest, { suffix: length, signal });
+    if (!res.ranged) deps.metrics.rangeIgnored.inc({ org });
+    return { stream: res.stream, ranged: res.ranged, start: res.offset, size: res.size };
   };
 }
 
