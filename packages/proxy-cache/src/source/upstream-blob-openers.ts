@@ -46,10 +46,13 @@ export function fillOpener(deps: CacheDeps, upstream: UpstreamPort, req: CacheRe
   const settings = deps.parallelFill;
   const pieces = rangeOpener(deps, upstream, req, digest, 'piece');
   return async (offset, signal) => {
+    const askedAt = performance.now();
     const first = await upstream.getBlob(req.upstreamRepo, digest, { offset, signal });
+    const firstAnsweredMs = performance.now() - askedAt;
     if (!options.parallel || settings.connections < 2 || first.size - first.offset <= Math.max(settings.thresholdBytes, settings.pieceBytes)) return first;
     const stream = parallelBody({
       first,
+      firstAnsweredMs,
       pieceBytes: settings.pieceBytes,
       connections: settings.connections,
       isRetryable: isResumable,
