@@ -39,6 +39,8 @@ async function* pieces(options: ParallelBodyOptions): AsyncGenerator<Buffer> {
   const ahead: PieceDownload[] = [];
   let nextStart = first.offset + pieceBytes;
   let downloading = 0;
+  /** Downloads whose next piece was already asked for: at most one at a time, so connections + 1 at most. */
+  let overlapping = 0;
   let firstOpen = true;
   /** The fill's own GET holds one connection until the first piece has (nearly) arrived. */
   let firstHolds = true;
@@ -60,12 +62,15 @@ async function* pieces(options: ParallelBodyOptions): AsyncGenerator<Buffer> {
           onBytes: options.onPieceBytes,
           // The next piece is asked for while this one's last bytes arrive: no idle round trip between pieces.
           onNearlyDone: () => {
+            if (overlapping > 0) return;
             released = true;
+            overlapping++;
             downloading--;
             if (!stopped) launch();
           },
           onSettled: (complete) => {
-            if (!released) downloading--;
+            if (released) overlapping--;
+            else downloading--;
             released = true;
             // A piece refused or failed is dealt with when it is read, not repeated further on.
             if (complete) launch();
@@ -92,8 +97,9 @@ async function* pieces(options: ParallelBodyOptions): AsyncGenerator<Buffer> {
       const chunk = next.value;
       if (firstAt < 0) firstAt = performance.now();
       // Early only once a piece showed that the upstream honours Range (else the first GET carries everything).
-      if (firstHolds && ahead[0]?.answeredRanged === true && nearlyThere(left - chunk.length, firstPiece, firstPiece - left + chunk.length, performance.now() - firstAt, options.firstAnsweredMs ?? 0)) {
+      if (firstHolds && overlapping === 0 && ahead[0]?.answeredRanged === true && nearlyThere(left - chunk.length, firstPiece, firstPiece - left + chunk.length, performance.now() - firstAt, options.firstAnsweredMs ?? 0)) {
         firstHolds = false;
+        overlapping++;
         launch();
       }
       if (chunk.length <= left) {
@@ -121,7 +127,8 @@ async function* pieces(options: ParallelBodyOptions): AsyncGenerator<Buffer> {
     }
     first.stream.destroy();
     firstOpen = false;
-    firstHolds = false;
+    if (firstHolds) firstHolds = false;
+    else overlapping--;
     launch();
     while (ahead.length > 0) {
       const piece = ahead[0];

@@ -162,10 +162,12 @@ const EMPTY = Buffer.alloc(0);
 /**
  * Whether `left` bytes of a download of `length` arrive within `leadMs` at the
  * rate seen so far (`bytes` in `elapsedMs`). The rate counts only once half
- * the download has arrived: the first chunks come in bursts.
+ * the download has arrived (the first chunks come in bursts), and never more
+ * than the last eighth overlaps the next request (a slow answer is no reason
+ * to hold two connections for long).
  */
 export function nearlyThere(left: number, length: number, bytes: number, elapsedMs: number, leadMs: number): boolean {
   if (left <= 0) return true;
-  if (length - left < length / 2 || elapsedMs <= 0) return false;
+  if (left > length / 8 || elapsedMs <= 0) return false;
   return left <= (bytes / elapsedMs) * leadMs;
 }
