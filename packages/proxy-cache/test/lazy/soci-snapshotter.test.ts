@@ -11,7 +11,7 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, openSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -77,13 +77,11 @@ async function buildImage(dir: string, bigBytes: number): Promise<Image> {
   return { layout, layer: layer.digest, expectedMd5: createHash('md5').update(big.subarray(READ_AT, READ_AT + 4096)).digest('hex') };
 }
 
-/** A daemon of the test, its output kept in a log file. */
+/** A daemon of the test, its output in a log file. */
 function daemon(cmd: string, args: string[], log: string): ChildProcess {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: Buffer[] = [];
-  child.stdout?.on('data', (c: Buffer) => lines.push(c));
-  child.stderr?.on('data', (c: Buffer) => lines.push(c));
-  child.on('exit', () => writeFileSync(log, Buffer.concat(lines)));
+  const out = openSync(log, 'w');
+  const child = spawn(cmd, args, { stdio: ['ignore', out, out] });
+  closeSync(out);
   return child;
 }
 
