@@ -26,10 +26,11 @@ GO="${GO:-/usr/local/go/bin/go}"
 #   dockerd + docker → docker.io (Docker Engine 20.10; the tests start their own daemon)
 #   docker-compose → docker-compose (Compose v1, validates deploy/compose)
 #   debootstrap → debootstrap (scripts/image/local-base.sh assembles a Debian base image)
+#   zlib1g-dev (libz.a for the soci build), busybox-static (the SOCI test image's userland)
 APT_PACKAGES=(
   docker-registry apache2-utils skopeo podman containerd nginx-light
   chromium wrk jq curl openssl ca-certificates libjemalloc2 postgresql-client
-  docker.io docker-compose debootstrap
+  docker.io docker-compose debootstrap zlib1g-dev busybox-static
 )
 
 # Go-built tools, pinned. Versions are module versions served by the Go module proxy.
@@ -57,6 +58,20 @@ COSIGN_PKG="github.com/sigstore/cosign/v2/cmd/cosign"
 HELM_MODULE="helm.sh/helm/v4"
 HELM_VERSION="v4.3.2"
 HELM_PKG="helm.sh/helm/v4/cmd/helm"
+
+# SOCI snapshotter (Apache-2.0), for the lazy-pulling test: the `soci` CLI (makes
+# SOCI indexes), `soci-snapshotter-grpc` (the lazy-pulling snapshotter) and
+# `soci-pull` (a pull with the labels a remote snapshotter needs, as nerdctl
+# passes them; written below). The cmd module has no tagged version on the Go
+# module proxy: this pseudo-version is the v0.16.1 commit (same time). Its go.mod
+# replaces the root module with ../, so a copy of it is built with the released
+# root module instead. cgo links zlib statically (zlib1g-dev).
+SOCI_VERSION="v0.16.1"
+SOCI_CMD_VERSION="v0.0.0-20260930233240-61147fe7c929"
+# containerd 2 for the SOCI test: Debian's containerd 1.6 does not pass the
+# namespace to snapshotter plugins, which soci-snapshotter-grpc requires.
+CONTAINERD2_MODULE="github.com/containerd/containerd/v2"
+CONTAINERD2_VERSION="v2.2.9"
 
 log() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -127,6 +142,94 @@ build_go_tool oras "$ORAS_MODULE" "$ORAS_VERSION" "$ORAS_PKG"
 build_go_tool cosign "$COSIGN_MODULE" "$COSIGN_VERSION" "$COSIGN_PKG"
 build_go_tool helm "$HELM_MODULE" "$HELM_VERSION" "$HELM_PKG"
 
+# build_soci_tools: soci, soci-snapshotter-grpc, soci-pull, containerd2 and ctr2 (see SOCI_VERSION).
+build_soci_tools() {
+  local stamp="$BIN_DIR/.soci.version" want="soci $SOCI_VERSION cmd $SOCI_CMD_VERSION containerd $CONTAINERD2_VERSION"
+  local bins=(soci soci-snapshotter-grpc soci-pull containerd2 ctr2) b ok=1
+  for b in "${bins[@]}"; do [ -x "$BIN_DIR/$b" ] || ok=0; done
+  if [ "$ok" -eq 1 ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    log "soci: cached ($want)"
+    return 0
+  fi
+  [ -x "$GO" ] || die "Go not found at $GO (needed to build soci)"
+  local src="$TOOLS_DIR/src/soci" ctd="$TOOLS_DIR/src/containerd2" buildlog="$TOOLS_DIR/logs/soci.log" started=$SECONDS
+  log "soci: building soci, soci-snapshotter-grpc, soci-pull, containerd $CONTAINERD2_VERSION (log: $buildlog)"
+  rm -rf "$src" "$ctd"
+  mkdir -p "$ctd"
+  if ! (
+    set -e
+    export GOFLAGS=-modcacherw
+    dir=$("$GO" mod download -json "github.com/awslabs/soci-snapshotter/cmd@$SOCI_CMD_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    cp -r "$dir" "$src"
+    chmod -R u+w "$src"
+    cd "$src"
+    sed -i "s#github.com/awslabs/soci-snapshotter \(v0.0.0[-a-z]*\) => ../#github.com/awslabs/soci-snapshotter \1 => github.com/awslabs/soci-snapshotter $SOCI_VERSION#" go.mod
+    mkdir -p soci-pull
+    cat >soci-pull/main.go <<'GO'
+// soci-pull SOCKET NAMESPACE REF: pulls REF into containerd with the SOCI
+// snapshotter, passing the labels a remote snapshotter needs (as nerdctl
+// does), over plain HTTP.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/awslabs/soci-snapshotter/fs/source"
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/remotes/docker"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	ctdsnapshotters "github.com/containerd/containerd/v2/pkg/snapshotters"
+)
+
+func main() {
+	if len(os.Args) != 4 {
+		fmt.Fprintln(os.Stderr, "usage: soci-pull SOCKET NAMESPACE REF")
+		os.Exit(2)
+	}
+	client, err := containerd.New(os.Args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "connect:", err)
+		os.Exit(1)
+	}
+	defer client.Close()
+	ctx := namespaces.WithNamespace(context.Background(), os.Args[2])
+	ref := os.Args[3]
+	resolver := docker.NewResolver(docker.ResolverOptions{Hosts: docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(docker.MatchAllHosts))})
+	img, err := client.Pull(ctx, ref,
+		containerd.WithResolver(resolver),
+		containerd.WithPullUnpack,
+		containerd.WithPullSnapshotter("soci"),
+		containerd.WithImageHandlerWrapper(source.AppendDefaultLabelsHandlerWrapper("", ctdsnapshotters.AppendInfoHandlerWrapper(ref))),
+	)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pull:", err)
+		os.Exit(1)
+	}
+	fmt.Println(img.Name(), img.Target().Digest)
+}
+GO
+    "$GO" mod download github.com/awslabs/soci-snapshotter
+    mkdir -p out
+    "$GO" build -o out/ ./soci ./soci-snapshotter-grpc ./soci-pull
+    # containerd in a module of its own: its dependencies, not soci's.
+    cd "$ctd"
+    printf 'module entrepot.local/testtools/containerd2\n\ngo 1.22\n' >go.mod
+    GOFLAGS="-modcacherw -mod=mod" "$GO" get "$CONTAINERD2_MODULE@$CONTAINERD2_VERSION"
+    GOFLAGS="-modcacherw -mod=mod" "$GO" build -tags "no_btrfs no_devmapper no_zfs" -o out/ "$CONTAINERD2_MODULE/cmd/containerd" "$CONTAINERD2_MODULE/cmd/ctr"
+  ) >"$buildlog" 2>&1; then
+    tail -n 40 "$buildlog" >&2
+    die "soci: build failed (log: $buildlog)"
+  fi
+  for b in soci soci-snapshotter-grpc soci-pull; do mv -f "$src/out/$b" "$BIN_DIR/$b"; done
+  mv -f "$ctd/out/containerd" "$BIN_DIR/containerd2"
+  mv -f "$ctd/out/ctr" "$BIN_DIR/ctr2"
+  printf '%s' "$want" >"$stamp"
+  log "soci: built in $((SECONDS - started)) s"
+}
+build_soci_tools
+
 # --- Check and report --------------------------------------------------------
 declare -A TOOLS=(
   [docker-registry]=/usr/bin/docker-registry
@@ -153,11 +256,18 @@ declare -A TOOLS=(
   [clairctl]="$BIN_DIR/clairctl"
   [oras]="$BIN_DIR/oras"
   [cosign]="$BIN_DIR/cosign"
+  [soci]="$BIN_DIR/soci"
+  [soci-snapshotter-grpc]="$BIN_DIR/soci-snapshotter-grpc"
+  [soci-pull]="$BIN_DIR/soci-pull"
+  [containerd2]="$BIN_DIR/containerd2"
+  [ctr2]="$BIN_DIR/ctr2"
+  [busybox]=/bin/busybox
 )
 failed=0
 echo "Entrepot test tools:"
 for name in docker-registry htpasswd skopeo podman containerd ctr nginx chromium wrk jq curl openssl psql \
-  dockerd docker docker-compose debootstrap oci-conformance weed clair clairctl oras cosign helm; do
+  dockerd docker docker-compose debootstrap oci-conformance weed clair clairctl oras cosign helm \
+  soci soci-snapshotter-grpc soci-pull containerd2 ctr2 busybox; do
   path="${TOOLS[$name]}"
   if [ -x "$path" ]; then
     printf '  %-16s %s\n' "$name" "$path"

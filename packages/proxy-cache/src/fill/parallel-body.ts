@@ -1,9 +1,11 @@
 import { Readable } from 'node:stream';
-import { PieceDownload, type RangeOpener } from './piece-download';
+import { PieceDownload, nearlyThere, type RangeOpener } from './piece-download';
 
 export interface ParallelBodyOptions {
   /** The fill's ordinary GET (from `offset` to the end): it supplies the first piece, and the whole body if Range turns out ignored. */
   first: { stream: Readable; size: number; offset: number };
+  /** How long the first GET took to answer: the next piece is asked for that long before the first piece ends. */
+  firstAnsweredMs?: number;
   open: RangeOpener;
   pieceBytes: number;
   /** Connections at once, the first one included. */
@@ -37,30 +39,45 @@ async function* pieces(options: ParallelBodyOptions): AsyncGenerator<Buffer> {
   const ahead: PieceDownload[] = [];
   let nextStart = first.offset + pieceBytes;
   let downloading = 0;
+  /** Downloads whose next piece was already asked for: at most one at a time, so connections + 1 at most. */
+  let overlapping = 0;
   let firstOpen = true;
+  /** The fill's own GET holds one connection until the first piece has (nearly) arrived. */
+  let firstHolds = true;
   let stopped = false;
   const launch = (): void => {
-    // The fill's own GET holds one connection until the first piece is read.
-    const connections = firstOpen ? options.connections - 1 : options.connections;
+    const connections = firstHolds ? options.connections - 1 : options.connections;
     while (!stopped && downloading < connections && ahead.length < 2 * options.connections && nextStart < size) {
       downloading++;
+      const length = pieceLength(size - nextStart, pieceBytes, options.connections);
+      let released = false;
       ahead.push(
         new PieceDownload({
           start: nextStart,
-          end: Math.min(size, nextStart + pieceBytes) - 1,
+          end: nextStart + length - 1,
           open: options.open,
           isRetryable: options.isRetryable,
           maxRetries: options.maxPieceRetries ?? 3,
           onActive: options.onPieceActive,
           onBytes: options.onPieceBytes,
-          onSettled: (complete) => {
+          // The next piece is asked for while this one's last bytes arrive: no idle round trip between pieces.
+          onNearlyDone: () => {
+            if (overlapping > 0) return;
+            released = true;
+            overlapping++;
             downloading--;
+            if (!stopped) launch();
+          },
+          onSettled: (complete) => {
+            if (released) overlapping--;
+            else downloading--;
+            released = true;
             // A piece refused or failed is dealt with when it is read, not repeated further on.
             if (complete) launch();
           },
         }),
       );
-      nextStart += pieceBytes;
+      nextStart += length;
     }
   };
   const cancelAhead = (reason: Error): void => {
@@ -70,12 +87,21 @@ async function* pieces(options: ParallelBodyOptions): AsyncGenerator<Buffer> {
   try {
     launch();
     // The first piece: the first `pieceBytes` bytes of the ordinary body.
-    let left = Math.min(pieceBytes, size - first.offset);
+    const firstPiece = Math.min(pieceBytes, size - first.offset);
+    let left = firstPiece;
     const body = first.stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    let firstAt = -1;
     while (left > 0) {
       const next = await body.next();
       if (next.done) return;
       const chunk = next.value;
+      if (firstAt < 0) firstAt = performance.now();
+      // Early only once a piece showed that the upstream honours Range (else the first GET carries everything).
+      if (firstHolds && overlapping === 0 && ahead[0]?.answeredRanged === true && nearlyThere(left - chunk.length, firstPiece, firstPiece - left + chunk.length, performance.now() - firstAt, options.firstAnsweredMs ?? 0)) {
+        firstHolds = false;
+        overlapping++;
+        launch();
+      }
       if (chunk.length <= left) {
         left -= chunk.length;
         yield chunk;
@@ -101,6 +127,8 @@ async function* pieces(options: ParallelBodyOptions): AsyncGenerator<Buffer> {
     }
     first.stream.destroy();
     firstOpen = false;
+    if (firstHolds) firstHolds = false;
+    else overlapping--;
     launch();
     while (ahead.length > 0) {
       const piece = ahead[0];
@@ -112,6 +140,19 @@ async function* pieces(options: ParallelBodyOptions): AsyncGenerator<Buffer> {
     if (firstOpen) first.stream.destroy();
     cancelAhead(new Error('fill body closed'));
   }
+}
+
+/** Smallest piece worth a request of its own. */
+const MIN_PIECE_BYTES = 1024 * 1024;
+
+/**
+ * The next piece's length: `pieceBytes`, except near the end, where what is
+ * left is shared among the connections so they finish together instead of one
+ * carrying the last whole piece alone.
+ */
+function pieceLength(left: number, pieceBytes: number, connections: number): number {
+  if (left <= MIN_PIECE_BYTES) return left;
+  return Math.min(left, pieceBytes, Math.max(MIN_PIECE_BYTES, Math.ceil(left / connections)));
 }
 
 /** Whether the piece's upstream answered 206; a piece that failed outright counts as honoured (its error surfaces when read). */

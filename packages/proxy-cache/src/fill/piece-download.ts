@@ -16,6 +16,13 @@ export interface PieceDownloadOptions {
   onSettled?(complete: boolean): void;
   /** Called once when the download starts and once when it ends, whatever the outcome. */
   onActive?(active: boolean): void;
+  /**
+   * Called once when what is left of the piece would arrive within about one
+   * request's time to first byte (or when the download settled first), so the
+   * next request on this connection's behalf goes out before this one ends.
+   * Not called for a piece that failed or was refused.
+   */
+  onNearlyDone?(): void;
 }
 
 /**
@@ -37,6 +44,9 @@ export class PieceDownload {
   private readonly abort = new AbortController();
   private settleHonoured!: (ranged: boolean) => void;
   private failHonoured!: (err: Error) => void;
+  private nearlyDoneCalled = false;
+  /** Whether the upstream answered 206 (true) or 200 (false); null before it answered. */
+  answeredRanged: boolean | null = null;
 
   constructor(private readonly options: PieceDownloadOptions) {
     this.start = options.start;
@@ -51,6 +61,7 @@ export class PieceDownload {
     void this.run().then(
       (complete) => {
         options.onActive?.(false);
+        if (complete) this.nearlyDone();
         options.onSettled?.(complete);
       },
       () => undefined,
@@ -86,21 +97,31 @@ export class PieceDownload {
     let retries = 0;
     for (;;) {
       try {
+        const askedAt = performance.now();
         const res = await this.options.open(this.start + this.received, this.end, this.abort.signal);
         if (!res.ranged) {
           res.stream.destroy();
           // Half a piece then a whole body: the rest cannot be placed; the fill resumes instead.
           if (this.received > 0) throw new Error(`upstream stopped honouring Range within piece ${this.start}-${this.end}`);
+          this.answeredRanged = false;
           this.settleHonoured(false);
           this.finish();
           return false;
         }
+        this.answeredRanged = true;
         this.settleHonoured(true);
+        let firstAt = -1;
+        let firstBytes = 0;
         for await (const chunk of res.stream as AsyncIterable<Buffer>) {
+          if (firstAt < 0) {
+            firstAt = performance.now();
+            firstBytes = this.received;
+          }
           this.chunks.push(chunk);
           this.received += chunk.length;
           this.options.onBytes?.(chunk.length);
           this.events.emit('change');
+          this.checkNearlyDone(firstAt - askedAt, this.received - firstBytes, performance.now() - firstAt);
         }
         this.finish();
         return true;
@@ -117,6 +138,19 @@ export class PieceDownload {
     }
   }
 
+  /** Whether the rest, at the rate seen so far, arrives within the time this request took to its first byte. */
+  private checkNearlyDone(ttfbMs: number, bytes: number, elapsedMs: number): void {
+    if (this.nearlyDoneCalled) return;
+    const left = this.length - this.received;
+    if (nearlyThere(left, this.length, bytes, elapsedMs, ttfbMs)) this.nearlyDone();
+  }
+
+  private nearlyDone(): void {
+    if (this.nearlyDoneCalled) return;
+    this.nearlyDoneCalled = true;
+    this.options.onNearlyDone?.();
+  }
+
   private finish(): void {
     this.finished = true;
     this.events.emit('change');
@@ -124,3 +158,16 @@ export class PieceDownload {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * Whether `left` bytes of a download of `length` arrive within `leadMs` at the
+ * rate seen so far (`bytes` in `elapsedMs`). The rate counts only once half
+ * the download has arrived (the first chunks come in bursts), and never more
+ * than the last eighth overlaps the next request (a slow answer is no reason
+ * to hold two connections for long).
+ */
+export function nearlyThere(left: number, length: number, bytes: number, elapsedMs: number, leadMs: number): boolean {
+  if (left <= 0) return true;
+  if (left > length / 8 || elapsedMs <= 0) return false;
+  return left <= (bytes / elapsedMs) * leadMs;
+}

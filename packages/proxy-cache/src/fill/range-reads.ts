@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { type ByteRange, type Digest } from '@entrepot/registry-core';
 import type { ArrivingBlob } from '../core-types';
 import type { RangeOpener } from './piece-download';
-import { SharedRange } from './shared-range';
+import { SharedRange, type SuffixOpener } from './shared-range';
 
 /** Largest single upstream range request; longer client ranges are fetched as consecutive pieces (one ahead). */
 const MAX_PIECE_BYTES = 8 * 1024 * 1024;
@@ -65,9 +65,23 @@ export class RangeReads {
   prefetch(digest: Digest, range: ByteRange, open: RangeOpener, dropWholeBody: () => boolean, onBytes?: (bytes: number) => void): boolean {
     if (range.start <= FILL_NEAR_BYTES) return false;
     const ranges = this.byDigest.get(digest) ?? [];
-    if (ranges.some((r) => r.start <= range.start && range.start <= r.end && !r.failed && !r.dropped)) return false;
+    if (ranges.some((r) => usable(r) && r.start <= range.start && range.start <= r.end)) return false;
     const end = Math.min(range.end, range.start + MAX_PIECE_BYTES - 1);
     this.keep(digest, new SharedRange({ start: range.start, end, open, dropWholeBody, onBytes }), ranges);
+    return true;
+  }
+
+  /**
+   * Starts fetching a cold blob's last `length` bytes (`bytes=-length`, how
+   * lazy-pulling clients read a layer's footer) before anyone knows its size:
+   * the upstream's answer says where they start. Requests for the tail read it
+   * once it is placed; a herd asking for the same tail shares one request.
+   */
+  prefetchTail(digest: Digest, length: number, openSuffix: SuffixOpener, dropWholeBody: () => boolean, onBytes?: (bytes: number) => void): boolean {
+    if (length > MAX_PIECE_BYTES) return false;
+    const ranges = this.byDigest.get(digest) ?? [];
+    if (ranges.some((r) => usable(r) && r.suffix !== null && r.suffix >= length)) return false;
+    this.keep(digest, new SharedRange({ suffix: length, openSuffix, dropWholeBody, onBytes }), ranges);
     return true;
   }
 
@@ -77,6 +91,7 @@ export class RangeReads {
 
   private async *bytes(request: RangeReadRequest): AsyncGenerator<Buffer> {
     const { fill, range } = request;
+    await this.placeTails(request);
     let pos = range.start;
     while (pos <= range.end) {
       if (fill && fill.committed) {
@@ -109,15 +124,25 @@ export class RangeReads {
     }
   }
 
+  /** Places the blob's tails still asked by suffix: by the fill's size when known, else once the upstream answered. */
+  private async placeTails(request: RangeReadRequest): Promise<void> {
+    const size = request.fill?.size ?? -1;
+    for (const r of this.byDigest.get(request.digest) ?? []) {
+      if (r.isPlaced) continue;
+      if (size > 0) r.placeIn(size);
+      else await r.placed;
+    }
+  }
+
   /** The kept range holding byte `pos`, or a new upstream range from `pos` (up to the next kept one). */
   private covering(request: RangeReadRequest, pos: number): SharedRange {
     const ranges = this.byDigest.get(request.digest) ?? [];
-    const found = ranges.find((r) => r.start <= pos && pos <= r.end && !r.failed && !r.dropped);
+    const found = ranges.find((r) => usable(r) && r.start <= pos && pos <= r.end);
     if (found) return found;
     let end = Math.min(request.range.end, pos + MAX_PIECE_BYTES - 1);
     const fillSize = request.fill?.size ?? -1;
     if (fillSize > 0) end = Math.min(end, fillSize - 1);
-    for (const r of ranges) if (r.start > pos && r.start <= end && !r.failed && !r.dropped) end = r.start - 1;
+    for (const r of ranges) if (usable(r) && r.start > pos && r.start <= end) end = r.start - 1;
     request.onUpstreamRange?.();
     const fill = request.fill;
     const created = new SharedRange({
@@ -147,4 +172,9 @@ export class RangeReads {
       else this.byDigest.delete(oldest.digest);
     }
   }
+}
+
+/** A kept range that can still be read from (placed, or a suffix range about to be). */
+function usable(range: SharedRange): boolean {
+  return !range.failed && !range.dropped;
 }

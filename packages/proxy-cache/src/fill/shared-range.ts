@@ -1,10 +1,14 @@
 import { EventEmitter } from 'node:events';
+import type { Readable } from 'node:stream';
 import type { RangeOpener } from './piece-download';
 
-export interface SharedRangeOptions {
-  start: number;
-  end: number;
-  open: RangeOpener;
+/** A ranged upstream GET of the last `length` bytes (`bytes=-length`); `start` and `size` from its Content-Range (or the whole body's length). */
+export type SuffixOpener = (length: number, signal: AbortSignal) => Promise<{ stream: Readable; ranged: boolean; start: number; size: number }>;
+
+/** Which bytes to ask for: an absolute range, or a blob's last `length` bytes when its size is not known yet. */
+export type RangeWanted = { start: number; end: number; open: RangeOpener } | { suffix: number; openSuffix: SuffixOpener };
+
+export type SharedRangeOptions = RangeWanted & {
   /**
    * Asked when the upstream ignored Range: true drops the answer (the bytes will
    * come from the blob's fill, which downloads the same body anyway); false keeps
@@ -13,17 +17,28 @@ export interface SharedRangeOptions {
   dropWholeBody(): boolean;
   /** Bytes of the range as they arrive (for metrics). */
   onBytes?(bytes: number): void;
-}
+};
 
 /**
  * Bytes [start, end] of a blob fetched once from the upstream with a Range
  * request and kept in memory, so every request for a part of them reads the
  * same download. Not verified (a range cannot be hashed alone) and never stored
  * as the blob; the blob's fill is what gets verified and stored.
+ * A suffix range (a blob's tail, asked before its size is known) learns where
+ * it starts from the upstream's answer, or from the blob's size once someone
+ * knows it, whichever comes first.
  */
 export class SharedRange {
-  readonly start: number;
-  readonly end: number;
+  /** -1 until a suffix range's position is known. */
+  private first: number;
+  private last: number;
+  /** Bytes kept in memory at most (a suffix range's length before its position is known). */
+  readonly length: number;
+  /** The `bytes=-N` this range was asked as, or null for an absolute range. */
+  readonly suffix: number | null;
+  /** Resolves once start and end are known (at once for an absolute range; even when the request fails). */
+  readonly placed: Promise<void>;
+  private markPlaced!: () => void;
   private readonly chunks: Array<{ at: number; data: Buffer }> = [];
   private received = 0;
   private finished = false;
@@ -34,14 +49,45 @@ export class SharedRange {
   private readonly abort = new AbortController();
 
   constructor(private readonly options: SharedRangeOptions) {
-    this.start = options.start;
-    this.end = options.end;
+    this.placed = new Promise<void>((resolve) => (this.markPlaced = resolve));
+    if ('suffix' in options) {
+      this.suffix = options.suffix;
+      this.first = -1;
+      this.last = -1;
+      this.length = options.suffix;
+    } else {
+      this.suffix = null;
+      this.first = options.start;
+      this.last = options.end;
+      this.length = options.end - options.start + 1;
+      this.markPlaced();
+    }
     this.events.setMaxListeners(0);
     void this.run();
   }
 
-  get length(): number {
-    return this.end - this.start + 1;
+  get start(): number {
+    return this.first;
+  }
+
+  get end(): number {
+    return this.last;
+  }
+
+  get isPlaced(): boolean {
+    return this.first >= 0;
+  }
+
+  /** Places a suffix range once the blob's size is known, before the upstream answered. */
+  placeIn(size: number): void {
+    if (this.suffix === null || this.isPlaced) return;
+    this.place(Math.max(0, size - this.suffix), size - 1);
+  }
+
+  private place(start: number, end: number): void {
+    this.first = start;
+    this.last = end;
+    this.markPlaced();
   }
 
   get failed(): boolean {
@@ -77,7 +123,7 @@ export class SharedRange {
 
   private async run(): Promise<void> {
     try {
-      const res = await this.options.open(this.start, this.end, this.abort.signal);
+      const res = await this.request();
       // A whole body (Range ignored) starts at byte 0.
       let skip = res.ranged ? 0 : this.start;
       if (!res.ranged && this.options.dropWholeBody()) {
@@ -92,7 +138,7 @@ export class SharedRange {
           skip -= dropped;
           data = data.subarray(dropped);
         }
-        const room = this.length - this.received;
+        const room = this.end - this.start + 1 - this.received;
         if (data.length > room) data = data.subarray(0, room);
         if (data.length > 0) {
           this.chunks.push({ at: this.start + this.received, data });
@@ -100,17 +146,36 @@ export class SharedRange {
           this.options.onBytes?.(data.length);
           this.events.emit('change');
         }
-        if (this.received === this.length) {
+        if (this.received === this.end - this.start + 1) {
           res.stream.destroy();
           break;
         }
       }
-      if (this.received < this.length) throw new Error(`upstream ended range ${this.start}-${this.end} after ${this.received} bytes`);
+      if (this.received < this.end - this.start + 1) throw new Error(`upstream ended range ${this.start}-${this.end} after ${this.received} bytes`);
     } catch (err) {
       this.failure = err instanceof Error ? err : new Error(String(err));
     } finally {
       this.finished = true;
+      this.markPlaced();
       this.events.emit('change');
     }
+  }
+
+  /** The upstream answer, with the range placed (a suffix range by the answer, checked against a size learnt meanwhile). */
+  private async request(): Promise<{ stream: Readable; ranged: boolean }> {
+    const options = this.options;
+    if (!('suffix' in options)) return options.open(this.start, this.end, this.abort.signal);
+    const res = await options.openSuffix(options.suffix, this.abort.signal);
+    const start = Math.max(0, res.size - options.suffix);
+    if (res.ranged && res.start !== start) {
+      res.stream.destroy();
+      throw new Error(`upstream answered bytes=-${options.suffix} from byte ${res.start} of ${res.size}`);
+    }
+    if (!this.isPlaced) this.place(start, res.size - 1);
+    else if (this.start !== start || this.end !== res.size - 1) {
+      res.stream.destroy();
+      throw new Error(`upstream answered bytes=-${options.suffix} for a blob of ${res.size} bytes, not ${this.end + 1}`);
+    }
+    return res;
   }
 }

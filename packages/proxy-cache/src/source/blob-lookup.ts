@@ -7,7 +7,7 @@ import { upstreamFailureOf } from '../upstream/upstream-failure';
 import { cacheRequest, ensureRepository, type CacheDeps, type CacheRequest } from './cache-context';
 import { endpointOf } from '../config/cache-config-store';
 import { Coalescer } from '../freshness/coalescer';
-import { fillOpener, isResumable, rangeOpener } from './upstream-blob-openers';
+import { fillOpener, isResumable, rangeOpener, suffixOpener } from './upstream-blob-openers';
 import { acquireFillLease, fillLeaseName } from '../peer/fill-lease';
 import { FollowerSource } from '../peer/follower-source';
 
@@ -126,6 +126,8 @@ export class BlobLookup {
    * bytes from ranged upstream GETs, nothing stored.
    */
   private async rangeOnly(req: CacheRequest, digest: Digest): Promise<BlobHit | null> {
+    // The range goes upstream alongside the HEAD (a tail's answer carries the size too).
+    await this.prefetchRange(req, digest, req.ctx.range ?? '');
     await ensureRepository(this.deps, req);
     const upstream = await this.deps.upstreamFor(req.config);
     const head = await this.heads.run(`${originKey(req)}|${digest}`, () => upstream.headBlob(req.upstreamRepo, digest));
@@ -143,12 +145,14 @@ export class BlobLookup {
     };
   }
 
-  /** A cold blob's absolute range starts upstream at once, alongside the fill's first request. */
+  /**
+   * A cold blob's range starts upstream at once, alongside the fill's first
+   * request: an absolute range as asked, a suffix (`bytes=-N`) before the size is known.
+   */
   private async prefetchRange(req: CacheRequest, digest: Digest, header: string): Promise<void> {
-    const match = /^bytes=(\d+)-(\d+)$/.exec(header.trim());
-    if (!match) return;
-    const range = { start: Number(match[1]), end: Number(match[2]) };
-    if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end) || range.start > range.end) return;
+    const absolute = /^bytes=(\d+)-(\d+)$/.exec(header.trim());
+    const suffix = /^bytes=-(\d+)$/.exec(header.trim());
+    if (!absolute && !suffix) return;
     const upstream = await this.deps.upstreamFor(req.config);
     const org = req.orgName;
     // An upstream ignoring Range sends the whole body: drop it when the fill (downloading the same) runs.
@@ -156,7 +160,15 @@ export class BlobLookup {
       const fill = this.deps.fills.get(digest);
       return fill !== undefined && fill.failed === null;
     };
-    this.ranges.prefetch(digest, range, rangeOpener(this.deps, upstream, req, digest, 'lazy'), filling, (bytes) => this.deps.metrics.rangeBytes.inc({ org, purpose: 'lazy' }, bytes));
+    const onBytes = (bytes: number): void => this.deps.metrics.rangeBytes.inc({ org, purpose: 'lazy' }, bytes);
+    if (suffix) {
+      const length = Number(suffix[1]);
+      if (Number.isSafeInteger(length) && length > 0) this.ranges.prefetchTail(digest, length, suffixOpener(this.deps, upstream, req, digest), filling, onBytes);
+      return;
+    }
+    const range = { start: Number(absolute![1]), end: Number(absolute![2]) };
+    if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end) || range.start > range.end) return;
+    this.ranges.prefetch(digest, range, rangeOpener(this.deps, upstream, req, digest, 'lazy'), filling, onBytes);
   }
 
   private readRange(req: CacheRequest, fill: ArrivingBlob | null, digest: Digest, range: ByteRange, open: ReturnType<typeof rangeOpener>): Readable {

@@ -2,6 +2,7 @@ import { type Digest } from '@entrepot/registry-core';
 import type { BlobOpener } from '../core-types';
 import { parallelBody } from '../fill/parallel-body';
 import type { RangeOpener } from '../fill/piece-download';
+import type { SuffixOpener } from '../fill/shared-range';
 import { upstreamFailureOf } from '../upstream/upstream-failure';
 import type { CacheDeps, CacheRequest } from './cache-context';
 import type { UpstreamPort } from './upstream-port';
@@ -23,6 +24,17 @@ export function rangeOpener(deps: CacheDeps, upstream: UpstreamPort, req: CacheR
   };
 }
 
+/** A ranged GET of a blob's last bytes (`bytes=-N`) of the request's upstream repository, counted as `lazy`. */
+export function suffixOpener(deps: CacheDeps, upstream: UpstreamPort, req: CacheRequest, digest: Digest): SuffixOpener {
+  const org = req.orgName;
+  return async (length, signal) => {
+    deps.metrics.rangeRequests.inc({ org, purpose: 'lazy' });
+    const res = await upstream.getBlob(req.upstreamRepo, digest, { suffix: length, signal });
+    if (!res.ranged) deps.metrics.rangeIgnored.inc({ org });
+    return { stream: res.stream, ranged: res.ranged, start: res.offset, size: res.size };
+  };
+}
+
 /**
  * How a fill reads its blob: one GET from `offset`, and for a blob larger than
  * the threshold the rest as pieces over several connections (the GET's own
@@ -34,10 +46,13 @@ export function fillOpener(deps: CacheDeps, upstream: UpstreamPort, req: CacheRe
   const settings = deps.parallelFill;
   const pieces = rangeOpener(deps, upstream, req, digest, 'piece');
   return async (offset, signal) => {
+    const askedAt = performance.now();
     const first = await upstream.getBlob(req.upstreamRepo, digest, { offset, signal });
+    const firstAnsweredMs = performance.now() - askedAt;
     if (!options.parallel || settings.connections < 2 || first.size - first.offset <= Math.max(settings.thresholdBytes, settings.pieceBytes)) return first;
     const stream = parallelBody({
       first,
+      firstAnsweredMs,
       pieceBytes: settings.pieceBytes,
       connections: settings.connections,
       isRetryable: isResumable,

@@ -184,20 +184,25 @@ export class UpstreamClient {
    * UpstreamError; the circuit breaker counts the call when the body ends or
    * fails (destroying the stream unread counts as neither). A response that
    * does not announce the size (no Content-Length, `*` total) is a `protocol` failure.
+   * With `suffix` (instead of offset and end) it asks for the last `suffix` bytes
+   * (`bytes=-<suffix>`): the 206 must end at the blob's last byte, and its
+   * `offset` says where it starts.
    */
-  async getBlob(repo: string, digest: string, options: { offset?: number; end?: number; signal?: AbortSignal } = {}): Promise<BlobResponse> {
+  async getBlob(repo: string, digest: string, options: { offset?: number; end?: number; suffix?: number; signal?: AbortSignal } = {}): Promise<BlobResponse> {
     oci.validateRepositoryName(repo);
     const d = checkDigest(digest);
     const offset = options.offset ?? 0;
     const end = options.end;
     if (!Number.isSafeInteger(offset) || offset < 0) throw new RegistryError('RANGE_INVALID', `invalid blob offset ${offset}`);
     if (end !== undefined && (!Number.isSafeInteger(end) || end < offset)) throw new RegistryError('RANGE_INVALID', `invalid blob range ${offset}-${end}`);
-    const { signal } = options;
+    const { signal, suffix } = options;
+    if (suffix !== undefined && (!Number.isSafeInteger(suffix) || suffix < 1 || offset > 0 || end !== undefined)) throw new RegistryError('RANGE_INVALID', `invalid blob suffix range ${suffix}`);
     // The permit is settled by the body: a blob whose headers arrive but whose body breaks is an outage.
     const permit = this.breaker.acquire();
     let res: TransportResponse;
     try {
-      const headers: Record<string, string> = end !== undefined ? { range: `bytes=${offset}-${end}` } : offset > 0 ? { range: `bytes=${offset}-` } : {};
+      const headers: Record<string, string> =
+        suffix !== undefined ? { range: `bytes=-${suffix}` } : end !== undefined ? { range: `bytes=${offset}-${end}` } : offset > 0 ? { range: `bytes=${offset}-` } : {};
       res = await this.session.send({ operation: 'blob', method: 'GET', url: this.session.url(`/v2/${repo}/blobs/${d}`), repo, headers, signal, highWaterMark: BLOB_HIGH_WATER_MARK });
     } catch (err) {
       permit.settle(upstreamFailureOf(err));
@@ -217,9 +222,11 @@ export class UpstreamClient {
       } else if (res.status === 206) {
         const range = parseContentRange(headerValue(res.headers, 'content-range'));
         const wantedEnd = end !== undefined && range?.total !== undefined ? Math.min(end, range.total - 1) : range?.end;
-        if (range === null || range.start !== offset || range.end !== wantedEnd) {
+        const wantedStart = suffix !== undefined && range?.total !== undefined ? Math.max(0, range.total - suffix) : offset;
+        const wantedLast = suffix !== undefined ? (range?.total ?? 0) - 1 : wantedEnd;
+        if (range === null || range.start !== wantedStart || range.end !== wantedLast) {
           abandonBody(res.body);
-          throw protocolFailure(res.host, `answered a range request from byte ${offset} with Content-Range ${headerValue(res.headers, 'content-range') ?? '(none)'}`);
+          throw protocolFailure(res.host, `answered a range request ${suffix !== undefined ? `bytes=-${suffix}` : `from byte ${offset}`} with Content-Range ${headerValue(res.headers, 'content-range') ?? '(none)'}`);
         }
         start = range.start;
         expectedLength = range.end - range.start + 1;

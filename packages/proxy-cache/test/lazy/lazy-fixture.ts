@@ -12,6 +12,8 @@ export interface RangeAnswer {
   status: number;
   contentRange: string | null;
   body: Buffer;
+  /** Milliseconds from sending the request to the first body byte (to the headers for an empty body). */
+  ttfbMs: number;
   /** Date.now() when the whole body had arrived. */
   doneAt: number;
 }
@@ -24,6 +26,8 @@ export interface LazyFixture {
   pushBlob(repo: string, size: number): Promise<{ data: Buffer; digest: string }>;
   /** GET of a blob through Entrepot, with a Range header when given. */
   get(org: string, repo: string, digest: string, range?: string): Promise<RangeAnswer>;
+  /** GET of a blob straight from `baseUrl` (the upstream, or a relay in front of it). */
+  getDirect(baseUrl: string, repo: string, digest: string, range?: string): Promise<RangeAnswer>;
   stop(): Promise<void>;
 }
 
@@ -49,18 +53,30 @@ export async function startLazyFixture(proxyCache: Record<string, unknown> = {})
       if (put.status !== 201) throw new Error(`upload: ${put.status} ${await put.text()}`);
       return { data, digest };
     },
-    async get(org, repo, digest, range) {
-      const res = await fetch(`${fx.entrepot.url}/v2/${org}/${repo}/blobs/${digest}`, {
-        headers: { authorization: fx.entrepot.adminAuth, ...(range ? { range } : {}) },
-      });
-      const body = Buffer.from(await res.arrayBuffer());
-      return { status: res.status, contentRange: res.headers.get('content-range'), body, doneAt: Date.now() };
+    get(org, repo, digest, range) {
+      return timedGet(`${fx.entrepot.url}/v2/${org}/${repo}/blobs/${digest}`, { authorization: fx.entrepot.adminAuth, ...(range ? { range } : {}) });
+    },
+    getDirect(baseUrl, repo, digest, range) {
+      return timedGet(`${baseUrl}/v2/${repo}/blobs/${digest}`, range ? { range } : {});
     },
     async stop() {
       for (const relay of relays) await relay.stop();
       await fx.stop();
     },
   };
+}
+
+async function timedGet(url: string, headers: Record<string, string>): Promise<RangeAnswer> {
+  const sentAt = performance.now();
+  const res = await fetch(url, { headers });
+  let ttfbMs = -1;
+  const parts: Buffer[] = [];
+  for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
+    if (ttfbMs < 0) ttfbMs = performance.now() - sentAt;
+    parts.push(Buffer.from(chunk));
+  }
+  if (ttfbMs < 0) ttfbMs = performance.now() - sentAt;
+  return { status: res.status, contentRange: res.headers.get('content-range'), body: Buffer.concat(parts), ttfbMs, doneAt: Date.now() };
 }
 
 /** `count` chunk ranges of 64 KiB–4 MiB at scattered offsets of a blob of `size` bytes (deterministic). */
