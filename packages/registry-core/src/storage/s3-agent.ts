@@ -27,9 +27,10 @@ export interface S3AgentOptions {
  */
 export function createS3Agent(pool: BufferPool, options: S3AgentOptions): Dispatcher {
   const { connectMs, headersMs, bodyIdleMs } = options.timeouts;
-  const plain = buildConnector({
+  // Passed on to `net.connect`, whose stream options undici's type does not list.
+  const plainOptions: buildConnector.BuildOptions & { highWaterMark: number } = {
     timeout: connectMs,
-    // One chunk waits in the socket at most: the parser takes it at once unless the body is paused.
+    // Reading stops after each read until the parser has taken it: two reads waiting would be handed over as one concatenated copy.
     highWaterMark: 1,
     onread: {
       buffer: () => pool.acquire(),
@@ -38,12 +39,13 @@ export function createS3Agent(pool: BufferPool, options: S3AgentOptions): Dispat
         return this.push((buffer as Buffer).subarray(0, length));
       },
     },
-  } as buildConnector.BuildOptions);
+  };
+  const plain = buildConnector(plainOptions);
   const secure = buildConnector({
     timeout: connectMs,
     // Built once: a `ca` list given to each connection would be parsed again for each.
     ...(options.ca ? { secureContext: createSecureContext({ ca: [...rootCertificates, options.ca] }) } : {}),
-  } as buildConnector.BuildOptions);
+  });
   return new Agent({
     headersTimeout: headersMs,
     bodyTimeout: bodyIdleMs,
