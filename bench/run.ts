@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --runs N --only 1,4 --contenders entrepot,distribution --cpu-prof DIR --scanner]`
+ * `npm run bench [-- --quick] [-- --runs N --only 1,4 --contenders entrepot,distribution --cpu-prof DIR --scanner --s3-tls]`
  *
  * Measures Entrepot (embedded: SQLite + fs; scale-out: MariaDB + Redis + S3)
  * against CNCF Distribution in proxy mode, direct pulls from the upstream and
@@ -102,6 +102,8 @@ interface Options {
   contenders: Set<ContenderId> | null;
   cpuProfDir?: string;
   scaleOut: boolean;
+  /** SeaweedFS of Entrepot scale-out and of Distribution on S3 serves HTTPS (self-signed, its certificate given to both as a CA). */
+  s3Tls: boolean;
   /** Also run Entrepot with Clair scanning on (a real Clair) for scenario 7. */
   scanner: boolean;
 }
@@ -113,6 +115,7 @@ function parseArgs(argv: string[]): Options {
   let contenders: Set<ContenderId> | null = null;
   let cpuProfDir: string | undefined;
   let scaleOut = true;
+  let s3Tls = false;
   let scanner = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -127,6 +130,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--contenders') contenders = new Set(next().split(',') as ContenderId[]);
     else if (a === '--cpu-prof') cpuProfDir = resolve(next());
     else if (a === '--no-scaleout') scaleOut = false;
+    else if (a === '--s3-tls') s3Tls = true;
     else if (a === '--scanner') scanner = true;
     else if (a === '--wrk-seconds') sizes.wrkSeconds = Number(next());
     else if (a === '--growth-repos') sizes.growthRepos = Number(next());
@@ -135,7 +139,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--lazy-mbps') sizes.lazyMbps = Number(next());
     else throw new Error(`unknown argument ${a}`);
   }
-  return { quick, sizes, only, contenders, cpuProfDir, scaleOut, scanner };
+  return { quick, sizes, only, contenders, cpuProfDir, scaleOut, s3Tls, scanner };
 }
 
 /** First line a command prints of its version (some print on stderr, some exit non-zero). */
@@ -616,7 +620,7 @@ async function main(): Promise<void> {
       started.push(nginx);
     }
     if (want('distribution')) started.push(await startDistributionProxy(upstream));
-    if (want('distribution-s3')) started.push(await startDistributionS3Proxy(upstream));
+    if (want('distribution-s3')) started.push(await startDistributionS3Proxy(upstream, { tls: opts.s3Tls }));
     if (want('entrepot')) started.push(await startEntrepot({ repoRoot: REPO_ROOT, upstreamUrl: upstream.url, cpuProfDir: opts.cpuProfDir }));
     if (opts.scanner && want('entrepot-scanner')) {
       clair = await ClairServer.start();
@@ -624,7 +628,7 @@ async function main(): Promise<void> {
     }
     if (want('entrepot-scaleout') && opts.scaleOut) {
       try {
-        started.push(await startEntrepot({ repoRoot: REPO_ROOT, upstreamUrl: upstream.url, scaleOut: true, cpuProfDir: opts.cpuProfDir }));
+        started.push(await startEntrepot({ repoRoot: REPO_ROOT, upstreamUrl: upstream.url, scaleOut: true, s3Tls: opts.s3Tls, cpuProfDir: opts.cpuProfDir }));
       } catch (err) {
         const msg = `Entrepot scale-out did not start: ${(err as Error).message.split('\n').slice(0, 4).join(' ')}`;
         log(msg);

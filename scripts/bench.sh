@@ -10,6 +10,7 @@
 #   --contenders LIST      direct,nginx,distribution,entrepot,entrepot-scaleout,entrepot-scanner
 #   --scanner              also run Entrepot with a real Clair scanning (scenario 7: on beside off)
 #   --no-scaleout          skip Entrepot scale-out (MariaDB + Redis + S3)
+#   --s3-tls               SeaweedFS of scale-out and of distribution-s3 serves HTTPS (self-signed, trusted as a CA)
 #   --cpu-prof DIR         run Entrepot under `node --cpu-prof`, profiles into DIR
 #   --wrk-seconds N        duration of each wrk case
 #   --lazy-mib N           layer size of scenarios 7 and 8 (default 200; 100 with --quick)

@@ -2,13 +2,16 @@
  * A real S3-compatible server for storage tests: SeaweedFS (`weed mini`, built
  * and cached by scripts/ci/setup.sh) on loopback ports, with its own data
  * directory and one access/secret key pair. Its S3 API is the one Entrepot's
- * S3 storage driver talks to through the `minio` client.
+ * S3 storage driver talks to through the `minio` client. With `tls`, the S3
+ * API is served over HTTPS only, with a self-signed certificate made at start
+ * (`caFile`, for clients to trust explicitly).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as http from 'node:http';
-import { OutputTail, TempDir, freePorts, requireTool, sleep, stopProcess, trackChild } from './tools';
+import * as https from 'node:https';
+import { OutputTail, TempDir, freePorts, requireTool, run, sleep, stopProcess, trackChild } from './tools';
 
 export interface S3ServerOptions {
   /** Bucket created at start (default `entrepot-test`). */
@@ -17,17 +20,21 @@ export interface S3ServerOptions {
   secretKey?: string;
   /** Milliseconds to wait for readiness (default 60000). */
   startTimeoutMs?: number;
+  /** Serve the S3 API over HTTPS with a self-signed certificate for 127.0.0.1 (default false). */
+  tls?: boolean;
 }
 
 /** Connection settings in the shape of the `minio` client's options. */
 export interface S3ConnectionInfo {
   endPoint: string;
   port: number;
-  useSSL: false;
+  useSSL: boolean;
   accessKey: string;
   secretKey: string;
   region: string;
   bucket: string;
+  /** With TLS: the PEM file of the server's self-signed certificate, to trust as a CA. */
+  caFile?: string;
 }
 
 const REGION = 'us-east-1';
@@ -43,13 +50,17 @@ function sha256Hex(data: string | Buffer): string {
 /** A SeaweedFS S3 gateway on 127.0.0.1 with a private data directory. */
 export class S3Server implements S3ConnectionInfo {
   readonly endPoint = '127.0.0.1';
-  readonly useSSL = false as const;
+  readonly useSSL: boolean;
   readonly region = REGION;
   readonly port: number;
   readonly accessKey: string;
   readonly secretKey: string;
   readonly bucket: string;
   readonly dataDir: string;
+  /** With TLS: the PEM file of the self-signed certificate (also its own CA). */
+  readonly caFile?: string;
+  /** With TLS: that certificate's PEM text. */
+  readonly caCert?: string;
 
   private child?: ChildProcess;
   private readonly logTail = new OutputTail();
@@ -57,31 +68,36 @@ export class S3Server implements S3ConnectionInfo {
   private constructor(
     private readonly dir: TempDir,
     private readonly ports: number[],
-    opts: Required<Omit<S3ServerOptions, 'startTimeoutMs'>>,
+    opts: Required<Omit<S3ServerOptions, 'startTimeoutMs' | 'tls'>>,
     private readonly startTimeoutMs: number,
+    caCert?: string,
   ) {
     this.port = ports[0];
+    this.useSSL = caCert !== undefined;
+    this.caCert = caCert;
+    this.caFile = caCert === undefined ? undefined : dir.join('s3-cert.pem');
     this.accessKey = opts.accessKey;
     this.secretKey = opts.secretKey;
     this.bucket = opts.bucket;
     this.dataDir = dir.join('data');
   }
 
-  /** `http://127.0.0.1:PORT`. */
+  /** `http://127.0.0.1:PORT` (`https://` with TLS). */
   get url(): string {
-    return `http://${this.endPoint}:${this.port}`;
+    return `${this.useSSL ? 'https' : 'http'}://${this.endPoint}:${this.port}`;
   }
 
-  /** Plain connection settings (for `new Client(...)` of the minio package, minus `bucket`). */
+  /** Connection settings (for `new Client(...)` of the minio package, minus `bucket` and `caFile`). */
   connection(): S3ConnectionInfo {
     return {
       endPoint: this.endPoint,
       port: this.port,
-      useSSL: false,
+      useSSL: this.useSSL,
       accessKey: this.accessKey,
       secretKey: this.secretKey,
       region: this.region,
       bucket: this.bucket,
+      ...(this.caFile ? { caFile: this.caFile } : {}),
     };
   }
 
@@ -105,9 +121,19 @@ export class S3Server implements S3ConnectionInfo {
         ],
       };
       await writeFile(dir.join('s3.json'), JSON.stringify(s3Config));
+      let caCert: string | undefined;
+      if (options.tls) {
+        // Self-signed for the address clients use; being its own issuer, it is also the CA they trust.
+        await run(requireTool('openssl'), [
+          'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '2',
+          '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+          '-keyout', dir.join('s3-key.pem'), '-out', dir.join('s3-cert.pem'),
+        ]);
+        caCert = await readFile(dir.join('s3-cert.pem'), 'utf8');
+      }
       // s3, s3 grpc, master, master grpc, volume, volume grpc, filer, filer grpc, admin, admin grpc
       const ports = await freePorts(10);
-      const server = new S3Server(dir, ports, opts, options.startTimeoutMs ?? 60_000);
+      const server = new S3Server(dir, ports, opts, options.startTimeoutMs ?? 60_000, caCert);
       await server.spawnProcess();
       return server;
     } catch (err) {
@@ -198,6 +224,7 @@ export class S3Server implements S3ConnectionInfo {
       `-admin.port.grpc=${adminGrpc}`,
       '-admin.port.legacy=0',
       `-bucket=${this.bucket}`,
+      ...(this.useSSL ? [`-s3.cert.file=${this.dir.join('s3-cert.pem')}`, `-s3.key.file=${this.dir.join('s3-key.pem')}`] : []),
     ];
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) {
@@ -254,9 +281,11 @@ export class S3Server implements S3ConnectionInfo {
     const signingKey = hmac(hmac(hmac(hmac(`AWS4${this.secretKey}`, day), this.region), 's3'), 'aws4_request');
     const signature = createHmac('sha256', signingKey).update(stringToSign).digest('hex');
     const authorization = `AWS4-HMAC-SHA256 Credential=${this.accessKey}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
+    const request = this.useSSL ? https.request : http.request;
     return new Promise((resolve, reject) => {
-      const req = http.request(
+      const req = request(
         {
+          ...(this.caCert ? { ca: this.caCert } : {}),
           host: this.endPoint,
           port: this.port,
           method,

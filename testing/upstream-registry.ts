@@ -377,6 +377,8 @@ export class UpstreamRegistry {
   private pending = '';
   private lastLineAt = 0;
   private readonly stderrTail = new OutputTail();
+  /** The CA of a TLS S3 endpoint, as Go's trusted roots (`SSL_CERT_FILE`): the s3 driver refuses `AWS_CA_BUNDLE` with its own transport. */
+  private s3CaFile?: string;
 
   private constructor(
     private readonly dir: TempDir,
@@ -445,9 +447,9 @@ export class UpstreamRegistry {
                   accesskey: options.s3.accessKey,
                   secretkey: options.s3.secretKey,
                   region: options.s3.region,
-                  regionendpoint: `http://${options.s3.endPoint}:${options.s3.port}`,
+                  regionendpoint: `${options.s3.useSSL ? 'https' : 'http'}://${options.s3.endPoint}:${options.s3.port}`,
                   bucket: options.s3.bucket,
-                  secure: false,
+                  secure: options.s3.useSSL,
                   v4auth: true,
                   rootdirectory: '/distribution',
                 },
@@ -465,6 +467,7 @@ export class UpstreamRegistry {
       await writeFile(dir.join('config.yml'), JSON.stringify(config, null, 2));
 
       const reg = new UpstreamRegistry(dir, port, auth.mode, credentials, tokenServer, options.startTimeoutMs ?? 20000);
+      reg.s3CaFile = options.s3?.caFile;
       await reg.spawnProcess(registryBin);
       return reg;
     } catch (err) {
@@ -551,6 +554,7 @@ export class UpstreamRegistry {
       // AWS_* would configure the s3 driver's SDK (a CA bundle it cannot load for a plain-HTTP endpoint).
       if (!k.startsWith('REGISTRY_') && !k.startsWith('OTEL_') && !k.startsWith('AWS_')) env[k] = v;
     }
+    if (this.s3CaFile) env.SSL_CERT_FILE = this.s3CaFile;
     const child = trackChild(spawn(bin, ['serve', this.configPath], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
     this.child = child;
     this.pending = '';

@@ -90,8 +90,8 @@ export async function startDistributionProxy(upstream: UpstreamRegistry, remoteU
  * Entrepot scale-out, its own instance), streamed through the registry: the
  * like-for-like comparison for Entrepot scale-out.
  */
-export async function startDistributionS3Proxy(upstream: UpstreamRegistry): Promise<Contender> {
-  const s3 = await S3Server.start({ bucket: 'distribution-bench' });
+export async function startDistributionS3Proxy(upstream: UpstreamRegistry, opts: { tls?: boolean } = {}): Promise<Contender> {
+  const s3 = await S3Server.start({ bucket: 'distribution-bench', tls: opts.tls });
   try {
     const reg = await UpstreamRegistry.start({ proxy: { remoteurl: upstream.url }, s3: s3.connection() });
     return distributionContender('distribution-s3', reg, async () => {
@@ -111,6 +111,8 @@ export interface EntrepotOptions {
   repoRoot: string;
   upstreamUrl: string;
   scaleOut?: boolean;
+  /** Scale-out's SeaweedFS serves HTTPS with a self-signed certificate, trusted through `ENTREPOT_S3_CA_FILE`. */
+  s3Tls?: boolean;
   /** Directory for `node --cpu-prof` output. */
   cpuProfDir?: string;
   /** Security scanning on, with this Clair (embedded mode only). */
@@ -175,7 +177,7 @@ export async function startEntrepot(opts: EntrepotOptions): Promise<EntrepotCont
         const list = keys.stdout.toString().split('\n').filter(Boolean);
         for (let i = 0; i < list.length; i += 200) await run('/usr/bin/redis-cli', ['-h', '127.0.0.1', 'DEL', ...list.slice(i, i + 200)], { allowFailure: true });
       });
-      const s3 = await S3Server.start({ bucket: 'entrepot-bench' });
+      const s3 = await S3Server.start({ bucket: 'entrepot-bench', tls: opts.s3Tls });
       cleanups.push(() => s3.stop());
       Object.assign(env, {
         ENTREPOT_DATABASE_URL: `mysql://root@127.0.0.1:3306/${database}`,
@@ -186,6 +188,7 @@ export async function startEntrepot(opts: EntrepotOptions): Promise<EntrepotCont
         ENTREPOT_S3_SECRET_KEY: s3.secretKey,
         ENTREPOT_S3_BUCKET: s3.bucket,
         ENTREPOT_S3_REGION: s3.region,
+        ...(s3.caFile ? { ENTREPOT_S3_USE_SSL: 'true', ENTREPOT_S3_CA_FILE: s3.caFile } : {}),
       });
     }
     // JSON is YAML.

@@ -25,6 +25,8 @@ const storageSchema = z.discriminatedUnion('driver', [
     endpoint: z.string(),
     port: z.coerce.number().int().optional(),
     use_ssl: z.boolean().default(false),
+    /** PEM file of certificates trusted for the endpoint besides the bundled root CAs (a private CA, a self-signed S3). */
+    ca_file: z.string().optional(),
     access_key: z.string(),
     secret_key: z.string(),
     bucket: z.string(),
@@ -130,6 +132,7 @@ function applyEnv(doc: Record<string, unknown>, env: Record<string, string | und
       endpoint: env.ENTREPOT_S3_ENDPOINT,
       port: env.ENTREPOT_S3_PORT,
       use_ssl: env.ENTREPOT_S3_USE_SSL === 'true',
+      ca_file: env.ENTREPOT_S3_CA_FILE,
       access_key: env.ENTREPOT_S3_ACCESS_KEY ?? '',
       secret_key: env.ENTREPOT_S3_SECRET_KEY ?? '',
       bucket: env.ENTREPOT_S3_BUCKET ?? 'entrepot',

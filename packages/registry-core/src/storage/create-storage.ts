@@ -1,6 +1,6 @@
 import type { Config } from '../config/config';
 import { join } from 'node:path';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import type { Storage } from './blob-store';
 import { createFsStorage } from './fs-store';
 
@@ -17,6 +17,7 @@ export async function createStorage(config: Pick<Config, 'storage' | 'data_dir'>
       endpoint: storage.endpoint,
       port: storage.port,
       useSSL: storage.use_ssl,
+      ca: storage.ca_file ? await readFile(storage.ca_file, 'utf8') : undefined,
       accessKey: storage.access_key,
       secretKey: storage.secret_key,
       bucket: storage.bucket,

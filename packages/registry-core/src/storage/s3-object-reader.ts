@@ -1,20 +1,13 @@
 import type { Readable } from 'node:stream';
 import type { Client } from 'minio';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { RegistryError } from '../errors/registry-error';
 import type { ByteRange } from './blob-store';
 import type { BufferPool } from './buffer-pool';
-import { pooledGet, UnsupportedFramingError, type PooledGetTimeouts } from './pooled-http-get';
+import { requestIntoPool } from './pooled-response';
 
 /** How long a locally signed read URL stays valid; it is used at once. */
 const SIGNED_URL_SECONDS = 60;
-/** Bytes buffered ahead of a slow client per read; socket reads pause beyond it. */
-const BODY_HIGH_WATER_MARK = 256 * 1024;
-/**
- * A stalled S3 server fails the read instead of hanging the client. Time the
- * body waits on a slow client (backpressure) does not count.
- */
-const TIMEOUTS: PooledGetTimeouts = { connectMs: 10_000, headersMs: 30_000, bodyIdleMs: 60_000, closeGraceMs: 5_000 };
 /** Enough of an error body to find its `<Code>`. */
 const ERROR_BODY_BYTES = 16 * 1024;
 
@@ -45,38 +38,30 @@ async function errorText(body: Readable): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-interface Answer {
-  statusCode: number;
-  body: Readable;
-}
-
 /**
  * GETs of stored objects, signed locally (SigV4 query signing by the minio
- * client, no network call when the region is configured). Over plain HTTP the
- * body is read into pooled buffers (`pooledGet`); over TLS, and for a body
- * not framed by Content-Length, through undici. Node's own http client, which
- * minio's getObject uses, moved large bodies at under half the pooled rate
- * here (docs/BENCHMARKS.md, S3 reads), and every warm blob served from
- * S3 goes through here.
+ * client, no network call when the region is configured) and sent through
+ * undici (`createS3Agent`: kept-alive connections, plain or TLS), the body
+ * arriving in pool buffers (`requestIntoPool`). Node's own http client, which
+ * minio's getObject uses, moved large bodies at under half that rate here
+ * (docs/BENCHMARKS.md, S3 reads), and every warm blob served from S3 goes
+ * through here.
  */
 export class S3ObjectReader {
-  private readonly http: Dispatcher;
-
   constructor(
     private readonly client: Client,
     private readonly bucket: string,
+    private readonly http: Dispatcher,
     private readonly buffers: BufferPool,
-  ) {
-    this.http = new Agent({ connectTimeout: TIMEOUTS.connectMs, headersTimeout: TIMEOUTS.headersMs, bodyTimeout: TIMEOUTS.bodyIdleMs });
-  }
+  ) {}
 
   /** Throws `missing()` when absent, RANGE_INVALID when the range starts past the end, UNAVAILABLE when S3 cannot be reached. */
   async read(key: string, range: ByteRange | undefined, missing: () => RegistryError): Promise<Readable> {
     const url = new URL(await this.client.presignedGetObject(this.bucket, key, SIGNED_URL_SECONDS));
     const headers: Record<string, string> = range ? { range: `bytes=${range.start}-${range.end}` } : {};
-    let answer: Answer;
+    let answer: { statusCode: number; body: Readable };
     try {
-      answer = await this.get(url, headers);
+      answer = await requestIntoPool(this.http, { origin: url.origin, path: `${url.pathname}${url.search}`, method: 'GET', headers }, this.buffers);
     } catch (err) {
       throw storageUnavailable(err);
     }
@@ -88,16 +73,5 @@ export class S3ObjectReader {
     if (statusCode === 416) throw new RegistryError('RANGE_INVALID', `range ${range?.start}-${range?.end} is not satisfiable`);
     if (statusCode === 503 || statusCode === 500) throw storageUnavailable();
     throw new Error(`S3 GET of ${key} answered ${statusCode}${code ? ` ${code}` : ''}`);
-  }
-
-  private async get(url: URL, headers: Record<string, string>): Promise<Answer> {
-    if (url.protocol === 'http:') {
-      try {
-        return await pooledGet(url, headers, this.buffers, TIMEOUTS);
-      } catch (err) {
-        if (!(err instanceof UnsupportedFramingError)) throw err;
-      }
-    }
-    return this.http.request({ origin: url.origin, path: `${url.pathname}${url.search}`, method: 'GET', headers, highWaterMark: BODY_HIGH_WATER_MARK });
   }
 }

@@ -1,5 +1,7 @@
 import { mkdir, unlink } from 'node:fs/promises';
+import { Agent as HttpsAgent } from 'node:https';
 import { Readable } from 'node:stream';
+import { rootCertificates } from 'node:tls';
 import { pipeline } from 'node:stream/promises';
 import { BucketItem, Client } from 'minio';
 import { RegistryError } from '../errors/registry-error';
@@ -9,11 +11,14 @@ import { digestingStreamFor } from './verifying-writer';
 import { BufferPool } from './buffer-pool';
 import { OCTET_STREAM, putFile, putStream } from './s3-object-writer';
 import { S3ObjectReader } from './s3-object-reader';
+import { createS3Agent, type S3AgentTimeouts } from './s3-agent';
 
 export interface S3StorageOptions {
   endpoint: string;
   port?: number;
   useSSL: boolean;
+  /** PEM certificates trusted for the TLS endpoint besides Node's bundled root CAs (a private CA, a self-signed S3). */
+  ca?: string;
   accessKey: string;
   secretKey: string;
   bucket: string;
@@ -35,6 +40,11 @@ const MIN_PART_SIZE = 5 * MIB;
  * 300 MB of RSS at the throughput of 512 KiB (docs/BENCHMARKS.md, memory).
  */
 const S3_READ_CHUNK = 256 * 1024;
+/**
+ * A stalled S3 server fails the read instead of hanging the client. Time the
+ * body waits on a slow client (backpressure) does not count.
+ */
+const READ_TIMEOUTS: S3AgentTimeouts = { connectMs: 10_000, headersMs: 30_000, bodyIdleMs: 60_000 };
 
 function s3Code(err: unknown): string | undefined {
   return (err as { code?: string } | null)?.code;
@@ -85,9 +95,9 @@ export class S3BlobStore implements BlobStore {
     private readonly prefix: string,
     private readonly partSize: number,
     private readonly redirectDownloads: boolean,
-    buffers: BufferPool,
+    reader: S3ObjectReader,
   ) {
-    this.reader = new S3ObjectReader(client, bucket, buffers);
+    this.reader = reader;
   }
 
   keyOf(digest: Digest): string {
@@ -288,6 +298,8 @@ export async function createS3Storage(options: S3StorageOptions, scratchDir: str
     secretKey: options.secretKey,
     region: options.region,
     partSize,
+    // Writes, listings and stats; reads go through `createS3Agent` with the same trust.
+    ...(options.useSSL && options.ca ? { transportAgent: new HttpsAgent({ keepAlive: true, ca: [...rootCertificates, options.ca] }) } : {}),
   });
   if (!(await client.bucketExists(options.bucket))) {
     try {
@@ -302,8 +314,9 @@ export async function createS3Storage(options: S3StorageOptions, scratchDir: str
   await mkdir(scratchDir, { recursive: true });
   // Shared by fills and reads from S3. Smaller than the filesystem's: each S3 read also holds the socket's next buffer.
   const buffers = new BufferPool(S3_READ_CHUNK);
+  const reader = new S3ObjectReader(client, options.bucket, createS3Agent(buffers, { timeouts: READ_TIMEOUTS, ca: options.ca }), buffers);
   return {
-    blobs: new S3BlobStore(client, options.bucket, prefix, partSize, options.redirectDownloads, buffers),
+    blobs: new S3BlobStore(client, options.bucket, prefix, partSize, options.redirectDownloads, reader),
     uploads: new S3UploadStore(client, options.bucket, prefix, partSize),
     scratchDir,
     buffers,

@@ -247,14 +247,14 @@ describe('s3 reads when S3 misbehaves', () => {
     expect(seen[0].range).toBe('bytes=5-8');
   });
 
-  test('a body S3 sends chunked, which the pooled reader does not decode, is read again through undici', async () => {
+  test('a body S3 sends chunked is read in one request', async () => {
     answer = (_req, res) => {
       res.writeHead(200, { 'transfer-encoding': 'chunked' });
       res.write('chunked ');
       res.end('body');
     };
     expect((await readAll(await (await blobs()).read(digest))).toString()).toBe('chunked body');
-    expect(seen).toHaveLength(2);
+    expect(seen).toHaveLength(1);
   });
 
   test('a body S3 cuts short fails the read instead of ending early', async () => {
@@ -262,7 +262,7 @@ describe('s3 reads when S3 misbehaves', () => {
       res.writeHead(200, { 'content-length': 1000 });
       res.write('only the first bytes', () => res.destroy());
     };
-    await expect(readAll(await (await blobs()).read(digest))).rejects.toThrow(/closed the connection 980 bytes before the end/);
+    await expect(readAll(await (await blobs()).read(digest))).rejects.toThrow(/other side closed/);
   });
 
   test('a whole object sent back for a ranged read is refused, not served as the range', async () => {
