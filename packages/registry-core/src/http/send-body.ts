@@ -14,32 +14,64 @@ const QUEUED_BYTES = 1024 * 1024;
  * each chunk back to a recycling body once the socket has taken its bytes,
  * so large blobs are served from a few reused buffers. Rejects when either
  * side fails or the client goes away; the body is destroyed then.
+ *
+ * The body flows ('data' events) rather than being iterated: an iterator
+ * reads everything buffered at once, which concatenates queued chunks into a
+ * new buffer (a copy and an allocation per read), while a flowing stream
+ * hands out its chunks as they are.
  */
 export async function sendBody(body: Readable, res: Writable): Promise<void> {
   const recycling = isRecyclingStream(body) ? body : undefined;
   const recycle = recycling ? (chunk: Buffer) => recycling.recycle(chunk) : undefined;
   const queueBytes = recycling?.queueBytes ?? QUEUED_BYTES;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    if (res.destroyed) throw new Error('premature close');
-    // On a write error the socket may still hold the bytes: the buffer is not reused then.
-    const accepted = recycle ? res.write(chunk, (err) => err || recycle(chunk)) : res.write(chunk);
-    if (!accepted && res.writableLength >= queueBytes) await drained(res);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const cleanup = (): void => {
+        body.off('data', onData);
+        body.off('end', onEnd);
+        body.off('error', onError);
+        body.off('close', onBodyClose);
+        res.off('drain', onDrain);
+        res.off('close', onResClose);
+        res.off('error', onError);
+      };
+      const fail = (err: Error): void => {
+        cleanup();
+        reject(err);
+      };
+      const onData = (chunk: Buffer): void => {
+        if (res.destroyed) {
+          fail(new Error('premature close'));
+          return;
+        }
+        // On a write error the socket may still hold the bytes: the buffer is not reused then.
+        const accepted = recycle ? res.write(chunk, (err) => err || recycle(chunk)) : res.write(chunk);
+        if (!accepted && res.writableLength >= queueBytes) body.pause();
+      };
+      const onDrain = (): void => {
+        body.resume();
+      };
+      const onEnd = (): void => {
+        cleanup();
+        resolve();
+      };
+      const onError = (err: Error): void => fail(err);
+      const onBodyClose = (): void => {
+        if (!body.readableEnded) fail(new Error('premature close'));
+      };
+      const onResClose = (): void => fail(new Error('premature close'));
+      body.on('data', onData);
+      body.once('end', onEnd);
+      body.on('error', onError);
+      body.once('close', onBodyClose);
+      res.on('drain', onDrain);
+      res.once('close', onResClose);
+      res.on('error', onError);
+    });
+  } catch (err) {
+    body.destroy();
+    throw err;
   }
   res.end();
   await finished(res);
-}
-
-function drained(res: Writable): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const settle = (err?: Error): void => {
-      res.off('drain', onDrain);
-      res.off('close', onClose);
-      if (err) reject(err);
-      else resolve();
-    };
-    const onDrain = (): void => settle();
-    const onClose = (): void => settle(new Error('premature close'));
-    res.on('drain', onDrain);
-    res.on('close', onClose);
-  });
 }

@@ -48,6 +48,8 @@ export class FileRangeStream extends Readable implements RecyclingStream {
   private position: number;
   private readonly end: number;
   private reading = false;
+  /** A read was asked for while the pump was still running: it runs again once done. */
+  private readAgain = false;
 
   constructor(
     private readonly file: FileHandle,
@@ -67,11 +69,17 @@ export class FileRangeStream extends Readable implements RecyclingStream {
   }
 
   override _read(): void {
-    if (this.reading) return;
+    if (this.reading) {
+      // A flowing consumer can ask synchronously from within push(), before the pump has returned.
+      this.readAgain = true;
+      return;
+    }
     this.reading = true;
+    this.readAgain = false;
     this.pump().then(
       () => {
         this.reading = false;
+        if (this.readAgain && !this.destroyed) this._read();
       },
       (err: unknown) => {
         this.reading = false;
