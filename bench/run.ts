@@ -8,7 +8,8 @@
  * See docs/BENCHMARKS.md.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import * as os from 'node:os';
 import { join, resolve } from 'node:path';
@@ -31,7 +32,7 @@ import {
   type EntrepotContender,
 } from './lib/contenders';
 import { curl, expectOk } from './lib/curl';
-import { MANIFEST_ACCEPT, buildAndPush, populateUpstream, pullAll, request, type PublishedImage } from './lib/images';
+import { MANIFEST_ACCEPT, buildAndPush, uploadBlob, populateUpstream, pullAll, request, type PublishedImage } from './lib/images';
 import { RssSampler, machineBusySeconds, readMemory, resetPeak, residentByKind, waitForQuietMachine } from './lib/proc';
 import { Results } from './lib/report';
 import { MiB, log, median, now, rotate } from './lib/util';
@@ -59,6 +60,8 @@ interface Sizes {
   lazyLayer: number;
   /** Their relay's cap in MB/s (10^6 bytes). */
   lazyMbps: number;
+  /** Blob of scenario 11 (one cold stream, then one warm stream). */
+  streamBlob: number;
 }
 
 const FULL: Sizes = {
@@ -76,6 +79,7 @@ const FULL: Sizes = {
   idleWaitMs: 10_000,
   lazyLayer: 200 * MiB,
   lazyMbps: 20,
+  streamBlob: 200 * MiB,
 };
 
 const QUICK: Sizes = {
@@ -93,6 +97,7 @@ const QUICK: Sizes = {
   idleWaitMs: 3_000,
   lazyLayer: 100 * MiB,
   lazyMbps: 20,
+  streamBlob: 64 * MiB,
 };
 
 interface Options {
@@ -137,6 +142,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--growth-quota') sizes.growthQuota = true;
     else if (a === '--lazy-mib') sizes.lazyLayer = Number(next()) * MiB;
     else if (a === '--lazy-mbps') sizes.lazyMbps = Number(next());
+    else if (a === '--stream-mib') sizes.streamBlob = Number(next()) * MiB;
     else throw new Error(`unknown argument ${a}`);
   }
   return { quick, sizes, only, contenders, cpuProfDir, scaleOut, s3Tls, scanner };
@@ -296,6 +302,32 @@ async function coldAndWarm(ctx: Ctx, run: number): Promise<void> {
       log(`${S2}: ${c.id} warm pull ${wall.toFixed(2)} s, 8× ${(bytes / 1e6 / secs).toFixed(0)} MB/s`);
     });
   }
+}
+
+// ---------------------------------------------------------------------------
+// 11: one stream of one large blob, cold then warm
+
+const S11 = '11. One stream of one blob';
+
+async function oneStream(ctx: Ctx, run: number): Promise<void> {
+  const { s, results } = ctx;
+  const mb = Math.round(s.streamBlob / MiB);
+  await each(ctx, S11, rotate(byId(ctx, CACHES), run), async (c) => {
+    // A new blob per contender and run: cold for every cache.
+    const blob = await uploadBlob(ctx.upstream.url, 'library/stream', randomBytes(s.streamBlob));
+    const url = `${c.url}/v2/${c.repo('library/stream')}/blobs/${blob.digest}`;
+    await waitForQuietMachine();
+    const cold = await curl([url]);
+    expectOk(cold, [blob.size], `${c.id} cold blob`);
+    const t = cold.transfers[0];
+    results.add(S11, `one cold stream, ${mb} MiB blob`, 'MB/s', 'higher', c.id, t.bytes / 1e6 / t.total, { limit: 'distribution', target: '≥ Dist' });
+    await fillsStored(c);
+    const warm = await curl([url]);
+    expectOk(warm, [blob.size], `${c.id} warm blob`);
+    const w = warm.transfers[0];
+    results.add(S11, `one warm stream, ${mb} MiB blob`, 'MB/s', 'higher', c.id, w.bytes / 1e6 / w.total, { limit: 'distribution', target: '≥ Dist' });
+    log(`${S11}: ${c.id} cold ${(t.bytes / 1e6 / t.total).toFixed(0)} MB/s, warm ${(w.bytes / 1e6 / w.total).toFixed(0)} MB/s`);
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -652,6 +684,7 @@ async function main(): Promise<void> {
       await runScenario(['3'], S3, () => herd(ctx, r));
       await runScenario(['4'], S4, () => manifests(ctx, r));
       await runScenario(['5'], S5, () => memory(ctx, r));
+      await runScenario(['11'], S11, () => oneStream(ctx, r));
       if (opts.scanner) await runScenario(['7'], S7, () => scannerBeside(ctx, r));
     }
     await runScenario(['6'], S6, () => growth(ctx));

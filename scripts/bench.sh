@@ -5,7 +5,7 @@
 #
 #   --quick                small sizes, one run (a smoke run of a few minutes)
 #   --runs N               repetitions per scenario (default 3; medians reported)
-#   --only 1,...,10        scenarios to run (7 needs --scanner; 8, 9: lazy pulling and per-connection-capped cold pulls;
+#   --only 1,...,11        scenarios to run (7 needs --scanner; 8, 9: lazy pulling and per-connection-capped cold pulls;
 #                          10: scale-out with 1, 2, 3 replicas behind nginx)
 #   --contenders LIST      direct,nginx,distribution,entrepot,entrepot-scaleout,entrepot-scanner
 #   --scanner              also run Entrepot with a real Clair scanning (scenario 7: on beside off)
@@ -15,6 +15,7 @@
 #   --wrk-seconds N        duration of each wrk case
 #   --lazy-mib N           layer size of scenarios 7 and 8 (default 200; 100 with --quick)
 #   --lazy-mbps N          relay cap of scenarios 7 and 8 in MB/s (default 20)
+#   --stream-mib N         blob of scenario 11 (one cold, then one warm stream; default 200, 64 with --quick)
 #
 # Needs the integration-test tools (scripts/ci/setup.sh, as root), MariaDB on
 # 127.0.0.1:3306 and Redis on 127.0.0.1:6379 for the scale-out contender.
