@@ -3,8 +3,9 @@
  * Entrepot and a real upstream (SPEC §3 Verify / Resume / No whole-transfer
  * timeout, §6 fault matrix): what the client receives and what is stored.
  */
-import { eventually, metricValue, registryGet, scratchEntries, startFaultFixture, storedBlob, FAULT_SETTINGS, type FaultFixture } from './fault-fixture';
+import { metricValue, registryGet, scratchEntries, startFaultFixture, storedBlob, FAULT_SETTINGS, type FaultFixture } from './fault-fixture';
 import type { FaultProxy } from './fault-proxy';
+import { eventually } from '../../../../testing/tools';
 
 const MiB = 1024 * 1024;
 
@@ -30,7 +31,7 @@ describe('blob faults between Entrepot and the upstream', () => {
   }
 
   async function expectScratchEmpty(): Promise<void> {
-    expect(await eventually(async () => (await scratchEntries(ff.fx)).length === 0, 5000)).toBe(true);
+    await eventually(async () => (await scratchEntries(ff.fx)).length === 0, 5000);
   }
 
   it('resumes a blob reset mid-body with a Range request; every client gets one correct body', async () => {
@@ -53,7 +54,7 @@ describe('blob faults between Entrepot and the upstream', () => {
     expect(from).toBeGreaterThan(0);
     expect(from).toBeLessThanOrEqual(MiB + 1234);
 
-    expect(await eventually(async () => (await storedBlob(ff.fx, digest)) !== null)).toBe(true);
+    await eventually(async () => (await storedBlob(ff.fx, digest)) !== null);
     expect(await storedBlob(ff.fx, digest)).toEqual({ size, digest });
     await expectScratchEmpty();
   });
@@ -68,7 +69,7 @@ describe('blob faults between Entrepot and the upstream', () => {
     expect(got.bodyError).toBeUndefined();
     expect(got.digest).toBe(digest);
     expect(proxy.count({ method: 'GET', path: new RegExp(`${digest}$`), range: true })).toBe(1);
-    expect(await eventually(async () => (await storedBlob(ff.fx, digest)) !== null)).toBe(true);
+    await eventually(async () => (await storedBlob(ff.fx, digest)) !== null);
     expect(await storedBlob(ff.fx, digest)).toEqual({ size, digest });
     await expectScratchEmpty();
   });
@@ -91,7 +92,7 @@ describe('blob faults between Entrepot and the upstream', () => {
     const again = await registryGet(ff.fx, path);
     expect(again.status).toBe(200);
     expect(again.digest).toBe(digest);
-    expect(await eventually(async () => (await storedBlob(ff.fx, digest)) !== null)).toBe(true);
+    await eventually(async () => (await storedBlob(ff.fx, digest)) !== null);
   });
 
   it('answers a clear 503 when every attempt breaks before the first byte reached the client', async () => {
@@ -130,7 +131,7 @@ describe('blob faults between Entrepot and the upstream', () => {
     const clean = await registryGet(ff.fx, path);
     expect(clean.status).toBe(200);
     expect(clean.digest).toBe(digest);
-    expect(await eventually(async () => (await storedBlob(ff.fx, digest)) !== null)).toBe(true);
+    await eventually(async () => (await storedBlob(ff.fx, digest)) !== null);
     expect(await storedBlob(ff.fx, digest)).toEqual({ size, digest });
   });
 
@@ -145,7 +146,7 @@ describe('blob faults between Entrepot and the upstream', () => {
     // The transfer outlived the header and idle timeouts (bytes kept flowing).
     expect(got.elapsedMs).toBeGreaterThan(FAULT_SETTINGS.headers_timeout_ms + FAULT_SETTINGS.idle_timeout_ms);
     expect(proxy.count({ method: 'GET', path: new RegExp(`${digest}$`) })).toBe(1);
-    expect(await eventually(async () => (await storedBlob(ff.fx, digest)) !== null)).toBe(true);
+    await eventually(async () => (await storedBlob(ff.fx, digest)) !== null);
     expect(await storedBlob(ff.fx, digest)).toEqual({ size, digest });
   });
 });

@@ -10,7 +10,6 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '@entrepot/registry-core';
 import { createOciImage, pushImage, type BuiltImage } from '../../../../testing/oci-images';
-import { sleep } from '../../../../testing/tools';
 import { startCacheFixture, type CacheFixture } from '../e2e/cache-fixture';
 import { FaultProxy } from './fault-proxy';
 
@@ -123,16 +122,6 @@ export async function metricValue(fx: CacheFixture, name: string, labels: Record
     if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) total += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return total;
-}
-
-/** Polls `check` until it returns true or `timeoutMs` passes; returns the last answer. */
-export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 10_000, intervalMs = 50): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() >= deadline) return false;
-    await sleep(intervalMs);
-  }
 }
 
 /** `cache_result` of the organization's most recent `pull_repo` audit entries, newest first. */

@@ -4,8 +4,9 @@
  * upstream GETs while the whole blob is filled once in the background, with
  * the upstream behind a relay that gives all its traffic 20 MB/s.
  */
-import { eventually, metricValue, storedBlob } from '../faults/fault-fixture';
+import { metricValue, storedBlob } from '../faults/fault-fixture';
 import { scatteredChunks, startLazyFixture, type LazyFixture, type RangeAnswer } from './lazy-fixture';
+import { eventually } from '../../../../testing/tools';
 
 const MiB = 1024 * 1024;
 const RATE = 20 * 1000 * 1000;
@@ -57,7 +58,7 @@ describe('Range requests for blobs not cached yet', () => {
     const lastAnswerAt = Math.max(tail.doneAt, ...answers.map((a) => a.doneAt));
 
     // The whole blob is filled once in the background, verified and stored.
-    expect(await eventually(async () => (await storedBlob(lf.fx, digest)) !== null, 60_000, 200)).toBe(true);
+    await eventually(async () => (await storedBlob(lf.fx, digest)) !== null, 60_000);
     expect(await storedBlob(lf.fx, digest)).toEqual({ size, digest });
     // Every range was answered while that fill was still running.
     const whole = relay.requests().filter((r) => r.method === 'GET' && r.path.endsWith(digest) && r.range === undefined);
@@ -98,7 +99,7 @@ describe('Range requests for blobs not cached yet', () => {
     const gets = relay.requests().filter((r) => r.method === 'GET' && r.path.endsWith(digest));
     expect(gets.filter((r) => r.range !== undefined).map((r) => r.range)).toEqual(['bytes=-10240']);
     expect(gets.filter((r) => r.range === undefined)).toHaveLength(1);
-    expect(await eventually(async () => (await storedBlob(lf.fx, digest)) !== null, 60_000, 200)).toBe(true);
+    await eventually(async () => (await storedBlob(lf.fx, digest)) !== null, 60_000);
     expect(await upstreamGets(digest)).toEqual({ whole: 1, ranged: 1 });
   });
 
@@ -121,7 +122,7 @@ describe('Range requests for blobs not cached yet', () => {
     const whole = await lf.get('lazynever', 'library/never', digest);
     expect(whole.status).toBe(200);
     expect(whole.body.equals(data)).toBe(true);
-    expect(await eventually(async () => (await storedBlob(lf.fx, digest)) !== null, 10_000, 100)).toBe(true);
+    await eventually(async () => (await storedBlob(lf.fx, digest)) !== null, 10_000);
   });
 
   it('answers correct 206s from an upstream that ignores Range, filling from its whole body', async () => {
@@ -136,7 +137,7 @@ describe('Range requests for blobs not cached yet', () => {
     ]);
     expectPart(tail, data, size - 10240, size - 1);
     expectPart(mid, data, 12_000_000, 12_999_999);
-    expect(await eventually(async () => (await storedBlob(lf.fx, digest)) !== null, 20_000, 100)).toBe(true);
+    await eventually(async () => (await storedBlob(lf.fx, digest)) !== null, 20_000);
     expect(await storedBlob(lf.fx, digest)).toEqual({ size, digest });
     expect(await metricValue(lf.fx, 'entrepot_upstream_range_ignored_total', { org: 'ignores' })).toBeGreaterThanOrEqual(1);
 

@@ -5,9 +5,10 @@
  * How much faster that makes a cold pull is measured by the benchmark
  * (bench/, lazy-pull scenario); here the structure is checked.
  */
-import { eventually, metricValue, storedBlob } from '../faults/fault-fixture';
+import { metricValue, storedBlob } from '../faults/fault-fixture';
 import { startLazyFixture, type LazyFixture } from './lazy-fixture';
 import type { RelayedRequest } from '../../../../testing/throttle-relay';
+import { eventually } from '../../../../testing/tools';
 
 const MiB = 1024 * 1024;
 const PIECE = 8 * MiB;
@@ -50,7 +51,7 @@ describe('parallel ranged fills', () => {
     expect(got.status).toBe(200);
     expect(got.body.length).toBe(size);
     expect(got.body.equals(data)).toBe(true);
-    expect(await eventually(async () => (await storedBlob(lf.fx, digest)) !== null, 30_000, 100)).toBe(true);
+    await eventually(async () => (await storedBlob(lf.fx, digest)) !== null, 30_000);
     expect(await storedBlob(lf.fx, digest)).toEqual({ size, digest });
 
     const gets = blobGets(relay.requests(), digest);
@@ -106,7 +107,7 @@ describe('parallel ranged fills', () => {
       PIECE,
       size,
     );
-    expect(await eventually(async () => (await storedBlob(lf.fx, digest)) !== null, 30_000, 100)).toBe(true);
+    await eventually(async () => (await storedBlob(lf.fx, digest)) !== null, 30_000);
   });
 
   it('falls back to one connection when the upstream ignores Range', async () => {
@@ -118,7 +119,7 @@ describe('parallel ranged fills', () => {
     const got = await lf.get('noranges', 'library/noranges', digest);
     expect(got.status).toBe(200);
     expect(got.body.equals(data)).toBe(true);
-    expect(await eventually(async () => (await storedBlob(lf.fx, digest)) !== null, 30_000, 100)).toBe(true);
+    await eventually(async () => (await storedBlob(lf.fx, digest)) !== null, 30_000);
     expect(await storedBlob(lf.fx, digest)).toEqual({ size, digest });
 
     const gets = blobGets(relay.requests(), digest);

@@ -16,8 +16,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { eventually, storedBlob } from '../faults/fault-fixture';
+import { storedBlob } from '../faults/fault-fixture';
 import { startLazyFixture, type LazyFixture } from './lazy-fixture';
+import { eventually } from '../../../../testing/tools';
 
 const run = promisify(execFile);
 const TOOLS = process.env.ENTREPOT_TOOLS_DIR ?? '/var/cache/entrepot-tools';
@@ -152,16 +153,14 @@ describe('the SOCI snapshotter pulling lazily through Entrepot', () => {
     soci = daemon(join(BIN, 'soci-snapshotter-grpc'), ['--address', sociSock, '--root', join(work, 'soci-root'), '--config', join(work, 'soci.toml')], join(work, 'soci.log'));
     containerd = daemon(join(BIN, 'containerd2'), ['--config', join(work, 'containerd.toml')], join(work, 'containerd.log'));
     const ctr = (...args: string[]): Promise<{ stdout: string }> => run(join(BIN, 'ctr2'), ['-a', sock, '-n', 'entrepot', ...args]);
-    expect(
-      await eventually(
-        async () => {
-          const { stdout } = await ctr('plugins', 'ls').catch(() => ({ stdout: '' }));
-          return /io\.containerd\.snapshotter\.v1\s+soci\s.*ok/.test(stdout);
-        },
-        30_000,
-        250,
-      ),
-    ).toBe(true);
+    await eventually(
+      async () => {
+        const { stdout } = await ctr('plugins', 'ls').catch(() => ({ stdout: '' }));
+        return /io\.containerd\.snapshotter\.v1\s+soci\s.*ok/.test(stdout);
+      },
+      30_000,
+      'the soci snapshotter plugin',
+    );
     relay.resetLog();
 
     const ref = `${host}/soci/library/lazyapp:latest`;
@@ -183,7 +182,7 @@ describe('the SOCI snapshotter pulling lazily through Entrepot', () => {
     expect(whole[0].endedAt === 0 || whole[0].endedAt > readAt).toBe(true);
 
     // The background fill completes and verifies.
-    expect(await eventually(async () => (await storedBlob(lf.fx, image.layer)) !== null, 60_000, 250)).toBe(true);
+    await eventually(async () => (await storedBlob(lf.fx, image.layer)) !== null, 60_000);
     // Figures for the reader, not assertions.
     console.log(`SOCI: the container's read done ${readAt - whole[0].startedAt} ms after the layer's fill began; ${layerGets.length - 1} ranged GETs for the layer by then`);
   });
