@@ -100,7 +100,10 @@ describe('Range requests for blobs not cached yet', () => {
     expect(gets.filter((r) => r.range !== undefined).map((r) => r.range)).toEqual(['bytes=-10240']);
     expect(gets.filter((r) => r.range === undefined)).toHaveLength(1);
     await eventually(async () => (await storedBlob(lf.fx, digest)) !== null, 60_000);
-    expect(await upstreamGets(digest)).toEqual({ whole: 1, ranged: 1 });
+    // Beside the one tail GET, only the fill: its whole-body GET, and on a loaded machine perhaps a resume from where it stopped.
+    const after = relay.requests().filter((r) => r.method === 'GET' && r.path.endsWith(digest) && r.range !== undefined);
+    expect(after.filter((r) => !/^bytes=\d+-$/.test(r.range!)).map((r) => r.range)).toEqual(['bytes=-10240']);
+    expect((await upstreamGets(digest)).whole).toBe(1);
   });
 
   it('with fill_on_range never, answers ranges from the upstream without downloading or storing the blob', async () => {
