@@ -14,6 +14,7 @@ import { createOciImage, pushImage, type BuiltImage } from '../../../../testing/
 import { UpstreamRegistry } from '../../../../testing/upstream-registry';
 import { describeError } from '../../../../testing/read-body';
 import { ThrottleRelay } from '../../../../testing/throttle-relay';
+import { eventually } from '../../../../testing/tools';
 import { LoadBalancedCluster, ORG, type Replica } from './load-balanced-cluster';
 
 const MiB = 1024 * 1024;
@@ -167,6 +168,15 @@ describe('three replicas behind nginx on MariaDB, Redis and SeaweedFS', () => {
       const ttfb = results.filter((x) => x.layerBlob.replica === r.address).map((x) => x.layerBlob.ttfbMs);
       report(`herd: layer TTFB on ${r === owner ? 'owner' : 'follower'} replica ${r.address} (${ttfb.length} clients): ${summary(ttfb)}`);
     }
+
+    // One audit entry per manifest pull, whichever replica answered it (blobs are not audited one by one).
+    const herdPulls = async (): Promise<number> => {
+      const res = await fetch(`${cluster.url}/api/v1/organization/${ORG}/logs?kind=pull_repo&limit=1000`, { headers: { authorization: auth } });
+      const body = (await res.json()) as { logs: Array<{ metadata: { manifest_digest?: string } }> };
+      return body.logs.filter((l) => l.metadata.manifest_digest === image.digest).length;
+    };
+    await eventually(async () => (await herdPulls()) >= 50, 30_000, "the herd's audit entries");
+    expect(await herdPulls()).toBe(50);
   }, 1_200_000);
 
   it('hands the fill over when its owner is killed at 30 % of the layer: every client gets correct bytes after its retry', async () => {
@@ -235,6 +245,10 @@ describe('three replicas behind nginx on MariaDB, Redis and SeaweedFS', () => {
     const s3 = new MinioClient({ ...cluster.backends.s3.connection() });
     const stored = await waitForObject(s3, cluster.backends.s3.bucket, layer.digest.slice(7));
     expect(stored?.size).toBe(layer.size);
+    // Nothing partial in S3: the dead owner had not begun its upload, and the new owner completed its own.
+    const incomplete: string[] = [];
+    for await (const upload of s3.listIncompleteUploads(cluster.backends.s3.bucket, '', true)) incomplete.push((upload as { key: string }).key);
+    expect(incomplete).toEqual([]);
   }, 1_200_000);
 
   it('loses no pull while the three replicas are restarted one at a time under 20 clients pulling in a loop', async () => {
