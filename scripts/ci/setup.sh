@@ -21,7 +21,6 @@ GO="${GO:-/usr/local/go/bin/go}"
 #   docker-registry → docker-registry   htpasswd → apache2-utils
 #   skopeo, podman, containerd + ctr, wrk, jq, curl, openssl → same names
 #   nginx → nginx-light                  chromium → chromium
-#   libjemalloc.so.2 → libjemalloc2 (the allocator Entrepot's launcher preloads)
 #   psql → postgresql-client (creates Clair's test databases)
 #   dockerd + docker → docker.io (Docker Engine 20.10; the tests start their own daemon)
 #   docker-compose → docker-compose (Compose v1, validates deploy/compose)
@@ -29,7 +28,7 @@ GO="${GO:-/usr/local/go/bin/go}"
 #   zlib1g-dev (libz.a for the soci build), busybox-static (the SOCI test image's userland)
 APT_PACKAGES=(
   docker-registry apache2-utils skopeo podman containerd nginx-light
-  chromium wrk jq curl openssl ca-certificates libjemalloc2 postgresql-client
+  chromium wrk jq curl openssl ca-certificates postgresql-client
   docker.io docker-compose debootstrap zlib1g-dev busybox-static
 )
 
