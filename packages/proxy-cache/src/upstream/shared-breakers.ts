@@ -19,8 +19,8 @@ const TOPIC = 'proxy-cache:breaker';
 export class SharedBreakers {
   private readonly replica = randomUUID();
   private readonly breakers = new Map<string, CircuitBreaker>();
-  /** Per origin: the probe lease this replica holds, or the request for it under way. */
-  private readonly probes = new Map<string, Lease | 'asking'>();
+  /** Per origin: the probe lease this replica holds (until its expiry), or the request for it under way. */
+  private readonly probes = new Map<string, { lease: Lease; until: number } | 'asking'>();
 
   constructor(
     private readonly notices: ChangeNotices,
@@ -41,17 +41,20 @@ export class SharedBreakers {
   /** For the breaker's `mayProbe`: true when this replica holds the probe lease; else asks for it and fails this call fast. */
   mayProbe(origin: string): boolean {
     const held = this.probes.get(origin);
-    if (held && held !== 'asking') return true;
-    if (!held) {
-      this.probes.set(origin, 'asking');
-      this.coordinator.tryAcquire(`breaker-probe:${origin}`, this.cooldownMs).then(
-        (lease) => {
-          if (lease) this.probes.set(origin, lease);
-          else this.probes.delete(origin);
-        },
-        () => this.probes.delete(origin),
-      );
-    }
+    if (held && held !== 'asking') {
+      // The lease lapses in Redis after one cooldown: past that, another replica may hold it.
+      if (Date.now() < held.until) return true;
+      this.probes.delete(origin);
+    } else if (held === 'asking') return false;
+    this.probes.set(origin, 'asking');
+    const asked = Date.now();
+    this.coordinator.tryAcquire(`breaker-probe:${origin}`, this.cooldownMs).then(
+      (lease) => {
+        if (lease) this.probes.set(origin, { lease, until: asked + this.cooldownMs });
+        else this.probes.delete(origin);
+      },
+      () => this.probes.delete(origin),
+    );
     return false;
   }
 
@@ -78,6 +81,6 @@ export class SharedBreakers {
     const held = this.probes.get(origin);
     if (!held || held === 'asking') return;
     this.probes.delete(origin);
-    void held.release().catch(() => undefined);
+    void held.lease.release().catch(() => undefined);
   }
 }
