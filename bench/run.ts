@@ -111,6 +111,8 @@ interface Options {
   s3Tls: boolean;
   /** Also run Entrepot with Clair scanning on (a real Clair) for scenario 7. */
   scanner: boolean;
+  /** A built checkout of an earlier commit, measured beside this one (`--baseline DIR`). */
+  baseline?: string;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -122,6 +124,7 @@ function parseArgs(argv: string[]): Options {
   let scaleOut = true;
   let s3Tls = false;
   let scanner = false;
+  let baseline: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = (): string => {
@@ -137,6 +140,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--no-scaleout') scaleOut = false;
     else if (a === '--s3-tls') s3Tls = true;
     else if (a === '--scanner') scanner = true;
+    else if (a === '--baseline') baseline = resolve(next());
     else if (a === '--wrk-seconds') sizes.wrkSeconds = Number(next());
     else if (a === '--growth-repos') sizes.growthRepos = Number(next());
     else if (a === '--growth-quota') sizes.growthQuota = true;
@@ -145,7 +149,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--stream-mib') sizes.streamBlob = Number(next()) * MiB;
     else throw new Error(`unknown argument ${a}`);
   }
-  return { quick, sizes, only, contenders, cpuProfDir, scaleOut, s3Tls, scanner };
+  return { quick, sizes, only, contenders, cpuProfDir, scaleOut, s3Tls, scanner, baseline };
 }
 
 /** First line a command prints of its version (some print on stderr, some exit non-zero). */
@@ -154,7 +158,7 @@ function version(cmd: string, args: string[]): string {
   return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n')[0].trim() || `(no output from ${cmd})`;
 }
 
-function machineFacts(): Record<string, string> {
+function machineFacts(baseline?: string): Record<string, string> {
   const git = (args: string[]): string => version('git', ['-C', REPO_ROOT, ...args]);
   return {
     date: new Date().toISOString(),
@@ -162,6 +166,7 @@ function machineFacts(): Record<string, string> {
     cpu: `${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length} (nproc ${version('nproc', [])})`,
     memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
     kernel: `${os.type()} ${os.release()}`,
+    ...(baseline ? { baseline: `${version('git', ['-C', baseline, 'rev-parse', '--short', 'HEAD'])} in ${baseline}` } : {}),
     node: process.version,
     distribution: version('/usr/bin/docker-registry', ['--version']),
     nginx: version('/usr/sbin/nginx', ['-v']),
@@ -185,7 +190,7 @@ interface Ctx {
 }
 
 const byId = (ctx: Ctx, ids: ContenderId[]): Contender[] => ids.map((id) => ctx.all.find((c) => c.id === id)).filter((c): c is Contender => c !== undefined);
-const CACHES: ContenderId[] = ['distribution', 'distribution-s3', 'entrepot', 'entrepot-scaleout'];
+const CACHES: ContenderId[] = ['distribution', 'distribution-s3', 'entrepot', 'entrepot-scaleout', 'entrepot-baseline', 'entrepot-scaleout-baseline'];
 const PULLERS: ContenderId[] = ['direct', ...CACHES];
 const SERVERS: ContenderId[] = ['direct', 'nginx', ...CACHES];
 
@@ -614,7 +619,7 @@ async function main(): Promise<void> {
   // Scenarios 8 and 9 start their own contenders: the shared ones only when another scenario runs.
   const sharedNeeded = !opts.only || [...opts.only].some((k) => k !== '8' && k !== '9');
   const want = (id: ContenderId): boolean => sharedNeeded && (!opts.contenders || opts.contenders.has(id));
-  const facts = machineFacts();
+  const facts = machineFacts(opts.baseline);
   log(`${opts.quick ? 'quick' : 'full'} run: ${JSON.stringify(s)}`);
   const results = new Results();
   const work = await TempDir.create('entrepot-bench-work-');
@@ -658,11 +663,17 @@ async function main(): Promise<void> {
       clair = await ClairServer.start();
       started.push(await startEntrepot({ repoRoot: REPO_ROOT, upstreamUrl: upstream.url, scanner: { url: clair.url, psk: clair.psk } }));
     }
-    if (want('entrepot-scaleout') && opts.scaleOut) {
+    if (opts.baseline && want('entrepot-baseline')) started.push(await startEntrepot({ repoRoot: opts.baseline, baseline: true, upstreamUrl: upstream.url }));
+    const scaleOuts: Array<{ id: ContenderId; repoRoot: string }> = [
+      { id: 'entrepot-scaleout', repoRoot: REPO_ROOT },
+      ...(opts.baseline ? [{ id: 'entrepot-scaleout-baseline' as const, repoRoot: opts.baseline }] : []),
+    ];
+    for (const { id, repoRoot } of scaleOuts) {
+      if (!want(id) || !opts.scaleOut) continue;
       try {
-        started.push(await startEntrepot({ repoRoot: REPO_ROOT, upstreamUrl: upstream.url, scaleOut: true, s3Tls: opts.s3Tls, cpuProfDir: opts.cpuProfDir }));
+        started.push(await startEntrepot({ repoRoot, baseline: repoRoot !== REPO_ROOT, upstreamUrl: upstream.url, scaleOut: true, s3Tls: opts.s3Tls, cpuProfDir: opts.cpuProfDir }));
       } catch (err) {
-        const msg = `Entrepot scale-out did not start: ${(err as Error).message.split('\n').slice(0, 4).join(' ')}`;
+        const msg = `${LABELS[id]} did not start: ${(err as Error).message.split('\n').slice(0, 4).join(' ')}`;
         log(msg);
         results.note('Setup', msg);
       }

@@ -9,7 +9,8 @@
  * A rate of 0 passes bodies through unthrottled; `throttle()` changes the rate
  * of responses already streaming too. `blackHole` makes the upstream accept
  * requests and never answer them (a hung upstream); `delayMs` holds each
- * request that long before passing it on; `addHeaders` adds headers to every
+ * request that long before passing it on; `holdWholeBlobs` holds blob GETs
+ * without a Range header until `releaseWholeBlobs()` (a slow whole download); `addHeaders` adds headers to every
  * response (e.g. `RateLimit-Remaining`).
  *
  * `ignoreRange` strips Range headers, so the upstream answers 200 with the
@@ -53,6 +54,9 @@ export class ThrottleRelay {
   delayMs = 0;
   /** Headers added to every response. */
   addHeaders: Record<string, string> = {};
+  /** Blob GETs without a Range header wait (unanswered) until `releaseWholeBlobs()`. */
+  holdWholeBlobs = false;
+  private readonly heldWhole: Array<() => void> = [];
   /** Response body bytes sent to clients so far, all requests together. */
   delivered = 0;
 
@@ -79,6 +83,12 @@ export class ThrottleRelay {
   /** 0: no limit. Applies to responses already streaming too. */
   throttle(bytesPerSecond: number): void {
     this.bytesPerSecond = bytesPerSecond;
+  }
+
+  /** Passes on the blob GETs held by `holdWholeBlobs`, and stops holding them. */
+  releaseWholeBlobs(): void {
+    this.holdWholeBlobs = false;
+    for (const forward of this.heldWhole.splice(0)) forward();
   }
 
   requests(): RelayedRequest[] {
@@ -112,9 +122,11 @@ export class ThrottleRelay {
       return;
     }
     const delay = this.delayMs;
-    if (delay > 0) req.pause();
+    const hold = this.holdWholeBlobs && entry.method === 'GET' && /\/blobs\/sha256:/.test(entry.path) && entry.range === undefined;
+    if (delay > 0 || hold) req.pause();
     const forward = (): void => this.forward(req, res, headers, entry);
-    if (delay > 0) setTimeout(forward, delay);
+    if (hold) this.heldWhole.push(forward);
+    else if (delay > 0) setTimeout(forward, delay);
     else forward();
   }
 

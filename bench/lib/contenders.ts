@@ -15,7 +15,16 @@ import { launcherSpawn } from '../../packages/registry-core/src/runtime/node-fla
 import { findPid } from './proc';
 import { log } from './util';
 
-export type ContenderId = 'direct' | 'nginx' | 'distribution' | 'distribution-s3' | 'entrepot' | 'entrepot-scaleout' | 'entrepot-scanner';
+export type ContenderId =
+  | 'direct'
+  | 'nginx'
+  | 'distribution'
+  | 'distribution-s3'
+  | 'entrepot'
+  | 'entrepot-scaleout'
+  | 'entrepot-scanner'
+  | 'entrepot-baseline'
+  | 'entrepot-scaleout-baseline';
 
 export const LABELS: Record<ContenderId, string> = {
   direct: 'direct (upstream)',
@@ -25,6 +34,21 @@ export const LABELS: Record<ContenderId, string> = {
   entrepot: 'Entrepot embedded',
   'entrepot-scaleout': 'Entrepot scale-out',
   'entrepot-scanner': 'Entrepot embedded, Clair scanning on',
+  'entrepot-baseline': 'Entrepot embedded, baseline',
+  'entrepot-scaleout-baseline': 'Entrepot scale-out, baseline',
+};
+
+/** Column prefixes of the ratio columns. */
+export const SHORT: Record<ContenderId, string> = {
+  direct: 'direct',
+  nginx: 'nginx',
+  distribution: 'Dist',
+  'distribution-s3': 'Dist-S3',
+  entrepot: 'E',
+  'entrepot-scaleout': 'E-so',
+  'entrepot-scanner': 'E-scan',
+  'entrepot-baseline': 'E-base',
+  'entrepot-scaleout-baseline': 'E-so-base',
 };
 
 export interface Contender {
@@ -108,7 +132,10 @@ export async function startDistributionS3Proxy(upstream: UpstreamRegistry, opts:
 // Entrepot as its own process
 
 export interface EntrepotOptions {
+  /** The checkout whose build is started; another than this one for a baseline contender. */
   repoRoot: string;
+  /** Labels the process as the baseline (`--baseline`): an earlier build measured beside this one. */
+  baseline?: boolean;
   upstreamUrl: string;
   scaleOut?: boolean;
   /** Scale-out's SeaweedFS serves HTTPS with a self-signed certificate, trusted through `ENTREPOT_S3_CA_FILE`. */
@@ -127,7 +154,15 @@ export interface EntrepotContender extends Contender {
 }
 
 export async function startEntrepot(opts: EntrepotOptions): Promise<EntrepotContender> {
-  const id: ContenderId = opts.scaleOut ? 'entrepot-scaleout' : opts.scanner ? 'entrepot-scanner' : 'entrepot';
+  const id: ContenderId = opts.scaleOut
+    ? opts.baseline
+      ? 'entrepot-scaleout-baseline'
+      : 'entrepot-scaleout'
+    : opts.scanner
+      ? 'entrepot-scanner'
+      : opts.baseline
+        ? 'entrepot-baseline'
+        : 'entrepot';
   const dir = await TempDir.create(`entrepot-bench-${id}-`);
   const cleanups: Array<() => Promise<void>> = [];
   const cleanup = async (): Promise<void> => {

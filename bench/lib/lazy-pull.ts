@@ -2,7 +2,8 @@
  * Scenarios 8 and 9: the upstream behind a throttling relay (testing/throttle-relay.ts).
  *
  * 8. Lazy pulling: the range pattern of eStargz / SOCI snapshotters — the
- *    layer's last 10 KiB, a table of contents before it, then 30 chunk ranges
+ *    layer's last 10 KiB, a table of contents before it, 1 MiB from the
+ *    middle, then 30 chunk ranges
  *    of 64 KiB–4 MiB in no order (4 at a time) — on a cold layer, with the
  *    whole relay at 20 MB/s (`--lazy-mbps`); then the same pattern again once the cache has
  *    the layer.
@@ -10,7 +11,8 @@
  *    20 MB/s (as CDNs do): one client through each contender.
  *
  * Each contender gets its own cold layer (random bytes pushed to the
- * upstream), and each cache its own process pointed at the relay.
+ * upstream), and each cache its own process pointed at the relay, warmed up
+ * with one small cold blob first.
  */
 import * as http from 'node:http';
 import { randomBytes } from 'node:crypto';
@@ -19,7 +21,7 @@ import type { UpstreamRegistry } from '../../testing/upstream-registry';
 import { CACHE_ORG, LABELS, startDistributionProxy, startEntrepot, type Contender, type ContenderId } from './contenders';
 import { uploadBlob } from './images';
 import type { Results } from './report';
-import { MiB, log, mapLimit, now } from './util';
+import { MiB, log, mapLimit, median, now } from './util';
 
 export const S8 = '8. Lazy pulling of a cold layer (upstream link capped)';
 export const S9 = '9. Cold layer GET, upstream capped per connection';
@@ -93,6 +95,20 @@ async function startBehind(ctx: LazyCtx, id: ContenderId, relay: ThrottleRelay):
   return startEntrepot({ repoRoot: ctx.repoRoot, upstreamUrl: relay.url });
 }
 
+/**
+ * A cache in service has talked to its upstream before: one small cold blob,
+ * a range of it and then all of it, so the figures measure the pull path and
+ * not the first request of a new process (connections, compiled code).
+ */
+async function warmUp(ctx: LazyCtx, c: Contender): Promise<void> {
+  const data = randomBytes(4 * MiB);
+  const { digest } = await uploadBlob(ctx.upstream.url, LAZY_REPO, data);
+  const url = blobUrl(c, digest);
+  check(await timedGet(url, `bytes=${data.length - 10240}-${data.length - 1}`), data, data.length - 10240, data.length - 1, c.id);
+  check(await timedGet(url), data, 0, data.length - 1, c.id);
+  await fillsDone(c);
+}
+
 /** Waits until an Entrepot contender stored everything it was filling. */
 async function fillsDone(c: Contender): Promise<void> {
   if (c.id !== 'entrepot') return;
@@ -112,6 +128,8 @@ async function withRelay(ctx: LazyCtx, mode: ThrottleMode, scenario: string, fn:
     let c: Contender | null = null;
     try {
       c = await startBehind(ctx, id, relay);
+      await warmUp(ctx, c);
+      relay.resetLog();
       await fn(c, relay);
     } catch (err) {
       const msg = `${LABELS[id]} failed: ${(err as Error).message.split('\n')[0]}`;
@@ -139,19 +157,28 @@ async function lazyPattern(c: Contender, data: Buffer, digest: string, label: st
   const tocStart = size - 10240 - 700_000;
   const toc = await timedGet(url, `bytes=${tocStart}-${size - 10241}`);
   check(toc, data, tocStart, size - 10241, c.id);
-  let received = tail.bytes + toc.bytes;
+  const midStart = Math.floor(size / 2) + 333;
+  const mid = await timedGet(url, `bytes=${midStart}-${midStart + MiB - 1}`);
+  check(mid, data, midStart, midStart + MiB - 1, c.id);
+  let received = tail.bytes + toc.bytes + mid.bytes;
+  const chunkTtfb: number[] = [];
   await mapLimit(chunkRanges(size, 30), 4, async (r) => {
     const got = await timedGet(url, `bytes=${r.start}-${r.end}`);
     check(got, data, r.start, r.end, c.id);
+    chunkTtfb.push(got.ttfbMs);
     received += got.bytes;
   });
   const total = (now() - t0) / 1000;
   results.add(S8, `${label}: tail 10 KiB, time to first byte`, 'ms', 'lower', c.id, tail.ttfbMs, { limit: 'direct' });
   results.add(S8, `${label}: tail 10 KiB, complete`, 'ms', 'lower', c.id, tail.totalMs, { limit: 'direct' });
-  results.add(S8, `${label}: tail + TOC + 30 chunks`, 's', 'lower', c.id, total, { limit: 'direct' });
+  results.add(S8, `${label}: table of contents 700 KB, time to first byte`, 'ms', 'lower', c.id, toc.ttfbMs, { limit: 'direct' });
+  results.add(S8, `${label}: 1 MiB mid-blob range, time to first byte`, 'ms', 'lower', c.id, mid.ttfbMs, { limit: 'direct' });
+  results.add(S8, `${label}: 30 chunks (4 at a time), median time to first byte`, 'ms', 'lower', c.id, median(chunkTtfb), { limit: 'direct' });
+  results.add(S8, `${label}: 30 chunks (4 at a time), slowest time to first byte`, 'ms', 'lower', c.id, Math.max(...chunkTtfb), { limit: 'direct' });
+  results.add(S8, `${label}: tail + TOC + mid + 30 chunks`, 's', 'lower', c.id, total, { limit: 'direct' });
   results.add(S8, `${label}: bytes sent to the client`, 'MB', 'info', c.id, received / 1e6);
   if (tail.status === 200) ctx7Note(results, c.id);
-  log(`${S8}: ${c.id} ${label} tail ${tail.ttfbMs.toFixed(1)} ms TTFB (${tail.status}), pattern ${total.toFixed(2)} s`);
+  log(`${S8}: ${c.id} ${label} TTFB tail ${tail.ttfbMs.toFixed(1)} ms (${tail.status}), TOC ${toc.ttfbMs.toFixed(1)} ms, mid ${mid.ttfbMs.toFixed(1)} ms, chunks median ${median(chunkTtfb).toFixed(1)} ms; pattern ${total.toFixed(2)} s`);
 }
 
 function ctx7Note(results: Results, id: ContenderId): void {

@@ -1,5 +1,5 @@
 /** Collects measurements per scenario and renders markdown tables of medians with ratios. */
-import { LABELS, type ContenderId } from './contenders';
+import { LABELS, SHORT, type ContenderId } from './contenders';
 import { fmt, median } from './util';
 
 export interface Metric {
@@ -14,7 +14,7 @@ export interface Metric {
   values: Partial<Record<ContenderId, number[]>>;
 }
 
-export const ORDER: ContenderId[] = ['direct', 'nginx', 'distribution', 'distribution-s3', 'entrepot', 'entrepot-scaleout', 'entrepot-scanner'];
+export const ORDER: ContenderId[] = ['direct', 'nginx', 'distribution', 'distribution-s3', 'entrepot-baseline', 'entrepot', 'entrepot-scaleout-baseline', 'entrepot-scaleout', 'entrepot-scanner'];
 
 export class Results {
   readonly metrics: Metric[] = [];
@@ -59,9 +59,9 @@ export class Results {
         const entrepots = present.filter((c) => c.startsWith('entrepot'));
         const header = ['metric', ...present.map((c) => LABELS[c])];
         // Scale-out is also compared with Distribution on S3, its like-for-like setup, when that ran.
-        const s3Ratio = present.includes('entrepot-scaleout') && present.includes('distribution-s3');
-        for (const e of entrepots) header.push(`${e === 'entrepot' ? 'E' : 'E-so'}/Dist`, `${e === 'entrepot' ? 'E' : 'E-so'}/limit`);
-        if (s3Ratio) header.push('E-so/Dist-S3');
+        const onS3 = present.includes('distribution-s3') ? present.filter((c) => c.startsWith('entrepot-scaleout')) : [];
+        for (const e of entrepots) header.push(`${SHORT[e]}/Dist`, `${SHORT[e]}/limit`);
+        for (const e of onS3) header.push(`${SHORT[e]}/Dist-S3`);
         header.push('target', 'n');
         out.push(`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`);
         for (const m of metrics) {
@@ -72,7 +72,7 @@ export class Results {
             const l = m.limit ? med(m.limit) : NaN;
             row.push(fmt(med(e) / d), m.limit ? `${fmt(med(e) / l)} (${m.limit})` : '–');
           }
-          if (s3Ratio) row.push(fmt(med('entrepot-scaleout') / med('distribution-s3')));
+          for (const e of onS3) row.push(fmt(med(e) / med('distribution-s3')));
           const n = Math.max(0, ...present.map((c) => m.values[c]?.length ?? 0));
           row.push(m.target ?? '', String(n));
           out.push(`| ${row.join(' | ')} |`);

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 
-/** A ranged upstream GET of bytes [start, end]; `ranged` false when the upstream answered 200 with the whole blob. */
-export type RangeOpener = (start: number, end: number, signal: AbortSignal) => Promise<{ stream: Readable; ranged: boolean }>;
+/** A ranged upstream GET of bytes [start, end]; `ranged` false when the upstream answered 200 with the whole blob; `size` the whole blob's. */
+export type RangeOpener = (start: number, end: number, signal: AbortSignal) => Promise<{ stream: Readable; ranged: boolean; size: number }>;
 
 export interface PieceDownloadOptions {
   start: number;

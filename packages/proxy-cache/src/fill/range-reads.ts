@@ -59,16 +59,17 @@ export class RangeReads {
    * Starts fetching `bytes=start-end` of a blob nobody is filling yet, while its
    * fill is still opening: a lazy-pulling client knows the layer's size and asks
    * for absolute ranges, so its first byte need not wait for the fill's headers.
-   * The range is read later through `read` like any kept range. A range near the
-   * blob's start is left to the fill.
+   * Returns the kept range that will hold the start (new, or one already
+   * fetching it), read later through `read`; null for a range near the blob's
+   * start, which is left to the fill.
    */
-  prefetch(digest: Digest, range: ByteRange, open: RangeOpener, dropWholeBody: () => boolean, onBytes?: (bytes: number) => void): boolean {
-    if (range.start <= FILL_NEAR_BYTES) return false;
+  prefetch(digest: Digest, range: ByteRange, open: RangeOpener, dropWholeBody: () => boolean, onBytes?: (bytes: number) => void): SharedRange | null {
+    if (range.start <= FILL_NEAR_BYTES) return null;
     const ranges = this.byDigest.get(digest) ?? [];
-    if (ranges.some((r) => usable(r) && r.start <= range.start && range.start <= r.end)) return false;
+    const kept = ranges.find((r) => usable(r) && r.isPlaced && r.start <= range.start && range.start <= r.end);
+    if (kept) return kept;
     const end = Math.min(range.end, range.start + MAX_PIECE_BYTES - 1);
-    this.keep(digest, new SharedRange({ start: range.start, end, open, dropWholeBody, onBytes }), ranges);
-    return true;
+    return this.keep(digest, new SharedRange({ start: range.start, end, open, dropWholeBody, onBytes }), ranges);
   }
 
   /**
@@ -77,12 +78,12 @@ export class RangeReads {
    * the upstream's answer says where they start. Requests for the tail read it
    * once it is placed; a herd asking for the same tail shares one request.
    */
-  prefetchTail(digest: Digest, length: number, openSuffix: SuffixOpener, dropWholeBody: () => boolean, onBytes?: (bytes: number) => void): boolean {
-    if (length > MAX_PIECE_BYTES) return false;
+  prefetchTail(digest: Digest, length: number, openSuffix: SuffixOpener, dropWholeBody: () => boolean, onBytes?: (bytes: number) => void): SharedRange | null {
+    if (length > MAX_PIECE_BYTES) return null;
     const ranges = this.byDigest.get(digest) ?? [];
-    if (ranges.some((r) => usable(r) && r.suffix !== null && r.suffix >= length)) return false;
-    this.keep(digest, new SharedRange({ suffix: length, openSuffix, dropWholeBody, onBytes }), ranges);
-    return true;
+    const kept = ranges.find((r) => usable(r) && r.suffix !== null && r.suffix >= length);
+    if (kept) return kept;
+    return this.keep(digest, new SharedRange({ suffix: length, openSuffix, dropWholeBody, onBytes }), ranges);
   }
 
   read(request: RangeReadRequest): Readable {
@@ -156,7 +157,7 @@ export class RangeReads {
     return created;
   }
 
-  private keep(digest: Digest, range: SharedRange, ranges: SharedRange[]): void {
+  private keep(digest: Digest, range: SharedRange, ranges: SharedRange[]): SharedRange {
     ranges.push(range);
     this.byDigest.set(digest, ranges);
     this.order.push({ digest, range });
@@ -171,6 +172,7 @@ export class RangeReads {
       if (rest.length > 0) this.byDigest.set(oldest.digest, rest);
       else this.byDigest.delete(oldest.digest);
     }
+    return range;
   }
 }
 

@@ -39,6 +39,9 @@ export class SharedRange {
   /** Resolves once start and end are known (at once for an absolute range; even when the request fails). */
   readonly placed: Promise<void>;
   private markPlaced!: () => void;
+  /** The whole blob's size once the upstream answered (null when the request failed first). */
+  readonly answered: Promise<number | null>;
+  private markAnswered!: (size: number | null) => void;
   private readonly chunks: Array<{ at: number; data: Buffer }> = [];
   private received = 0;
   private finished = false;
@@ -50,6 +53,7 @@ export class SharedRange {
 
   constructor(private readonly options: SharedRangeOptions) {
     this.placed = new Promise<void>((resolve) => (this.markPlaced = resolve));
+    this.answered = new Promise<number | null>((resolve) => (this.markAnswered = resolve));
     if ('suffix' in options) {
       this.suffix = options.suffix;
       this.first = -1;
@@ -124,6 +128,7 @@ export class SharedRange {
   private async run(): Promise<void> {
     try {
       const res = await this.request();
+      this.markAnswered(res.size);
       // A whole body (Range ignored) starts at byte 0.
       let skip = res.ranged ? 0 : this.start;
       if (!res.ranged && this.options.dropWholeBody()) {
@@ -157,12 +162,13 @@ export class SharedRange {
     } finally {
       this.finished = true;
       this.markPlaced();
+      this.markAnswered(null);
       this.events.emit('change');
     }
   }
 
   /** The upstream answer, with the range placed (a suffix range by the answer, checked against a size learnt meanwhile). */
-  private async request(): Promise<{ stream: Readable; ranged: boolean }> {
+  private async request(): Promise<{ stream: Readable; ranged: boolean; size: number }> {
     const options = this.options;
     if (!('suffix' in options)) return options.open(this.start, this.end, this.abort.signal);
     const res = await options.openSuffix(options.suffix, this.abort.signal);

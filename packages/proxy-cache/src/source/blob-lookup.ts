@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { RegistryError, type BlobHit, type BlobStat, type ByteRange, type Digest, type LookupContext, type RepositoryRow } from '@entrepot/registry-core';
 import type { ArrivingBlob } from '../core-types';
 import { RangeReads } from '../fill/range-reads';
+import type { SharedRange } from '../fill/shared-range';
 import { NOTHING_HELD, type QuotaHold } from '../eviction/quota-keeper';
 import { upstreamFailureOf } from '../upstream/upstream-failure';
 import { cacheRequest, ensureRepository, type CacheDeps, type CacheRequest } from './cache-context';
@@ -47,8 +48,12 @@ export class BlobLookup {
       if (!(await this.upstreamConfirms(req, digest))) return null;
     }
     if (ctx.headOnly && !running) return this.coldHead(req, digest);
-    if (ctx.range !== undefined && !running && req.config.fillOnRange === 'never') return this.rangeOnly(req, digest);
-    if (ctx.range !== undefined && !running) await this.prefetchRange(req, digest, ctx.range);
+    // A range of a blob whose fill has not answered yet goes upstream at once.
+    if (ctx.range !== undefined && (!running || running.size < 0)) {
+      if (!running && req.config.fillOnRange === 'never') return this.rangeOnly(req, digest);
+      const early = await this.prefetchRange(req, digest, ctx.range);
+      if (early) return this.answerBesideFill(req, digest, early, running === undefined);
+    }
     return this.fromFill(req, digest);
   }
 
@@ -126,33 +131,41 @@ export class BlobLookup {
    * bytes from ranged upstream GETs, nothing stored.
    */
   private async rangeOnly(req: CacheRequest, digest: Digest): Promise<BlobHit | null> {
-    // The range goes upstream alongside the HEAD (a tail's answer carries the size too).
-    await this.prefetchRange(req, digest, req.ctx.range ?? '');
+    const early = await this.prefetchRange(req, digest, req.ctx.range ?? '');
     await ensureRepository(this.deps, req);
     const upstream = await this.deps.upstreamFor(req.config);
-    const head = await this.heads.run(`${originKey(req)}|${digest}`, () => upstream.headBlob(req.upstreamRepo, digest));
+    // The range's own answer carries the blob's size; a HEAD only for ranges left to a fill.
+    const answered = early ? await early.answered : null;
+    const head = answered !== null ? { size: answered } : await this.heads.run(`${originKey(req)}|${digest}`, () => upstream.headBlob(req.upstreamRepo, digest));
     if (!head) return null;
-    const lazy = rangeOpener(this.deps, upstream, req, digest, 'lazy');
+    return this.rangeHit(req, digest, head.size, 'miss');
+  }
+
+  /** A blob not stored yet whose ranges are read through `readRange` (from the fill, kept ranges or the upstream). */
+  private async rangeHit(req: CacheRequest, digest: Digest, size: number, cacheResult: 'miss' | 'hit'): Promise<BlobHit> {
+    const lazy = rangeOpener(this.deps, await this.deps.upstreamFor(req.config), req, digest, 'lazy');
     return {
       digest,
-      size: head.size,
+      size,
       open: async (range) => {
         // No Range after all (the core asked for the whole body): fill as for any GET.
         if (!range) return this.refill(req, digest);
         return this.readRange(req, this.deps.fills.get(digest) ?? null, digest, range, lazy);
       },
-      cacheResult: 'miss',
+      cacheResult,
     };
   }
 
   /**
    * A cold blob's range starts upstream at once, alongside the fill's first
-   * request: an absolute range as asked, a suffix (`bytes=-N`) before the size is known.
+   * request: an absolute range as asked, a suffix (`bytes=-N`) before the size
+   * is known. Returns the kept range holding its first byte, or null when the
+   * range is left to the fill (near the blob's start, or not a single range).
    */
-  private async prefetchRange(req: CacheRequest, digest: Digest, header: string): Promise<void> {
+  private async prefetchRange(req: CacheRequest, digest: Digest, header: string): Promise<SharedRange | null> {
     const absolute = /^bytes=(\d+)-(\d+)$/.exec(header.trim());
     const suffix = /^bytes=-(\d+)$/.exec(header.trim());
-    if (!absolute && !suffix) return;
+    if (!absolute && !suffix) return null;
     const upstream = await this.deps.upstreamFor(req.config);
     const org = req.orgName;
     // An upstream ignoring Range sends the whole body: drop it when the fill (downloading the same) runs.
@@ -163,12 +176,28 @@ export class BlobLookup {
     const onBytes = (bytes: number): void => this.deps.metrics.rangeBytes.inc({ org, purpose: 'lazy' }, bytes);
     if (suffix) {
       const length = Number(suffix[1]);
-      if (Number.isSafeInteger(length) && length > 0) this.ranges.prefetchTail(digest, length, suffixOpener(this.deps, upstream, req, digest), filling, onBytes);
-      return;
+      if (!Number.isSafeInteger(length) || length < 1) return null;
+      return this.ranges.prefetchTail(digest, length, suffixOpener(this.deps, upstream, req, digest), filling, onBytes);
     }
     const range = { start: Number(absolute![1]), end: Number(absolute![2]) };
-    if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end) || range.start > range.end) return;
-    this.ranges.prefetch(digest, range, rangeOpener(this.deps, upstream, req, digest, 'lazy'), filling, onBytes);
+    if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end) || range.start > range.end) return null;
+    return this.ranges.prefetch(digest, range, rangeOpener(this.deps, upstream, req, digest, 'lazy'), filling, onBytes);
+  }
+
+  /**
+   * Answers a range of a blob whose fill has not answered yet from the range's
+   * own upstream request, whose answer gives the blob's size: the fill starts
+   * (or goes on) beside it rather than before it, so the client's first byte
+   * costs what the upstream's does. When that request fails, the fill's
+   * outcome decides (a 404 there makes the blob unknown).
+   */
+  private async answerBesideFill(req: CacheRequest, digest: Digest, early: SharedRange, cold: boolean): Promise<BlobHit | null> {
+    const filling = this.fromFill(req, digest);
+    filling.catch(() => undefined);
+    const [size] = await Promise.all([early.answered, ensureRepository(this.deps, req)]);
+    if (size === null) return filling;
+    filling.catch((err: unknown) => this.deps.logger.info('fill beside a range request failed', { digest, error: err instanceof Error ? err.message : String(err) }));
+    return this.rangeHit(req, digest, size, cold ? 'miss' : 'hit');
   }
 
   private readRange(req: CacheRequest, fill: ArrivingBlob | null, digest: Digest, range: ByteRange, open: ReturnType<typeof rangeOpener>): Readable {

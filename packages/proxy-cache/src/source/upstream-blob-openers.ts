@@ -20,7 +20,7 @@ export function rangeOpener(deps: CacheDeps, upstream: UpstreamPort, req: CacheR
     deps.metrics.rangeRequests.inc({ org, purpose });
     const res = await upstream.getBlob(req.upstreamRepo, digest, { offset: start, end, signal });
     if (!res.ranged) deps.metrics.rangeIgnored.inc({ org });
-    return { stream: res.stream, ranged: res.ranged };
+    return { stream: res.stream, ranged: res.ranged, size: res.size };
   };
 }
 

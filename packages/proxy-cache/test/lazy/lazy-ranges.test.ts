@@ -106,6 +106,26 @@ describe('Range requests for blobs not cached yet', () => {
     expect((await upstreamGets(digest)).whole).toBe(1);
   });
 
+  it('answers a cold blob\'s tail and a chunk from their own upstream requests while the fill\'s whole GET has not been answered', async () => {
+    const relay = await lf.cacheOrg('beside', 'total', RATE);
+    const size = 32 * MiB;
+    const { data, digest } = await lf.pushBlob('library/beside', size);
+    relay.holdWholeBlobs = true;
+
+    expectPart(await lf.get('beside', 'library/beside', digest, 'bytes=-10240'), data, size - 10240, size - 1);
+    const chunk = { start: 20 * MiB, end: 20 * MiB + 65535 };
+    expectPart(await lf.get('beside', 'library/beside', digest, `bytes=${chunk.start}-${chunk.end}`), data, chunk.start, chunk.end);
+    // The fill asked for the whole blob, and both answers came while that request was still held.
+    const whole = relay.requests().filter((r) => r.method === 'GET' && r.path.endsWith(digest) && r.range === undefined);
+    expect(whole).toHaveLength(1);
+    expect(whole[0].status).toBe(0);
+    expect(await metricValue(lf.fx, 'entrepot_cache_requests_total', { org: 'beside', kind: 'blob', result: 'miss' })).toBe(1);
+
+    relay.releaseWholeBlobs();
+    await eventually(async () => (await storedBlob(lf.fx, digest)) !== null, 30_000);
+    expect(await storedBlob(lf.fx, digest)).toEqual({ size, digest });
+  });
+
   it('with fill_on_range never, answers ranges from the upstream without downloading or storing the blob', async () => {
     const relay = await lf.cacheOrg('lazynever', 'total', RATE, { fill_on_range: 'never' });
     const size = 16 * MiB;
