@@ -191,6 +191,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
         thresholdBytes: this.settings.fill_parallel_threshold_bytes,
         pieceBytes: this.settings.fill_piece_bytes,
         connections: this.settings.fill_connections,
+        belowBytesPerSecond: this.settings.fill_parallel_below_bytes_per_second,
       },
       peers,
     }, referrerLists);

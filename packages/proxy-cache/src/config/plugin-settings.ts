@@ -59,6 +59,12 @@ const settingsSchema = z.object({
   fill_piece_bytes: z.number().int().min(64 * 1024).max(256 * 1024 * 1024).default(8 * 1024 * 1024),
   /** Connections one parallel fill uses at once; 1 turns parallel fills off. */
   fill_connections: z.number().int().min(1).max(16).default(4),
+  /**
+   * A parallel fill opens more connections only when its own GET delivers less
+   * than this over its first 2 MiB: a fast upstream (LAN, loopback) keeps one
+   * connection, which costs less CPU; a capped one (a CDN) gets the pieces.
+   */
+  fill_parallel_below_bytes_per_second: z.number().int().positive().default(200 * 1000 * 1000),
   /** Followers stream fills from their owner through this listener; without it they wait for the stored blob. */
   peer: peerSettings.optional(),
   /** Cache organizations to create or update at start. */

@@ -17,6 +17,14 @@ export interface ParallelBodyOptions {
   onPieceActive?(active: boolean): void;
   /** The upstream answered a piece with the whole blob: the body goes on over the first connection alone. */
   onRangeIgnored?(): void;
+  /**
+   * Pieces start only once the first GET has delivered `bytes` (or its first
+   * piece) at less than `belowBytesPerSecond`: a connection that outpaces the
+   * fill, or fills the link, gains nothing from more, and pieces cost CPU.
+   */
+  probe?: { bytes: number; belowBytesPerSecond: number };
+  /** The probe found the first connection fast enough: no pieces. */
+  onSingleConnection?(bytesPerSecond: number): void;
 }
 
 /**
@@ -85,7 +93,10 @@ async function* pieces(options: ParallelBodyOptions): AsyncGenerator<Buffer> {
     for (const piece of ahead.splice(0)) piece.cancel(reason);
   };
   try {
-    launch();
+    const probe = options.probe;
+    let probing = probe !== undefined;
+    let probed = 0;
+    if (!probing) launch();
     // The first piece: the first `pieceBytes` bytes of the ordinary body.
     const firstPiece = Math.min(pieceBytes, size - first.offset);
     let left = firstPiece;
@@ -96,6 +107,19 @@ async function* pieces(options: ParallelBodyOptions): AsyncGenerator<Buffer> {
       if (next.done) return;
       const chunk = next.value;
       if (firstAt < 0) firstAt = performance.now();
+      else probed += chunk.length;
+      if (probe && probing && (probed >= probe.bytes || chunk.length >= left)) {
+        probing = false;
+        // Bytes after the first chunk over the time since it came: the connection's pace, not its first answer.
+        const rate = probed / Math.max(1e-6, (performance.now() - firstAt) / 1000);
+        if (rate >= probe.belowBytesPerSecond) {
+          options.onSingleConnection?.(rate);
+          yield chunk;
+          for (let more = await body.next(); !more.done; more = await body.next()) yield more.value;
+          return;
+        }
+        launch();
+      }
       // Early only once a piece showed that the upstream honours Range (else the first GET carries everything).
       if (firstHolds && overlapping === 0 && ahead[0]?.answeredRanged === true && nearlyThere(left - chunk.length, firstPiece, firstPiece - left + chunk.length, performance.now() - firstAt, options.firstAnsweredMs ?? 0)) {
         firstHolds = false;

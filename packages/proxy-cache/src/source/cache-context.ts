@@ -43,6 +43,8 @@ export interface ParallelFillSettings {
   pieceBytes: number;
   /** 1: one connection per fill. */
   connections: number;
+  /** Pieces start only when the fill's own GET delivers less than this (bytes per second) over its first bytes. */
+  belowBytesPerSecond: number;
 }
 
 /** A request against a cache organization, with its configuration resolved. */

@@ -35,10 +35,14 @@ export function suffixOpener(deps: CacheDeps, upstream: UpstreamPort, req: Cache
   };
 }
 
+/** What the fill's own GET delivers before it decides whether pieces over more connections would help. */
+const PROBE_BYTES = 2 * 1024 * 1024;
+
 /**
  * How a fill reads its blob: one GET from `offset`, and for a blob larger than
  * the threshold the rest as pieces over several connections (the GET's own
- * body supplies the first piece). Small blobs keep the one plain stream, and
+ * body supplies the first piece) when that GET turns out slower than
+ * `belowBytesPerSecond`. Small blobs keep the one plain stream, and
  * so does a fill started by a Range request (`parallel` false): its client
  * waits for ranges, not for the whole blob, and the ranges share the link.
  */
@@ -60,6 +64,8 @@ export function fillOpener(deps: CacheDeps, upstream: UpstreamPort, req: CacheRe
       onPieceBytes: (bytes) => deps.metrics.rangeBytes.inc({ org: req.orgName, purpose: 'piece' }, bytes),
       onPieceActive: (active) => (active ? deps.metrics.piecesInFlight.inc() : deps.metrics.piecesInFlight.dec()),
       onRangeIgnored: () => deps.logger.info('upstream ignores Range: filling over one connection', { digest, upstream: upstream.host }),
+      probe: { bytes: PROBE_BYTES, belowBytesPerSecond: settings.belowBytesPerSecond },
+      onSingleConnection: (rate) => deps.logger.debug('upstream fast enough: filling over one connection', { digest, upstream: upstream.host, mbps: Math.round(rate / 1e6) }),
     });
     return { stream, size: first.size, offset: first.offset };
   };

@@ -131,3 +131,36 @@ describe('parallel ranged fills', () => {
     expect(await metricValue(lf.fx, 'entrepot_upstream_range_ignored_total', { org: 'noranges' })).toBeGreaterThanOrEqual(1);
   });
 });
+
+describe('when a parallel fill opens more connections', () => {
+  let lf: LazyFixture;
+
+  // Pieces only below 20 MB/s: an unthrottled loopback upstream is far above that even on a busy machine.
+  beforeAll(async () => {
+    lf = await startLazyFixture({ fill_connections: 4, fill_piece_bytes: PIECE, fill_parallel_threshold_bytes: 16 * MiB, fill_parallel_below_bytes_per_second: 20 * 1000 * 1000 });
+  });
+
+  afterAll(() => lf.stop());
+
+  async function coldGet(org: string, rate: number): Promise<{ whole: number; ranged: number }> {
+    const relay = await lf.cacheOrg(org, 'per-connection', rate);
+    const size = 48 * MiB;
+    const { data, digest } = await lf.pushBlob(`library/${org}`, size);
+    const got = await lf.get(org, `library/${org}`, digest);
+    expect(got.status).toBe(200);
+    expect(got.body.equals(data)).toBe(true);
+    await eventually(async () => (await storedBlob(lf.fx, digest)) !== null, 30_000);
+    const gets = relay.requests().filter((r) => r.method === 'GET' && r.path.endsWith(digest));
+    return { whole: gets.filter((r) => r.range === undefined).length, ranged: gets.filter((r) => r.range !== undefined).length };
+  }
+
+  it('keeps one connection for an upstream faster than the threshold', async () => {
+    expect(await coldGet('fast', 0)).toEqual({ whole: 1, ranged: 0 });
+  });
+
+  it('adds ranged pieces when the fill\'s own connection is slower than the threshold', async () => {
+    const counted = await coldGet('slow', 5 * 1000 * 1000);
+    expect(counted.whole).toBe(1);
+    expect(counted.ranged).toBeGreaterThanOrEqual(3);
+  });
+});
