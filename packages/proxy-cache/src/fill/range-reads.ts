@@ -106,7 +106,10 @@ export class RangeReads {
           yield* reader as AsyncIterable<Buffer>;
           return;
         }
-        continue; // The fill just ended: committed (storage) or failed (upstream).
+        // Not answered yet (a range answered beside it can get here first): wait for it. Otherwise it
+        // just ended: committed (storage) or failed (upstream).
+        if (fill.size < 0) await fill.ready.catch(() => undefined);
+        continue;
       }
       const shared = this.covering(request, pos);
       // Fetch the next piece of a long range while this one is read.

@@ -126,6 +126,27 @@ describe('Range requests for blobs not cached yet', () => {
     expect(await storedBlob(lf.fx, digest)).toEqual({ size, digest });
   });
 
+  it('waits for a fill that has not answered yet when the upstream ignored a range', async () => {
+    const relay = await lf.cacheOrg('ignoresheld', 'total', 100 * 1000 * 1000);
+    relay.ignoreRange = true;
+    relay.holdWholeBlobs = true;
+    const size = 16 * MiB;
+    const { data, digest } = await lf.pushBlob('library/ignoresheld', size);
+
+    // A plain GET starts the fill, whose upstream GET is held; then a range comes.
+    const whole = lf.get('ignoresheld', 'library/ignoresheld', digest);
+    await eventually(async () => relay.requests().some((r) => r.path.endsWith(digest) && r.range === undefined), 10_000);
+    const answer = lf.get('ignoresheld', 'library/ignoresheld', digest, 'bytes=8000000-8099999');
+    // The range went upstream and came back whole, so it was dropped for the fill, which has not answered.
+    await eventually(async () => relay.requests().some((r) => r.path.endsWith(digest) && r.range !== undefined && r.endedAt > 0), 10_000);
+    relay.releaseWholeBlobs();
+    expectPart(await answer, data, 8_000_000, 8_099_999);
+    const got = await whole;
+    expect(got.status).toBe(200);
+    expect(got.body.equals(data)).toBe(true);
+    await eventually(async () => (await storedBlob(lf.fx, digest)) !== null, 20_000);
+  });
+
   it('with fill_on_range never, answers ranges from the upstream without downloading or storing the blob', async () => {
     const relay = await lf.cacheOrg('lazynever', 'total', RATE, { fill_on_range: 'never' });
     const size = 16 * MiB;
