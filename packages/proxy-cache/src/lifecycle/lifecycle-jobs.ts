@@ -34,6 +34,14 @@ export interface LifecycleJobDeps {
  * A run that throws is retried by the queue with backoff.
  */
 export class LifecycleJobs {
+  /** Runs under way in this process, by `job|org`. */
+  private readonly running = new Set<string>();
+  /**
+   * Runs asked for while one was under way here: the request fell on the
+   * running job's own id and was dropped, so another run follows this one.
+   */
+  private readonly askedAgain = new Set<string>();
+
   constructor(private readonly deps: LifecycleJobDeps) {}
 
   /** Queues `job` for the organization unless it is already pending. Throws when the queue is unreachable. */
@@ -44,39 +52,52 @@ export class LifecycleJobs {
 
   /** Like `enqueue`, logging instead of throwing (callers on request paths). */
   request(job: CacheJobName, orgId: number): void {
+    if (this.running.has(`${job}|${orgId}`)) this.askedAgain.add(`${job}|${orgId}`);
     this.enqueue(job, orgId).catch((err: unknown) => this.deps.core.logger.warn('cache job not queued', { job, orgId, error: String(err) }));
   }
 
   handler(job: CacheJobName, work: CacheJobWork): JobHandler<CacheJobData> {
     return async (data) => {
-      const { core, configs } = this.deps;
-      const org = await core.repositories.findOrgById(Number(data.orgId));
-      const config = org ? await configs.get(org.id) : null;
-      // The organization was deleted or is no longer a cache: nothing to do, nothing to retry.
-      if (!org || !config) return;
-      const lease = await core.coordinator.tryAcquire(`cache-job:${job}:${org.id}`, RUN_LEASE_MS);
-      // Another replica is running this job for this organization right now.
-      if (!lease) return;
-      const renewal = setInterval(() => void lease.renew().catch(() => false), RUN_LEASE_MS / 3);
-      renewal.unref();
-      const startedAt = core.clock.now();
-      const timer = this.deps.metrics.jobSeconds.startTimer({ job });
+      const key = `${job}|${Number(data.orgId)}`;
+      this.running.add(key);
       try {
-        const summary = await work(org, config);
-        timer();
-        this.deps.metrics.jobs.inc({ job, state: 'completed' });
-        await this.deps.runs.record(org.id, job, 'completed', startedAt, summary ?? {});
-      } catch (err) {
-        timer();
-        this.deps.metrics.jobs.inc({ job, state: 'failed' });
-        const error = err instanceof Error ? err.message : String(err);
-        await this.deps.runs.record(org.id, job, 'failed', startedAt, { error }).catch(() => undefined);
-        throw err;
+        await this.run(job, work, data);
       } finally {
-        clearInterval(renewal);
-        await lease.release();
+        this.running.delete(key);
+        // Once this run's job id is free again.
+        if (this.askedAgain.delete(key)) setTimeout(() => this.request(job, Number(data.orgId)), 0);
       }
     };
+  }
+
+  private async run(job: CacheJobName, work: CacheJobWork, data: CacheJobData): Promise<void> {
+    const { core, configs } = this.deps;
+    const org = await core.repositories.findOrgById(Number(data.orgId));
+    const config = org ? await configs.get(org.id) : null;
+    // The organization was deleted or is no longer a cache: nothing to do, nothing to retry.
+    if (!org || !config) return;
+    const lease = await core.coordinator.tryAcquire(`cache-job:${job}:${org.id}`, RUN_LEASE_MS);
+    // Another replica is running this job for this organization right now.
+    if (!lease) return;
+    const renewal = setInterval(() => void lease.renew().catch(() => false), RUN_LEASE_MS / 3);
+    renewal.unref();
+    const startedAt = core.clock.now();
+    const timer = this.deps.metrics.jobSeconds.startTimer({ job });
+    try {
+      const summary = await work(org, config);
+      timer();
+      this.deps.metrics.jobs.inc({ job, state: 'completed' });
+      await this.deps.runs.record(org.id, job, 'completed', startedAt, summary ?? {});
+    } catch (err) {
+      timer();
+      this.deps.metrics.jobs.inc({ job, state: 'failed' });
+      const error = err instanceof Error ? err.message : String(err);
+      await this.deps.runs.record(org.id, job, 'failed', startedAt, { error }).catch(() => undefined);
+      throw err;
+    } finally {
+      clearInterval(renewal);
+      await lease.release();
+    }
   }
 }
 
