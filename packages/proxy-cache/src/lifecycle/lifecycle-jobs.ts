@@ -27,6 +27,11 @@ export interface LifecycleJobDeps {
   metrics: LifecycleMetrics;
 }
 
+/** One pending job per job and organization: its queue id, also the key of its runs here. */
+function jobKey(job: CacheJobName, orgId: number): string {
+  return `${job}|${orgId}`;
+}
+
 /**
  * Queues the lifecycle jobs and wraps their work: one run per job and
  * organization at a time across replicas (a deterministic job id while it is
@@ -34,7 +39,7 @@ export interface LifecycleJobDeps {
  * A run that throws is retried by the queue with backoff.
  */
 export class LifecycleJobs {
-  /** Runs under way in this process, by `job|org`. */
+  /** Runs under way in this process, by `jobKey`. */
   private readonly running = new Set<string>();
   /**
    * Runs asked for while one was under way here: the request fell on the
@@ -47,18 +52,19 @@ export class LifecycleJobs {
   /** Queues `job` for the organization unless it is already pending. Throws when the queue is unreachable. */
   async enqueue(job: CacheJobName, orgId: number, delayMs?: number): Promise<void> {
     const data: CacheJobData = { orgId };
-    await this.deps.core.queue.enqueue(job, data, { jobId: `${job}|${orgId}`, delayMs });
+    await this.deps.core.queue.enqueue(job, data, { jobId: jobKey(job, orgId), delayMs });
   }
 
   /** Like `enqueue`, logging instead of throwing (callers on request paths). */
   request(job: CacheJobName, orgId: number): void {
-    if (this.running.has(`${job}|${orgId}`)) this.askedAgain.add(`${job}|${orgId}`);
+    const key = jobKey(job, orgId);
+    if (this.running.has(key)) this.askedAgain.add(key);
     this.enqueue(job, orgId).catch((err: unknown) => this.deps.core.logger.warn('cache job not queued', { job, orgId, error: String(err) }));
   }
 
   handler(job: CacheJobName, work: CacheJobWork): JobHandler<CacheJobData> {
     return async (data) => {
-      const key = `${job}|${Number(data.orgId)}`;
+      const key = jobKey(job, Number(data.orgId));
       this.running.add(key);
       try {
         await this.run(job, work, data);

@@ -189,12 +189,13 @@ export class BlobLookup {
    * own upstream request, whose answer gives the blob's size: the fill starts
    * (or goes on) beside it rather than before it, so the client's first byte
    * costs what the upstream's does. When that request fails, the fill's
-   * outcome decides (a 404 there makes the blob unknown).
+   * outcome decides (a 404 there makes the blob unknown). The fill's path
+   * records the repository.
    */
   private async answerBesideFill(req: CacheRequest, digest: Digest, early: SharedRange, cold: boolean): Promise<BlobHit | null> {
     const filling = this.fromFill(req, digest);
     filling.catch(() => undefined);
-    const [size] = await Promise.all([early.answered, ensureRepository(this.deps, req)]);
+    const size = await early.answered;
     if (size === null) return filling;
     filling.catch((err: unknown) => this.deps.logger.info('fill beside a range request failed', { digest, error: err instanceof Error ? err.message : String(err) }));
     return this.rangeHit(req, digest, size, cold ? 'miss' : 'hit');
