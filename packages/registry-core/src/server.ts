@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import type { Express } from 'express';
@@ -15,7 +14,7 @@ import { createDb, ensureDatabaseExists, migrate, type Db } from './db/database'
 import { createPointReads, type PointReads } from './db/point-reads';
 import { coreMigrations } from './db/migrations/core-migrations';
 import { buildApp } from './http/app';
-import { createAppServer } from './http/app-server';
+import { createAppServer, type AppServer } from './http/app-server';
 import { createHttpHelpers } from './http/http-helpers-impl';
 import { apiRouter, type ApiSurface } from './http/routes/api/api-router';
 import { healthRouter } from './http/routes/health-routes';
@@ -203,7 +202,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
     webUiDir: config.web_ui_dir ?? resolve(__dirname, '../../web-ui/dist'),
   });
 
-  let server: Server | null = null;
+  let server: AppServer | null = null;
   return {
     config,
     app,
@@ -213,10 +212,10 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
     listen() {
       server = createAppServer(app, config.tls ? { cert: readFileSync(config.tls.cert_file), key: readFileSync(config.tls.key_file) } : undefined);
       // Large layers on slow links must not be cut by a whole-request timeout.
-      server.requestTimeout = 0;
-      server.headersTimeout = 60_000;
-      server.keepAliveTimeout = 65_000;
-      const listening = server;
+      const listening = server.server;
+      listening.requestTimeout = 0;
+      listening.headersTimeout = 60_000;
+      listening.keepAliveTimeout = 65_000;
       return new Promise((resolveListen, reject) => {
         listening.once('error', reject);
         listening.listen(config.port, config.host, () => {
@@ -229,13 +228,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
     },
     async close() {
       draining = true;
-      if (server) {
-        const closing = new Promise<void>((done) => server!.close(() => done()));
-        server.closeIdleConnections();
-        const forced = setTimeout(() => server?.closeAllConnections(), 10_000);
-        await closing;
-        clearTimeout(forced);
-      }
+      if (server) await server.drain(config.shutdown_drain_seconds * 1000);
       clearInterval(gcTimer);
       quotas.stopRenewing();
       await pullStats.stop();

@@ -75,6 +75,8 @@ export const configSchema = z.object({
       interval_seconds: z.coerce.number().int().min(10).default(3600),
     })
     .default({ grace_seconds: 300, interval_seconds: 3600 }),
+  /** How long a shutdown waits for responses in flight (a layer on a slow link) before cutting them; below an orchestrator's kill grace (Kubernetes: 30 s). */
+  shutdown_drain_seconds: z.coerce.number().int().min(0).default(25),
   /** How often batched per-tag pull statistics are written. */
   pull_stats_flush_ms: z.coerce.number().int().min(10).default(2000),
   bootstrap_admin: z.string().regex(/^[^:]+:.+$/, 'must be name:password').optional(),

@@ -28,7 +28,7 @@ describe('createAppServer', () => {
     const seen: Array<{ app: number; request: boolean; response: boolean }> = [];
     const urls: string[] = [];
     for (const [index, app] of apps.entries()) {
-      const server = createAppServer(app);
+      const { server } = createAppServer(app);
       servers.push(server);
       // Runs before Express's handler: what the server itself constructed.
       server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -55,7 +55,7 @@ describe('createAppServer', () => {
       const { a, b } = req.body as { a: number; b: number };
       res.json({ sum: a + b });
     });
-    const server = createAppServer(app);
+    const { server } = createAppServer(app);
     servers.push(server);
     const url = await listen(server);
     for (let i = 0; i < 20; i++) {
