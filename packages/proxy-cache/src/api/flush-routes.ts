@@ -38,7 +38,7 @@ export function flushRoutes(router: Router, deps: FlushRouteDeps): void {
 
     const repos = repository === undefined ? await deps.core.repositories.listByOrg(org.id) : [await deps.core.repositories.find(org.id, repository)];
     if (repos.some((r) => r === null)) throw new RegistryError('NOT_FOUND', `repository ${repository} not found in ${org.name}`);
-    const total: Omit<Removed, 'released'> = { tags: 0, manifests: 0 };
+    const total: Pick<Removed, 'tags' | 'manifests'> = { tags: 0, manifests: 0 };
     for (const repo of repos) {
       if (!repo) continue;
       const digest = tag !== undefined ? await deps.core.content.tagDigest(repo.id, tag) : null;

@@ -1,7 +1,7 @@
 import { setImmediate } from 'node:timers/promises';
 import { type CorePorts, type OrganizationRow } from '@entrepot/registry-core';
 import { ANONYMOUS_PERFORMER, type EvictionCandidate, type ProtectedContent } from '../core-types';
-import type { EvictionPolicy, OrgQuota } from '../core-types';
+import type { EvictionPolicy, OrgQuota, Removal, Removed } from '../core-types';
 import type { TagFreshness } from '../freshness/tag-freshness';
 import type { EvictionMetrics } from './eviction-metrics';
 import { OrgLock } from './org-lock';
@@ -208,12 +208,9 @@ export class QuotaKeeper {
 
   /** Removes `chosen` in one transaction, then forgets their tag checks and records each eviction. */
   private async evict(org: OrganizationRow, policy: EvictionPolicy, chosen: EvictionCandidate[]): Promise<void> {
-    const removed = await this.core.removal.removeAll(
-      chosen.map((c) => (c.kind === 'tag' ? { repoId: c.repoId, tag: c.tag, onlyIfDigest: c.digest } : { repoId: c.repoId, manifest: c.digest })),
-      { referrers: true },
-    );
-    // A tag moved to another image since it was ranked (a fill stores outside the lock) is not this eviction's to take.
-    const done = chosen.map((candidate, i) => ({ candidate, removed: removed[i] })).filter(({ candidate, removed }) => candidate.kind === 'manifest' || removed.tags > 0);
+    const removed = await this.core.removal.removeAll(chosen.map(removalOf), { referrers: true });
+    // Taken since it was ranked (a fill stores outside the lock): a tag moved to another image, a blob now referenced by a manifest.
+    const done = chosen.map((candidate, i) => ({ candidate, removed: removed[i] })).filter(({ candidate, removed }) => wasRemoved(candidate, removed));
     await this.freshness.forgetAll(done.flatMap(({ candidate }) => (candidate.kind === 'tag' ? [{ repoId: candidate.repoId, tag: candidate.tag }] : [])));
     const repoIds = [...new Set(done.map(({ candidate }) => candidate.repoId))];
     const names = await this.core.usage.repositoryNames(repoIds);
@@ -225,8 +222,36 @@ export class QuotaKeeper {
         repo: names.get(candidate.repoId),
         kind: 'evict_cache',
         performer: ANONYMOUS_PERFORMER,
-        metadata: { policy, ...(candidate.kind === 'tag' ? { tag: candidate.tag } : {}), manifest_digest: candidate.digest, declared_bytes: candidate.bytes, manifests: what.manifests, initiated_by: 'quota' },
+        metadata: {
+          policy,
+          ...(candidate.kind === 'tag' ? { tag: candidate.tag } : {}),
+          ...(candidate.kind === 'blob' ? { blob_digest: candidate.digest } : { manifest_digest: candidate.digest, manifests: what.manifests }),
+          declared_bytes: candidate.bytes,
+          initiated_by: 'quota',
+        },
       });
     }
+  }
+}
+
+function removalOf(candidate: EvictionCandidate): Removal {
+  switch (candidate.kind) {
+    case 'tag':
+      return { repoId: candidate.repoId, tag: candidate.tag, onlyIfDigest: candidate.digest };
+    case 'manifest':
+      return { repoId: candidate.repoId, manifest: candidate.digest };
+    case 'blob':
+      return { repoId: candidate.repoId, blobLink: candidate.digest };
+  }
+}
+
+function wasRemoved(candidate: EvictionCandidate, removed: Removed): boolean {
+  switch (candidate.kind) {
+    case 'tag':
+      return removed.tags > 0;
+    case 'manifest':
+      return true;
+    case 'blob':
+      return removed.blobLinks > 0;
   }
 }

@@ -138,6 +138,39 @@ describe.each(['embedded', 'scale-out'] as const)('quota edge cases (%s backends
     expect(JSON.stringify(logs.body)).toContain('"cache_result":"bypass"');
   }, 120_000);
 
+  it('evicts blobs fetched by digest alone (no cached manifest refers to them) when room is needed', async () => {
+    const image = await createOciImage(join(fx.work, 'loose'), { tag: '1', layerCount: 3, layerSize: 1_000_000 });
+    await pushImage(image.layoutDir, '1', fx.upstream.ref('library/loose', '1'));
+    await fx.createCacheOrg('loose', { expiration_s: 3600 });
+    expect((await fx.entrepot.api('POST', '/organization/loose/quota', { limit_bytes: 10_000_000 })).status).toBe(201);
+    const layers = image.manifests[0].layers;
+    const services = fx.entrepot.entrepot.services;
+    const org = (await services.repositories.findOrg('loose'))!;
+    // A tool fetching layers by digest (a lazy-pulling snapshotter, `oras blob fetch`): each is kept, linked to the repository alone.
+    let total = 0;
+    for (const layer of layers) {
+      const res = await fetch(`${fx.entrepot.url}/v2/loose/library/loose/blobs/${layer.digest}`, { headers: { authorization: fx.entrepot.adminAuth } });
+      expect(res.status).toBe(200);
+      expect((await res.arrayBuffer()).byteLength).toBe(layer.size);
+      // Linked once stored (after the client has its bytes): one after the other, so the oldest link is the first layer's.
+      total += layer.size;
+      for (let i = 0; i < 200 && (await services.quotas.usage(org.id)) < total; i++) await sleep(50);
+      expect(await services.quotas.usage(org.id)).toBe(total);
+    }
+    // Room for one layer: the two linked first go.
+    const quota = ((await fx.entrepot.api('GET', '/organization/loose/quota')).body as Array<{ id: string }>)[0];
+    expect((await fx.entrepot.api('PUT', `/organization/loose/quota/${quota.id}`, { limit_bytes: 1_500_000 })).status).toBe(200);
+    for (let i = 0; i < 200 && (await services.quotas.usage(org.id)) > 1_500_000; i++) {
+      await services.queue.drain(60_000);
+      await sleep(50);
+    }
+    expect(await services.quotas.usage(org.id)).toBe(layers[2].size);
+    await services.audit.flush();
+    const logs = await fx.entrepot.api('GET', '/organization/loose/logs?kind=evict_cache');
+    const evicted = (logs.body as { logs: Array<{ metadata: { blob_digest?: string } }> }).logs.map((l) => l.metadata.blob_digest).sort();
+    expect(evicted).toEqual([layers[0].digest, layers[1].digest].sort());
+  }, 120_000);
+
   it('reports usage and limit in the organization description', async () => {
     const res = await fx.entrepot.api('GET', '/organization/small');
     expect((res.body as { quota_report: unknown }).quota_report).toEqual({ quota_bytes: 0, configured_quota: 5_000_000 });

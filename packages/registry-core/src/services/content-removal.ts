@@ -6,12 +6,14 @@ import type { GarbageCollector } from './garbage-collector';
 export interface Removed {
   tags: number;
   manifests: number;
+  /** Blob links of the repository dropped. */
+  blobLinks: number;
   /** Digests that lost a reference; garbage collection decides whether they go. */
   released: Set<string>;
 }
 
-/** A tag (and what only it kept), or a manifest nothing refers to, of one repository. */
-export type Removal = { repoId: number; tag: string; onlyIfDigest?: Digest } | { repoId: number; manifest: Digest };
+/** A tag (and what only it kept), a manifest nothing refers to, or a blob link no manifest refers to, of one repository. */
+export type Removal = { repoId: number; tag: string; onlyIfDigest?: Digest } | { repoId: number; manifest: Digest } | { repoId: number; blobLink: Digest };
 
 export interface RemovalOptions {
   /**
@@ -33,7 +35,7 @@ export function referrerTagsOf(digest: Digest): string[] {
 }
 
 function emptyRemoved(): Removed {
-  return { tags: 0, manifests: 0, released: new Set() };
+  return { tags: 0, manifests: 0, blobLinks: 0, released: new Set() };
 }
 
 /**
@@ -66,6 +68,7 @@ export class ContentRemoval {
       for (const [i, removal] of removals.entries()) {
         const removed = results[i];
         if ('manifest' in removal) await this.removeManifestIfUnused(trx, removal.repoId, removal.manifest, removed, options);
+        else if ('blobLink' in removal) removed.released.add(removal.blobLink);
         else {
           const row = await trx('tags').where({ repo_id: removal.repoId, name: removal.tag }).first('manifest_digest');
           if (!row || (removal.onlyIfDigest !== undefined && row.manifest_digest !== removal.onlyIfDigest)) continue;
@@ -105,7 +108,7 @@ export class ContentRemoval {
       removed.tags += await trx('tags').where({ repo_id: repoId }).delete();
       removed.manifests += await trx('manifests').where({ repo_id: repoId }).delete();
       await trx('manifest_refs').where({ repo_id: repoId }).delete();
-      await trx('repo_blobs').where({ repo_id: repoId }).delete();
+      removed.blobLinks += await trx('repo_blobs').where({ repo_id: repoId }).delete();
     });
     await this.gc.markReleased(removed.released);
     return removed;
@@ -146,7 +149,7 @@ export class ContentRemoval {
         (await trx('manifest_refs').where({ repo_id: repoId }).whereIn('child_digest', batch).select('child_digest')).map((r: { child_digest: string }) => r.child_digest),
       );
       const unlink = batch.filter((d) => !stillReferenced.has(d));
-      if (unlink.length > 0) await trx('repo_blobs').where({ repo_id: repoId }).whereIn('digest', unlink).delete();
+      if (unlink.length > 0) removed.blobLinks += await trx('repo_blobs').where({ repo_id: repoId }).whereIn('digest', unlink).delete();
     }
   }
 }

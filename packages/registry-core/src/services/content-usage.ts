@@ -5,8 +5,12 @@ import type { EvictionPolicy } from './quota-service';
 /** The window of `lfu` (see evictionCandidates). */
 const LFU_WINDOW_MS = 7 * 24 * 3600 * 1000;
 
-/** `bytes`: the declared size of the manifest and what it references, an upper bound of what removing it frees. */
-export type EvictionCandidate = ({ kind: 'manifest'; repoId: number; digest: Digest } | { kind: 'tag'; repoId: number; tag: string; digest: Digest }) & { bytes: number };
+/** `bytes`: the declared size of the blob, or of the manifest and what it references: an upper bound of what removing it frees. */
+export type EvictionCandidate = (
+  | { kind: 'blob'; repoId: number; digest: Digest }
+  | { kind: 'manifest'; repoId: number; digest: Digest }
+  | { kind: 'tag'; repoId: number; tag: string; digest: Digest }
+) & { bytes: number };
 
 export interface ProtectedContent {
   repoId: number;
@@ -30,8 +34,11 @@ export class ContentUsage {
   constructor(private readonly db: Db) {}
 
   /**
-   * What eviction removes first in a cache organization: manifests nothing tags
-   * (fetched by digest only), oldest first; then unpinned tags by policy —
+   * What eviction removes first in a cache organization: blobs linked to a
+   * repository that none of its manifests references (fetched by digest only,
+   * or linked by a download that ended after eviction took their manifest),
+   * oldest first; then manifests nothing tags (fetched by digest only), oldest
+   * first; then unpinned tags by policy —
    * `lru`: least recently pulled (or cached); `lfu`: fewest pulls, then least recently pulled.
    * `lfu` counts pulls within a window: a tag's pulls are weighted by
    * (window / (window + time since its last pull))², a quarter one window ago and
@@ -44,6 +51,15 @@ export class ContentUsage {
   async evictionCandidates(orgId: number, policy: EvictionPolicy, now: number, limit: number, protect?: ProtectedContent): Promise<EvictionCandidate[]> {
     const db = this.db;
     const orgRepos = db('repositories').select('id').where({ org_id: orgId });
+    const bareLinks = (await db('repo_blobs as rb')
+      .join('blobs as b', 'b.digest', 'rb.digest')
+      .whereIn('rb.repo_id', orgRepos.clone())
+      .whereNotExists(db('manifest_refs as r').select(db.raw('1')).whereRaw('r.repo_id = rb.repo_id AND r.child_digest = rb.digest'))
+      .orderBy('rb.created_at')
+      .limit(limit)
+      .select('rb.repo_id', 'rb.digest', 'b.size')) as Array<Record<string, unknown>>;
+    const found: EvictionCandidate[] = bareLinks.map((l) => ({ kind: 'blob', repoId: Number(l.repo_id), digest: l.digest as Digest, bytes: Number(l.size) }));
+    if (found.length >= limit) return found;
     const declared = (alias: string, digestColumn: string) =>
       db.raw(`(SELECT COALESCE(SUM(r2.size), 0) FROM manifest_refs r2 WHERE r2.repo_id = ${alias}.repo_id AND r2.manifest_digest = ${digestColumn}) AS refs_size`);
     let orphans = db('manifests as m')
@@ -53,8 +69,8 @@ export class ContentUsage {
       // A referrer goes with its subject, never before it.
       .where((q) => q.whereNull('m.subject_digest').orWhereNotExists(db('manifests as s').select(db.raw('1')).whereRaw('s.repo_id = m.repo_id AND s.digest = m.subject_digest')));
     if (protect?.digest) orphans = orphans.whereNot((q) => q.where('m.repo_id', protect.repoId).andWhere('m.digest', protect.digest!));
-    const orphanRows = (await orphans.orderBy('m.created_at').limit(limit).select('m.repo_id', 'm.digest', 'm.size', declared('m', 'm.digest'))) as Array<Record<string, unknown>>;
-    const found: EvictionCandidate[] = orphanRows.map((o) => ({ kind: 'manifest', repoId: Number(o.repo_id), digest: o.digest as Digest, bytes: Number(o.size) + Number(o.refs_size) }));
+    const orphanRows = (await orphans.orderBy('m.created_at').limit(limit - found.length).select('m.repo_id', 'm.digest', 'm.size', declared('m', 'm.digest'))) as Array<Record<string, unknown>>;
+    for (const o of orphanRows) found.push({ kind: 'manifest', repoId: Number(o.repo_id), digest: o.digest as Digest, bytes: Number(o.size) + Number(o.refs_size) });
     if (found.length >= limit) return found;
 
     let tags = db('tags as t')
