@@ -1,8 +1,8 @@
 /**
  * The servers measured side by side: Entrepot (embedded and scale-out) as
  * separate processes, CNCF Distribution in proxy mode (on the filesystem and
- * on S3), the upstream itself (direct pulls) and nginx serving the same files
- * (the static limit).
+ * on S3), the upstream itself (direct pulls), nginx serving the same files
+ * (the static limit) and a bare Node relay (the floor of a cold pull in Node).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -11,13 +11,14 @@ import { join } from 'node:path';
 import { S3Server } from '../../testing/s3-server';
 import { TempDir, freePort, run, stopProcess, trackChild, waitForHttp } from '../../testing/tools';
 import { UpstreamRegistry } from '../../testing/upstream-registry';
-import { launcherSpawn } from '../../packages/registry-core/src/runtime/node-flags';
+import { NODE_FLAGS, launcherSpawn } from '../../packages/registry-core/src/runtime/node-flags';
 import { findPid } from './proc';
 import { log } from './util';
 
 export type ContenderId =
   | 'direct'
   | 'nginx'
+  | 'node-relay'
   | 'distribution'
   | 'distribution-s3'
   | 'entrepot'
@@ -29,6 +30,7 @@ export type ContenderId =
 export const LABELS: Record<ContenderId, string> = {
   direct: 'direct (upstream)',
   nginx: 'nginx (static limit)',
+  'node-relay': 'Node relay (floor)',
   distribution: 'Distribution proxy',
   'distribution-s3': 'Distribution proxy on S3',
   entrepot: 'Entrepot embedded',
@@ -42,6 +44,7 @@ export const LABELS: Record<ContenderId, string> = {
 export const SHORT: Record<ContenderId, string> = {
   direct: 'direct',
   nginx: 'nginx',
+  'node-relay': 'relay',
   distribution: 'Dist',
   'distribution-s3': 'Dist-S3',
   entrepot: 'E',
@@ -107,6 +110,33 @@ function distributionContender(id: ContenderId, reg: UpstreamRegistry, stop: () 
 export async function startDistributionProxy(upstream: UpstreamRegistry, remoteUrl = upstream.url): Promise<Contender> {
   const reg = await UpstreamRegistry.start({ proxy: { remoteurl: remoteUrl } });
   return distributionContender('distribution', reg, () => reg.stop());
+}
+
+/**
+ * The Node relay (node-relay.ts) in front of the upstream, started with
+ * Entrepot's Node flags: what one cold stream costs a Node process that does
+ * only what a cache must do with each byte.
+ */
+export async function startNodeRelay(upstream: UpstreamRegistry): Promise<Contender> {
+  const dir = await TempDir.create('entrepot-bench-relay-');
+  const port = await freePort();
+  const child = trackChild(
+    spawn(process.execPath, [...NODE_FLAGS, join(__dirname, 'node-relay.js')], { env: { ...process.env, UPSTREAM: upstream.url, PORT: String(port), SCRATCH_DIR: dir.path }, stdio: ['ignore', 'ignore', 'inherit'] }),
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${url}/v2/`, 10_000, { process: child, intervalMs: 50 });
+  return {
+    id: 'node-relay',
+    host: `127.0.0.1:${port}`,
+    url,
+    isCache: false,
+    pid: () => child.pid,
+    repo: (r) => r,
+    async stop() {
+      await stopProcess(child);
+      await dir.remove();
+    },
+  };
 }
 
 /**

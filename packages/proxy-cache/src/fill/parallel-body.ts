@@ -38,7 +38,8 @@ export interface ParallelBodyOptions {
  * The fill hashes the bytes as they come out, in order, as for one stream.
  */
 export function parallelBody(options: ParallelBodyOptions): Readable {
-  return Readable.from(pieces(options), { objectMode: false, highWaterMark: 1024 * 1024 });
+  // Chunks as objects, like the upstream bodies: no concatenation when the fill's loop reads what is queued.
+  return Readable.from(pieces(options), { highWaterMark: 16 });
 }
 
 async function* pieces(options: ParallelBodyOptions): AsyncGenerator<Buffer> {

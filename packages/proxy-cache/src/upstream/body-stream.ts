@@ -6,14 +6,15 @@
 import { Readable } from 'node:stream';
 import { classifyTransportError, protocolFailure, type TimeoutSettings, type UpstreamError } from './upstream-failure';
 
+/** Chunks the returned stream queues before the upstream body is paused (undici's are up to 64 KiB). */
+const QUEUED_CHUNKS = 16;
+
 export interface BodyStreamOptions {
   host: string;
   timeouts: TimeoutSettings;
   /** Bytes the body must have (from Content-Length / Content-Range), when known. */
   expectedLength?: number;
   signal?: AbortSignal;
-  /** Buffering of the returned stream (default 1 MiB: large chunks serve faster). */
-  highWaterMark?: number;
   /** Called once when the body fails (not when the consumer destroys the stream). */
   onError?: (err: UpstreamError) => void;
   /** Called once when the whole body has arrived. */
@@ -32,8 +33,12 @@ export function upstreamBodyStream(body: Readable, options: BodyStreamOptions): 
   let received = 0;
   let failed = false;
   let ended = false;
+  // One object per chunk as received: a byte-mode stream read by an iterator
+  // (the fill's loop) hands out everything queued at once, concatenated into a
+  // new buffer, which copied each byte of a fast download once more.
   const out = new Readable({
-    highWaterMark: options.highWaterMark ?? 1024 * 1024,
+    objectMode: true,
+    highWaterMark: QUEUED_CHUNKS,
     read() {
       if (body.isPaused()) body.resume();
     },

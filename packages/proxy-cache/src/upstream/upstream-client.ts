@@ -247,7 +247,6 @@ export class UpstreamClient {
       timeouts: this.session.timeouts,
       expectedLength,
       signal,
-      highWaterMark: BLOB_HIGH_WATER_MARK,
       onEnd: () => permit.success(),
       onAbandon: () => permit.release(),
       onError: (err) => {
