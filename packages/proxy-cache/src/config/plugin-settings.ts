@@ -64,7 +64,7 @@ const settingsSchema = z.object({
    * than this over its first 2 MiB: a fast upstream (LAN, loopback) keeps one
    * connection, which costs less CPU; a capped one (a CDN) gets the pieces.
    */
-  fill_parallel_below_bytes_per_second: z.number().int().positive().default(200 * 1000 * 1000),
+  fill_parallel_below_bytes_per_second: z.number().int().positive().default(64 * 1000 * 1000),
   /** Followers stream fills from their owner through this listener; without it they wait for the stored blob. */
   peer: peerSettings.optional(),
   /** Cache organizations to create or update at start. */

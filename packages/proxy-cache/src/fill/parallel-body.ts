@@ -23,8 +23,8 @@ export interface ParallelBodyOptions {
    * fill, or fills the link, gains nothing from more, and pieces cost CPU.
    */
   probe?: { bytes: number; belowBytesPerSecond: number };
-  /** The probe found the first connection fast enough: no pieces. */
-  onSingleConnection?(bytesPerSecond: number): void;
+  /** What the probe found: the first connection's pace, and whether pieces start. */
+  onProbed?(bytesPerSecond: number, pieces: boolean): void;
 }
 
 /**
@@ -113,8 +113,9 @@ async function* pieces(options: ParallelBodyOptions): AsyncGenerator<Buffer> {
         probing = false;
         // Bytes after the first chunk over the time since it came: the connection's pace, not its first answer.
         const rate = probed / Math.max(1e-6, (performance.now() - firstAt) / 1000);
-        if (rate >= probe.belowBytesPerSecond) {
-          options.onSingleConnection?.(rate);
+        const slow = rate < probe.belowBytesPerSecond;
+        options.onProbed?.(rate, slow);
+        if (!slow) {
           yield chunk;
           for (let more = await body.next(); !more.done; more = await body.next()) yield more.value;
           return;

@@ -65,7 +65,8 @@ export function fillOpener(deps: CacheDeps, upstream: UpstreamPort, req: CacheRe
       onPieceActive: (active) => (active ? deps.metrics.piecesInFlight.inc() : deps.metrics.piecesInFlight.dec()),
       onRangeIgnored: () => deps.logger.info('upstream ignores Range: filling over one connection', { digest, upstream: upstream.host }),
       probe: { bytes: PROBE_BYTES, belowBytesPerSecond: settings.belowBytesPerSecond },
-      onSingleConnection: (rate) => deps.logger.debug('upstream fast enough: filling over one connection', { digest, upstream: upstream.host, mbps: Math.round(rate / 1e6) }),
+      onProbed: (rate, parallel) =>
+        deps.logger.debug(parallel ? 'upstream connection slow: filling in pieces' : 'upstream connection fast enough: filling over it alone', { digest, upstream: upstream.host, mbps: Math.round(rate / 1e6) }),
     });
     return { stream, size: first.size, offset: first.offset };
   };

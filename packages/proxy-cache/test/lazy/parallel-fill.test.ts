@@ -83,7 +83,7 @@ describe('parallel ranged fills', () => {
   });
 
   it('retries a piece that fails alone, from where it broke', async () => {
-    const relay = await lf.cacheOrg('pieceretry', 'per-connection', 100 * 1000 * 1000);
+    const relay = await lf.cacheOrg('pieceretry', 'per-connection', 40 * 1000 * 1000);
     const size = 96 * MiB;
     const { data, digest } = await lf.pushBlob('library/retry', size);
     relay.cutOnce = { rangeStart: 5 * PIECE, afterBytes: 3 * MiB };
@@ -111,7 +111,7 @@ describe('parallel ranged fills', () => {
   });
 
   it('falls back to one connection when the upstream ignores Range', async () => {
-    const relay = await lf.cacheOrg('noranges', 'per-connection', 100 * 1000 * 1000);
+    const relay = await lf.cacheOrg('noranges', 'per-connection', 40 * 1000 * 1000);
     relay.ignoreRange = true;
     const size = 80 * MiB;
     const { data, digest } = await lf.pushBlob('library/noranges', size);
