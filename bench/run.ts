@@ -451,6 +451,8 @@ async function memory(ctx: Ctx, run: number): Promise<void> {
     };
     if (c.isCache) await phase('cold');
     await fillsStored(c);
+    // What the cold phase left (buffers awaiting collection, pages the C heap keeps until the idle trim) is not the warm phase's.
+    if (c.isCache) await sleep(s.idleWaitMs);
     await phase('warm');
     await sleep(s.idleWaitMs);
     const idle = readMemory(pid)?.rss ?? NaN;

@@ -1,3 +1,4 @@
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { PieceDownload, nearlyThere, type RangeOpener } from './piece-download';
 
@@ -19,12 +20,15 @@ export interface ParallelBodyOptions {
   onRangeIgnored?(): void;
   /**
    * Pieces start only once the first GET has delivered `bytes` (or its first
-   * piece) at less than `belowBytesPerSecond`: a connection that outpaces the
-   * fill, or fills the link, gains nothing from more, and pieces cost CPU.
+   * piece) at less than `belowBytesPerSecond`, while this process's event loop
+   * was busy less than `busyAbove` of that time: a connection that outpaces
+   * the fill, or fills the link, gains nothing from more, and pieces cost CPU
+   * and memory. A slow pace measured by a saturated process is its own, not
+   * the connection's (50 clients at once made a loopback GET look slow).
    */
-  probe?: { bytes: number; belowBytesPerSecond: number };
-  /** What the probe found: the first connection's pace, and whether pieces start. */
-  onProbed?(bytesPerSecond: number, pieces: boolean): void;
+  probe?: { bytes: number; belowBytesPerSecond: number; busyAbove: number };
+  /** What the probe found: the first connection's pace, how busy the event loop was meanwhile, and whether pieces start. */
+  onProbed?(bytesPerSecond: number, busy: number, pieces: boolean): void;
 }
 
 /**
@@ -103,18 +107,23 @@ async function* pieces(options: ParallelBodyOptions): AsyncGenerator<Buffer> {
     let left = firstPiece;
     const body = first.stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     let firstAt = -1;
+    let loopAtFirst: EventLoopUtilization | undefined;
     while (left > 0) {
       const next = await body.next();
       if (next.done) return;
       const chunk = next.value;
-      if (firstAt < 0) firstAt = performance.now();
+      if (firstAt < 0) {
+        firstAt = performance.now();
+        loopAtFirst = performance.eventLoopUtilization();
+      }
       else probed += chunk.length;
       if (probe && probing && (probed >= probe.bytes || chunk.length >= left)) {
         probing = false;
         // Bytes after the first chunk over the time since it came: the connection's pace, not its first answer.
         const rate = probed / Math.max(1e-6, (performance.now() - firstAt) / 1000);
-        const slow = rate < probe.belowBytesPerSecond;
-        options.onProbed?.(rate, slow);
+        const busy = loopAtFirst ? performance.eventLoopUtilization(loopAtFirst).utilization : 0;
+        const slow = rate < probe.belowBytesPerSecond && busy < probe.busyAbove;
+        options.onProbed?.(rate, busy, slow);
         if (!slow) {
           yield chunk;
           for (let more = await body.next(); !more.done; more = await body.next()) yield more.value;

@@ -37,6 +37,8 @@ export function suffixOpener(deps: CacheDeps, upstream: UpstreamPort, req: Cache
 
 /** What the fill's own GET delivers before it decides whether pieces over more connections would help. */
 const PROBE_BYTES = 2 * 1024 * 1024;
+/** Event-loop utilisation during the probe above which the process, not the connection, sets the pace. */
+const PROBE_BUSY_ABOVE = 0.8;
 
 /**
  * How a fill reads its blob: one GET from `offset`, and for a blob larger than
@@ -64,9 +66,9 @@ export function fillOpener(deps: CacheDeps, upstream: UpstreamPort, req: CacheRe
       onPieceBytes: (bytes) => deps.metrics.rangeBytes.inc({ org: req.orgName, purpose: 'piece' }, bytes),
       onPieceActive: (active) => (active ? deps.metrics.piecesInFlight.inc() : deps.metrics.piecesInFlight.dec()),
       onRangeIgnored: () => deps.logger.info('upstream ignores Range: filling over one connection', { digest, upstream: upstream.host }),
-      probe: { bytes: PROBE_BYTES, belowBytesPerSecond: settings.belowBytesPerSecond },
-      onProbed: (rate, parallel) =>
-        deps.logger.debug(parallel ? 'upstream connection slow: filling in pieces' : 'upstream connection fast enough: filling over it alone', { digest, upstream: upstream.host, mbps: Math.round(rate / 1e6) }),
+      probe: { bytes: PROBE_BYTES, belowBytesPerSecond: settings.belowBytesPerSecond, busyAbove: PROBE_BUSY_ABOVE },
+      onProbed: (rate, busy, parallel) =>
+        deps.logger.debug(parallel ? 'upstream connection slow: filling in pieces' : 'filling over the one connection', { digest, upstream: upstream.host, mbps: Math.round(rate / 1e6), eventLoopBusy: Number(busy.toFixed(2)) }),
     });
     return { stream, size: first.size, offset: first.offset };
   };
