@@ -61,8 +61,9 @@ const settingsSchema = z.object({
   fill_connections: z.number().int().min(1).max(16).default(4),
   /**
    * A parallel fill opens more connections only when its own GET delivers less
-   * than this over its first 2 MiB: a fast upstream (LAN, loopback) keeps one
-   * connection, which costs less CPU; a capped one (a CDN) gets the pieces.
+   * than this over its first 2 MiB while the event loop has time to spare: a
+   * fast upstream (LAN, loopback) or a saturated process keeps one connection,
+   * which costs less CPU and memory; a capped one (a CDN) gets the pieces.
    */
   fill_parallel_below_bytes_per_second: z.number().int().positive().default(64 * 1000 * 1000),
   /** Followers stream fills from their owner through this listener; without it they wait for the stored blob. */

@@ -115,8 +115,7 @@ async function* pieces(options: ParallelBodyOptions): AsyncGenerator<Buffer> {
       if (firstAt < 0) {
         firstAt = performance.now();
         loopAtFirst = performance.eventLoopUtilization();
-      }
-      else probed += chunk.length;
+      } else probed += chunk.length;
       if (probe && probing && (probed >= probe.bytes || chunk.length >= left)) {
         probing = false;
         // Bytes after the first chunk over the time since it came: the connection's pace, not its first answer.

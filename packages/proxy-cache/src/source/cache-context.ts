@@ -43,7 +43,7 @@ export interface ParallelFillSettings {
   pieceBytes: number;
   /** 1: one connection per fill. */
   connections: number;
-  /** Pieces start only when the fill's own GET delivers less than this (bytes per second) over its first bytes. */
+  /** Pieces start only when the fill's own GET delivers less than this (bytes per second) over its first bytes, with the event loop not saturated. */
   belowBytesPerSecond: number;
 }
 

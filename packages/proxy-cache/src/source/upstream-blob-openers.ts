@@ -44,7 +44,7 @@ const PROBE_BUSY_ABOVE = 0.8;
  * How a fill reads its blob: one GET from `offset`, and for a blob larger than
  * the threshold the rest as pieces over several connections (the GET's own
  * body supplies the first piece) when that GET turns out slower than
- * `belowBytesPerSecond`. Small blobs keep the one plain stream, and
+ * `belowBytesPerSecond` on an event loop with time to spare. Small blobs keep the one plain stream, and
  * so does a fill started by a Range request (`parallel` false): its client
  * waits for ranges, not for the whole blob, and the ranges share the link.
  */
