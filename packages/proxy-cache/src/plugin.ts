@@ -192,6 +192,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
         pieceBytes: this.settings.fill_piece_bytes,
         connections: this.settings.fill_connections,
         belowBytesPerSecond: this.settings.fill_parallel_below_bytes_per_second,
+        always: this.settings.fill_parallel === 'always',
       },
       peers,
     }, referrerLists);

@@ -66,6 +66,12 @@ const settingsSchema = z.object({
    * which costs less CPU and memory; a capped one (a CDN) gets the pieces.
    */
   fill_parallel_below_bytes_per_second: z.number().int().positive().default(64 * 1000 * 1000),
+  /**
+   * `when-slow` decides per fill as above; `always` fills every blob above the
+   * threshold in pieces without measuring first, for upstreams known to cap
+   * each connection, where the measurement only delays the pieces.
+   */
+  fill_parallel: z.enum(['when-slow', 'always']).default('when-slow'),
   /** Followers stream fills from their owner through this listener; without it they wait for the stored blob. */
   peer: peerSettings.optional(),
   /** Cache organizations to create or update at start. */

@@ -45,6 +45,8 @@ export interface ParallelFillSettings {
   connections: number;
   /** Pieces start only when the fill's own GET delivers less than this (bytes per second) over its first bytes, with the event loop not saturated. */
   belowBytesPerSecond: number;
+  /** Pieces for every blob above the threshold, without measuring the first GET. */
+  always: boolean;
 }
 
 /** A request against a cache organization, with its configuration resolved. */

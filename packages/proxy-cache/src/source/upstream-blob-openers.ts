@@ -44,7 +44,8 @@ const PROBE_BUSY_ABOVE = 0.8;
  * How a fill reads its blob: one GET from `offset`, and for a blob larger than
  * the threshold the rest as pieces over several connections (the GET's own
  * body supplies the first piece) when that GET turns out slower than
- * `belowBytesPerSecond` on an event loop with time to spare. Small blobs keep the one plain stream, and
+ * `belowBytesPerSecond` on an event loop with time to spare (or always, when
+ * so configured). Small blobs keep the one plain stream, and
  * so does a fill started by a Range request (`parallel` false): its client
  * waits for ranges, not for the whole blob, and the ranges share the link.
  */
@@ -66,7 +67,7 @@ export function fillOpener(deps: CacheDeps, upstream: UpstreamPort, req: CacheRe
       onPieceBytes: (bytes) => deps.metrics.rangeBytes.inc({ org: req.orgName, purpose: 'piece' }, bytes),
       onPieceActive: (active) => (active ? deps.metrics.piecesInFlight.inc() : deps.metrics.piecesInFlight.dec()),
       onRangeIgnored: () => deps.logger.info('upstream ignores Range: filling over one connection', { digest, upstream: upstream.host }),
-      probe: { bytes: PROBE_BYTES, belowBytesPerSecond: settings.belowBytesPerSecond, busyAbove: PROBE_BUSY_ABOVE },
+      probe: settings.always ? undefined : { bytes: PROBE_BYTES, belowBytesPerSecond: settings.belowBytesPerSecond, busyAbove: PROBE_BUSY_ABOVE },
       onProbed: (rate, busy, parallel) =>
         deps.logger.debug(parallel ? 'upstream connection slow: filling in pieces' : 'filling over the one connection', { digest, upstream: upstream.host, mbps: Math.round(rate / 1e6), eventLoopBusy: Number(busy.toFixed(2)) }),
     });
