@@ -51,10 +51,11 @@ export class DbAuthenticator implements Authenticator {
 
   /** Returns null for wrong credentials; throws TOOMANYREQUESTS while throttled. */
   async verifyCredentials(username: string, secret: string, ip: string): Promise<Principal | null> {
-    await this.throttle.check(username, ip);
+    const { failuresOnRecord } = await this.throttle.check(username, ip);
     const principal = username.includes('+') ? await this.verifyRobot(username, secret) : await this.verifyUser(username, secret);
-    if (principal) await this.throttle.recordSuccess(username, ip);
-    else await this.throttle.recordFailure(username, ip);
+    if (!principal) await this.throttle.recordFailure(username, ip);
+    // Clients that send Basic credentials with every request would otherwise write once per request.
+    else if (failuresOnRecord) await this.throttle.recordSuccess(username, ip);
     return principal;
   }
 

@@ -19,15 +19,22 @@ export class LoginThrottle {
     return [`acct:${account}`.slice(0, 320), `addr:${account}@${ip}`.slice(0, 320)];
   }
 
-  /** Throws TOOMANYREQUESTS while the account or address is locked out. */
-  async check(account: string, ip: string): Promise<void> {
+  /**
+   * Throws TOOMANYREQUESTS while the account or address is locked out. Returns
+   * whether failures of this account from this address are on record, which a
+   * successful login then clears (nothing to write otherwise).
+   */
+  async check(account: string, ip: string): Promise<{ failuresOnRecord: boolean }> {
     const now = this.clock.now();
-    const rows = await this.db('login_failures').whereIn('key', this.keys(account, ip)).where('locked_until', '>', now);
-    if (rows.length > 0) {
-      const until = Math.max(...rows.map((r: Record<string, unknown>) => Number(r.locked_until)));
+    const keys = this.keys(account, ip);
+    const rows = (await this.db('login_failures').whereIn('key', keys)) as Array<Record<string, unknown>>;
+    const locked = rows.filter((r) => r.locked_until !== null && Number(r.locked_until) > now);
+    if (locked.length > 0) {
+      const until = Math.max(...locked.map((r) => Number(r.locked_until)));
       const retryAfter = Math.ceil((until - now) / 1000);
       throw new RegistryError('TOOMANYREQUESTS', 'too many failed logins; try again later', { headers: { 'Retry-After': String(retryAfter) } });
     }
+    return { failuresOnRecord: rows.some((r) => r.key === keys[1]) };
   }
 
   async recordFailure(account: string, ip: string): Promise<void> {

@@ -74,6 +74,23 @@ describe('failed login throttling', () => {
     }
   });
 
+  it('never counts successful logins as failures, however many', async () => {
+    expect((await inst.api('POST', '/superuser/users/', { username: 'busy', password: 'right-password' })).status).toBe(201);
+    const right = basicAuth('busy', 'right-password');
+    const recorded = (): Promise<unknown[]> => inst.entrepot.services.db('login_failures').where('key', 'like', '%busy%');
+    // Concurrent, as a client pulling layers in parallel sends them.
+    const many = await Promise.all(Array.from({ length: MAX_FAILURES * 4 }, () => getFrom(inst, '/v2/', right, '127.0.0.7')));
+    expect(many.map((r) => r.status)).toEqual(many.map(() => 200));
+    expect(await recorded()).toEqual([]);
+    // One failure, then successes: the failure is forgotten, so two more failures do not lock.
+    expect((await getFrom(inst, '/v2/', basicAuth('busy', 'wrong'), '127.0.0.7')).status).toBe(401);
+    expect((await getFrom(inst, '/v2/', right, '127.0.0.7')).status).toBe(200);
+    for (let i = 0; i < MAX_FAILURES - 1; i++) expect((await getFrom(inst, '/v2/', basicAuth('busy', 'wrong'), '127.0.0.7')).status).toBe(401);
+    expect((await getFrom(inst, '/v2/', right, '127.0.0.7')).status).toBe(200);
+    // What stays is the per-account count (its limit is higher), not the address's.
+    expect((await recorded()).map((r) => (r as { key: string }).key)).toEqual(['acct:busy']);
+  });
+
   it('does not lock out the administrator from elsewhere when someone guesses their password', async () => {
     for (let i = 0; i < MAX_FAILURES + 1; i++) await getFrom(inst, '/api/v1/user/', basicAuth(ADMIN_USER, 'guess'), '127.0.0.6');
     expect((await getFrom(inst, '/api/v1/user/', basicAuth(ADMIN_USER, 'guess'), '127.0.0.6')).status).toBe(429);
