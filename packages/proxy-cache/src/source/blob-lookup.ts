@@ -34,6 +34,8 @@ export class BlobLookup {
   /** Ranges of blobs not stored yet, read from the upstream while (or instead of) filling them. */
   private readonly ranges = new RangeReads();
   private readonly heads = new Coalescer<{ size: number } | null>();
+  /** Fills started for requests a range answered, per blob and repository. */
+  private readonly besideFill = new Coalescer<boolean>();
 
   constructor(private readonly deps: CacheDeps) {}
 
@@ -187,17 +189,20 @@ export class BlobLookup {
   /**
    * Answers a range of a blob whose fill has not answered yet from the range's
    * own upstream request, whose answer gives the blob's size: the fill starts
-   * (or goes on) beside it rather than before it, so the client's first byte
-   * costs what the upstream's does. When that request fails, the fill's
-   * outcome decides (a 404 there makes the blob unknown). The fill's path
-   * records the repository.
+   * (or goes on) once that request is answered rather than before it, so the
+   * client's first byte costs what the upstream's does (the fill's start —
+   * repository row, lease, its own request — would hold the event loop while
+   * the range's request waits to be sent). When that request fails, the
+   * fill's outcome decides (a 404 there makes the blob unknown). The fill's
+   * path records the repository.
    */
   private async answerBesideFill(req: CacheRequest, digest: Digest, early: SharedRange, cold: boolean): Promise<BlobHit | null> {
-    const filling = this.fromFill(req, digest);
-    filling.catch(() => undefined);
     const size = await early.answered;
-    if (size === null) return filling;
-    filling.catch((err: unknown) => this.deps.logger.info('fill beside a range request failed', { digest, error: err instanceof Error ? err.message : String(err) }));
+    if (size === null) return this.fromFill(req, digest);
+    // A herd answered by one range starts (or joins) the fill once, not once per request ahead of its first byte.
+    this.besideFill
+      .run(`${digest}|${req.ctx.target.fullName}`, async () => (await this.fromFill(req, digest)) !== null)
+      .catch((err: unknown) => this.deps.logger.info('fill beside a range request failed', { digest, error: err instanceof Error ? err.message : String(err) }));
     return this.rangeHit(req, digest, size, cold ? 'miss' : 'hit');
   }
 
