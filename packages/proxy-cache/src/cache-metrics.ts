@@ -14,10 +14,11 @@ export interface CacheMetrics {
   rangeBytes: Counter<'org' | 'purpose'>;
   fillsStartedByRange: Counter<'org'>;
   piecesInFlight: Gauge;
+  pieceBytesAhead: Gauge;
   rangeIgnored: Counter<'org'>;
 }
 
-export function createCacheMetrics(core: CoreMetrics, inFlight: () => number): CacheMetrics {
+export function createCacheMetrics(core: CoreMetrics, inFlight: () => number, piecesAhead: () => number): CacheMetrics {
   const registers = [core.registry];
   return {
     bytes: new Counter({
@@ -86,6 +87,14 @@ export function createCacheMetrics(core: CoreMetrics, inFlight: () => number): C
       name: 'entrepot_cache_fill_pieces_in_flight',
       help: 'Pieces of parallel fills being downloaded',
       registers,
+    }),
+    pieceBytesAhead: new Gauge({
+      name: 'entrepot_cache_fill_piece_bytes_ahead',
+      help: 'Bytes of pieces parallel fills hold ahead of their readers (bounded by fill_pieces_max_bytes)',
+      registers,
+      collect() {
+        this.set(piecesAhead());
+      },
     }),
     rangeIgnored: new Counter({
       name: 'entrepot_upstream_range_ignored_total',

@@ -31,6 +31,7 @@ import { createSignatureMetrics, SignaturePolicy } from './signatures/signature-
 import { PeerClient } from './peer/peer-client';
 import { PeerServer } from './peer/peer-server';
 import { SharedBreakers } from './upstream/shared-breakers';
+import { PieceBudget } from './fill/piece-budget';
 import { SharedRateLimits } from './upstream/shared-rate-limits';
 
 /** The parts built in `init`, once the core's services exist. */
@@ -137,7 +138,8 @@ export class ProxyCachePlugin implements RegistryPlugin {
 
   async init(core: CorePorts): Promise<void> {
     const configs = new CacheConfigStore(core.db, core.secrets, core.clock, core.memo);
-    const metrics = createCacheMetrics(core.metrics, () => core.fills.inFlight);
+    const pieceBudget = new PieceBudget(this.settings.fill_pieces_max_bytes);
+    const metrics = createCacheMetrics(core.metrics, () => core.fills.inFlight, () => pieceBudget.taken);
     const ssrf = new SsrfGuard(this.settings.allowed_upstream_hosts);
     // Across replicas (Redis coordination), one replica's failures open every replica's breaker and one probes.
     const shared = core.coordinator.kind === 'redis' ? new SharedBreakers(core.notices, core.coordinator, core.logger, this.settings.breaker_cooldown_ms) : undefined;
@@ -193,6 +195,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
         connections: this.settings.fill_connections,
         belowBytesPerSecond: this.settings.fill_parallel_below_bytes_per_second,
         always: this.settings.fill_parallel === 'always',
+        budget: pieceBudget,
       },
       peers,
     }, referrerLists);

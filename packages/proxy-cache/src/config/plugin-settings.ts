@@ -72,6 +72,13 @@ const settingsSchema = z.object({
    * each connection, where the measurement only delays the pieces.
    */
   fill_parallel: z.enum(['when-slow', 'always']).default('when-slow'),
+  /**
+   * What all parallel fills together may hold in pieces ahead of their
+   * readers (each alone holds at most twice `fill_connections` pieces): many
+   * concurrent cold pulls from a capped upstream share it, and a fill past it
+   * goes on one piece at a time.
+   */
+  fill_pieces_max_bytes: z.number().int().min(0).default(256 * 1024 * 1024),
   /** Followers stream fills from their owner through this listener; without it they wait for the stored blob. */
   peer: peerSettings.optional(),
   /** Cache organizations to create or update at start. */

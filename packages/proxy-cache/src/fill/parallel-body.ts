@@ -29,6 +29,8 @@ export interface ParallelBodyOptions {
   probe?: { bytes: number; belowBytesPerSecond: number; busyAbove: number };
   /** What the probe found: the first connection's pace, how busy the event loop was meanwhile, and whether pieces start. */
   onProbed?(bytesPerSecond: number, busy: number, pieces: boolean): void;
+  /** Shared by the process's fills: pieces beyond the one the reader is on next start only while it has room. */
+  budget?: { tryTake(bytes: number): boolean; give(bytes: number): void };
 }
 
 /**
@@ -58,44 +60,60 @@ async function* pieces(options: ParallelBodyOptions): AsyncGenerator<Buffer> {
   /** The fill's own GET holds one connection until the first piece has (nearly) arrived. */
   let firstHolds = true;
   let stopped = false;
+  /** Pieces holding bytes of the shared budget, until the reader has taken them (or they are cancelled). */
+  const budget = options.budget;
+  const budgeted = new Map<PieceDownload, number>();
+  const giveBack = (piece: PieceDownload): void => {
+    const bytes = budgeted.get(piece);
+    if (bytes === undefined) return;
+    budgeted.delete(piece);
+    budget?.give(bytes);
+  };
   const launch = (): void => {
     const connections = firstHolds ? options.connections - 1 : options.connections;
     while (!stopped && downloading < connections && ahead.length < 2 * options.connections && nextStart < size) {
-      downloading++;
       const length = pieceLength(size - nextStart, pieceBytes, options.connections);
+      // The piece the reader is on next never waits for the budget, so every fill goes on.
+      const readNext = !firstOpen && ahead.length === 0;
+      const fromBudget = !readNext && budget !== undefined;
+      if (fromBudget && !budget.tryTake(length)) break;
+      downloading++;
       let released = false;
-      ahead.push(
-        new PieceDownload({
-          start: nextStart,
-          end: nextStart + length - 1,
-          open: options.open,
-          isRetryable: options.isRetryable,
-          maxRetries: options.maxPieceRetries ?? 3,
-          onActive: options.onPieceActive,
-          onBytes: options.onPieceBytes,
-          // The next piece is asked for while this one's last bytes arrive: no idle round trip between pieces.
-          onNearlyDone: () => {
-            if (overlapping > 0) return;
-            released = true;
-            overlapping++;
-            downloading--;
-            if (!stopped) launch();
-          },
-          onSettled: (complete) => {
-            if (released) overlapping--;
-            else downloading--;
-            released = true;
-            // A piece refused or failed is dealt with when it is read, not repeated further on.
-            if (complete) launch();
-          },
-        }),
-      );
+      const piece: PieceDownload = new PieceDownload({
+        start: nextStart,
+        end: nextStart + length - 1,
+        open: options.open,
+        isRetryable: options.isRetryable,
+        maxRetries: options.maxPieceRetries ?? 3,
+        onActive: options.onPieceActive,
+        onBytes: options.onPieceBytes,
+        // The next piece is asked for while this one's last bytes arrive: no idle round trip between pieces.
+        onNearlyDone: () => {
+          if (overlapping > 0) return;
+          released = true;
+          overlapping++;
+          downloading--;
+          if (!stopped) launch();
+        },
+        onSettled: (complete) => {
+          if (released) overlapping--;
+          else downloading--;
+          released = true;
+          // A piece refused or failed is dealt with when it is read, not repeated further on.
+          if (complete) launch();
+        },
+      });
+      if (fromBudget) budgeted.set(piece, length);
+      ahead.push(piece);
       nextStart += length;
     }
   };
   const cancelAhead = (reason: Error): void => {
     stopped = true;
-    for (const piece of ahead.splice(0)) piece.cancel(reason);
+    for (const piece of ahead.splice(0)) {
+      piece.cancel(reason);
+      giveBack(piece);
+    }
   };
   try {
     const probe = options.probe;
@@ -168,6 +186,7 @@ async function* pieces(options: ParallelBodyOptions): AsyncGenerator<Buffer> {
       const piece = ahead[0];
       yield* piece.take();
       ahead.shift();
+      giveBack(piece);
       launch();
     }
   } finally {

@@ -9,6 +9,7 @@ import type { UpstreamPort } from './upstream-port';
 import type { QuotaKeeper } from '../eviction/quota-keeper';
 import type { BypassSet } from '../eviction/bypass-set';
 import type { StatsRecorder } from '../stats/stats-recorder';
+import type { PieceBudget } from '../fill/piece-budget';
 import type { PeerClient } from '../peer/peer-client';
 
 /** Everything the cache's lookup code shares. */
@@ -47,6 +48,8 @@ export interface ParallelFillSettings {
   belowBytesPerSecond: number;
   /** Pieces for every blob above the threshold, without measuring the first GET. */
   always: boolean;
+  /** Shared by every fill of the process: how far ahead of their readers their pieces may run. */
+  budget: PieceBudget;
 }
 
 /** A request against a cache organization, with its configuration resolved. */

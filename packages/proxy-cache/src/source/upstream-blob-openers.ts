@@ -67,6 +67,7 @@ export function fillOpener(deps: CacheDeps, upstream: UpstreamPort, req: CacheRe
       onPieceBytes: (bytes) => deps.metrics.rangeBytes.inc({ org: req.orgName, purpose: 'piece' }, bytes),
       onPieceActive: (active) => (active ? deps.metrics.piecesInFlight.inc() : deps.metrics.piecesInFlight.dec()),
       onRangeIgnored: () => deps.logger.info('upstream ignores Range: filling over one connection', { digest, upstream: upstream.host }),
+      budget: settings.budget,
       probe: settings.always ? undefined : { bytes: PROBE_BYTES, belowBytesPerSecond: settings.belowBytesPerSecond, busyAbove: PROBE_BUSY_ABOVE },
       onProbed: (rate, busy, parallel) =>
         deps.logger.debug(parallel ? 'upstream connection slow: filling in pieces' : 'filling over the one connection', { digest, upstream: upstream.host, mbps: Math.round(rate / 1e6), eventLoopBusy: Number(busy.toFixed(2)) }),

@@ -165,3 +165,44 @@ describe('when a parallel fill opens more connections', () => {
     expect(counted.ranged).toBeGreaterThanOrEqual(3);
   });
 });
+
+describe('pieces of all parallel fills together', () => {
+  let lf: LazyFixture;
+  const BUDGET = 2 * PIECE;
+
+  beforeAll(async () => {
+    lf = await startLazyFixture({ fill_connections: 4, fill_piece_bytes: PIECE, fill_parallel_threshold_bytes: 16 * MiB, fill_parallel: 'always', fill_pieces_max_bytes: BUDGET });
+  });
+
+  afterAll(() => lf.stop());
+
+  it('stay within fill_pieces_max_bytes ahead of their readers, and every fill still completes', async () => {
+    const relay = await lf.cacheOrg('budget', 'per-connection', 40 * 1000 * 1000);
+    const blobs = [await lf.pushBlob('library/one', 64 * MiB), await lf.pushBlob('library/two', 64 * MiB)];
+    let peak = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        peak = Math.max(peak, await metricValue(lf.fx, 'entrepot_cache_fill_piece_bytes_ahead', {}));
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    const got = await Promise.all(blobs.map((b, i) => lf.get('budget', `library/${['one', 'two'][i]}`, b.digest)));
+    sampling = false;
+    await sampler;
+    got.forEach((g, i) => {
+      expect(g.status).toBe(200);
+      expect(g.body.equals(blobs[i].data)).toBe(true);
+    });
+    for (const b of blobs) await eventually(async () => (await storedBlob(lf.fx, b.digest)) !== null, 30_000);
+    // Pieces ran ahead, but never more than the budget; two fills alone could have held 2 x 8 pieces.
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThanOrEqual(BUDGET);
+    // Each fill: the piece its reader is on (or its first GET), and what the budget allows beside them
+    // (plus a cut first connection the relay notices a moment late): not the 2 x 5 connections unbounded.
+    expect(relay.maxConcurrentBodies).toBeLessThanOrEqual(2 + 2 + 2);
+    const ranged = relay.requests().filter((r) => r.method === 'GET' && r.range !== undefined);
+    expect(ranged.length).toBeGreaterThan(2);
+    expect(await metricValue(lf.fx, 'entrepot_cache_fill_piece_bytes_ahead', {})).toBe(0);
+  });
+});

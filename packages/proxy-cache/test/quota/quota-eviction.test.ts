@@ -3,6 +3,7 @@ import { ADMIN_PASSWORD, ADMIN_USER } from '../../../../testing/entrepot-instanc
 import { createOciImage, pushImage, skopeoCopyOut, type BuiltImage } from '../../../../testing/oci-images';
 import { sleep } from '../../../../testing/tools';
 import { startCacheFixture, type CacheFixture } from '../e2e/cache-fixture';
+import { metricValue } from '../faults/fault-fixture';
 
 const creds = `${ADMIN_USER}:${ADMIN_PASSWORD}`;
 const LIMIT = 25_000_000;
@@ -169,6 +170,42 @@ describe.each(['embedded', 'scale-out'] as const)('quota edge cases (%s backends
     const logs = await fx.entrepot.api('GET', '/organization/loose/logs?kind=evict_cache');
     const evicted = (logs.body as { logs: Array<{ metadata: { blob_digest?: string } }> }).logs.map((l) => l.metadata.blob_digest).sort();
     expect(evicted).toEqual([layers[0].digest, layers[1].digest].sort());
+  }, 120_000);
+
+  it('admits the fill a Range request starts under the quota as for a whole GET: kept, counted, evicted first when room is needed', async () => {
+    const image = await createOciImage(join(fx.work, 'ranged'), { tag: '1', layerCount: 2, layerSize: 3_000_000 });
+    await pushImage(image.layoutDir, '1', fx.upstream.ref('library/ranged', '1'));
+    await fx.createCacheOrg('ranged', { expiration_s: 3600 });
+    expect((await fx.entrepot.api('POST', '/organization/ranged/quota', { limit_bytes: 5_000_000 })).status).toBe(201);
+    const services = fx.entrepot.entrepot.services;
+    const org = (await services.repositories.findOrg('ranged'))!;
+    const layers = image.manifests[0].layers;
+    const rangeOf = async (base: string, repo: string, digest: string, range: string): Promise<{ status: number; body: Buffer }> => {
+      const res = await fetch(`${base}/v2/${repo}/blobs/${digest}`, { headers: { authorization: fx.entrepot.adminAuth, range } });
+      return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
+    };
+    for (const [i, layer] of layers.entries()) {
+      // A lazy-pulling client's first reads of a cold layer: its tail, then a chunk.
+      for (const range of ['bytes=-10240', 'bytes=1000000-1065535']) {
+        const got = await rangeOf(fx.entrepot.url, 'ranged/library/ranged', layer.digest, range);
+        const direct = await rangeOf(fx.upstream.url, 'library/ranged', layer.digest, range);
+        expect(got.status).toBe(206);
+        expect(got.body.equals(direct.body)).toBe(true);
+      }
+      // The background fill is kept under the quota once stored; the second layer needs the room the first holds.
+      for (let n = 0; n < 200 && (await services.quotas.usage(org.id)) !== layer.size; n++) {
+        await services.queue.drain(60_000);
+        await sleep(50);
+      }
+      expect(await services.quotas.usage(org.id)).toBe(layer.size);
+      expect(await services.content.isBlobLinked((await services.repositories.find(org.id, 'library/ranged'))!.id, layer.digest as never)).toBe(true);
+      if (i === 0) continue;
+      await services.audit.flush();
+      const logs = await fx.entrepot.api('GET', '/organization/ranged/logs?kind=evict_cache');
+      expect((logs.body as { logs: Array<{ metadata: { blob_digest?: string } }> }).logs.map((l) => l.metadata.blob_digest)).toEqual([layers[0].digest]);
+    }
+    // Each cold blob counted once as a miss, however many ranges were asked.
+    expect(await metricValue(fx, 'entrepot_cache_requests_total', { org: 'ranged', kind: 'blob', result: 'miss' })).toBe(2);
   }, 120_000);
 
   it('reports usage and limit in the organization description', async () => {
