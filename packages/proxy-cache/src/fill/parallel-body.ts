@@ -62,12 +62,9 @@ async function* pieces(options: ParallelBodyOptions): AsyncGenerator<Buffer> {
   let stopped = false;
   /** Pieces holding bytes of the shared budget, until the reader has taken them (or they are cancelled). */
   const budget = options.budget;
-  const budgeted = new Map<PieceDownload, number>();
+  const budgeted = new Set<PieceDownload>();
   const giveBack = (piece: PieceDownload): void => {
-    const bytes = budgeted.get(piece);
-    if (bytes === undefined) return;
-    budgeted.delete(piece);
-    budget?.give(bytes);
+    if (budgeted.delete(piece)) budget?.give(piece.length);
   };
   const launch = (): void => {
     const connections = firstHolds ? options.connections - 1 : options.connections;
@@ -79,7 +76,7 @@ async function* pieces(options: ParallelBodyOptions): AsyncGenerator<Buffer> {
       if (fromBudget && !budget.tryTake(length)) break;
       downloading++;
       let released = false;
-      const piece: PieceDownload = new PieceDownload({
+      const piece = new PieceDownload({
         start: nextStart,
         end: nextStart + length - 1,
         open: options.open,
@@ -103,7 +100,7 @@ async function* pieces(options: ParallelBodyOptions): AsyncGenerator<Buffer> {
           if (complete) launch();
         },
       });
-      if (fromBudget) budgeted.set(piece, length);
+      if (fromBudget) budgeted.add(piece);
       ahead.push(piece);
       nextStart += length;
     }

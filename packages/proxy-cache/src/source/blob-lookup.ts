@@ -35,7 +35,7 @@ export class BlobLookup {
   private readonly ranges = new RangeReads();
   private readonly heads = new Coalescer<{ size: number } | null>();
   /** Fills started for requests a range answered, per blob and repository. */
-  private readonly besideFill = new Coalescer<boolean>();
+  private readonly besideFill = new Coalescer<BlobHit | null>();
 
   constructor(private readonly deps: CacheDeps) {}
 
@@ -201,7 +201,7 @@ export class BlobLookup {
     if (size === null) return this.fromFill(req, digest);
     // A herd answered by one range starts (or joins) the fill once, not once per request ahead of its first byte.
     this.besideFill
-      .run(`${digest}|${req.ctx.target.fullName}`, async () => (await this.fromFill(req, digest)) !== null)
+      .run(`${digest}|${req.ctx.target.fullName}`, () => this.fromFill(req, digest))
       .catch((err: unknown) => this.deps.logger.info('fill beside a range request failed', { digest, error: err instanceof Error ? err.message : String(err) }));
     return this.rangeHit(req, digest, size, cold ? 'miss' : 'hit');
   }
