@@ -50,8 +50,8 @@ export class BlobLookup {
       if (!(await this.upstreamConfirms(req, digest))) return null;
     }
     if (ctx.headOnly && !running) return this.coldHead(req, digest);
-    // A range of a blob whose fill has not answered yet goes upstream at once.
-    if (ctx.range !== undefined && (!running || running.size < 0)) {
+    // A range the fill cannot answer soon (not answered yet, or not near the range) goes upstream at once.
+    if (ctx.range !== undefined && (!running || running.size < 0 || aheadOfFill(running, ctx.range))) {
       if (!running && req.config.fillOnRange === 'never') return this.rangeOnly(req, digest);
       const early = await this.prefetchRange(req, digest, ctx.range);
       if (early) return this.answerBesideFill(req, digest, early, running === undefined);
@@ -187,14 +187,15 @@ export class BlobLookup {
   }
 
   /**
-   * Answers a range of a blob whose fill has not answered yet from the range's
-   * own upstream request, whose answer gives the blob's size: the fill starts
-   * (or goes on) once that request is answered rather than before it, so the
-   * client's first byte costs what the upstream's does (the fill's start —
-   * repository row, lease, its own request — would hold the event loop while
-   * the range's request waits to be sent). When that request fails, the
-   * fill's outcome decides (a 404 there makes the blob unknown). The fill's
-   * path records the repository.
+   * Answers a range the fill cannot serve soon (not answered yet, or far from
+   * the range) from the range's own upstream request, whose answer gives the
+   * blob's size: the fill starts (or is joined) once that request is answered
+   * rather than before it, so the client's first byte costs what the
+   * upstream's does (the fill's start and its bookkeeping — repository row,
+   * lease, quota, its own request — would hold the event loop while the
+   * range's request waits to be sent). When that request fails, the fill's
+   * outcome decides (a 404 there makes the blob unknown). The fill's path
+   * records the repository.
    */
   private async answerBesideFill(req: CacheRequest, digest: Digest, early: SharedRange, cold: boolean): Promise<BlobHit | null> {
     const size = await early.answered;
@@ -332,6 +333,18 @@ export class BlobLookup {
     if (fill.committed) return this.deps.storage.blobs.read(digest, range);
     throw fill.failed ?? new RegistryError('UNAVAILABLE', `download of ${digest} ended without content`);
   }
+}
+
+/**
+ * An absolute range the answered fill has not (nearly) reached: the fill's
+ * bookkeeping for the request (repository, quota) need not go before its
+ * upstream request.
+ */
+function aheadOfFill(fill: ArrivingBlob, header: string): boolean {
+  const absolute = /^bytes=(\d+)-(\d+)$/.exec(header.trim());
+  if (!absolute) return false;
+  const range = { start: Number(absolute[1]), end: Number(absolute[2]) };
+  return range.start <= range.end && range.end < fill.size && RangeReads.wantsUpstream(fill, range);
 }
 
 /** As a fill from the upstream resumes (see startFill). */
