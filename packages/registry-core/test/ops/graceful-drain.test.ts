@@ -2,14 +2,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { rmSync } from 'node:fs';
 import { Agent, request, type IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { startEntrepot, type TestInstance } from '../../../../testing/entrepot-instance';
 
 /**
  * A graceful stop behind a load balancer that pools keep-alive connections:
  * a request in flight when the stop begins is answered whole and its
  * connection is closed after it, so no new request lands on the stopping
- * replica and none is cut by the drain deadline.
+ * replica and none is cut by the drain deadline. A request that begins on a
+ * kept-alive connection during the stop is told to close it.
  */
 describe('graceful stop with keep-alive connections', () => {
   let instance: TestInstance;
@@ -44,18 +45,34 @@ describe('graceful stop with keep-alive connections', () => {
     const [pushSocket] = (await once(push, 'socket')) as [Socket];
     await new Promise((r) => setTimeout(r, 200));
 
+    // The same on a raw connection, with a request pipelined behind it once the stop has begun.
+    const other = randomBytes(64 * 1024);
+    const otherDigest = `sha256:${createHash('sha256').update(other).digest('hex')}`;
+    const raw = connect(instance.port, '127.0.0.1');
+    const rawReceived: Buffer[] = [];
+    raw.on('data', (chunk: Buffer) => rawReceived.push(chunk));
+    const rawClosed = once(raw, 'close');
+    raw.write(`POST /v2/drain/other/blobs/uploads/?digest=${otherDigest} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${instance.adminAuth}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${other.length}\r\n\r\n`);
+    raw.write(other.subarray(0, other.length / 2));
+    await new Promise((r) => setTimeout(r, 200));
+
     stopped = true;
     const stopping = instance.entrepot.close();
     await idleClosed;
+    raw.write(Buffer.concat([other.subarray(other.length / 2), Buffer.from(`GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${instance.adminAuth}\r\n\r\n`)]));
     push.end(blob.subarray(blob.length / 2));
     const [res] = await answered;
     res.resume();
     await once(res, 'end');
     expect(res.statusCode).toBe(201);
     expect(res.headers['docker-content-digest']).toBe(digest);
-    // Told not to reuse it, and closed by the server once the answer ended.
-    expect(res.headers.connection).toBe('close');
+    // Closed by the server once the answer ended (the stop waits for that).
     if (!pushSocket.destroyed) await once(pushSocket, 'close');
+    // Both answered on the raw connection; the one that began during the stop told the client to close it.
+    await rawClosed;
+    const answers = Buffer.concat(rawReceived).toString('latin1').split(/(?=HTTP\/1\.1 )/);
+    expect(answers.map((a) => a.slice(0, 12))).toEqual(['HTTP/1.1 201', 'HTTP/1.1 200']);
+    expect(answers[1].split('\r\n\r\n')[0].toLowerCase()).toContain('connection: close');
     await stopping;
     pool.destroy();
     agent.destroy();
