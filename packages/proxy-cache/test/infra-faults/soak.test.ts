@@ -31,6 +31,7 @@ import {
   runClients,
   type PushedImage,
   type TimedPull,
+  waitUntil,
 } from './infra-fixture';
 
 const ORG = 'hub';
@@ -50,6 +51,13 @@ interface Window {
   name: string;
   start: number;
   end: number;
+}
+
+/** Entrepot's `entrepot_cache_fills_in_flight` (NaN when the metric is missing). */
+async function fillsInFlight(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('entrepot_cache_fills_in_flight '));
+  return line === undefined ? NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
 /** Least-squares slope of y over x. */
@@ -207,6 +215,8 @@ describe(`soak: ${CLIENTS} clients for ${SECONDS} s with a fault every ${PERIOD_
     const images = [...hot, ...fresh];
     const after = await Promise.all(images.map((image) => pullImage(entrepot.url, image, { name: `${ORG}/${image.repo}`, timeoutMs: 60_000 })));
     expect(after.filter((r) => !r.ok).map((r) => r.image.repo)).toEqual([]);
+    // A fill moves its file into the store and records it just after its client has the last byte.
+    expect(await waitUntil(async () => (await fillsInFlight(entrepot.url)) === 0, 30_000)).toBe(true);
     const fs = await checkFsBlobStore(entrepot.dataDir);
     expect(fs.mismatched).toEqual([]);
     const stored = new Set(fs.stored);
