@@ -165,9 +165,8 @@ export class BlobLookup {
    * range is left to the fill (near the blob's start, or not a single range).
    */
   private async prefetchRange(req: CacheRequest, digest: Digest, header: string): Promise<SharedRange | null> {
-    const absolute = /^bytes=(\d+)-(\d+)$/.exec(header.trim());
-    const suffix = /^bytes=-(\d+)$/.exec(header.trim());
-    if (!absolute && !suffix) return null;
+    const asked = singleRange(header);
+    if (!asked) return null;
     const upstream = await this.deps.upstreamFor(req.config);
     const org = req.orgName;
     // An upstream ignoring Range sends the whole body: drop it when the fill (downloading the same) runs.
@@ -176,14 +175,8 @@ export class BlobLookup {
       return fill !== undefined && fill.failed === null;
     };
     const onBytes = (bytes: number): void => this.deps.metrics.rangeBytes.inc({ org, purpose: 'lazy' }, bytes);
-    if (suffix) {
-      const length = Number(suffix[1]);
-      if (!Number.isSafeInteger(length) || length < 1) return null;
-      return this.ranges.prefetchTail(digest, length, suffixOpener(this.deps, upstream, req, digest), filling, onBytes);
-    }
-    const range = { start: Number(absolute![1]), end: Number(absolute![2]) };
-    if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end) || range.start > range.end) return null;
-    return this.ranges.prefetch(digest, range, rangeOpener(this.deps, upstream, req, digest, 'lazy'), filling, onBytes);
+    if ('suffix' in asked) return this.ranges.prefetchTail(digest, asked.suffix, suffixOpener(this.deps, upstream, req, digest), filling, onBytes);
+    return this.ranges.prefetch(digest, asked, rangeOpener(this.deps, upstream, req, digest, 'lazy'), filling, onBytes);
   }
 
   /**
@@ -341,10 +334,20 @@ export class BlobLookup {
  * upstream request.
  */
 function aheadOfFill(fill: ArrivingBlob, header: string): boolean {
+  const asked = singleRange(header);
+  return asked !== null && !('suffix' in asked) && asked.end < fill.size && RangeReads.wantsUpstream(fill, asked);
+}
+
+/** A `Range` header asking for one absolute range (`bytes=a-b`) or a blob's last bytes (`bytes=-n`); null for anything else. */
+function singleRange(header: string): ByteRange | { suffix: number } | null {
   const absolute = /^bytes=(\d+)-(\d+)$/.exec(header.trim());
-  if (!absolute) return false;
-  const range = { start: Number(absolute[1]), end: Number(absolute[2]) };
-  return range.start <= range.end && range.end < fill.size && RangeReads.wantsUpstream(fill, range);
+  if (absolute) {
+    const range = { start: Number(absolute[1]), end: Number(absolute[2]) };
+    return Number.isSafeInteger(range.start) && Number.isSafeInteger(range.end) && range.start <= range.end ? range : null;
+  }
+  const suffix = /^bytes=-(\d+)$/.exec(header.trim());
+  const length = suffix ? Number(suffix[1]) : NaN;
+  return Number.isSafeInteger(length) && length >= 1 ? { suffix: length } : null;
 }
 
 /** As a fill from the upstream resumes (see startFill). */
