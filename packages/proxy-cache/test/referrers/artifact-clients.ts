@@ -5,6 +5,15 @@ export interface Login {
   password: string;
 }
 
+/**
+ * `--username=` and `--password=` as one argument each: a generated password
+ * may begin with '-', which a CLI would otherwise read as a flag (cosign
+ * rewrites `-p -x…` into the password `--x…`).
+ */
+function credentialArgs(login?: Login): string[] {
+  return login ? [`--username=${login.username}`, `--password=${login.password}`] : [];
+}
+
 /** One referrer as `oras discover --format json` prints it (nested referrers omitted). */
 export interface DiscoveredReferrer {
   digest: string;
@@ -20,14 +29,12 @@ export class Oras {
   constructor(private readonly home: string) {}
 
   run(args: string[], login?: Login): Promise<RunResult> {
-    const auth = login ? ['-u', login.username, '-p', login.password] : [];
-    return run(this.bin, [...args, '--plain-http', ...auth], { env: { ...process.env, HOME: this.home, DOCKER_CONFIG: this.home }, timeoutMs: 120_000 });
+    return run(this.bin, [...args, '--plain-http', ...credentialArgs(login)], { env: { ...process.env, HOME: this.home, DOCKER_CONFIG: this.home }, timeoutMs: 120_000 });
   }
 
   /** Attaches `file` (with `artifactType`) to `subject`; returns the new referrer's digest. */
   async attach(subject: string, file: string, artifactType: string, cwd: string, login?: Login): Promise<string> {
-    const auth = login ? ['-u', login.username, '-p', login.password] : [];
-    const res = await run(this.bin, ['attach', '--plain-http', ...auth, '--artifact-type', artifactType, '--format', 'json', subject, file], {
+    const res = await run(this.bin, ['attach', '--plain-http', ...credentialArgs(login), '--artifact-type', artifactType, '--format', 'json', subject, file], {
       env: { ...process.env, HOME: this.home, DOCKER_CONFIG: this.home },
       cwd,
       timeoutMs: 120_000,
@@ -69,7 +76,7 @@ export class Cosign {
   }
 
   async login(registry: string, login: Login): Promise<void> {
-    await this.run(['login', registry, '-u', login.username, '-p', login.password]);
+    await this.run(['login', registry, ...credentialArgs(login)]);
   }
 
   /** Signs `image` (by digest) with a key, storing the signature in the registry but not in a transparency log. */

@@ -165,6 +165,12 @@ ${servers}
     }
   }
 
+  /** nginx's error log and each replica's log tail: what explains a failed request through the cluster. */
+  diagnostics(): string {
+    const replicas = this.replicas.map((r) => `--- replica ${r.address} ---\n${r.process.log().slice(-4096)}`);
+    return [`--- nginx ---\n${this.nginxLog.toString().slice(-8192)}`, ...replicas].join('\n');
+  }
+
   async stop(): Promise<void> {
     if (this.nginx) await stopProcess(this.nginx, 5000).catch(() => undefined);
     for (const r of this.replicas) await r.process.kill9().catch(() => undefined);

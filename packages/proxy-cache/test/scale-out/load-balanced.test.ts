@@ -296,7 +296,8 @@ describe('three replicas behind nginx on MariaDB, Redis and SeaweedFS', () => {
     restarting = false;
     await Promise.all(clients);
     report(`rolling restart: ${pulls} pulls, ${failures.length} failed; pulls completed while each replica was down: ${during.join(', ')}`);
-    expect(failures).toEqual([]);
+    if (failures.length > 0) report(`rolling restart: first failures ${JSON.stringify(failures.slice(0, 5))}\n${cluster.diagnostics()}`);
+    expect({ failed: failures.length, first: failures.slice(0, 3) }).toEqual({ failed: 0, first: [] });
     expect(during.every((n) => n > 0)).toBe(true);
   }, 1_200_000);
 });

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ADMIN_PASSWORD, ADMIN_USER } from '../../../../testing/entrepot-instance';
@@ -33,7 +34,8 @@ describe('cosign signatures through a cache organization and the require_signatu
 
   beforeAll(async () => {
     requireTool('cosign');
-    fx = await startCacheFixture();
+    // A password that begins with '-', as a generated one does now and then: the clients must not read it as a flag.
+    fx = await startCacheFixture({ auth: { mode: 'htpasswd', password: `-${randomBytes(12).toString('base64url')}` } });
     const home = join(fx.work, 'cosign-home');
     mkdirSync(home);
     cosign = new Cosign(home);
