@@ -11,7 +11,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { OutputTail, TempDir, freePorts, requireTool, run, sleep, stopProcess, trackChild } from './tools';
+import { OutputTail, TempDir, freePorts, requireTool, selfSignedCertificate, sleep, stopProcess, trackChild } from './tools';
 
 export interface S3ServerOptions {
   /** Bucket created at start (default `entrepot-test`). */
@@ -123,13 +123,8 @@ export class S3Server implements S3ConnectionInfo {
       await writeFile(dir.join('s3.json'), JSON.stringify(s3Config));
       let caCert: string | undefined;
       if (options.tls) {
-        // Self-signed for the address clients use; being its own issuer, it is also the CA they trust.
-        await run(requireTool('openssl'), [
-          'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '2',
-          '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-          '-keyout', dir.join('s3-key.pem'), '-out', dir.join('s3-cert.pem'),
-        ]);
-        caCert = await readFile(dir.join('s3-cert.pem'), 'utf8');
+        const { certFile } = await selfSignedCertificate(dir.path, 's3');
+        caCert = await readFile(certFile, 'utf8');
       }
       // s3, s3 grpc, master, master grpc, volume, volume grpc, filer, filer grpc, admin, admin grpc
       const ports = await freePorts(10);

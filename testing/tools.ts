@@ -10,6 +10,7 @@ import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -144,7 +145,9 @@ export interface WaitForHttpOptions {
 /** One GET; resolves with the status code, rejects on connection errors. */
 export function httpStatus(url: string, timeoutMs = 2000): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: timeoutMs }, (res) => {
+    // A readiness probe: a test server's self-signed certificate is not what it checks.
+    const get = url.startsWith('https:') ? https.get : http.get;
+    const req = get(url, { timeout: timeoutMs, rejectUnauthorized: false }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
       res.on('error', reject);
@@ -225,6 +228,21 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Do not throw on a non-zero exit code. */
   allowFailure?: boolean;
+}
+
+/**
+ * Makes a self-signed certificate for 127.0.0.1 (being its own issuer, it is
+ * also the CA clients trust) as `<name>-cert.pem` and `<name>-key.pem` in `dir`.
+ */
+export async function selfSignedCertificate(dir: string, name: string): Promise<{ certFile: string; keyFile: string }> {
+  const certFile = path.join(dir, `${name}-cert.pem`);
+  const keyFile = path.join(dir, `${name}-key.pem`);
+  await run(requireTool('openssl'), [
+    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '2',
+    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+    '-keyout', keyFile, '-out', certFile,
+  ]);
+  return { certFile, keyFile };
 }
 
 /** Runs a command to completion; throws with its stderr on failure (unless allowFailure). */

@@ -19,6 +19,7 @@ import {
   freePort,
   requireTool,
   run,
+  selfSignedCertificate,
   sleep,
   stopProcess,
   trackChild,
@@ -351,6 +352,8 @@ export interface UpstreamRegistryOptions {
   startTimeoutMs?: number;
   /** Store blobs and manifests in this S3 bucket (Distribution's s3 driver, served through the registry, no redirects) instead of the filesystem. */
   s3?: S3ConnectionInfo;
+  /** Serve HTTPS with a self-signed certificate for 127.0.0.1, made at start (default false: plain HTTP). */
+  tls?: boolean;
 }
 
 export interface Credentials {
@@ -358,11 +361,17 @@ export interface Credentials {
   password: string;
 }
 
+/** Distribution's `http.tls` section for a new self-signed certificate. */
+async function selfSignedFiles(dir: string): Promise<{ certificate: string; key: string }> {
+  const { certFile, keyFile } = await selfSignedCertificate(dir, 'tls');
+  return { certificate: certFile, key: keyFile };
+}
+
 /** A running CNCF Distribution instance on 127.0.0.1. */
 export class UpstreamRegistry {
   /** `127.0.0.1:PORT`, for image references. */
   readonly host: string;
-  /** `http://127.0.0.1:PORT`. */
+  /** `http://127.0.0.1:PORT` (`https://` with `tls`). */
   readonly url: string;
   /** The registry's storage root (its own per instance). */
   readonly dataDir: string;
@@ -387,9 +396,10 @@ export class UpstreamRegistry {
     credentials: Credentials | undefined,
     tokenServer: TokenServer | undefined,
     private readonly startTimeoutMs: number,
+    tls: boolean,
   ) {
     this.host = `127.0.0.1:${port}`;
-    this.url = `http://${this.host}`;
+    this.url = `${tls ? 'https' : 'http'}://${this.host}`;
     this.dataDir = dir.join('data');
     this.configPath = dir.join('config.yml');
     this.credentials = credentials;
@@ -459,14 +469,14 @@ export class UpstreamRegistry {
           delete: { enabled: options.deleteEnabled ?? true },
           maintenance: { uploadpurging: { enabled: false } },
         },
-        http: { addr: `127.0.0.1:${port}`, headers },
+        http: { addr: `127.0.0.1:${port}`, headers, ...(options.tls ? { tls: await selfSignedFiles(dir.path) } : {}) },
       };
       if (authConfig) config.auth = authConfig;
       if (options.proxy) config.proxy = { ...options.proxy };
       // JSON is valid YAML, and Distribution's YAML parser reads it.
       await writeFile(dir.join('config.yml'), JSON.stringify(config, null, 2));
 
-      const reg = new UpstreamRegistry(dir, port, auth.mode, credentials, tokenServer, options.startTimeoutMs ?? 20000);
+      const reg = new UpstreamRegistry(dir, port, auth.mode, credentials, tokenServer, options.startTimeoutMs ?? 20000, options.tls ?? false);
       reg.s3CaFile = options.s3?.caFile;
       await reg.spawnProcess(registryBin);
       return reg;

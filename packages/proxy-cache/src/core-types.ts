@@ -30,6 +30,8 @@ export type JobHandler<T> = (data: T) => Promise<void>;
 export type Content = CorePorts['content'];
 export type Repositories = CorePorts['repositories'];
 export type Storage = CorePorts['storage'];
+/** Requests whose bodies arrive in the core's reusable read buffers. */
+export type PooledReads = CorePorts['pooledReads'];
 type RegistryErrorArgs = ConstructorParameters<typeof RegistryError>;
 export type ErrorCode = RegistryErrorArgs[0];
 export type RegistryErrorOptions = NonNullable<RegistryErrorArgs[2]>;

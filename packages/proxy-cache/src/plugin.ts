@@ -152,7 +152,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
             stats.rateLimit(host, remaining, at);
           })
         : undefined;
-    const pool = new UpstreamPool(core.config.instance_name, this.settings, configs, metrics, core.logger, core.clock, (info) => stats.upstreamResponse(info), shared, rateLimits);
+    const pool = new UpstreamPool(core.config.instance_name, this.settings, configs, metrics, core.logger, core.clock, (info) => stats.upstreamResponse(info), shared, rateLimits, core.pooledReads);
     this.pool = pool;
     const freshness = new TagFreshness(core.db, core.reads, core.clock, core.memo, core.usage);
     const referrerLists = new ReferrerLists(core.db, core.clock);

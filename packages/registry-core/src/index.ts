@@ -29,6 +29,10 @@ export { repoPath } from './cli/api-client';
 export type { RepositoryRow, OrganizationRow } from './services/repository-service';
 export type { ByteRange, BlobStat } from './storage/blob-store';
 
+// Bodies whose chunks go back to a pool (see CorePorts.pooledReads).
+export type { RecyclingStream } from './storage/file-range-stream';
+export { isRecyclingStream } from './storage/file-range-stream';
+
 // The one error type, mapped to HTTP by the core.
 export { RegistryError, invalidField } from './errors/registry-error';
 

@@ -33,6 +33,7 @@ import type { CorePorts } from './plugin/ports';
 import { ContentUsage } from './services/content-usage';
 import { FillRegistry } from './arrivals/fill-registry';
 import { ShortMemo } from './services/short-memo';
+import { ManifestResolutions } from './services/manifest-resolutions';
 import { loadPlugins } from './plugin/loader';
 import { createAdminServices } from './services/admin-services';
 import { bootstrapAdmin } from './services/bootstrap';
@@ -50,6 +51,8 @@ import { GarbageCollector, GC_JOB } from './services/garbage-collector';
 import { ContentRemoval } from './services/content-removal';
 import type { Storage } from './storage/blob-store';
 import { createStorage } from './storage/create-storage';
+import { createPooledAgent } from './storage/pooled-agent';
+import { requestIntoPool } from './storage/pooled-response';
 import { SecurityScanning } from './scanning/security-scanning';
 
 export interface EntrepotOptions {
@@ -110,7 +113,8 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
 
   const repositories = new RepositoryService(db, reads, clock, notices);
   const blobLocks = new BlobLocks(coordinator);
-  const content = new ContentService(db, reads, storage, clock, blobLocks);
+  const resolutions = new ManifestResolutions(clock, notices);
+  const content = new ContentService(db, reads, storage, clock, blobLocks, resolutions);
   const uploads = new UploadService(db, storage, content, clock);
   const audit = new AuditLog(db, queue, logger, metrics, clock);
   audit.registerJobs();
@@ -135,7 +139,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
   let boundPort: number | null = null;
   const scanning = new SecurityScanning({ config, db, queue, content, storage, tokens, clock, logger, metrics, notices, listenPort: () => boundPort });
 
-  const removal = new ContentRemoval(db, gc);
+  const removal = new ContentRemoval(db, gc, resolutions);
   const fills = new FillRegistry({ blobs: storage.blobs, scratchDir: storage.scratchDir, buffers: storage.buffers, logger, link: (repoId, digest) => content.linkStoredBlob(repoId, digest) });
   const services: CoreServices = { config, logger, metrics, db, storage, queue, content, repositories, audit, quotas, coordinator, requestGc };
   const ports: CorePorts = {
@@ -146,6 +150,10 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
     db,
     reads,
     storage: { blobs: storage.blobs },
+    pooledReads: {
+      agent: (options) => createPooledAgent(storage.buffers, options),
+      request: (dispatcher, options, signal) => requestIntoPool(dispatcher, options, storage.buffers, signal),
+    },
     fills,
     queue,
     content,

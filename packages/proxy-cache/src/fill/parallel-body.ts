@@ -1,5 +1,7 @@
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
+import { isRecyclingStream } from '@entrepot/registry-core';
+import { lendRecycling } from '../upstream/body-stream';
 import { PieceDownload, nearlyThere, type RangeOpener } from './piece-download';
 
 export interface ParallelBodyOptions {
@@ -42,10 +44,14 @@ export interface ParallelBodyOptions {
  * read, so memory stays at a few pieces whatever the blob size and a slow
  * reader slows the downloads.
  * The fill hashes the bytes as they come out, in order, as for one stream.
+ * Chunks pass through as they arrived, so when the first GET's body is in
+ * reusable buffers this body is too (the pieces come over the same upstream
+ * client, into the same buffers).
  */
 export function parallelBody(options: ParallelBodyOptions): Readable {
   // Chunks as objects, like the upstream bodies: no concatenation when the fill's loop reads what is queued.
-  return Readable.from(pieces(options), { highWaterMark: 16 });
+  const body = Readable.from(pieces(options), { highWaterMark: 16 });
+  return isRecyclingStream(options.first.stream) ? lendRecycling(body, options.first.stream) : body;
 }
 
 async function* pieces(options: ParallelBodyOptions): AsyncGenerator<Buffer> {
@@ -158,7 +164,8 @@ async function* pieces(options: ParallelBodyOptions): AsyncGenerator<Buffer> {
       }
       // The connection goes on past the piece: keep the rest only if Range turns out ignored.
       yield chunk.subarray(0, left);
-      const rest = chunk.subarray(left);
+      // A copy: the first part may be handed back for reuse before the rest is known to be needed.
+      const rest = Buffer.from(chunk.subarray(left));
       left = 0;
       if (!(await honoured(ahead[0]))) {
         options.onRangeIgnored?.();

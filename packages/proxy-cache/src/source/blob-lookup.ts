@@ -71,22 +71,27 @@ export class BlobLookup {
    */
   private async confirmStored(req: CacheRequest, digest: Digest, size: number): Promise<BlobHit | null> {
     const own = req.ctx.repository ? await this.deps.content.isBlobLinked(req.ctx.repository.id, digest) : false;
-    if (!own && !(await this.upstreamConfirms(req, digest))) return null;
-    const repository = await ensureRepository(this.deps, req);
-    const keeping = await this.keepAs(req, repository, digest, size);
-    try {
-      if (keeping.as === 'linked') await this.link(repository.id, digest);
-    } finally {
-      await keeping.hold.release();
+    // The repository's own blob is counted already: an admission would only count it a second time while it lasted.
+    if (!own) {
+      if (!(await this.upstreamConfirms(req, digest))) return null;
+      const repository = await ensureRepository(this.deps, req);
+      const keeping = await this.keepAs(req, repository, digest, size);
+      try {
+        if (keeping.as === 'linked') await this.link(repository.id, digest);
+      } finally {
+        await keeping.hold.release();
+      }
     }
-    const blobs = this.deps.storage.blobs;
-    return {
-      digest,
-      size,
-      // Garbage collection may take an unreferenced blob between the check and the read: fetch it again then.
-      open: (range) => blobs.read(digest, range).catch((err: unknown) => (isBlobUnknown(err) ? this.refill(req, digest, range) : Promise.reject(err))),
-      cacheResult: 'hit',
-    };
+    return { digest, size, open: (range) => this.readStored(req, digest, range), cacheResult: 'hit' };
+  }
+
+  /**
+   * Garbage collection may take a blob nothing keeps (not admitted under the
+   * quota, or its repository's reference just evicted) between the check that
+   * found it and the read: fetch it again then.
+   */
+  private readStored(req: CacheRequest, digest: Digest, range?: ByteRange): Promise<Readable> {
+    return this.deps.storage.blobs.read(digest, range).catch((err: unknown) => (isBlobUnknown(err) ? this.refill(req, digest, range) : Promise.reject(err)));
   }
 
   private async refill(req: CacheRequest, digest: Digest, range?: ByteRange): Promise<Readable> {
@@ -207,7 +212,7 @@ export class BlobLookup {
       range,
       fill,
       open,
-      readStored: (part) => this.deps.storage.blobs.read(digest, part),
+      readStored: (part) => this.readStored(req, digest, part),
       onUpstreamBytes: (bytes) => this.deps.metrics.rangeBytes.inc({ org, purpose: 'lazy' }, bytes),
     });
   }
@@ -227,8 +232,11 @@ export class BlobLookup {
       throw err;
     }
     if (started && req.ctx.range !== undefined) this.deps.metrics.fillsStartedByRange.inc({ org: req.orgName });
-    const keeping = await this.keepAs(req, repository, digest, fill.size);
-    fill.keepFor(keeping.as === 'linked' ? repository.id : null, keeping.hold);
+    // A blob already kept for the repository needs no second admission (which could evict that very blob to make room for itself) and no second link.
+    if (!fill.keeps(repository.id)) {
+      const keeping = await this.keepAs(req, repository, digest, fill.size);
+      fill.keepFor(keeping.as === 'linked' ? repository.id : null, keeping.hold);
+    }
     return {
       digest,
       size: fill.size,
@@ -323,7 +331,7 @@ export class BlobLookup {
     }
     const reader = fill.tryReader(range);
     if (reader) return reader;
-    if (fill.committed) return this.deps.storage.blobs.read(digest, range);
+    if (fill.committed) return this.readStored(req, digest, range);
     throw fill.failed ?? new RegistryError('UNAVAILABLE', `download of ${digest} ended without content`);
   }
 }

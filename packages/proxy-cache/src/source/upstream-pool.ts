@@ -1,4 +1,4 @@
-import type { Clock, Logger } from '../core-types';
+import type { Clock, Logger, PooledReads } from '../core-types';
 import type { CacheMetrics } from '../cache-metrics';
 import { endpointOf, type CacheConfig, type CacheConfigStore } from '../config/cache-config-store';
 import type { ProxyCacheSettings } from '../config/plugin-settings';
@@ -36,6 +36,8 @@ export class UpstreamPool {
     /** Breakers shared with the other replicas (scale-out). */
     private readonly shared?: SharedBreakers,
     private readonly rateLimits?: RateLimitSharing,
+    /** Blob bodies arrive in the core's reusable read buffers (without it, in undici's). */
+    private readonly pooledReads?: PooledReads,
   ) {}
 
   /** This process's circuit breaker state for an endpoint ('closed' before any request). */
@@ -69,6 +71,7 @@ export class UpstreamPool {
       clock: this.clock,
       logger: this.logger,
       onResponse: (info) => this.record(info),
+      pooledReads: this.pooledReads,
       breaker,
       breakerOptions: { failureThreshold: this.settings.breaker_failures, cooldownMs: this.settings.breaker_cooldown_ms },
     });

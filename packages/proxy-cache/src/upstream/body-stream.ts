@@ -4,10 +4,13 @@
  * for small documents (manifests, tag lists, token responses).
  */
 import { Readable } from 'node:stream';
+import { isRecyclingStream, type RecyclingStream } from '@entrepot/registry-core';
 import { classifyTransportError, protocolFailure, type TimeoutSettings, type UpstreamError } from './upstream-failure';
 
 /** Chunks the returned stream queues before the upstream body is paused (undici's are up to 64 KiB). */
 const QUEUED_CHUNKS = 16;
+/** For a body in pool buffers (up to a pool buffer per chunk): about as many bytes as 16 of undici's chunks. */
+const QUEUED_BYTES = 1024 * 1024;
 
 export interface BodyStreamOptions {
   host: string;
@@ -27,9 +30,11 @@ export interface BodyStreamOptions {
  * Wraps an undici response body: same bytes, backpressure preserved, errors
  * turned into UpstreamErrors (`timeout` for the idle timeout, `network` for a
  * reset, `protocol` when the length is wrong). Destroying the returned stream
- * destroys the upstream body (and so frees or closes its connection).
+ * destroys the upstream body (and so frees or closes its connection). A body
+ * in reusable buffers stays one: its chunks go back through `recycle`.
  */
 export function upstreamBodyStream(body: Readable, options: BodyStreamOptions): Readable {
+  const recycling = isRecyclingStream(body) ? body : null;
   let received = 0;
   let failed = false;
   let ended = false;
@@ -38,7 +43,7 @@ export function upstreamBodyStream(body: Readable, options: BodyStreamOptions): 
   // new buffer, which copied each byte of a fast download once more.
   const out = new Readable({
     objectMode: true,
-    highWaterMark: QUEUED_CHUNKS,
+    highWaterMark: recycling ? Math.max(2, Math.round(QUEUED_BYTES / recycling.queueBytes)) : QUEUED_CHUNKS,
     read() {
       if (body.isPaused()) body.resume();
     },
@@ -49,6 +54,7 @@ export function upstreamBodyStream(body: Readable, options: BodyStreamOptions): 
       callback(err);
     },
   });
+  if (recycling) lendRecycling(out, recycling);
   const fail = (err: UpstreamError): void => {
     if (failed || out.destroyed) return;
     failed = true;
@@ -81,6 +87,11 @@ export function upstreamBodyStream(body: Readable, options: BodyStreamOptions): 
     }
   });
   return out;
+}
+
+/** Makes `stream`, which passes on `source`'s chunks as they are, hand them back to `source` too. */
+export function lendRecycling(stream: Readable, source: RecyclingStream): RecyclingStream {
+  return Object.assign(stream, { recycle: (chunk: Buffer) => source.recycle(chunk), queueBytes: source.queueBytes });
 }
 
 /**
@@ -118,17 +129,28 @@ export function abandonBody(body: Readable): void {
   body.destroy();
 }
 
+/** Bytes of an unwanted body read to keep its connection; a longer one closes the connection instead. */
+const DISCARD_LIMIT = 64 * 1024;
+
 /**
  * Discards a body we do not need (error pages, redirects) without waiting for
  * it: small bodies are drained so the connection can be reused, larger or
  * stalled ones end with the connection (bounded by the idle timeout).
  */
 export function discardBody(body: Readable & { dump?: (opts?: { limit: number }) => Promise<void> }): void {
-  if (typeof body.dump !== 'function') {
-    abandonBody(body);
+  if (typeof body.dump === 'function') {
+    body.dump({ limit: DISCARD_LIMIT }).catch(() => {
+      // Nothing to do: the connection is closed instead of reused.
+    });
     return;
   }
-  body.dump({ limit: 64 * 1024 }).catch(() => {
-    // Nothing to do: the connection is closed instead of reused.
+  // A body in reusable buffers: drained the same way, its chunks handed straight back.
+  const recycling = isRecyclingStream(body) ? body : null;
+  let drained = 0;
+  body.on('error', () => undefined);
+  body.on('data', (chunk: Buffer) => {
+    drained += chunk.length;
+    recycling?.recycle(chunk);
+    if (drained > DISCARD_LIMIT) body.destroy();
   });
 }

@@ -18,8 +18,9 @@
  * statuses.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
-import type { Logger } from '../core-types';
+import type { Logger, PooledReads } from '../core-types';
 import { discardBody } from './body-stream';
 import { headerValue, rateLimitRemaining, viaHasToken } from './response-headers';
 import {
@@ -60,6 +61,8 @@ export interface TransportOptions {
   onResponse?: (info: UpstreamResponseInfo) => void;
   /** Default 5. */
   maxRedirects?: number;
+  /** Connections whose large bodies (`pooled` requests) arrive in the core's reusable buffers; without it, undici's own. */
+  pooledReads?: PooledReads;
 }
 
 export interface TransportRequest {
@@ -72,9 +75,18 @@ export interface TransportRequest {
   signal?: AbortSignal;
   /** Body buffering (default 64 KiB); blobs use more. */
   highWaterMark?: number;
+  /** The body arrives in the core's reusable buffers, each chunk to be recycled (blobs); needs `pooledReads`. */
+  pooled?: boolean;
 }
 
-export type ResponseBody = Dispatcher.ResponseData['body'];
+/** undici's body stream, or a recycling one for `pooled` requests. */
+export type ResponseBody = Readable;
+
+interface Exchanged {
+  statusCode: number;
+  headers: IncomingHttpHeaders;
+  body: ResponseBody;
+}
 
 export interface TransportResponse {
   status: number;
@@ -91,7 +103,12 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const STALE_CONNECTION = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
 
 export class UpstreamTransport {
-  private readonly agent: Agent;
+  private readonly agent: Dispatcher;
+  /**
+   * Blob bodies only: its plain-HTTP sockets read into the core's pool buffers,
+   * which small answers (manifests, tokens) would hold without handing back.
+   */
+  private readonly pooled?: { reads: PooledReads; agent: Dispatcher };
   private readonly maxRedirects: number;
 
   constructor(private readonly options: TransportOptions) {
@@ -101,6 +118,10 @@ export class UpstreamTransport {
       headersTimeout: timeouts.headersMs,
       bodyTimeout: timeouts.idleMs,
     });
+    const reads = options.pooledReads;
+    if (reads) {
+      this.pooled = { reads, agent: reads.agent({ timeouts: { connectMs: timeouts.connectMs, headersMs: timeouts.headersMs, bodyIdleMs: timeouts.idleMs }, rejectUnauthorized: !insecure }) };
+    }
     this.maxRedirects = options.maxRedirects ?? 5;
   }
 
@@ -151,15 +172,15 @@ export class UpstreamTransport {
 
   /** Waits for in-flight requests to finish, then closes every connection. */
   async close(): Promise<void> {
-    await this.agent.close();
+    await Promise.all([this.agent.close(), this.pooled?.agent.close()]);
   }
 
   /** Closes every connection now, failing in-flight requests. */
   async destroy(): Promise<void> {
-    await this.agent.destroy();
+    await Promise.all([this.agent.destroy(), this.pooled?.agent.destroy()]);
   }
 
-  private async exchange(req: TransportRequest, method: 'GET' | 'HEAD', url: URL, authorization: string | undefined): Promise<Dispatcher.ResponseData> {
+  private async exchange(req: TransportRequest, method: 'GET' | 'HEAD', url: URL, authorization: string | undefined): Promise<Exchanged> {
     const headers: Record<string, string> = {
       ...(req.headers ?? {}),
       'user-agent': this.options.userAgent,
@@ -167,17 +188,13 @@ export class UpstreamTransport {
     };
     if (authorization !== undefined) headers.authorization = authorization;
     const path = `${url.pathname}${url.search}`;
-    let res: Dispatcher.ResponseData;
+    const pooled = req.pooled ? this.pooled : undefined;
+    let res: Exchanged;
     for (let attempt = 0; ; attempt++) {
       try {
-        res = await this.agent.request({
-          origin: url.origin,
-          path,
-          method,
-          headers,
-          signal: req.signal,
-          highWaterMark: req.highWaterMark,
-        });
+        res = pooled
+          ? await pooled.reads.request(pooled.agent, { origin: url.origin, path, method, headers }, req.signal)
+          : await this.agent.request({ origin: url.origin, path, method, headers, signal: req.signal, highWaterMark: req.highWaterMark });
         break;
       } catch (err) {
         const code = (err as { code?: unknown }).code;

@@ -203,7 +203,7 @@ export class UpstreamClient {
     try {
       const headers: Record<string, string> =
         suffix !== undefined ? { range: `bytes=-${suffix}` } : end !== undefined ? { range: `bytes=${offset}-${end}` } : offset > 0 ? { range: `bytes=${offset}-` } : {};
-      res = await this.session.send({ operation: 'blob', method: 'GET', url: this.session.url(`/v2/${repo}/blobs/${d}`), repo, headers, signal, highWaterMark: BLOB_HIGH_WATER_MARK });
+      res = await this.session.send({ operation: 'blob', method: 'GET', url: this.session.url(`/v2/${repo}/blobs/${d}`), repo, headers, signal, highWaterMark: BLOB_HIGH_WATER_MARK, pooled: true });
     } catch (err) {
       permit.settle(upstreamFailureOf(err));
       throw err;

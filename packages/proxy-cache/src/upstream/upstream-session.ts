@@ -6,7 +6,7 @@
  * UpstreamErrors.
  */
 import { RegistryError } from '@entrepot/registry-core';
-import type { Clock, Logger } from '../core-types';
+import type { Clock, Logger, PooledReads } from '../core-types';
 import { pullScope } from './auth-challenge';
 import { discardBody, readBounded } from './body-stream';
 import type { CircuitBreaker } from './circuit-breaker';
@@ -31,6 +31,8 @@ export interface UpstreamSessionOptions {
   /** Called for every upstream response (metrics: status, rate-limit remaining). */
   onResponse?: (info: UpstreamResponseInfo) => void;
   breaker: CircuitBreaker;
+  /** Bodies of `pooled` requests arrive in the core's reusable read buffers. */
+  pooledReads?: PooledReads;
 }
 
 export interface SessionRequest {
@@ -42,6 +44,8 @@ export interface SessionRequest {
   headers?: Record<string, string>;
   signal?: AbortSignal;
   highWaterMark?: number;
+  /** See TransportRequest.pooled. */
+  pooled?: boolean;
 }
 
 const VIA_TOKEN = /^[A-Za-z0-9._:-]+$/;
@@ -77,6 +81,7 @@ export class UpstreamSession {
       via: options.via,
       logger: options.logger,
       onResponse: options.onResponse,
+      pooledReads: options.pooledReads,
     });
     this.auth = new UpstreamAuthenticator({
       host: this.host,
@@ -121,7 +126,7 @@ export class UpstreamSession {
    */
   async send(req: SessionRequest): Promise<TransportResponse> {
     const scope = req.repo === undefined ? undefined : pullScope(req.repo);
-    const base = { operation: req.operation, method: req.method, url: req.url, headers: req.headers, signal: req.signal, highWaterMark: req.highWaterMark };
+    const base = { operation: req.operation, method: req.method, url: req.url, headers: req.headers, signal: req.signal, highWaterMark: req.highWaterMark, pooled: req.pooled };
     const first = await this.auth.authorizationFor(scope, req.signal);
     const res = await this.transport.send({ ...base, authorization: first });
     if (res.status !== 401 && res.status !== 403) return res;

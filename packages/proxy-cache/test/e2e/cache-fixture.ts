@@ -22,8 +22,8 @@ export type Backend = 'embedded' | 'scale-out';
  * to reach it, on the embedded backends (SQLite, filesystem, in-process queue)
  * or on scale-out ones (MariaDB, S3, BullMQ on Redis).
  */
-export async function startCacheFixture(options: { auth?: UpstreamAuth; entrepot?: TestInstanceOptions; backend?: Backend } = {}): Promise<CacheFixture> {
-  const upstream = await UpstreamRegistry.start({ auth: options.auth ?? { mode: 'htpasswd' } });
+export async function startCacheFixture(options: { auth?: UpstreamAuth; entrepot?: TestInstanceOptions; backend?: Backend; upstreamTls?: boolean } = {}): Promise<CacheFixture> {
+  const upstream = await UpstreamRegistry.start({ auth: options.auth ?? { mode: 'htpasswd' }, tls: options.upstreamTls });
   const settings = {
     env: { PROXY_CACHE_ALLOWED_UPSTREAM_HOSTS: '127.0.0.1:*', ...options.entrepot?.env },
     overrides: options.entrepot?.overrides,

@@ -28,10 +28,10 @@ describe('Range requests for blobs not cached yet', () => {
     expect(got.body.equals(data.subarray(start, end + 1))).toBe(true);
   }
 
-  /** Distribution's access log for one blob: GETs answered 200 (whole) and 206 (ranged). */
-  async function upstreamGets(digest: string): Promise<{ whole: number; ranged: number }> {
-    const log = (await lf.fx.upstream.settledRequests()).filter((r) => r.method === 'GET' && r.path.endsWith(digest));
-    return { whole: log.filter((r) => r.status === 200).length, ranged: log.filter((r) => r.status === 206).length };
+  /** GETs of one blob that Distribution answered whole (200), from its access log. */
+  async function wholeGets(digest: string): Promise<number> {
+    const log = await lf.fx.upstream.settledRequests();
+    return log.filter((r) => r.method === 'GET' && r.path.endsWith(digest) && r.status === 200).length;
   }
 
   it('answers the tail, a table of contents, a mid-blob range and 30 scattered chunks of a cold 200 MB layer before the layer has arrived; then from storage', async () => {
@@ -64,11 +64,12 @@ describe('Range requests for blobs not cached yet', () => {
     const whole = relay.requests().filter((r) => r.method === 'GET' && r.path.endsWith(digest) && r.range === undefined);
     expect(whole).toHaveLength(1);
     expect(whole[0].endedAt).toBeGreaterThan(lastAnswerAt);
-    const counted = await upstreamGets(digest);
-    expect(counted.whole).toBe(1);
-    expect(counted.ranged).toBeGreaterThanOrEqual(3);
+    expect(await wholeGets(digest)).toBe(1);
+    // The lazy ranges as sent; on a loaded machine the fill may also resume from where it stopped (`bytes=N-`), which is not one of them.
+    const lazyRanges = relay.requests().filter((r) => r.method === 'GET' && r.path.endsWith(digest) && r.range !== undefined && !/^bytes=\d+-$/.test(r.range));
+    expect(lazyRanges.length).toBeGreaterThanOrEqual(3);
     expect(await metricValue(lf.fx, 'entrepot_cache_fills_started_by_range_total', { org: 'lazy' })).toBe(1);
-    expect(await metricValue(lf.fx, 'entrepot_upstream_range_requests_total', { org: 'lazy', purpose: 'lazy' })).toBe(counted.ranged);
+    expect(await metricValue(lf.fx, 'entrepot_upstream_range_requests_total', { org: 'lazy', purpose: 'lazy' })).toBe(lazyRanges.length);
     expect(await metricValue(lf.fx, 'entrepot_upstream_range_bytes_total', { org: 'lazy', purpose: 'lazy' })).toBeGreaterThan(0);
     expect(await metricValue(lf.fx, 'entrepot_cache_requests_total', { org: 'lazy', kind: 'blob', result: 'miss' })).toBe(1);
 
@@ -104,7 +105,7 @@ describe('Range requests for blobs not cached yet', () => {
     // Beside the one tail GET, only the fill: its whole-body GET, and on a loaded machine perhaps a resume from where it stopped.
     const after = relay.requests().filter((r) => r.method === 'GET' && r.path.endsWith(digest) && r.range !== undefined);
     expect(after.filter((r) => !/^bytes=\d+-$/.test(r.range!)).map((r) => r.range)).toEqual(['bytes=-10240']);
-    expect((await upstreamGets(digest)).whole).toBe(1);
+    expect(await wholeGets(digest)).toBe(1);
   });
 
   it('answers a cold blob\'s tail and a chunk from their own upstream requests while the fill\'s whole GET has not been answered', async () => {

@@ -8,7 +8,8 @@ import { createDigester, digestAlgorithm, type Digest } from '../oci/digest';
 import type { Logger } from '../logging/logger';
 import type { BlobStore } from '../storage/blob-store';
 import type { BufferPool } from '../storage/buffer-pool';
-import { FileRangeStream, type GrowingFile } from '../storage/file-range-stream';
+import { FileRangeStream, isRecyclingStream, type GrowingFile } from '../storage/file-range-stream';
+import { ChunkLoans } from './chunk-loans';
 import { BatchedWriter } from './batched-writer';
 import { RecentChunks } from './recent-chunks';
 
@@ -76,7 +77,9 @@ export class BlobFill implements GrowingFile {
   written = 0;
   /** Bytes received and hashed (on disk or still in `recent`). */
   private received = 0;
-  private readonly recent = new RecentChunks();
+  /** Chunks of a source that reads into reusable buffers, until the window and every reader are done with them. */
+  private readonly loans = new ChunkLoans();
+  private readonly recent = new RecentChunks((chunk) => this.loans.giveBack(chunk));
   /** True once the bytes written hash to the digest. */
   private verified = false;
   private state: FillState = 'starting';
@@ -88,6 +91,8 @@ export class BlobFill implements GrowingFile {
   private readers = 0;
   /** Repositories to link the blob to once stored, with what each holds until then. */
   private readonly keepers = new Map<number | null, KeepHold[]>();
+  /** Every repository the blob was asked to be kept for, linked or not yet. */
+  private readonly keptFor = new Set<number>();
   /** Released when the fill ends (see `holdUntilDone`). */
   private readonly untilDone: KeepHold[] = [];
   private resolveReady!: () => void;
@@ -128,7 +133,14 @@ export class BlobFill implements GrowingFile {
 
   /** Bytes at `position` still in memory; anything readable but not here is on disk. */
   inMemory(position: number, max: number): Buffer | null {
-    return this.recent.at(position, max);
+    const view = this.recent.at(position, max);
+    if (view) this.loans.share(view);
+    return view;
+  }
+
+  /** Takes back a view `inMemory` handed out, once its reader is done with it; false for any other memory. */
+  recycle(view: Buffer): boolean {
+    return this.loans.giveBack(view);
   }
 
   /** Waits until more than `position` bytes are readable, or the fill ended. */
@@ -204,17 +216,23 @@ export class BlobFill implements GrowingFile {
           this.recent.trim(durable);
         });
         try {
+          const source = isRecyclingStream(opened.stream) ? opened.stream : null;
           for await (const chunk of opened.stream as AsyncIterable<Buffer>) {
             let data = chunk;
             if (skip > 0) {
               const dropped = Math.min(skip, data.length);
               skip -= dropped;
               data = data.subarray(dropped);
-              if (data.length === 0) continue;
+              if (data.length === 0) {
+                source?.recycle(chunk);
+                continue;
+              }
             }
             if (writer.received + data.length > this.size) throw new RegistryError('UNAVAILABLE', `upstream sent more than ${this.size} bytes for ${this.digest}`);
             hash.update(data);
             this.options.onSourceBytes?.(data.length);
+            // Held by the window from here (readers' views are counted on top); back to the source once all are done.
+            if (source) this.loans.receive(chunk, source);
             this.recent.add(this.received, data);
             this.received += data.length;
             this.notify();
@@ -306,6 +324,7 @@ export class BlobFill implements GrowingFile {
    * once if the fill fails. Asked after the fill committed, it links right away.
    */
   keepFor(repoId: number | null, hold?: KeepHold): void {
+    if (repoId !== null && this.state !== 'failed') this.keptFor.add(repoId);
     if (this.state === 'committed') {
       void this.linkAndRelease(repoId, hold ? [hold] : []);
       return;
@@ -317,6 +336,11 @@ export class BlobFill implements GrowingFile {
     const holds = this.keepers.get(repoId) ?? [];
     if (hold) holds.push(hold);
     this.keepers.set(repoId, holds);
+  }
+
+  /** Whether the blob is being kept (or was linked) for the repository: a request joining the fill then needs no admission of its own. */
+  keeps(repoId: number): boolean {
+    return this.keptFor.has(repoId);
   }
 
 }

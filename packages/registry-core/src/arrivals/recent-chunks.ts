@@ -11,6 +11,9 @@ export class RecentChunks {
   private chunks: Array<{ start: number; data: Buffer }> = [];
   private bytes = 0;
 
+  /** `onDrop` is told each chunk as it leaves the window. */
+  constructor(private readonly onDrop: (chunk: Buffer) => void = () => undefined) {}
+
   add(start: number, data: Buffer): void {
     this.chunks.push({ start, data });
     this.bytes += data.length;
@@ -23,6 +26,7 @@ export class RecentChunks {
       const oldest = this.chunks[drop];
       if (oldest.start + oldest.data.length > durableEnd) break;
       this.bytes -= oldest.data.length;
+      this.onDrop(oldest.data);
       drop++;
     }
     if (drop > 0) this.chunks = this.chunks.slice(drop);
@@ -30,6 +34,7 @@ export class RecentChunks {
 
   /** Forgets everything (the fill is resuming or over). */
   clear(): void {
+    for (const { data } of this.chunks) this.onDrop(data);
     this.chunks = [];
     this.bytes = 0;
   }

@@ -19,6 +19,9 @@ import type { ContentRemoval } from '../services/content-removal';
 import type { ChangeNotices } from '../coordination/change-notices';
 import type { Coordinator } from '../coordination/coordinator';
 import type { ShortMemo, ShortMemoOptions } from '../services/short-memo';
+import type { Dispatcher } from 'undici';
+import type { PooledAgentOptions } from '../storage/pooled-agent';
+import type { PooledResponse } from '../storage/pooled-response';
 
 export type MemoOptions = Omit<ShortMemoOptions, 'shared'> & { sharedTopic?: string };
 import type { ContentUsage } from '../services/content-usage';
@@ -46,13 +49,24 @@ export interface StoragePort {
 }
 
 /** A blob arriving from a source: its size once known, how far it may be read, readers from any offset. */
-export type ArrivingBlob = Pick<BlobFill, 'digest' | 'originKey' | 'ready' | 'done' | 'size' | 'readable' | 'failed' | 'committed' | 'tryReader' | 'keepFor' | 'holdUntilDone'>;
+export type ArrivingBlob = Pick<BlobFill, 'digest' | 'originKey' | 'ready' | 'done' | 'size' | 'readable' | 'failed' | 'committed' | 'tryReader' | 'keepFor' | 'keeps' | 'holdUntilDone'>;
 
 /** Blobs being filled from a source (single flight per digest): join one, or start one with a byte source. */
 export interface FillsPort {
   get(digest: Digest): ArrivingBlob | undefined;
   getOrStart(request: FillRequest): { fill: ArrivingBlob; started: boolean };
   readonly inFlight: number;
+}
+
+/**
+ * HTTP requests whose bodies arrive in the core's reusable read buffers
+ * (upstream blobs): a consumer hands each chunk back with the body's
+ * `recycle` once nothing reads it any more; a fill does so for its source.
+ */
+export interface PooledReadsPort {
+  /** Kept-alive connections whose plain-HTTP sockets read straight into the buffers. */
+  agent(options: PooledAgentOptions): Dispatcher;
+  request(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions, signal?: AbortSignal): Promise<PooledResponse>;
 }
 
 /** Rows kept for a moment (see services/short-memo). */
@@ -74,6 +88,7 @@ export interface CorePorts {
   /** Prepared single-row reads of the plugin's own tables on the pull path (see db/point-reads). */
   reads: Pick<PointReads, 'statement'>;
   storage: StoragePort;
+  pooledReads: PooledReadsPort;
   /** Blobs arriving from a source: their single flight, scratch files, readers, verification, commit and links. */
   fills: FillsPort;
   queue: Pick<JobQueue, 'enqueue'>;

@@ -2,6 +2,7 @@ import type { Db } from '../db/database';
 import { inTransaction } from '../db/database';
 import type { Digest } from '../oci/digest';
 import type { GarbageCollector } from './garbage-collector';
+import type { ManifestResolutions } from './manifest-resolutions';
 
 export interface Removed {
   tags: number;
@@ -10,6 +11,8 @@ export interface Removed {
   blobLinks: number;
   /** Digests that lost a reference; garbage collection decides whether they go. */
   released: Set<string>;
+  /** Tags and manifest digests of the repository that no longer resolve. */
+  references: Set<string>;
 }
 
 /** A tag (and what only it kept), a manifest nothing refers to, or a blob link no manifest refers to, of one repository. */
@@ -35,7 +38,7 @@ export function referrerTagsOf(digest: Digest): string[] {
 }
 
 function emptyRemoved(): Removed {
-  return { tags: 0, manifests: 0, blobLinks: 0, released: new Set() };
+  return { tags: 0, manifests: 0, blobLinks: 0, released: new Set(), references: new Set() };
 }
 
 /**
@@ -49,6 +52,7 @@ export class ContentRemoval {
   constructor(
     private readonly db: Db,
     private readonly gc: GarbageCollector,
+    private readonly resolutions: ManifestResolutions,
   ) {}
 
   async removeTag(repoId: number, tag: string, onlyIfDigest?: Digest, options: RemovalOptions = {}): Promise<Removed> {
@@ -73,11 +77,13 @@ export class ContentRemoval {
           const row = await trx('tags').where({ repo_id: removal.repoId, name: removal.tag }).first('manifest_digest');
           if (!row || (removal.onlyIfDigest !== undefined && row.manifest_digest !== removal.onlyIfDigest)) continue;
           removed.tags += await trx('tags').where({ repo_id: removal.repoId, name: removal.tag }).delete();
+          removed.references.add(removal.tag);
           await this.removeManifestIfUnused(trx, removal.repoId, row.manifest_digest as Digest, removed, options);
         }
         await this.unlinkUnreferencedBlobs(trx, removal.repoId, removed);
       }
     });
+    for (const [i, removal] of removals.entries()) await this.resolutions.forget(removal.repoId, results[i].references);
     await this.gc.markReleased(results.flatMap((r) => [...r.released]));
     return results;
   }
@@ -102,7 +108,11 @@ export class ContentRemoval {
   async purgeRepository(repoId: number): Promise<Removed> {
     const removed = emptyRemoved();
     await inTransaction(this.db, async (trx) => {
-      for (const r of await trx('manifests').where({ repo_id: repoId }).select('digest')) removed.released.add(String(r.digest));
+      for (const r of await trx('manifests').where({ repo_id: repoId }).select('digest')) {
+        removed.released.add(String(r.digest));
+        removed.references.add(String(r.digest));
+      }
+      for (const name of (await trx('tags').where({ repo_id: repoId }).pluck('name')) as string[]) removed.references.add(name);
       for (const r of await trx('manifest_refs').where({ repo_id: repoId }).select('child_digest')) removed.released.add(String(r.child_digest));
       for (const r of await trx('repo_blobs').where({ repo_id: repoId }).select('digest')) removed.released.add(String(r.digest));
       removed.tags += await trx('tags').where({ repo_id: repoId }).delete();
@@ -110,6 +120,7 @@ export class ContentRemoval {
       await trx('manifest_refs').where({ repo_id: repoId }).delete();
       removed.blobLinks += await trx('repo_blobs').where({ repo_id: repoId }).delete();
     });
+    await this.resolutions.forget(repoId, removed.references);
     await this.gc.markReleased(removed.released);
     return removed;
   }
@@ -123,6 +134,7 @@ export class ContentRemoval {
     await trx('manifest_refs').where({ repo_id: repoId, manifest_digest: digest }).delete();
     removed.manifests += deleted;
     removed.released.add(digest);
+    if (deleted > 0) removed.references.add(digest);
     for (const child of children as Array<{ child_digest: Digest; child_kind: string }>) {
       removed.released.add(child.child_digest);
       if (child.child_kind === 'manifest') await this.removeManifestIfUnused(trx, repoId, child.child_digest, removed, options);
@@ -134,6 +146,7 @@ export class ContentRemoval {
   private async removeReferrers(trx: Db, repoId: number, subject: Digest, removed: Removed, options: RemovalOptions): Promise<void> {
     const tagged = (await trx('tags').where({ repo_id: repoId }).whereIn('name', referrerTagsOf(subject)).select('name', 'manifest_digest')) as Array<{ name: string; manifest_digest: Digest }>;
     if (tagged.length > 0) removed.tags += await trx('tags').where({ repo_id: repoId }).whereIn('name', tagged.map((t) => t.name)).delete();
+    for (const t of tagged) removed.references.add(t.name);
     const bySubject = (await trx('manifests').where({ repo_id: repoId, subject_digest: subject }).pluck('digest')) as Digest[];
     for (const referrer of new Set([...tagged.map((t) => t.manifest_digest), ...bySubject])) {
       await this.removeManifestIfUnused(trx, repoId, referrer, removed, options);

@@ -11,6 +11,7 @@ import { BlobStat, Storage } from '../storage/blob-store';
 import type { BlobLocks } from './blob-locks';
 import { Clock } from './clock';
 import { ByteBudgetLru } from './byte-budget-lru';
+import type { ManifestResolutions, ResolvedManifest } from './manifest-resolutions';
 
 /** Memory for manifest bodies read from storage. */
 const MANIFEST_CACHE_BYTES = 32 * 1024 * 1024;
@@ -55,6 +56,7 @@ export class ContentService {
     private readonly storage: Storage,
     private readonly clock: Clock,
     private readonly locks: BlobLocks,
+    private readonly resolutions: ManifestResolutions,
   ) {
     this.manifestByDigest = reads.statement('SELECT digest, media_type FROM manifests WHERE repo_id = ? AND digest = ? LIMIT 1');
     this.manifestByTag = reads.statement(
@@ -68,12 +70,16 @@ export class ContentService {
 
   /** Resolves a tag or digest to the stored manifest, or null. */
   async getManifest(repoId: number, ref: Reference): Promise<ManifestHit | null> {
-    const row = ref.kind === 'digest' ? await this.manifestByDigest.first([repoId, ref.digest]) : await this.manifestByTag.first([repoId, ref.tag]);
-    if (!row) return null;
-    const digest = row.digest as Digest;
-    const body = await this.readManifestBody(digest);
+    const resolved = await this.resolutions.resolve(repoId, ref.kind === 'digest' ? ref.digest : ref.tag, () => this.readResolution(repoId, ref));
+    if (!resolved) return null;
+    const body = await this.readManifestBody(resolved.digest);
     if (!body) return null;
-    return { digest, mediaType: String(row.media_type), size: body.length, body };
+    return { digest: resolved.digest, mediaType: resolved.mediaType, size: body.length, body };
+  }
+
+  private async readResolution(repoId: number, ref: Reference): Promise<ResolvedManifest | null> {
+    const row = ref.kind === 'digest' ? await this.manifestByDigest.first([repoId, ref.digest]) : await this.manifestByTag.first([repoId, ref.tag]);
+    return row ? { digest: row.digest as Digest, mediaType: String(row.media_type) } : null;
   }
 
   async tagDigest(repoId: number, tag: string): Promise<Digest | null> {
@@ -109,6 +115,7 @@ export class ContentService {
       await this.storage.blobs.write(digest, Readable.from([body]), body.length);
       await this.recordManifest(repoId, digest, body, parsed, options).catch(rethrowRepositoryGone);
     });
+    if (options.tag !== undefined) await this.resolutions.forget(repoId, [options.tag]);
     // A manifest just stored (pushed, or fetched by a first pull) is the one clients ask for next.
     this.bodies.set(digest, body);
     for (const listener of this.storedListeners) listener({ repoId, digest, parsed });
@@ -177,6 +184,7 @@ export class ContentService {
   /** Points a tag at a manifest already stored in the repository. */
   async setTag(repoId: number, tag: string, digest: Digest): Promise<void> {
     await this.upsertTag(this.db, repoId, tag, digest, this.clock.now());
+    await this.resolutions.forget(repoId, [tag]);
   }
 
   /** Returns false when the tag does not exist. */
@@ -217,16 +225,22 @@ export class ContentService {
 
   /** Deletes a manifest and every tag pointing at it. Returns false when absent. */
   async deleteManifest(repoId: number, digest: Digest): Promise<boolean> {
-    return inTransaction(this.db, async (trx) => {
-      const deleted = await trx('manifests').where({ repo_id: repoId, digest }).delete();
+    let tags: string[] = [];
+    const deleted = await inTransaction(this.db, async (trx) => {
+      tags = (await trx('tags').where({ repo_id: repoId, manifest_digest: digest }).pluck('name')) as string[];
+      const count = await trx('manifests').where({ repo_id: repoId, digest }).delete();
       await trx('tags').where({ repo_id: repoId, manifest_digest: digest }).delete();
       await trx('manifest_refs').where({ repo_id: repoId, manifest_digest: digest }).delete();
-      return deleted > 0;
+      return count > 0;
     });
+    await this.resolutions.forget(repoId, [digest, ...tags]);
+    return deleted;
   }
 
   async deleteTag(repoId: number, tag: string): Promise<boolean> {
-    return (await this.db('tags').where({ repo_id: repoId, name: tag }).delete()) > 0;
+    const deleted = (await this.db('tags').where({ repo_id: repoId, name: tag }).delete()) > 0;
+    await this.resolutions.forget(repoId, [tag]);
+    return deleted;
   }
 
   /** Whether one of the repository's manifests references the blob (and so counts it). */

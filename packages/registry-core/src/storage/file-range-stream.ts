@@ -14,6 +14,8 @@ export interface GrowingFile {
    * Readable bytes it does not hold must already be in the file.
    */
   inMemory?(position: number, max: number): Buffer | null;
+  /** Takes back a view `inMemory` handed out, once it has been sent; false for memory that is not the writer's. */
+  recycle?(view: Buffer): boolean;
 }
 
 /** A stream whose chunks the consumer may hand back for reuse once it is done with their bytes. */
@@ -65,6 +67,7 @@ export class FileRangeStream extends Readable implements RecyclingStream {
   }
 
   recycle(chunk: Buffer): void {
+    if (this.options.growing?.recycle?.(chunk)) return;
     this.pool.release(chunk);
   }
 

@@ -15,13 +15,13 @@ export interface PooledResponse {
 
 /**
  * A response body whose chunks are pool buffers. A chunk that is a pool
- * buffer's (the socket read into it: plain-HTTP sockets of `createS3Agent`)
+ * buffer's (the socket read into it: plain-HTTP sockets of `createPooledAgent`)
  * passes through as it is; other bytes (TLS records, a second piece of one
- * read, which must not be recycled with the first) are copied into a pool
- * buffer, handed on once full or once the bytes of that turn of the event
- * loop are in. Chunks are handed to the stream one at a time, as it asks for
- * them: two queued in it would be read as one concatenated copy. Any chunk
- * waiting here pauses the connection.
+ * read, which must not be recycled with the first, short reads of a slow
+ * link) are copied into a pool buffer, handed on once full or once the bytes
+ * of that turn of the event loop are in. Chunks are handed to the stream one
+ * at a time, as it asks for them: two queued in it would be read as one
+ * concatenated copy. Any chunk waiting here pauses the connection.
  */
 class PooledBody extends Readable implements RecyclingStream {
   /** One chunk: the socket's next read is the read-ahead, so more would only hold memory. */
@@ -39,6 +39,13 @@ class PooledBody extends Readable implements RecyclingStream {
   constructor(
     private readonly pool: BufferPool,
     private readonly controller: Controller,
+    /**
+     * Whether reads may be passed on as they are. Not for a chunked body: one
+     * read can then hold several pieces, and undici keeps the rest of a read
+     * it paused in, so recycling the first piece could expose the rest to the
+     * next read into that buffer.
+     */
+    private readonly passThrough: boolean,
   ) {
     super({ highWaterMark: 1 });
     this.queueBytes = pool.chunkSize;
@@ -52,7 +59,8 @@ class PooledBody extends Readable implements RecyclingStream {
 
   deliver(chunk: Buffer): void {
     if (this.destroyed) return;
-    if (this.isWholeRead(chunk)) {
+    const wholeRead = this.passThrough && this.isWholeRead(chunk);
+    if (wholeRead && chunk.length >= this.pool.chunkSize / 2) {
       this.flush();
       this.lastPassed = chunk.buffer;
       this.handOn(chunk);
@@ -66,6 +74,8 @@ class PooledBody extends Readable implements RecyclingStream {
       offset += copied;
       if (this.filled === this.filling.length) this.flush();
     }
+    // A short read (a slow link) is gathered with the next ones rather than holding a whole buffer: its own goes back at once.
+    if (wholeRead) this.pool.release(chunk);
     if (this.filled > 0 && !this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => {
@@ -79,6 +89,9 @@ class PooledBody extends Readable implements RecyclingStream {
     this.settled = true;
     if (this.destroyed) return;
     this.flush();
+    // Left empty by a flush that copied its bytes out.
+    if (this.filling) this.pool.release(this.filling);
+    this.filling = undefined;
     this.handOver();
   }
 
@@ -114,8 +127,22 @@ class PooledBody extends Readable implements RecyclingStream {
     return this.lastPassed === undefined || chunk.buffer !== this.lastPassed || chunk.byteOffset === 0;
   }
 
+  /**
+   * Hands on what was gathered. A buffer less than half full (a slow link's
+   * bytes of one turn of the event loop) goes on as a copy of its size and is
+   * filled again: a consumer holding many such chunks (a fill's recent window)
+   * would otherwise hold whole pool buffers for a few kilobytes each.
+   */
   private flush(): void {
     if (!this.filling || this.filled === 0) return;
+    if (this.filled < this.pool.chunkSize / 2) {
+      // Memory of its own, not a slice of Node's shared slab: holders tell chunks apart by their memory.
+      const chunk = Buffer.allocUnsafeSlow(this.filled);
+      this.filling.copy(chunk, 0, 0, this.filled);
+      this.filled = 0;
+      this.handOn(chunk);
+      return;
+    }
     const chunk = this.filling.subarray(0, this.filled);
     this.filling = undefined;
     this.filled = 0;
@@ -144,25 +171,37 @@ class PooledBody extends Readable implements RecyclingStream {
 
 /**
  * Sends one request through `dispatcher` and resolves with the response head
- * once it arrives; the body follows in pool buffers (see PooledBody).
+ * once it arrives; the body follows in pool buffers (see PooledBody). Aborting
+ * `signal` fails the request, or the body once it has begun.
  */
-export function requestIntoPool(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions, pool: BufferPool): Promise<PooledResponse> {
+export function requestIntoPool(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions, pool: BufferPool, signal?: AbortSignal): Promise<PooledResponse> {
   return new Promise((resolve, reject) => {
     let body: PooledBody | undefined;
+    let stopAborting = (): void => undefined;
     const handler: Dispatcher.DispatchHandler = {
-      // Its presence selects undici's controller-based handler interface.
-      onRequestStart() {},
+      onRequestStart(controller) {
+        if (!signal) return;
+        const abort = (): void => controller.abort(signal.reason);
+        if (signal.aborted) {
+          abort();
+          return;
+        }
+        signal.addEventListener('abort', abort, { once: true });
+        stopAborting = () => signal.removeEventListener('abort', abort);
+      },
       onResponseStart(controller, statusCode, headers) {
-        body = new PooledBody(pool, controller);
+        body = new PooledBody(pool, controller, !/chunked/i.test(String(headers['transfer-encoding'] ?? '')));
         resolve({ statusCode, headers, body });
       },
       onResponseData(_controller, chunk) {
         body?.deliver(chunk);
       },
       onResponseEnd() {
+        stopAborting();
         body?.finish();
       },
       onResponseError(_controller, err) {
+        stopAborting();
         if (body) body.fail(err);
         else reject(err);
       },

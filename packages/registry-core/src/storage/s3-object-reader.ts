@@ -41,7 +41,7 @@ async function errorText(body: Readable): Promise<string> {
 /**
  * GETs of stored objects, signed locally (SigV4 query signing by the minio
  * client, no network call when the region is configured) and sent through
- * undici (`createS3Agent`: kept-alive connections, plain or TLS), the body
+ * undici (`createPooledAgent`: kept-alive connections, plain or TLS), the body
  * arriving in pool buffers (`requestIntoPool`). Node's own http client, which
  * minio's getObject uses, moved large bodies at under half that rate here
  * (docs/BENCHMARKS.md, S3 reads), and every warm blob served from S3 goes

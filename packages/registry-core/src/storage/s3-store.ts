@@ -11,7 +11,7 @@ import { digestingStreamFor } from './verifying-writer';
 import { BufferPool } from './buffer-pool';
 import { OCTET_STREAM, putFile, putStream } from './s3-object-writer';
 import { S3ObjectReader } from './s3-object-reader';
-import { createS3Agent, type S3AgentTimeouts } from './s3-agent';
+import { createPooledAgent, type PooledAgentTimeouts } from './pooled-agent';
 
 export interface S3StorageOptions {
   endpoint: string;
@@ -44,7 +44,7 @@ const S3_READ_CHUNK = 256 * 1024;
  * A stalled S3 server fails the read instead of hanging the client. Time the
  * body waits on a slow client (backpressure) does not count.
  */
-const READ_TIMEOUTS: S3AgentTimeouts = { connectMs: 10_000, headersMs: 30_000, bodyIdleMs: 60_000 };
+const READ_TIMEOUTS: PooledAgentTimeouts = { connectMs: 10_000, headersMs: 30_000, bodyIdleMs: 60_000 };
 
 function s3Code(err: unknown): string | undefined {
   return (err as { code?: string } | null)?.code;
@@ -298,7 +298,7 @@ export async function createS3Storage(options: S3StorageOptions, scratchDir: str
     secretKey: options.secretKey,
     region: options.region,
     partSize,
-    // Writes, listings and stats; reads go through `createS3Agent` with the same trust.
+    // Writes, listings and stats; reads go through `createPooledAgent` with the same trust.
     ...(options.useSSL && options.ca ? { transportAgent: new HttpsAgent({ keepAlive: true, ca: [...rootCertificates, options.ca] }) } : {}),
   });
   if (!(await client.bucketExists(options.bucket))) {
@@ -314,7 +314,7 @@ export async function createS3Storage(options: S3StorageOptions, scratchDir: str
   await mkdir(scratchDir, { recursive: true });
   // Shared by fills and reads from S3. Smaller than the filesystem's: each S3 read also holds the socket's next buffer.
   const buffers = new BufferPool(S3_READ_CHUNK);
-  const reader = new S3ObjectReader(client, options.bucket, createS3Agent(buffers, { timeouts: READ_TIMEOUTS, ca: options.ca }), buffers);
+  const reader = new S3ObjectReader(client, options.bucket, createPooledAgent(buffers, { timeouts: READ_TIMEOUTS, ca: options.ca }), buffers);
   return {
     blobs: new S3BlobStore(client, options.bucket, prefix, partSize, options.redirectDownloads, reader),
     uploads: new S3UploadStore(client, options.bucket, prefix, partSize),

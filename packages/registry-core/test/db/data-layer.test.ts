@@ -15,6 +15,7 @@ import { BlobLocks } from '../../src/services/blob-locks';
 import { ContentRemoval } from '../../src/services/content-removal';
 import { ContentService } from '../../src/services/content-service';
 import { GarbageCollector } from '../../src/services/garbage-collector';
+import { ManifestResolutions } from '../../src/services/manifest-resolutions';
 import { PullStats } from '../../src/services/pull-stats';
 import { QuotaService, RESERVATION_TTL_MS } from '../../src/services/quota-service';
 import { RepositoryService } from '../../src/services/repository-service';
@@ -67,6 +68,8 @@ describe.each([
   let quotas: QuotaService;
   let gc: GarbageCollector;
   let removal: ContentRemoval;
+  /** A second replica's content service: its own kept resolutions, the same database and change notices. */
+  let otherReplica: ContentService;
   let orgId: number;
 
   async function blob(data: string): Promise<{ digest: Digest; size: number }> {
@@ -94,12 +97,15 @@ describe.each([
     await migrate(backend.db, coreMigrations);
     storage = await createFsStorage(dir);
     reads = createPointReads(backend.db);
-    repositories = new RepositoryService(backend.db, reads, clock, new InProcessChangeNotices());
+    const notices = new InProcessChangeNotices();
+    repositories = new RepositoryService(backend.db, reads, clock, notices);
     const locks = new BlobLocks(new InProcessCoordinator());
-    content = new ContentService(backend.db, reads, storage, clock, locks);
+    const resolutions = new ManifestResolutions(clock, notices);
+    content = new ContentService(backend.db, reads, storage, clock, locks, resolutions);
     quotas = new QuotaService(backend.db, clock, logger);
     gc = new GarbageCollector(backend.db, storage, clock, logger, locks, 0);
-    removal = new ContentRemoval(backend.db, gc);
+    removal = new ContentRemoval(backend.db, gc, resolutions);
+    otherReplica = new ContentService(backend.db, reads, storage, clock, locks, new ManifestResolutions(clock, notices));
     orgId = (await repositories.ensureOrg('dl', false)).id;
   });
 
@@ -277,6 +283,52 @@ describe.each([
     expect(await storage.blobs.stat(shared.digest)).not.toBeNull();
     // Running again finds nothing more (an interrupted pass simply runs again).
     expect((await gc.collect()).blobs).toBe(0);
+  });
+
+  it('keeps tag and digest resolutions for a moment, and every change through any replica applies on the others at once', async () => {
+    const repo = await repositories.ensure(orgId, 'resolved');
+    const config = await blob('resolved-config');
+    const bodyOf = async (layerText: string) => manifest(config, [await blob(layerText)]);
+    const first = await bodyOf('resolved-1');
+    const second = await bodyOf('resolved-2');
+    const one = (await content.putManifest(repo.id, first, undefined, { tag: 't', requireReferences: false })).digest;
+    const two = (await content.putManifest(repo.id, second, undefined, { requireReferences: false })).digest;
+    const tagOn = async (tag: string) => (await otherReplica.getManifest(repo.id, { kind: 'tag', tag }))?.digest ?? null;
+    const digestOn = async (digest: Digest) => (await otherReplica.getManifest(repo.id, { kind: 'digest', digest }))?.digest ?? null;
+    expect(await tagOn('t')).toBe(one);
+    expect(await digestOn(two)).toBe(two);
+
+    // Kept: a row changed behind the services' back is seen once the copy expires.
+    await backend.db('tags').where({ repo_id: repo.id, name: 't' }).update({ manifest_digest: two });
+    expect(await tagOn('t')).toBe(one);
+    now += 5001;
+    expect(await tagOn('t')).toBe(two);
+    // A reference that resolved to nothing is not kept.
+    expect(await tagOn('late')).toBeNull();
+    await backend.db('tags').insert({ repo_id: repo.id, name: 'late', manifest_digest: one, updated_at: now, pull_count: 0, pinned: false });
+    expect(await tagOn('late')).toBe(one);
+
+    // Changes through the services: the other replica sees each at once.
+    await content.setTag(repo.id, 't', one);
+    expect(await tagOn('t')).toBe(one);
+    await content.putManifest(repo.id, second, undefined, { tag: 't', requireReferences: false });
+    expect(await tagOn('t')).toBe(two);
+    expect(await content.deleteTag(repo.id, 't')).toBe(true);
+    expect(await tagOn('t')).toBeNull();
+    await content.setTag(repo.id, 't', one);
+    expect([await tagOn('t'), await tagOn('late'), await digestOn(one)]).toEqual([one, one, one]);
+    expect(await content.deleteManifest(repo.id, one)).toBe(true);
+    expect([await tagOn('t'), await tagOn('late'), await digestOn(one)]).toEqual([null, null, null]);
+
+    await content.putManifest(repo.id, first, undefined, { tag: 'u', requireReferences: false });
+    expect([await tagOn('u'), await digestOn(one)]).toEqual([one, one]);
+    await removal.removeTag(repo.id, 'u');
+    expect([await tagOn('u'), await digestOn(one)]).toEqual([null, null]);
+
+    await content.putManifest(repo.id, first, undefined, { tag: 'p', requireReferences: false });
+    expect([await tagOn('p'), await digestOn(one), await digestOn(two)]).toEqual([one, one, two]);
+    await removal.purgeRepository(repo.id);
+    expect([await tagOn('p'), await digestOn(one), await digestOn(two)]).toEqual([null, null, null]);
   });
 
   it('never leaves a repository referencing a blob that garbage collection took while it was pushed again', async () => {

@@ -17,10 +17,10 @@ import { createServer as createTlsServer } from 'node:tls';
 import { Client } from 'minio';
 import { RegistryError } from '../../src/errors/registry-error';
 import { BufferPool } from '../../src/storage/buffer-pool';
-import { createS3Agent, type S3AgentTimeouts } from '../../src/storage/s3-agent';
+import { createPooledAgent, type PooledAgentTimeouts } from '../../src/storage/pooled-agent';
 import { S3ObjectReader } from '../../src/storage/s3-object-reader';
 
-const TIMEOUTS: S3AgentTimeouts = { connectMs: 2_000, headersMs: 2_000, bodyIdleMs: 2_000 };
+const TIMEOUTS: PooledAgentTimeouts = { connectMs: 2_000, headersMs: 2_000, bodyIdleMs: 2_000 };
 const missing = (): RegistryError => new RegistryError('BLOB_UNKNOWN', 'not stored');
 
 let server: Server;
@@ -75,10 +75,10 @@ function head(status: string, headers: Record<string, string | number>): string 
     .join('')}\r\n`;
 }
 
-function readerFor(pool: BufferPool, options: { timeouts?: Partial<S3AgentTimeouts>; useSSL?: boolean; ca?: string; host?: string } = {}): S3ObjectReader {
+function readerFor(pool: BufferPool, options: { timeouts?: Partial<PooledAgentTimeouts>; useSSL?: boolean; ca?: string; host?: string } = {}): S3ObjectReader {
   // Signing is local (the region is given): the minio client never calls the server here.
   const client = new Client({ endPoint: options.host ?? '127.0.0.1', port, useSSL: options.useSSL ?? false, accessKey: 'AK', secretKey: 'SK', region: 'us-east-1' });
-  return new S3ObjectReader(client, 'bucket', createS3Agent(pool, { timeouts: { ...TIMEOUTS, ...options.timeouts }, ca: options.ca }), pool);
+  return new S3ObjectReader(client, 'bucket', createPooledAgent(pool, { timeouts: { ...TIMEOUTS, ...options.timeouts }, ca: options.ca }), pool);
 }
 
 async function drain(body: Readable, pool?: BufferPool): Promise<Buffer> {
@@ -125,6 +125,29 @@ test('a large body arrives intact in pool buffers that, handed back, are read in
   expect(connections).toBe(1);
 });
 
+test('a body trickling in small reads comes as copies of their size, the reads\' buffers going back at once', async () => {
+  const pieces = Array.from({ length: 8 }, (_, i) => Buffer.alloc(100, 65 + i));
+  respond = (socket) => {
+    socket.write(head('200 OK', { 'Content-Length': 800 }));
+    void (async () => {
+      for (const piece of pieces) {
+        await sleep(5);
+        socket.write(piece);
+      }
+    })();
+  };
+  const pool = new BufferPool(1024);
+  const body = await readerFor(pool).read('k', undefined, missing);
+  const chunks: Buffer[] = [];
+  for await (const chunk of body as AsyncIterable<Buffer>) chunks.push(chunk);
+  expect(Buffer.concat(chunks).equals(Buffer.concat(pieces))).toBe(true);
+  // Each is memory of its own size, not a whole pool buffer held for 100 bytes.
+  expect(chunks.every((chunk) => chunk.buffer.byteLength === chunk.length)).toBe(true);
+  // The socket read every piece into a pool buffer and each came back: fewer buffers than reads served them all.
+  expect(pool.allocated).toBeLessThan(pieces.length);
+  expect(pool.kept).toBeGreaterThan(0);
+});
+
 test('a head split across many reads, and a body starting in the read that ends it, are parsed', async () => {
   const text = head('200 OK', { 'Content-Length': 11, ETag: '"x"' }) + 'hello world';
   respond = (socket) => {
@@ -139,15 +162,16 @@ test('a head split across many reads, and a body starting in the read that ends 
   expect((await drain(await readerFor(new BufferPool(1024)).read('k', undefined, missing))).toString()).toBe('hello world');
 });
 
-test('a chunked body is decoded; its pieces come in pool buffers', async () => {
+test('a chunked body is decoded; its pieces are copied out, each into memory of its own', async () => {
   respond = (socket) => socket.write(head('200 OK', { 'Transfer-Encoding': 'chunked' }) + '8\r\nchunked \r\n4\r\nbody\r\n0\r\n\r\n');
   const pool = new BufferPool(1024);
   const body = await readerFor(pool).read('k', undefined, missing);
   const chunks: Buffer[] = [];
   for await (const chunk of body as AsyncIterable<Buffer>) chunks.push(chunk);
   expect(Buffer.concat(chunks).toString()).toBe('chunked body');
-  // Every chunk is the pool's (whole buffers of its size), none a view shared with another chunk.
-  expect(chunks.every((chunk) => chunk.buffer.byteLength === 1024)).toBe(true);
+  // None is a view of the socket's read (a pool buffer of 1024 bytes) nor shares memory with another:
+  // a few bytes gathered in a turn go on as a copy of their size.
+  expect(chunks.every((chunk) => chunk.byteOffset === 0 && chunk.buffer.byteLength === chunk.length)).toBe(true);
   expect(new Set(chunks.map((chunk) => chunk.buffer)).size).toBe(chunks.length);
 });
 

@@ -3,29 +3,32 @@ import { createSecureContext, rootCertificates } from 'node:tls';
 import { Agent, buildConnector, type Dispatcher } from 'undici';
 import type { BufferPool } from './buffer-pool';
 
-export interface S3AgentTimeouts {
+export interface PooledAgentTimeouts {
   connectMs: number;
   /** From the request to the end of the response head. */
   headersMs: number;
-  /** Without a byte from S3 while the consumer is reading; time spent waiting on a slow consumer does not count. */
+  /** Without a byte from the server while the consumer is reading; time spent waiting on a slow consumer does not count. */
   bodyIdleMs: number;
 }
 
-export interface S3AgentOptions {
-  timeouts: S3AgentTimeouts;
+export interface PooledAgentOptions {
+  timeouts: PooledAgentTimeouts;
   /** PEM certificates trusted for TLS endpoints besides Node's bundled root CAs (a private CA, a self-signed S3). */
   ca?: string;
+  /** False accepts any TLS certificate (an upstream configured `insecure`). Default true. */
+  rejectUnauthorized?: boolean;
 }
 
 /**
- * undici connections to S3, kept alive between reads. Plain-HTTP sockets
- * read straight into the pool's buffers (`onread`): otherwise every read
- * lands in a fresh 64 KiB buffer, and copying out of that cold memory was
- * the largest cost of relaying S3 objects (docs/BENCHMARKS.md, S3 reads).
- * Node's TLS sockets hand over one 16 KiB record per read, so TLS sockets
- * keep Node's buffers and the response handler gathers their bytes instead.
+ * undici connections, kept alive between requests, for large bodies (S3
+ * objects, upstream blobs). Plain-HTTP sockets read straight into the pool's
+ * buffers (`onread`): otherwise every read lands in a fresh 64 KiB buffer, and
+ * copying out of that cold memory was the largest cost of relaying a body
+ * (docs/BENCHMARKS.md). Node's TLS sockets hand over one 16 KiB record per
+ * read, so TLS sockets keep Node's buffers and `requestIntoPool` gathers their
+ * bytes instead.
  */
-export function createS3Agent(pool: BufferPool, options: S3AgentOptions): Dispatcher {
+export function createPooledAgent(pool: BufferPool, options: PooledAgentOptions): Dispatcher {
   const { connectMs, headersMs, bodyIdleMs } = options.timeouts;
   // Passed on to `net.connect`, whose stream options undici's type does not list.
   const plainOptions: buildConnector.BuildOptions & { highWaterMark: number } = {
@@ -43,6 +46,7 @@ export function createS3Agent(pool: BufferPool, options: S3AgentOptions): Dispat
   const plain = buildConnector(plainOptions);
   const secure = buildConnector({
     timeout: connectMs,
+    rejectUnauthorized: options.rejectUnauthorized ?? true,
     // Built once: a `ca` list given to each connection would be parsed again for each.
     ...(options.ca ? { secureContext: createSecureContext({ ca: [...rootCertificates, options.ca] }) } : {}),
   });
