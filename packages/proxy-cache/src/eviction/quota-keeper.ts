@@ -113,7 +113,8 @@ export class QuotaKeeper {
   /**
    * The decision, under the organization's lock: room for what the organization
    * does not count yet, then a reservation of everything the content references
-   * (shared content another tag counts now may be evicted before the store).
+   * (shared content another tag counts now may be evicted before the store; a
+   * measurement counts a digest once, referenced or reserved).
    */
   private async reserveRoom(org: OrganizationRow, sizes: Map<string, number>, protect?: ProtectedContent): Promise<'bypass' | { reservation: string | null }> {
     const quota = await this.core.quotas.get(org.id);
@@ -127,7 +128,7 @@ export class QuotaKeeper {
       current = await this.makeRoom(org, quota.hardLimitBytes - need, quota.evictionPolicy, protect);
       if (current + need > quota.hardLimitBytes) return 'bypass';
     }
-    const reservation = await this.core.quotas.reserve(org.id, total, need);
+    const reservation = await this.core.quotas.reserve(org.id, [...sizes].map(([digest, size]) => ({ digest, size })), need);
     this.metrics.size.set({ org: org.name }, current + need);
     this.metrics.limit.set({ org: org.name }, quota.hardLimitBytes);
     this.hooks.afterAdmission?.(org, current + need, quota.hardLimitBytes);

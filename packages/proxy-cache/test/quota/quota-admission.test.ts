@@ -55,6 +55,7 @@ describe('quota admission', () => {
 
   afterEach(async () => {
     await core.db('manifests').whereIn('repo_id', [repoId, freeRepoId]).delete();
+    await core.db('quota_reserved_digests').delete();
     await core.db('quota_reservations').delete();
   });
 
@@ -105,6 +106,31 @@ describe('quota admission', () => {
     expect(await keeper.admit(org, [{ digest: digestOf('big-c'), size: 600 }], later.store)).toBe<Admission>('admitted');
   });
 
+  it('counts content another admission is still storing once: a second admission of it evicts nothing, and its link before the release is not counted twice', async () => {
+    const link = async (name: string, size: number, at: number) => {
+      await core.db('blobs').insert({ digest: digestOf(name), size, created_at: at });
+      await core.db('repo_blobs').insert({ repo_id: repoId, digest: digestOf(name), created_at: at });
+    };
+    // Evictable: a blob linked on its own long ago.
+    await link('older', 300, 0);
+    const first = await keeper.hold(org, [{ digest: digestOf('storing'), size: 600 }]);
+    const second = await keeper.hold(org, [{ digest: digestOf('storing'), size: 600 }]);
+    expect(first).not.toBe('bypass');
+    expect(second).not.toBe('bypass');
+    expect(await core.db('repo_blobs').where({ repo_id: repoId }).pluck('digest')).toEqual([digestOf('older')]);
+    // The download ends: linked, while both reservations still stand.
+    await link('storing', 600, Date.now());
+    expect(await core.quotas.measure(org.id)).toBe(900);
+    const candidates = await instance.entrepot.ports.usage.evictionCandidates(org.id, 'lru', Date.now(), 10);
+    expect(candidates.map((c) => c.digest)).toEqual([digestOf('older')]);
+    if (first !== 'bypass') await first.release();
+    if (second !== 'bypass') await second.release();
+    expect(await core.quotas.measure(org.id)).toBe(900);
+    expect((await instance.entrepot.ports.usage.evictionCandidates(org.id, 'lru', Date.now(), 10)).map((c) => c.digest)).toEqual([digestOf('older'), digestOf('storing')]);
+    await core.db('repo_blobs').where({ repo_id: repoId }).delete();
+    await core.db('blobs').whereIn('digest', [digestOf('older'), digestOf('storing')]).delete();
+  });
+
   it('grows the counted figure with each admission instead of measuring the organization each time', async () => {
     await core.quotas.measure(org.id);
     const before = await counted();
@@ -130,9 +156,12 @@ describe('quota admission', () => {
 
   it('stops counting a reservation that was never released after its time', async () => {
     await core.db('quota_reservations').insert({ id: 'stale', org_id: org.id, bytes: 900, expires_at: Date.now() - 1 });
+    await core.db('quota_reserved_digests').insert({ reservation_id: 'stale', org_id: org.id, digest: digestOf('stale'), size: 900 });
     await core.db('quota_reservations').insert({ id: 'live', org_id: org.id, bytes: 70, expires_at: Date.now() + 60_000 });
+    await core.db('quota_reserved_digests').insert({ reservation_id: 'live', org_id: org.id, digest: digestOf('live'), size: 70 });
     expect(await core.quotas.measure(org.id)).toBe(70);
     expect(await core.db('quota_reservations').pluck('id')).toEqual(['live']);
+    expect(await core.db('quota_reserved_digests').pluck('reservation_id')).toEqual(['live']);
   });
 
   it('evicts a ranked tag only while it still points at the image that was ranked', async () => {

@@ -55,6 +55,13 @@ export class ContentUsage {
       .join('blobs as b', 'b.digest', 'rb.digest')
       .whereIn('rb.repo_id', orgRepos.clone())
       .whereNotExists(db('manifest_refs as r').select(db.raw('1')).whereRaw('r.repo_id = rb.repo_id AND r.child_digest = rb.digest'))
+      // Still counted by an admission storing it: removing the link would free nothing until that ends.
+      .whereNotExists(
+        db('quota_reserved_digests as qd')
+          .join('quota_reservations as q', 'q.id', 'qd.reservation_id')
+          .select(db.raw('1'))
+          .whereRaw('qd.org_id = ? AND qd.digest = rb.digest AND q.expires_at > ?', [orgId, now]),
+      )
       .orderBy('rb.created_at')
       .limit(limit)
       .select('rb.repo_id', 'rb.digest', 'b.size')) as Array<Record<string, unknown>>;

@@ -19,14 +19,19 @@ export interface OrgQuota {
   counted: { bytes: number; at: number } | null;
 }
 
-/** Digests checked per `alreadyCounted` query (each takes seven parameters). */
+/** Digests checked per `alreadyCounted` query (each takes ten parameters). */
 const COUNTED_CHECKS_PER_QUERY = 100;
 
-/** Whether the organization (second parameter) references the digest (first, repeated): a manifest, a manifest's blob, or a linked blob. */
-const REFERENCED_IN_ORG = [
+/**
+ * Whether the organization counts the digest: it references it (a manifest, a
+ * manifest's blob, a linked blob) or a live reservation holds it. Parameters:
+ * (digest, org) four times, then the time now.
+ */
+const COUNTED_IN_ORG = [
   'EXISTS (SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repo_id WHERE m.digest = ? AND r.org_id = ?)',
   "EXISTS (SELECT 1 FROM manifest_refs mr JOIN repositories r ON r.id = mr.repo_id WHERE mr.child_digest = ? AND mr.child_kind = 'blob' AND r.org_id = ?)",
   'EXISTS (SELECT 1 FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest JOIN repositories r ON r.id = rb.repo_id WHERE rb.digest = ? AND r.org_id = ?)',
+  'EXISTS (SELECT 1 FROM quota_reserved_digests qd JOIN quota_reservations q ON q.id = qd.reservation_id WHERE qd.digest = ? AND qd.org_id = ? AND q.expires_at > ?)',
 ].join(' OR ');
 
 /**
@@ -38,6 +43,8 @@ export const RESERVATION_TTL_MS = 2 * 60_000;
 const RESERVATION_RENEW_MS = 30_000;
 /** Reservations renewed per UPDATE. */
 const RENEWALS_PER_QUERY = 500;
+/** Reserved digests written per INSERT (four parameters each). */
+const RESERVED_ROWS_PER_INSERT = 200;
 
 function toQuota(row: Record<string, unknown>, rejectPercent: number | null): OrgQuota {
   const limitBytes = Number(row.limit_bytes);
@@ -116,11 +123,7 @@ export class QuotaService {
   }
 
   async usage(orgId: number): Promise<number> {
-    const row = await this.db
-      .select(this.db.raw('COALESCE(SUM(size), 0) AS total'))
-      .from(this.db.select('digest', this.db.raw('MAX(size) AS size')).from(this.referencedDigests(orgId).as('refs')).groupBy('digest').as('distinct_refs'))
-      .first();
-    return Number((row as { total?: unknown } | undefined)?.total ?? 0);
+    return this.distinctTotal(this.referencedDigests(orgId));
   }
 
   /**
@@ -136,27 +139,37 @@ export class QuotaService {
     return this.measure(quota.orgId);
   }
 
-  /** Measures the counted figure exactly (dropping reservations past their time) and records it. */
+  /**
+   * Measures the counted figure exactly and records it: every digest the
+   * organization references or a live reservation holds, once. Reservations
+   * past their time are dropped.
+   */
   async measure(orgId: number): Promise<number> {
     const now = this.clock.now();
-    await this.db('quota_reservations').where({ org_id: orgId }).where('expires_at', '<=', now).delete();
-    const reserved = await this.db('quota_reservations').where({ org_id: orgId }).sum({ total: 'bytes' }).first();
-    const counted = (await this.usage(orgId)) + Number((reserved as { total?: unknown } | undefined)?.total ?? 0);
+    const expired = (await this.db('quota_reservations').where({ org_id: orgId }).where('expires_at', '<=', now).pluck('id')) as string[];
+    if (expired.length > 0) await this.forget(expired);
+    const reserved = this.db('quota_reserved_digests').select('digest', 'size').where({ org_id: orgId });
+    const counted = await this.distinctTotal(this.referencedDigests(orgId).unionAll([reserved], false));
     await this.db('org_quotas').where({ org_id: orgId }).update({ counted_bytes: counted, counted_at: now });
     return counted;
   }
 
   /**
-   * Counts an admission's content until `release`, so that its store can run
-   * outside the quota lock: `bytes` (everything the content references) counts
-   * in every measurement meanwhile, and `newBytes` (what the organization did
-   * not count yet) is added to the counted figure for good. A reservation
-   * never released stops counting after RESERVATION_TTL_MS.
+   * Counts an admission's content (`items`, everything it references) until
+   * `release`, so that its store can run outside the quota lock: measurements
+   * meanwhile count each item unless the organization counts it already, and
+   * `newBytes` (what the organization did not count yet) is added to the
+   * counted figure for good. A reservation never released stops counting after
+   * RESERVATION_TTL_MS.
    */
-  async reserve(orgId: number, bytes: number, newBytes: number): Promise<string> {
+  async reserve(orgId: number, items: ReadonlyArray<{ digest: string; size: number }>, newBytes: number): Promise<string> {
     const id = randomUUID();
+    const distinct = new Map(items.map((i) => [i.digest, i.size]));
+    const bytes = [...distinct.values()].reduce((a, b) => a + b, 0);
     await inTransaction(this.db, async (trx) => {
       await trx('quota_reservations').insert({ id, org_id: orgId, bytes, expires_at: this.clock.now() + RESERVATION_TTL_MS });
+      const rows = [...distinct].map(([digest, size]) => ({ reservation_id: id, org_id: orgId, digest, size }));
+      for (let i = 0; i < rows.length; i += RESERVED_ROWS_PER_INSERT) await trx('quota_reserved_digests').insert(rows.slice(i, i + RESERVED_ROWS_PER_INSERT));
       if (newBytes > 0) await trx('org_quotas').where({ org_id: orgId }).whereNotNull('counted_bytes').increment('counted_bytes', newBytes);
     });
     this.held.add(id);
@@ -171,7 +184,14 @@ export class QuotaService {
   async release(reservationId: string): Promise<void> {
     this.held.delete(reservationId);
     if (this.held.size === 0) this.stopRenewing();
-    await this.db('quota_reservations').where({ id: reservationId }).delete();
+    await this.forget([reservationId]);
+  }
+
+  private async forget(reservationIds: string[]): Promise<void> {
+    await inTransaction(this.db, async (trx) => {
+      await trx('quota_reserved_digests').whereIn('reservation_id', reservationIds).delete();
+      await trx('quota_reservations').whereIn('id', reservationIds).delete();
+    });
   }
 
   /** Extends every reservation this process holds by RESERVATION_TTL_MS from now (the renewal timer calls it). */
@@ -195,18 +215,20 @@ export class QuotaService {
   }
 
   /**
-   * Which of `digests` the organization already references (and so already
-   * counts), from the same three sources as `usage`. Each digest is an
-   * existence check that stops at its first reference in the organization, so
-   * the cost follows the image, not how many tags share its content.
+   * Which of `digests` the organization already counts: it references them
+   * (the same three sources as `usage`) or another admission's live reservation
+   * holds them while it stores them. Each digest is an existence check that
+   * stops at its first reference in the organization, so the cost follows the
+   * image, not how many tags share its content.
    */
   async alreadyCounted(orgId: number, digests: string[]): Promise<Set<string>> {
     const found = new Set<string>();
     const unique = [...new Set(digests)];
+    const now = this.clock.now();
     for (let i = 0; i < unique.length; i += COUNTED_CHECKS_PER_QUERY) {
       const batch = unique.slice(i, i + COUNTED_CHECKS_PER_QUERY);
-      const sql = batch.map(() => `SELECT ? AS digest, (${REFERENCED_IN_ORG}) AS counted`).join(' UNION ALL ');
-      const result = await this.db.raw(sql, batch.flatMap((digest) => [digest, digest, orgId, digest, orgId, digest, orgId]));
+      const sql = batch.map(() => `SELECT ? AS digest, (${COUNTED_IN_ORG}) AS counted`).join(' UNION ALL ');
+      const result = await this.db.raw(sql, batch.flatMap((digest) => [digest, digest, orgId, digest, orgId, digest, orgId, digest, orgId, now]));
       for (const row of this.rowsOf<{ digest: string; counted: unknown }>(result)) if (Number(row.counted) === 1) found.add(row.digest);
     }
     return found;
@@ -225,5 +247,14 @@ export class QuotaService {
     const linked = db('repo_blobs as rb').join('blobs as b', 'b.digest', 'rb.digest').select({ digest: 'rb.digest' }, { size: 'b.size' }).whereIn('rb.repo_id', repos.clone());
     // Unwrapped: SQLite refuses parenthesised members of a compound SELECT.
     return manifests.unionAll([referenced, linked], false);
+  }
+
+  /** The sum of sizes of (digest, size) rows, each digest counted once at its largest size. */
+  private async distinctTotal(rows: ReturnType<QuotaService['referencedDigests']>): Promise<number> {
+    const row = await this.db
+      .select(this.db.raw('COALESCE(SUM(size), 0) AS total'))
+      .from(this.db.select('digest', this.db.raw('MAX(size) AS size')).from(rows.as('refs')).groupBy('digest').as('distinct_refs'))
+      .first();
+    return Number((row as { total?: unknown } | undefined)?.total ?? 0);
   }
 }

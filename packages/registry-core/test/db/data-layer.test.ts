@@ -188,27 +188,42 @@ describe.each([
     const usage = await quotas.usage(counting);
     await quotas.create(counting, 10 * usage, 'lru');
     expect(await quotas.counted((await quotas.get(counting))!, 60_000)).toBe(usage);
-    const reservation = await quotas.reserve(counting, 1000, 400);
-    // The counted figure grows by what is new, without a measurement; a measurement counts the whole reservation.
-    expect((await quotas.get(counting))!.counted).toEqual({ bytes: usage + 400, at: now });
-    expect(await quotas.measure(counting)).toBe(usage + 1000);
+    const storing = await blob('counting-storing');
+    const fresh = [{ digest: digestOf('reserved-a'), size: 600 }, storing];
+    const reservation = await quotas.reserve(counting, [...fresh, layer, layer], 600 + storing.size);
+    // The counted figure grows by what is new, without a measurement; a measurement counts each reserved digest the organization does not reference.
+    expect((await quotas.get(counting))!.counted).toEqual({ bytes: usage + 600 + storing.size, at: now });
+    expect(await quotas.measure(counting)).toBe(usage + 600 + storing.size);
+    // Reserved is counted: another admission of the same content adds nothing, in this organization only.
+    expect([...(await quotas.alreadyCounted(counting, [storing.digest, digestOf('never')]))]).toEqual([storing.digest]);
+    expect([...(await quotas.alreadyCounted(elsewhere, [storing.digest]))]).toEqual([]);
+    const again = await quotas.reserve(counting, [storing], 0);
+    expect(await quotas.measure(counting)).toBe(usage + 600 + storing.size);
+    // Linked while still reserved (a fill links, then releases): still once.
+    await content.linkStoredBlob(repo.id, storing.digest);
+    expect(await quotas.measure(counting)).toBe(usage + 600 + storing.size);
     await quotas.release(reservation);
-    expect(await quotas.measure(counting)).toBe(usage);
+    await quotas.release(again);
+    expect(await quotas.measure(counting)).toBe(usage + storing.size);
+    expect(await backend.db('quota_reserved_digests').where({ org_id: counting }).first()).toBeUndefined();
+    const stored = usage + storing.size;
     now += 60_000;
-    await quotas.reserve(counting, 5, 5);
-    expect(await quotas.counted((await quotas.get(counting))!, 60_000)).toBe(usage + 5);
+    await quotas.reserve(counting, [{ digest: digestOf('r5'), size: 5 }], 5);
+    expect(await quotas.counted((await quotas.get(counting))!, 60_000)).toBe(stored + 5);
 
     // Reservations this process holds are renewed, however long their stores run; one a process that died left behind is not, and stops counting when its time is past.
-    const held = await quotas.reserve(counting, 70, 0);
+    const held = await quotas.reserve(counting, [{ digest: digestOf('r70'), size: 70 }], 0);
     await backend.db('quota_reservations').insert({ id: 'left-by-a-dead-process', org_id: counting, bytes: 900, expires_at: now + RESERVATION_TTL_MS });
-    expect(await quotas.measure(counting)).toBe(usage + 5 + 70 + 900);
+    await backend.db('quota_reserved_digests').insert({ reservation_id: 'left-by-a-dead-process', org_id: counting, digest: digestOf('r900'), size: 900 });
+    expect(await quotas.measure(counting)).toBe(stored + 5 + 70 + 900);
     now += RESERVATION_TTL_MS - 1000;
     await quotas.renewHeld();
     now += 2000;
-    expect(await quotas.measure(counting)).toBe(usage + 5 + 70);
+    expect(await quotas.measure(counting)).toBe(stored + 5 + 70);
     expect(await backend.db('quota_reservations').where({ id: 'left-by-a-dead-process' }).first()).toBeUndefined();
+    expect(await backend.db('quota_reserved_digests').where({ reservation_id: 'left-by-a-dead-process' }).first()).toBeUndefined();
     await quotas.release(held);
-    expect(await quotas.measure(counting)).toBe(usage + 5);
+    expect(await quotas.measure(counting)).toBe(stored + 5);
   });
 
   it('pages tags and records batched pull statistics', async () => {
