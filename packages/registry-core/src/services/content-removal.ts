@@ -83,7 +83,7 @@ export class ContentRemoval {
         await this.unlinkUnreferencedBlobs(trx, removal.repoId, removed);
       }
     });
-    for (const [i, removal] of removals.entries()) await this.resolutions.forget(removal.repoId, results[i].references);
+    await Promise.all(removals.map((removal, i) => this.resolutions.forget(removal.repoId, results[i].references)));
     await this.gc.markReleased(results.flatMap((r) => [...r.released]));
     return results;
   }

@@ -36,9 +36,9 @@ export class ManifestResolutions {
     return this.memo.getOrLoad(key(repoId, reference), load, { keep: (found) => found !== null });
   }
 
-  /** Call once the change is committed. */
+  /** Call once the change is committed. The notices go out together: a shared connection pipelines them. */
   async forget(repoId: number, references: Iterable<string>): Promise<void> {
-    for (const reference of new Set(references)) await this.memo.forget(key(repoId, reference));
+    await Promise.all([...new Set(references)].map((reference) => this.memo.forget(key(repoId, reference))));
   }
 }
 
