@@ -220,7 +220,7 @@ async function skopeoPull(ctx: Ctx, c: Contender, img: PublishedImage): Promise<
   }
 }
 
-/** Reads unlabelled samples from an Entrepot contender's `/metrics`; NaN for one it does not report. */
+/** Reads samples from an Entrepot contender's `/metrics` (a name, with its labels when it has any); NaN for one it does not report. */
 async function metricSamples(c: Contender, names: string[]): Promise<number[]> {
   const lines = (await fetch(`${c.url}/metrics`).then((r) => r.text())).split('\n');
   return names.map((name) => Number(lines.find((l) => l.startsWith(`${name} `))?.split(' ')[1] ?? NaN));
@@ -563,7 +563,11 @@ async function eviction(ctx: Ctx, c: EntrepotContender): Promise<void> {
   log(`${S6}: ${c.id} eviction pass: usage ${usage} B → quota ${limit} B (lru)`);
   const t0 = now();
   await setGrowthQuota(c, limit);
-  // A lowered quota may be enforced by a background job: the pass ends once usage is within the limit.
+  // A lowered quota is enforced by a background job, which sets the size gauge when it ends. Waiting on that
+  // gauge rather than asking for the usage over and over keeps the timing free of the waiting: each usage
+  // answer measures the whole organization, work the pass would compete with.
+  const reported = async (): Promise<number> => (await metricSamples(c, [`entrepot_cache_size_bytes{org="${GROWTH_ORG}"}`]))[0];
+  while (!((await reported()) <= limit) && now() - t0 < 600_000) await sleep(50);
   let after = await usageOf();
   while (after > limit && now() - t0 < 600_000) {
     await sleep(50);

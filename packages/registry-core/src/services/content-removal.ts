@@ -126,9 +126,14 @@ export class ContentRemoval {
   }
 
   private async removeManifestIfUnused(trx: Db, repoId: number, digest: Digest, removed: Removed, options: RemovalOptions = {}): Promise<void> {
-    const tagged = await trx('tags').where({ repo_id: repoId, manifest_digest: digest }).first('name');
-    const parent = await trx('manifest_refs').where({ repo_id: repoId, child_digest: digest, child_kind: 'manifest' }).first('manifest_digest');
-    if (tagged || parent) return;
+    // One round trip: an eviction pass asks this for every manifest it removes.
+    const kept = (await trx
+      .select(
+        trx.raw('EXISTS (SELECT 1 FROM tags WHERE repo_id = ? AND manifest_digest = ?) AS tagged', [repoId, digest]),
+        trx.raw("EXISTS (SELECT 1 FROM manifest_refs WHERE repo_id = ? AND child_digest = ? AND child_kind = 'manifest') AS listed", [repoId, digest]),
+      )
+      .first()) as { tagged: unknown; listed: unknown };
+    if (Number(kept.tagged) === 1 || Number(kept.listed) === 1) return;
     const children = await trx('manifest_refs').where({ repo_id: repoId, manifest_digest: digest }).select('child_digest', 'child_kind');
     const deleted = await trx('manifests').where({ repo_id: repoId, digest }).delete();
     await trx('manifest_refs').where({ repo_id: repoId, manifest_digest: digest }).delete();
@@ -144,11 +149,16 @@ export class ContentRemoval {
 
   /** The referrers of a manifest just removed: by `subject`, and under the referrers/cosign tag schemas. */
   private async removeReferrers(trx: Db, repoId: number, subject: Digest, removed: Removed, options: RemovalOptions): Promise<void> {
-    const tagged = (await trx('tags').where({ repo_id: repoId }).whereIn('name', referrerTagsOf(subject)).select('name', 'manifest_digest')) as Array<{ name: string; manifest_digest: Digest }>;
-    if (tagged.length > 0) removed.tags += await trx('tags').where({ repo_id: repoId }).whereIn('name', tagged.map((t) => t.name)).delete();
-    for (const t of tagged) removed.references.add(t.name);
-    const bySubject = (await trx('manifests').where({ repo_id: repoId, subject_digest: subject }).pluck('digest')) as Digest[];
-    for (const referrer of new Set([...tagged.map((t) => t.manifest_digest), ...bySubject])) {
+    // Both kinds in one round trip (a tag row, or a manifest naming the subject with a null tag name).
+    const rows = (await trx('tags')
+      .where({ repo_id: repoId })
+      .whereIn('name', referrerTagsOf(subject))
+      .select('name', { digest: 'manifest_digest' })
+      .unionAll((q) => q.from('manifests').where({ repo_id: repoId, subject_digest: subject }).select(trx.raw('NULL AS name'), 'digest'), false)) as Array<{ name: string | null; digest: Digest }>;
+    const tagged = rows.filter((r): r is { name: string; digest: Digest } => r.name !== null).map((r) => r.name);
+    if (tagged.length > 0) removed.tags += await trx('tags').where({ repo_id: repoId }).whereIn('name', tagged).delete();
+    for (const name of tagged) removed.references.add(name);
+    for (const referrer of new Set(rows.map((r) => r.digest))) {
       await this.removeManifestIfUnused(trx, repoId, referrer, removed, options);
     }
   }

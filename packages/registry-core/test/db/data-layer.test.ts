@@ -281,6 +281,25 @@ describe.each([
     expect((await content.getManifest(repo.id, { kind: 'tag', tag: 'moved' }))?.digest).toBe(movedNow);
   });
 
+  it('removes a manifest with its referrers when asked: by subject, and under the cosign tag schema, but not a manifest another tag still holds', async () => {
+    const repo = await repositories.ensure(orgId, 'signed');
+    const config = await blob('signed-config');
+    const layer = await blob('signed-layer');
+    const image = manifest(config, [layer]);
+    const { digest } = await content.putManifest(repo.id, image, undefined, { tag: 'v1', requireReferences: false });
+    const subject = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, size: image.length };
+    const sbom = (await content.putManifest(repo.id, manifest(config, [], { subject, artifactType: 'application/x-sbom' }), undefined, { requireReferences: false })).digest;
+    const signatureTag = `${digest.replace(':', '-')}.sig`;
+    const signature = (await content.putManifest(repo.id, manifest(config, [await blob('signed-sig')]), undefined, { tag: signatureTag, requireReferences: false })).digest;
+    // Tagged on its own as well: it stays, its signature tag goes.
+    const kept = (await content.putManifest(repo.id, manifest(config, [await blob('signed-kept')], { subject, artifactType: 'application/x-kept' }), undefined, { tag: 'kept', requireReferences: false })).digest;
+    const [removed] = await removal.removeAll([{ repoId: repo.id, tag: 'v1' }], { referrers: true });
+    expect(removed).toMatchObject({ tags: 2, manifests: 3 });
+    expect([...removed.references].sort()).toEqual([digest, sbom, signature, signatureTag, 'v1'].sort());
+    for (const gone of [digest, sbom, signature]) expect(await content.getManifest(repo.id, { kind: 'digest', digest: gone })).toBeNull();
+    expect((await content.getManifest(repo.id, { kind: 'tag', tag: 'kept' }))?.digest).toBe(kept);
+  });
+
   it('removes a tag and what only it kept, and collects blobs nothing references any more', async () => {
     const repo = await repositories.ensure(orgId, 'solo');
     const config = await blob('solo-config');
