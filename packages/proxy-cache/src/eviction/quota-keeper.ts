@@ -166,49 +166,66 @@ export class QuotaKeeper {
 
   /**
    * Evicts until the counted usage ≤ target, or nothing evictable is left;
-   * returns the counted usage measured at the end. Candidates come in ranked batches with their
-   * declared sizes, an upper bound of what each frees (content may be shared):
-   * usage cannot reach the target before the declared sizes evicted cover the
-   * excess, so it is measured again only then. A pass over thousands of tags
-   * costs a few measurements, and nothing is evicted that one-at-a-time
-   * eviction would have kept.
+   * returns the counted usage measured at the end. Candidates come in ranked
+   * batches with their declared sizes, an upper bound of what each frees
+   * (content may be shared): a batch takes candidates until their declared
+   * sizes cover the excess, so nothing is evicted that one-at-a-time eviction
+   * would have kept. What a batch really freed is worked out from what it
+   * released (the digests the organization no longer counts), so a pass over
+   * thousands of tags measures the whole organization only at its start and
+   * end; changes others made meanwhile show in that last measurement, and
+   * the pass goes on if they left usage above the target.
    */
   private async makeRoom(org: OrganizationRow, target: number, policy: EvictionPolicy, protect?: ProtectedContent): Promise<number> {
-    let usage = await this.core.quotas.measure(org.id);
+    const before = await this.core.quotas.measure(org.id);
+    let usage = before;
     if (usage <= target) return usage;
     // Rank by up-to-date pull statistics.
     await this.core.pullStats.flush();
+    let from: EvictionCandidate['kind'] = 'blob';
     let evicted = false;
-    let exhausted = false;
-    while (usage > target && !exhausted) {
-      let planned = 0;
-      while (usage - planned > target) {
-        const batch = await this.core.usage.evictionCandidates(org.id, policy, this.core.clock.now(), EVICTION_BATCH, protect);
+    for (;;) {
+      let exhausted = false;
+      while (usage > target) {
+        const batch = await this.core.usage.evictionCandidates(org.id, policy, this.core.clock.now(), EVICTION_BATCH, protect, from);
         if (batch.length === 0) {
           exhausted = true;
           break;
         }
+        // Kinds come in order; one ranked before the last offered has run out for this pass.
+        from = batch[batch.length - 1].kind;
         const chosen: EvictionCandidate[] = [];
+        let planned = 0;
         for (const candidate of batch) {
           chosen.push(candidate);
           planned += candidate.bytes;
           if (usage - planned <= target) break;
         }
-        await this.evict(org, policy, chosen);
+        usage -= await this.freedBy(org, await this.evict(org, policy, chosen));
         await setImmediate();
         evicted = true;
       }
-      const after = await this.core.quotas.measure(org.id);
-      this.metrics.evictedBytes.inc({ org: org.name, policy }, Math.max(0, usage - after));
-      this.hooks.evicted?.(org, 0, Math.max(0, usage - after));
-      usage = after;
+      usage = await this.core.quotas.measure(org.id);
+      if (usage <= target || exhausted) break;
     }
+    this.metrics.evictedBytes.inc({ org: org.name, policy }, Math.max(0, before - usage));
+    this.hooks.evicted?.(org, 0, Math.max(0, before - usage));
     if (evicted) await this.core.requestGc();
     return usage;
   }
 
-  /** Removes `chosen` in one transaction, then forgets their tag checks and records each eviction. */
-  private async evict(org: OrganizationRow, policy: EvictionPolicy, chosen: EvictionCandidate[]): Promise<void> {
+  /** What removals freed: the digests they released that the organization no longer counts, at the size each was counted. */
+  private async freedBy(org: OrganizationRow, removed: Removed[]): Promise<number> {
+    const sizes = new Map<string, number>();
+    for (const r of removed) for (const [digest, size] of r.released) sizes.set(digest, Math.max(sizes.get(digest) ?? 0, size));
+    const still = await this.core.quotas.alreadyCounted(org.id, [...sizes.keys()]);
+    let freed = 0;
+    for (const [digest, size] of sizes) if (!still.has(digest)) freed += size;
+    return freed;
+  }
+
+  /** Removes `chosen` in one transaction, then forgets their tag checks and records each eviction; returns what each removed. */
+  private async evict(org: OrganizationRow, policy: EvictionPolicy, chosen: EvictionCandidate[]): Promise<Removed[]> {
     const removed = await this.core.removal.removeAll(chosen.map(removalOf), { referrers: true });
     // Taken since it was ranked (a fill stores outside the lock): a tag moved to another image, a blob now referenced by a manifest.
     const done = chosen.map((candidate, i) => ({ candidate, removed: removed[i] })).filter(({ candidate, removed }) => wasRemoved(candidate, removed));
@@ -232,6 +249,7 @@ export class QuotaKeeper {
         },
       });
     }
+    return removed;
   }
 }
 

@@ -131,6 +131,33 @@ describe('quota admission', () => {
     await core.db('blobs').whereIn('digest', [digestOf('older'), digestOf('storing')]).delete();
   });
 
+  it('evicts as many tags as one-at-a-time eviction would, when their declared sizes count a layer they share', async () => {
+    // Ten tags of one repository, each its own manifest (10 B) and config (20 B), all on one 500 B layer: 800 B in all.
+    const layer = digestOf('shared-layer');
+    for (let i = 0; i < 10; i++) {
+      const manifest = digestOf(`m${i}`);
+      await core.db('manifests').insert({ repo_id: repoId, digest: manifest, media_type: 'x', size: 10, created_at: i });
+      await core.db('manifest_refs').insert([
+        { repo_id: repoId, manifest_digest: manifest, child_digest: digestOf(`c${i}`), child_kind: 'blob', size: 20 },
+        { repo_id: repoId, manifest_digest: manifest, child_digest: layer, child_kind: 'blob', size: 500 },
+      ]);
+      await core.db('tags').insert({ repo_id: repoId, name: `t${i}`, manifest_digest: manifest, updated_at: i, last_pulled_at: i });
+    }
+    expect(await core.quotas.measure(org.id)).toBe(800);
+    // Each tag declares 530 B but frees 30 B: 705 B takes four, the least recently pulled.
+    const quota = (await core.quotas.get(org.id))!;
+    await core.quotas.update(org.id, quota.id, { limitBytes: 705 });
+    try {
+      expect(await keeper.enforce(org)).toEqual({ before: 800, after: 680, target: 705 });
+      expect((await core.db('tags').where({ repo_id: repoId }).orderBy('updated_at').pluck('name')).slice(0, 1)).toEqual(['t4']);
+      expect(await core.db('tags').where({ repo_id: repoId }).count({ n: '*' }).first()).toMatchObject({ n: 6 });
+    } finally {
+      await core.quotas.update(org.id, quota.id, { limitBytes: LIMIT });
+      await core.db('tags').where({ repo_id: repoId }).delete();
+      await core.db('manifest_refs').where({ repo_id: repoId }).delete();
+    }
+  });
+
   it('grows the counted figure with each admission instead of measuring the organization each time', async () => {
     await core.quotas.measure(org.id);
     const before = await counted();

@@ -9,8 +9,11 @@ export interface Removed {
   manifests: number;
   /** Blob links of the repository dropped. */
   blobLinks: number;
-  /** Digests that lost a reference; garbage collection decides whether they go. */
-  released: Set<string>;
+  /**
+   * Digests that lost a reference, with the size usage counted for each;
+   * garbage collection decides whether they go.
+   */
+  released: Map<string, number>;
   /** Tags and manifest digests of the repository that no longer resolve. */
   references: Set<string>;
 }
@@ -38,7 +41,7 @@ export function referrerTagsOf(digest: Digest): string[] {
 }
 
 function emptyRemoved(): Removed {
-  return { tags: 0, manifests: 0, blobLinks: 0, released: new Set(), references: new Set() };
+  return { tags: 0, manifests: 0, blobLinks: 0, released: new Map(), references: new Set() };
 }
 
 /**
@@ -72,7 +75,7 @@ export class ContentRemoval {
       for (const [i, removal] of removals.entries()) {
         const removed = results[i];
         if ('manifest' in removal) await this.removeManifestIfUnused(trx, removal.repoId, removal.manifest, removed, options);
-        else if ('blobLink' in removal) removed.released.add(removal.blobLink);
+        else if ('blobLink' in removal) removed.released.set(removal.blobLink, Number((await trx('blobs').where({ digest: removal.blobLink }).first('size'))?.size ?? 0));
         else {
           const row = await trx('tags').where({ repo_id: removal.repoId, name: removal.tag }).first('manifest_digest');
           if (!row || (removal.onlyIfDigest !== undefined && row.manifest_digest !== removal.onlyIfDigest)) continue;
@@ -84,7 +87,7 @@ export class ContentRemoval {
       }
     });
     await Promise.all(removals.map((removal, i) => this.resolutions.forget(removal.repoId, results[i].references)));
-    await this.gc.markReleased(results.flatMap((r) => [...r.released]));
+    await this.gc.markReleased(results.flatMap((r) => [...r.released.keys()]));
     return results;
   }
 
@@ -108,20 +111,22 @@ export class ContentRemoval {
   async purgeRepository(repoId: number): Promise<Removed> {
     const removed = emptyRemoved();
     await inTransaction(this.db, async (trx) => {
-      for (const r of await trx('manifests').where({ repo_id: repoId }).select('digest')) {
-        removed.released.add(String(r.digest));
+      for (const r of await trx('manifests').where({ repo_id: repoId }).select('digest', 'size')) {
+        removed.released.set(String(r.digest), Number(r.size));
         removed.references.add(String(r.digest));
       }
       for (const name of (await trx('tags').where({ repo_id: repoId }).pluck('name')) as string[]) removed.references.add(name);
-      for (const r of await trx('manifest_refs').where({ repo_id: repoId }).select('child_digest')) removed.released.add(String(r.child_digest));
-      for (const r of await trx('repo_blobs').where({ repo_id: repoId }).select('digest')) removed.released.add(String(r.digest));
+      for (const r of await childrenOf(trx, repoId)) removed.released.set(r.digest, r.size);
+      for (const r of await trx('repo_blobs as rb').join('blobs as b', 'b.digest', 'rb.digest').where('rb.repo_id', repoId).select('rb.digest', 'b.size')) {
+        removed.released.set(String(r.digest), Number(r.size));
+      }
       removed.tags += await trx('tags').where({ repo_id: repoId }).delete();
       removed.manifests += await trx('manifests').where({ repo_id: repoId }).delete();
       await trx('manifest_refs').where({ repo_id: repoId }).delete();
       removed.blobLinks += await trx('repo_blobs').where({ repo_id: repoId }).delete();
     });
     await this.resolutions.forget(repoId, removed.references);
-    await this.gc.markReleased(removed.released);
+    await this.gc.markReleased([...removed.released.keys()]);
     return removed;
   }
 
@@ -131,18 +136,19 @@ export class ContentRemoval {
       .select(
         trx.raw('EXISTS (SELECT 1 FROM tags WHERE repo_id = ? AND manifest_digest = ?) AS tagged', [repoId, digest]),
         trx.raw("EXISTS (SELECT 1 FROM manifest_refs WHERE repo_id = ? AND child_digest = ? AND child_kind = 'manifest') AS listed", [repoId, digest]),
+        trx.raw('(SELECT size FROM manifests WHERE repo_id = ? AND digest = ?) AS size', [repoId, digest]),
       )
-      .first()) as { tagged: unknown; listed: unknown };
+      .first()) as { tagged: unknown; listed: unknown; size: unknown };
     if (Number(kept.tagged) === 1 || Number(kept.listed) === 1) return;
-    const children = await trx('manifest_refs').where({ repo_id: repoId, manifest_digest: digest }).select('child_digest', 'child_kind');
+    const children = await childrenOf(trx, repoId, digest);
     const deleted = await trx('manifests').where({ repo_id: repoId, digest }).delete();
     await trx('manifest_refs').where({ repo_id: repoId, manifest_digest: digest }).delete();
     removed.manifests += deleted;
-    removed.released.add(digest);
+    removed.released.set(digest, Math.max(removed.released.get(digest) ?? 0, Number(kept.size ?? 0)));
     if (deleted > 0) removed.references.add(digest);
-    for (const child of children as Array<{ child_digest: Digest; child_kind: string }>) {
-      removed.released.add(child.child_digest);
-      if (child.child_kind === 'manifest') await this.removeManifestIfUnused(trx, repoId, child.child_digest, removed, options);
+    for (const child of children) {
+      removed.released.set(child.digest, Math.max(removed.released.get(child.digest) ?? 0, child.size));
+      if (child.kind === 'manifest') await this.removeManifestIfUnused(trx, repoId, child.digest, removed, options);
     }
     if (deleted > 0 && options.referrers) await this.removeReferrers(trx, repoId, digest, removed, options);
   }
@@ -165,7 +171,7 @@ export class ContentRemoval {
 
   /** Drops blob links of the repository that no remaining manifest of it references. */
   private async unlinkUnreferencedBlobs(trx: Db, repoId: number, removed: Removed): Promise<void> {
-    const candidates = [...removed.released];
+    const candidates = [...removed.released.keys()];
     for (let i = 0; i < candidates.length; i += 500) {
       const batch = candidates.slice(i, i + 500);
       const stillReferenced = new Set(
@@ -175,4 +181,12 @@ export class ContentRemoval {
       if (unlink.length > 0) removed.blobLinks += await trx('repo_blobs').where({ repo_id: repoId }).whereIn('digest', unlink).delete();
     }
   }
+}
+
+/** What the repository's manifests (or one of them) reference, at the size usage counts: declared, else stored, else 0. */
+async function childrenOf(trx: Db, repoId: number, manifest?: Digest): Promise<Array<{ digest: Digest; kind: string; size: number }>> {
+  let rows = trx('manifest_refs as mr').leftJoin('blobs as b', 'b.digest', 'mr.child_digest').where('mr.repo_id', repoId);
+  if (manifest !== undefined) rows = rows.where('mr.manifest_digest', manifest);
+  const found = (await rows.select('mr.child_digest', 'mr.child_kind', trx.raw('COALESCE(mr.size, b.size, 0) AS size'))) as Array<{ child_digest: Digest; child_kind: string; size: unknown }>;
+  return found.map((r) => ({ digest: r.child_digest, kind: r.child_kind, size: Number(r.size) }));
 }

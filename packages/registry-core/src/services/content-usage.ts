@@ -47,13 +47,24 @@ export class ContentUsage {
    * Pinned tags are never candidates, nor are referrers (by `subject`, or
    * cosign's `sha256-<hex>.sig`-style tags) while their subject is cached: they
    * are removed with it.
+   * `from` skips the kinds ranked before it: a pass that was offered a later
+   * kind knows the earlier ones ran out (evicting a tag leaves no bare link
+   * and no untagged manifest behind), so it need not search for them again.
    */
-  async evictionCandidates(orgId: number, policy: EvictionPolicy, now: number, limit: number, protect?: ProtectedContent): Promise<EvictionCandidate[]> {
+  async evictionCandidates(orgId: number, policy: EvictionPolicy, now: number, limit: number, protect?: ProtectedContent, from: EvictionCandidate['kind'] = 'blob'): Promise<EvictionCandidate[]> {
+    const found: EvictionCandidate[] = [];
+    if (from === 'blob') found.push(...(await this.bareLinks(orgId, now, limit)));
+    if (found.length < limit && from !== 'tag') found.push(...(await this.untaggedManifests(orgId, limit - found.length, protect)));
+    if (found.length < limit) found.push(...(await this.tagsByPolicy(orgId, policy, now, limit - found.length, protect)));
+    return found;
+  }
+
+  /** Blobs linked to a repository of the organization that none of its manifests references, oldest link first. */
+  private async bareLinks(orgId: number, now: number, limit: number): Promise<EvictionCandidate[]> {
     const db = this.db;
-    const orgRepos = db('repositories').select('id').where({ org_id: orgId });
-    const bareLinks = (await db('repo_blobs as rb')
+    const rows = (await db('repo_blobs as rb')
       .join('blobs as b', 'b.digest', 'rb.digest')
-      .whereIn('rb.repo_id', orgRepos.clone())
+      .whereIn('rb.repo_id', db('repositories').select('id').where({ org_id: orgId }))
       .whereNotExists(db('manifest_refs as r').select(db.raw('1')).whereRaw('r.repo_id = rb.repo_id AND r.child_digest = rb.digest'))
       // Still counted by an admission storing it: removing the link would free nothing until that ends.
       .whereNotExists(
@@ -65,24 +76,29 @@ export class ContentUsage {
       .orderBy('rb.created_at')
       .limit(limit)
       .select('rb.repo_id', 'rb.digest', 'b.size')) as Array<Record<string, unknown>>;
-    const found: EvictionCandidate[] = bareLinks.map((l) => ({ kind: 'blob', repoId: Number(l.repo_id), digest: l.digest as Digest, bytes: Number(l.size) }));
-    if (found.length >= limit) return found;
-    const declared = (alias: string, digestColumn: string) =>
-      db.raw(`(SELECT COALESCE(SUM(r2.size), 0) FROM manifest_refs r2 WHERE r2.repo_id = ${alias}.repo_id AND r2.manifest_digest = ${digestColumn}) AS refs_size`);
+    return rows.map((l) => ({ kind: 'blob', repoId: Number(l.repo_id), digest: l.digest as Digest, bytes: Number(l.size) }));
+  }
+
+  /** Manifests nothing tags or lists (fetched by digest only), oldest first; a referrer only once its subject is gone. */
+  private async untaggedManifests(orgId: number, limit: number, protect?: ProtectedContent): Promise<EvictionCandidate[]> {
+    const db = this.db;
     let orphans = db('manifests as m')
-      .whereIn('m.repo_id', orgRepos.clone())
+      .whereIn('m.repo_id', db('repositories').select('id').where({ org_id: orgId }))
       .whereNotExists(db('tags as t').select(db.raw('1')).whereRaw('t.repo_id = m.repo_id AND t.manifest_digest = m.digest'))
       .whereNotExists(db('manifest_refs as r').select(db.raw('1')).whereRaw('r.repo_id = m.repo_id AND r.child_digest = m.digest'))
       // A referrer goes with its subject, never before it.
       .where((q) => q.whereNull('m.subject_digest').orWhereNotExists(db('manifests as s').select(db.raw('1')).whereRaw('s.repo_id = m.repo_id AND s.digest = m.subject_digest')));
     if (protect?.digest) orphans = orphans.whereNot((q) => q.where('m.repo_id', protect.repoId).andWhere('m.digest', protect.digest!));
-    const orphanRows = (await orphans.orderBy('m.created_at').limit(limit - found.length).select('m.repo_id', 'm.digest', 'm.size', declared('m', 'm.digest'))) as Array<Record<string, unknown>>;
-    for (const o of orphanRows) found.push({ kind: 'manifest', repoId: Number(o.repo_id), digest: o.digest as Digest, bytes: Number(o.size) + Number(o.refs_size) });
-    if (found.length >= limit) return found;
+    const rows = (await orphans.orderBy('m.created_at').limit(limit).select('m.repo_id', 'm.digest', 'm.size', declaredRefs(db, 'm', 'm.digest'))) as Array<Record<string, unknown>>;
+    return rows.map((o) => ({ kind: 'manifest', repoId: Number(o.repo_id), digest: o.digest as Digest, bytes: Number(o.size) + Number(o.refs_size) }));
+  }
 
+  /** Unpinned tags, not of a referrer whose subject is cached, in the policy's order. */
+  private async tagsByPolicy(orgId: number, policy: EvictionPolicy, now: number, limit: number, protect?: ProtectedContent): Promise<EvictionCandidate[]> {
+    const db = this.db;
     let tags = db('tags as t')
       .join('manifests as m', (j) => j.on('m.repo_id', 't.repo_id').andOn('m.digest', 't.manifest_digest'))
-      .whereIn('t.repo_id', orgRepos.clone())
+      .whereIn('t.repo_id', db('repositories').select('id').where({ org_id: orgId }))
       .where('t.pinned', false)
       .whereNot((q) => q.where('t.name', 'like', 'sha256-%').whereExists(db('manifests as s').select(db.raw('1')).whereRaw(`s.repo_id = t.repo_id AND s.digest = ${subjectOfTag(db)}`)));
     if (protect?.tag) tags = tags.whereNot((q) => q.where('t.repo_id', protect.repoId).andWhere('t.name', protect.tag!));
@@ -92,11 +108,8 @@ export class ContentUsage {
       tags = tags.orderByRaw(`t.pull_count / (${windows} * ${windows}) ASC`, [now, LFU_WINDOW_MS, now, LFU_WINDOW_MS]);
     }
     tags = tags.orderByRaw('COALESCE(t.last_pulled_at, t.updated_at) ASC');
-    const tagRows = (await tags.limit(limit - found.length).select('t.repo_id', 't.name', 't.manifest_digest', 'm.size', declared('t', 't.manifest_digest'))) as Array<Record<string, unknown>>;
-    for (const t of tagRows) {
-      found.push({ kind: 'tag', repoId: Number(t.repo_id), tag: String(t.name), digest: t.manifest_digest as Digest, bytes: Number(t.size) + Number(t.refs_size) });
-    }
-    return found;
+    const rows = (await tags.limit(limit).select('t.repo_id', 't.name', 't.manifest_digest', 'm.size', declaredRefs(db, 't', 't.manifest_digest'))) as Array<Record<string, unknown>>;
+    return rows.map((t) => ({ kind: 'tag', repoId: Number(t.repo_id), tag: String(t.name), digest: t.manifest_digest as Digest, bytes: Number(t.size) + Number(t.refs_size) }));
   }
 
   /** Idle tags (unpinned, not pulled since `cutoff`) and idle by-digest manifests (cached before `cutoff`, nothing tags or lists them) of the organization. */
@@ -147,4 +160,9 @@ export class ContentUsage {
  */
 function subjectOfTag(db: Db): string {
   return db.client.config.client === 'mysql2' ? "CONCAT('sha256:', SUBSTR(t.name, 8, 64))" : "('sha256:' || SUBSTR(t.name, 8, 64))";
+}
+
+/** The declared sizes of what a manifest references, summed, as the column `refs_size`. */
+function declaredRefs(db: Db, alias: string, digestColumn: string) {
+  return db.raw(`(SELECT COALESCE(SUM(r2.size), 0) FROM manifest_refs r2 WHERE r2.repo_id = ${alias}.repo_id AND r2.manifest_digest = ${digestColumn}) AS refs_size`);
 }
