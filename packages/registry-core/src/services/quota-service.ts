@@ -27,10 +27,12 @@ const COUNTED_CHECKS_PER_QUERY = 100;
  * manifest's blob, a linked blob) or a live reservation holds it. Parameters:
  * (digest, org) four times, then the time now.
  */
+// Each looks the digest up first and then the organization of its repository: joined, SQLite walked every
+// repository of the organization instead, for every digest asked about.
 const COUNTED_IN_ORG = [
-  'EXISTS (SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repo_id WHERE m.digest = ? AND r.org_id = ?)',
-  "EXISTS (SELECT 1 FROM manifest_refs mr JOIN repositories r ON r.id = mr.repo_id WHERE mr.child_digest = ? AND mr.child_kind = 'blob' AND r.org_id = ?)",
-  'EXISTS (SELECT 1 FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest JOIN repositories r ON r.id = rb.repo_id WHERE rb.digest = ? AND r.org_id = ?)',
+  'EXISTS (SELECT 1 FROM manifests m WHERE m.digest = ? AND (SELECT r.org_id FROM repositories r WHERE r.id = m.repo_id) = ?)',
+  "EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.child_digest = ? AND mr.child_kind = 'blob' AND (SELECT r.org_id FROM repositories r WHERE r.id = mr.repo_id) = ?)",
+  'EXISTS (SELECT 1 FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest WHERE rb.digest = ? AND (SELECT r.org_id FROM repositories r WHERE r.id = rb.repo_id) = ?)',
   'EXISTS (SELECT 1 FROM quota_reserved_digests qd JOIN quota_reservations q ON q.id = qd.reservation_id WHERE qd.digest = ? AND qd.org_id = ? AND q.expires_at > ?)',
 ].join(' OR ');
 
