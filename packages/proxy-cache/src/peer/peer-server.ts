@@ -1,7 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import { type CorePorts, type Digest, oci } from '@entrepot/registry-core';
 import type { Logger } from '../core-types';
@@ -123,9 +122,26 @@ async function sendFill(reader: Readable, res: ServerResponse): Promise<void> {
   for await (const chunk of reader as AsyncIterable<Buffer>) {
     if (res.destroyed) throw new Error('peer went away');
     const accepted = res.write(chunk, (err) => err || recycling.recycle?.(chunk));
-    if (!accepted) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+    if (!accepted) await drainedOrClosed(res);
   }
   res.end();
+}
+
+/**
+ * Resolves on the response's next 'drain' or 'close', whichever comes first,
+ * and leaves no listener behind: a race of two `once` promises kept the
+ * loser's listeners, one more pair for every drain of a long stream.
+ */
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.once('drain', done);
+    res.once('close', done);
+  });
 }
 
 function sha256(text: string): Buffer {

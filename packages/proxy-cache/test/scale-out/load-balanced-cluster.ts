@@ -38,6 +38,7 @@ export class LoadBalancedCluster {
   readonly replicas: Replica[] = [];
   private nginx?: ChildProcess;
   private readonly nginxLog = new OutputTail();
+  private noLiveUpstreams = 0;
 
   private constructor(
     readonly backends: ScaleOutBackends,
@@ -132,6 +133,7 @@ ${servers}
       proxy_read_timeout 120s;
       proxy_next_upstream error timeout http_502 http_503;
       add_header X-Entrepot-Replica $upstream_addr always;
+      add_header X-Entrepot-Upstream-Status $upstream_status always;
     }
   }
 }
@@ -139,8 +141,16 @@ ${servers}
     );
     const child = trackChild(spawn(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'pipe', 'pipe'] }));
     this.nginx = child;
-    child.stdout?.on('data', (d: Buffer) => this.nginxLog.push(d));
-    child.stderr?.on('data', (d: Buffer) => this.nginxLog.push(d));
+    // "no live upstreams" repeats for every request once all servers are marked failed, and would push
+    // the lines saying why they were out of the tail: counted instead.
+    const keep = (d: Buffer): void => {
+      for (const line of d.toString().split('\n')) {
+        if (line.includes('no live upstreams')) this.noLiveUpstreams++;
+        else if (line.length > 0) this.nginxLog.push(`${line}\n`);
+      }
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
     try {
       await waitForHttp(`${this.url}/v2/`, 15_000, { process: child, accept: (s) => s === 401 || s === 200 });
     } catch (err) {
@@ -168,7 +178,7 @@ ${servers}
   /** nginx's error log and each replica's log tail: what explains a failed request through the cluster. */
   diagnostics(): string {
     const replicas = this.replicas.map((r) => `--- replica ${r.address} ---\n${r.process.log().slice(-4096)}`);
-    return [`--- nginx ---\n${this.nginxLog.toString().slice(-8192)}`, ...replicas].join('\n');
+    return [`--- nginx (${this.noLiveUpstreams} "no live upstreams" lines left out) ---\n${this.nginxLog.toString().slice(-8192)}`, ...replicas].join('\n');
   }
 
   async stop(): Promise<void> {

@@ -251,6 +251,16 @@ describe('three replicas behind nginx on MariaDB, Redis and SeaweedFS', () => {
     expect(incomplete).toEqual([]);
   }, 1_200_000);
 
+  /** Whether nginx sends a request to `address` and it answers, within `limitMs`. */
+  async function servedThroughNginx(address: string, limitMs: number): Promise<boolean> {
+    for (const deadline = Date.now() + limitMs; Date.now() < deadline; ) {
+      const res = await fetch(`${cluster.url}/v2/`, { headers: { authorization: auth } }).catch(() => null);
+      if (res?.status === 200 && res.headers.get('x-entrepot-replica') === address) return true;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return false;
+  }
+
   it('loses no pull while the three replicas are restarted one at a time under 20 clients pulling in a loop', async () => {
     // A replica killed by the previous test comes back first.
     for (const r of cluster.replicas) if (!r.process.running) await r.process.restart();
@@ -264,7 +274,8 @@ describe('three replicas behind nginx on MariaDB, Redis and SeaweedFS', () => {
     const pullOnce = async (): Promise<void> => {
       const manifest = await fetch(`${cluster.url}/v2/${ORG}/library/steady/manifests/1`, { headers: { authorization: auth, accept: OCI_MANIFEST } }).catch((err: unknown) => err);
       if (!(manifest instanceof Response) || manifest.status !== 200) {
-        failures.push(`manifest: ${manifest instanceof Response ? manifest.status : describeError(manifest)}`);
+        const via = manifest instanceof Response ? ` via ${manifest.headers.get('x-entrepot-replica')} (${manifest.headers.get('x-entrepot-upstream-status')})` : '';
+        failures.push(`manifest: ${manifest instanceof Response ? manifest.status : describeError(manifest)}${via}`);
         return;
       }
       await manifest.arrayBuffer();
@@ -284,14 +295,17 @@ describe('three replicas behind nginx on MariaDB, Redis and SeaweedFS', () => {
     while (pulls < 20 && failures.length === 0) await new Promise((r) => setTimeout(r, 100));
     // Each replica stops while pulls run through it, stays down until the other two have completed
     // some pulls (a stop drains within a moment, so a plain restart can be over before any pull ends),
-    // then comes back before the next one stops.
+    // then comes back, and the next one stops once nginx has sent it a request again (as an operator's
+    // rolling restart waits for the load balancer's health, not only for the process).
     const during: number[] = [];
+    const rejoined: boolean[] = [];
     for (const r of cluster.replicas) {
       await r.process.stop();
       const before = pulls;
       for (let waited = 0; pulls - before < 5 && failures.length === 0 && waited < 60_000; waited += 100) await new Promise((res) => setTimeout(res, 100));
       during.push(pulls - before);
       await r.process.restart();
+      rejoined.push(await servedThroughNginx(r.address, 60_000));
     }
     restarting = false;
     await Promise.all(clients);
@@ -299,6 +313,7 @@ describe('three replicas behind nginx on MariaDB, Redis and SeaweedFS', () => {
     if (failures.length > 0) report(`rolling restart: first failures ${JSON.stringify(failures.slice(0, 5))}\n${cluster.diagnostics()}`);
     expect({ failed: failures.length, first: failures.slice(0, 3) }).toEqual({ failed: 0, first: [] });
     expect(during.every((n) => n > 0)).toBe(true);
+    expect(rejoined).toEqual([true, true, true]);
   }, 1_200_000);
 });
 
