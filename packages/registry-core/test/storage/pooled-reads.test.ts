@@ -108,11 +108,16 @@ describe('FileRangeStream', () => {
     const received: Buffer[] = [];
     stream.on('data', (c: Buffer) => received.push(Buffer.from(c)));
     const failed = new Promise((resolve) => stream.on('error', resolve));
-    await new Promise((r) => setTimeout(r, 50));
+    // Each 64-byte read goes through the thread pool, which a busy machine can hold up: wait for the bytes, then a moment more.
+    const readTo = async (bytes: number): Promise<void> => {
+      for (const deadline = Date.now() + 10_000; Buffer.concat(received).length < bytes && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 50));
+    };
+    await readTo(100);
     expect(Buffer.concat(received).equals(data.subarray(0, 100))).toBe(true);
     growing.readable = 5_000;
     events.emit('more');
-    await new Promise((r) => setTimeout(r, 50));
+    await readTo(5_000);
     expect(Buffer.concat(received).equals(data.subarray(0, 5_000))).toBe(true);
     growing.failed = new Error('upstream went away');
     events.emit('more');
