@@ -25,10 +25,10 @@ const COUNTED_CHECKS_PER_QUERY = 100;
 /**
  * Whether the organization counts the digest: it references it (a manifest, a
  * manifest's blob, a linked blob) or a live reservation holds it. Parameters:
- * (digest, org) four times, then the time now.
+ * (digest, org) four times, then the time now. Each looks the digest up first,
+ * then the organization of its repository: joined, SQLite walked every
+ * repository of the organization for every digest asked about.
  */
-// Each looks the digest up first and then the organization of its repository: joined, SQLite walked every
-// repository of the organization instead, for every digest asked about.
 const COUNTED_IN_ORG = [
   'EXISTS (SELECT 1 FROM manifests m WHERE m.digest = ? AND (SELECT r.org_id FROM repositories r WHERE r.id = m.repo_id) = ?)',
   "EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.child_digest = ? AND mr.child_kind = 'blob' AND (SELECT r.org_id FROM repositories r WHERE r.id = mr.repo_id) = ?)",
