@@ -41,7 +41,7 @@ const MIN_PART_SIZE = 5 * MIB;
  * one waiting in the body, a read waiting to be parsed and the socket's next
  * read. At 128 KiB, 50 warm 500 MiB streams peak at about 195 MB of RSS
  * against 230-250 MB at 256 KiB, for 5-10 % less throughput per stream
- * (docs/BENCHMARKS.md, S3 read buffers).
+ * (docs/BENCHMARKS.md, S3 reads into pooled buffers).
  */
 const S3_READ_CHUNK = 128 * 1024;
 /**
