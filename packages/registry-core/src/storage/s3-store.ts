@@ -39,11 +39,11 @@ const MIN_PART_SIZE = 5 * MIB;
  * Pool buffers for S3 reads (and, in the same pool, fills). A warm S3 stream
  * whose client is slower holds five: the one being sent, the stream's next,
  * one waiting in the body, a read waiting to be parsed and the socket's next
- * read. At 128 KiB, 50 warm 500 MiB streams peak at about 195 MB of RSS
- * against 230-250 MB at 256 KiB, for 5-10 % less throughput per stream
- * (docs/BENCHMARKS.md, S3 reads into pooled buffers).
+ * read. 128 KiB would bring 50 warm 500 MiB streams from about 240 to 195 MB
+ * of RSS, but costs one warm stream 10-25 % of its speed (docs/BENCHMARKS.md,
+ * S3 reads into pooled buffers).
  */
-const S3_READ_CHUNK = 128 * 1024;
+const S3_READ_CHUNK = 256 * 1024;
 /**
  * A stalled S3 server fails the read instead of hanging the client. Time the
  * body waits on a slow client (backpressure) does not count.
