@@ -45,6 +45,9 @@ export class ThrottleRelay {
   private streaming = 0;
   /** Most blob bodies that were streaming at the same moment. */
   maxConcurrentBodies = 0;
+  private rangedBytesOpen = 0;
+  /** Most bytes asked for by ranged blob bodies streaming at the same moment (each counted whole while it streams). */
+  maxConcurrentRangedBytes = 0;
   ignoreRange = false;
   /** Cuts (TCP reset) the first response to a range starting at `rangeStart` after `afterBytes`, once. */
   cutOnce: { rangeStart: number; afterBytes: number } | null = null;
@@ -98,6 +101,7 @@ export class ThrottleRelay {
   resetLog(): void {
     this.log.length = 0;
     this.maxConcurrentBodies = 0;
+    this.maxConcurrentRangedBytes = 0;
   }
 
   async stop(): Promise<void> {
@@ -148,6 +152,9 @@ export class ThrottleRelay {
   private async pump(up: http.IncomingMessage, res: http.ServerResponse, entry: RelayedRequest): Promise<void> {
     const isBody = /\/blobs\//.test(entry.path) && entry.method === 'GET';
     if (isBody) this.maxConcurrentBodies = Math.max(this.maxConcurrentBodies, ++this.streaming);
+    const rangedBytes = isBody ? rangeLength(entry.range) : 0;
+    this.rangedBytesOpen += rangedBytes;
+    this.maxConcurrentRangedBytes = Math.max(this.maxConcurrentRangedBytes, this.rangedBytesOpen);
     let ownCursor = Date.now();
     const cut = this.cutOnce !== null && entry.range?.startsWith(`bytes=${this.cutOnce.rangeStart}-`) ? this.cutOnce : null;
     if (cut) this.cutOnce = null;
@@ -187,9 +194,16 @@ export class ThrottleRelay {
     } finally {
       up.destroy();
       if (isBody) this.streaming--;
+      this.rangedBytesOpen -= rangedBytes;
       entry.endedAt = Date.now();
     }
   }
+}
+
+/** Bytes a `bytes=a-b` range asks for; 0 without a header or for an open-ended range. */
+function rangeLength(range: string | undefined): number {
+  const match = /^bytes=(\d+)-(\d+)$/.exec(range ?? '');
+  return match ? Number(match[2]) - Number(match[1]) + 1 : 0;
 }
 
 /** Resolves when the response can take more, or is gone. */

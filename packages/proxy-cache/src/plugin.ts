@@ -240,7 +240,7 @@ export class ProxyCachePlugin implements RegistryPlugin {
   private async startPeers(core: CorePorts): Promise<{ client: PeerClient; selfUrl: string } | undefined> {
     const settings = this.settings.peer;
     if (!settings || !this.upstreamEnabled) return undefined;
-    this.peerServer = new PeerServer(settings, core.fills, core.logger);
+    this.peerServer = new PeerServer(settings, core.fills, core.http.sendBody, core.logger);
     const selfUrl = await this.peerServer.listen();
     this.peerClient = new PeerClient(settings.secret);
     core.logger.info('peer listener for fills started', { url: selfUrl });

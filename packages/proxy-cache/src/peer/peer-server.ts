@@ -1,7 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Readable } from 'node:stream';
 import { type CorePorts, type Digest, oci } from '@entrepot/registry-core';
 import type { Logger } from '../core-types';
 import type { PeerSettings } from '../config/plugin-settings';
@@ -31,6 +30,7 @@ export class PeerServer {
   constructor(
     private readonly settings: PeerSettings,
     private readonly fills: CorePorts['fills'],
+    private readonly sendBody: CorePorts['http']['sendBody'],
     private readonly logger: Logger,
   ) {
     this.secretHash = sha256(settings.secret);
@@ -96,10 +96,7 @@ export class PeerServer {
     if (req.headers.range) res.setHeader('content-range', `bytes ${start}-${fill.size - 1}/${fill.size}`);
     if (!reader) return void res.end();
     // A failed or cancelled fill errors the reader: the response is cut short, never completed wrongly.
-    await sendFill(reader, res).catch(() => {
-      reader.destroy();
-      res.destroy();
-    });
+    await this.sendBody(reader, res).catch(() => res.destroy());
   }
 
   private async awaitFill(digest: Digest): Promise<ReturnType<CorePorts['fills']['get']>> {
@@ -110,38 +107,6 @@ export class PeerServer {
       await new Promise((r) => setTimeout(r, FILL_APPEAR_POLL_MS));
     }
   }
-}
-
-/**
- * Writes a fill's reader to the response, handing each chunk back to the
- * reader's buffer pool once the socket took it, and reading on as the socket
- * drains (as the public blob route does).
- */
-async function sendFill(reader: Readable, res: ServerResponse): Promise<void> {
-  const recycling = reader as Readable & { recycle?: (chunk: Buffer) => void };
-  for await (const chunk of reader as AsyncIterable<Buffer>) {
-    if (res.destroyed) throw new Error('peer went away');
-    const accepted = res.write(chunk, (err) => err || recycling.recycle?.(chunk));
-    if (!accepted) await drainedOrClosed(res);
-  }
-  res.end();
-}
-
-/**
- * Resolves on the response's next 'drain' or 'close', whichever comes first,
- * and leaves no listener behind: a race of two `once` promises kept the
- * loser's listeners, one more pair for every drain of a long stream.
- */
-function drainedOrClosed(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.once('drain', done);
-    res.once('close', done);
-  });
 }
 
 function sha256(text: string): Buffer {

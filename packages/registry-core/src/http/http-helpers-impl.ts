@@ -5,6 +5,7 @@ import { RegistryError } from '../errors/registry-error';
 import type { OrganizationRow, RepositoryService } from '../services/repository-service';
 import { asyncHandler } from './async-handler';
 import { clientIp } from '../auth/client-ip';
+import { sendBody } from './send-body';
 import type { HttpHelpers } from './http-helpers';
 
 export function createHttpHelpers(authorizer: Authorizer, repositories: RepositoryService): HttpHelpers {
@@ -24,6 +25,7 @@ export function createHttpHelpers(authorizer: Authorizer, repositories: Reposito
     principal,
     requireAuthenticated,
     clientIp,
+    sendBody,
     async requireOrgAdmin(req, param = 'org') {
       const who = principal(req);
       if (who.kind === 'anonymous') throw new RegistryError('UNAUTHORIZED', 'authentication required');

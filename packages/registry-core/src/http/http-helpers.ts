@@ -23,4 +23,6 @@ export interface HttpHelpers {
    */
   requireOrgMember(req: Request, param?: string): Promise<{ org: OrganizationRow; isAdmin: boolean }>;
   clientIp(req: Request): string;
+  /** Streams a body to a response and ends it, handing a recycling body's buffers back once the socket took them. */
+  sendBody: typeof import('./send-body').sendBody;
 }
