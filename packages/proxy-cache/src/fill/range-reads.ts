@@ -8,8 +8,24 @@ import { SharedRange, type SuffixOpener } from './shared-range';
 const MAX_PIECE_BYTES = 8 * 1024 * 1024;
 /** Ranges kept in memory for sharing, over every blob, before the oldest are forgotten. */
 const KEPT_BYTES = 128 * 1024 * 1024;
-/** A range starting this close to what the fill has received is read from the fill (it gets there first). */
+/**
+ * A range starting this close ahead of what the fill has received is read
+ * from the fill at most; closer still when the fill is slow (below).
+ */
 const FILL_NEAR_BYTES = 2 * 1024 * 1024;
+/**
+ * A range is left to the fill when the fill will reach it within this time,
+ * about what a ranged upstream GET takes to answer: a fill sharing a slow link
+ * with the client's own ranges may take half a second for 2 MiB.
+ */
+const FILL_NEAR_MS = 50;
+/**
+ * A range being fetched serves a position at most this far ahead of what it
+ * has received; further, the position gets its own request: a range sharing a
+ * slow link arrives at a few MB/s, so waiting for its last megabytes could
+ * take a second.
+ */
+const SHARE_NEAR_BYTES = 256 * 1024;
 
 export interface RangeReadRequest {
   digest: Digest;
@@ -42,7 +58,10 @@ export class RangeReads {
 
   /** True when a range request should not wait for the fill: it has not (nearly) reached the range. */
   static wantsUpstream(fill: ArrivingBlob, range: ByteRange): boolean {
-    return !fill.committed && fill.failed === null && fill.readable + FILL_NEAR_BYTES < range.start;
+    if (fill.committed || fill.failed !== null) return false;
+    const pace = fill.bytesPerSecond;
+    const near = pace > 0 ? Math.min(FILL_NEAR_BYTES, (pace * FILL_NEAR_MS) / 1000) : FILL_NEAR_BYTES;
+    return fill.readable + near < range.start;
   }
 
   /** Forgets a blob's ranges (its fill has committed: storage serves them now). */
@@ -66,7 +85,7 @@ export class RangeReads {
   prefetch(digest: Digest, range: ByteRange, open: RangeOpener, dropWholeBody: () => boolean, onBytes?: (bytes: number) => void): SharedRange | null {
     if (range.start <= FILL_NEAR_BYTES) return null;
     const ranges = this.byDigest.get(digest) ?? [];
-    const kept = ranges.find((r) => usable(r) && r.isPlaced && r.start <= range.start && range.start <= r.end);
+    const kept = nearestHolding(ranges, range.start);
     if (kept) return kept;
     const end = Math.min(range.end, range.start + MAX_PIECE_BYTES - 1);
     return this.keep(digest, new SharedRange({ start: range.start, end, open, dropWholeBody, onBytes }), ranges);
@@ -138,10 +157,10 @@ export class RangeReads {
     }
   }
 
-  /** The kept range holding byte `pos`, or a new upstream range from `pos` (up to the next kept one). */
+  /** The kept range that has (nearly) got to byte `pos`, or a new upstream range from `pos` (up to the next kept one). */
   private covering(request: RangeReadRequest, pos: number): SharedRange {
     const ranges = this.byDigest.get(request.digest) ?? [];
-    const found = ranges.find((r) => usable(r) && r.start <= pos && pos <= r.end);
+    const found = nearestHolding(ranges, pos);
     if (found) return found;
     let end = Math.min(request.range.end, pos + MAX_PIECE_BYTES - 1);
     const fillSize = request.fill?.size ?? -1;
@@ -177,6 +196,13 @@ export class RangeReads {
     }
     return range;
   }
+}
+
+/** Of the kept ranges holding byte `pos`, the one first to get there, if it has (nearly) got there. */
+function nearestHolding(ranges: SharedRange[], pos: number): SharedRange | undefined {
+  let found: SharedRange | undefined;
+  for (const r of ranges) if (usable(r) && r.isPlaced && r.start <= pos && pos <= r.end && (!found || r.reached > found.reached)) found = r;
+  return found && found.reached + SHARE_NEAR_BYTES >= pos ? found : undefined;
 }
 
 /** A kept range that can still be read from (placed, or a suffix range about to be). */

@@ -78,6 +78,11 @@ export class SharedRange {
     return this.last;
   }
 
+  /** The position of the next byte to arrive (the start until the upstream answers). */
+  get reached(): number {
+    return this.first + this.received;
+  }
+
   get isPlaced(): boolean {
     return this.first >= 0;
   }

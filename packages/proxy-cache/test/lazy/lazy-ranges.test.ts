@@ -128,6 +128,46 @@ describe('Range requests for blobs not cached yet', () => {
     expect(await storedBlob(lf.fx, digest)).toEqual({ size, digest });
   });
 
+  it('answers a range just ahead of a slow fill from its own upstream request rather than waiting for the fill', async () => {
+    const relay = await lf.cacheOrg('slowfill', 'total', 2 * 1000 * 1000);
+    const size = 8 * MiB;
+    const { data, digest } = await lf.pushBlob('library/slowfill', size);
+    const whole = lf.get('slowfill', 'library/slowfill', digest);
+    await eventually(async () => relay.delivered >= 2 * MiB, 10_000);
+    // 1 MiB ahead of the fill: half a second away at 2 MB/s, against a few milliseconds for a ranged GET.
+    const start = relay.delivered + MiB;
+    expectPart(await lf.get('slowfill', 'library/slowfill', digest, `bytes=${start}-${start + 65535}`), data, start, start + 65535);
+    const ranged = relay.requests().filter((r) => r.path.endsWith(digest) && r.range !== undefined);
+    expect(ranged.map((r) => r.range)).toEqual([`bytes=${start}-${start + 65535}`]);
+    const got = await whole;
+    expect(got.status).toBe(200);
+    expect(got.body.equals(data)).toBe(true);
+    await eventually(async () => (await storedBlob(lf.fx, digest)) !== null, 20_000);
+  });
+
+  it('gives a position far into a range still arriving its own upstream request, and shares the range with one at its head', async () => {
+    const relay = await lf.cacheOrg('farinto', 'total', 2 * 1000 * 1000);
+    relay.holdWholeBlobs = true;
+    const size = 16 * MiB;
+    const { data, digest } = await lf.pushBlob('library/farinto', size);
+    const first = lf.get('farinto', 'library/farinto', digest, `bytes=${4 * MiB}-${8 * MiB - 1}`);
+    await eventually(async () => relay.delivered > 0, 10_000);
+    // 1 MiB into that range: half a second away at 2 MB/s. Its first byte: the range's own, a moment away.
+    const far = 5 * MiB;
+    const [farAnswer, headAnswer] = await Promise.all([
+      lf.get('farinto', 'library/farinto', digest, `bytes=${far}-${far + 65535}`),
+      lf.get('farinto', 'library/farinto', digest, `bytes=${4 * MiB}-${4 * MiB + 65535}`),
+    ]);
+    expectPart(farAnswer, data, far, far + 65535);
+    expectPart(headAnswer, data, 4 * MiB, 4 * MiB + 65535);
+    expectPart(await first, data, 4 * MiB, 8 * MiB - 1);
+    const ranged = relay.requests().filter((r) => r.path.endsWith(digest) && r.range !== undefined).map((r) => r.range);
+    expect(ranged.sort()).toEqual([`bytes=${4 * MiB}-${8 * MiB - 1}`, `bytes=${far}-${far + 65535}`]);
+    relay.throttle(0);
+    relay.releaseWholeBlobs();
+    await eventually(async () => (await storedBlob(lf.fx, digest)) !== null, 30_000);
+  });
+
   it('waits for a fill that has not answered yet when the upstream ignored a range', async () => {
     const relay = await lf.cacheOrg('ignoresheld', 'total', 100 * 1000 * 1000);
     relay.ignoreRange = true;

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { RegistryError } from '../errors/registry-error';
 import { createDigester, digestAlgorithm, type Digest } from '../oci/digest';
@@ -59,6 +60,9 @@ async function releaseQuietly(hold: KeepHold): Promise<void> {
 
 type FillState = 'starting' | 'running' | 'committed' | 'failed';
 
+/** The source's pace is the bytes of the last window this long. */
+const PACE_WINDOW_MS = 250;
+
 /**
  * One download of a blob from its source, owned by the process rather than by
  * the request that started it. Bytes go to a scratch file while being hashed;
@@ -82,6 +86,9 @@ export class BlobFill implements GrowingFile {
   private readonly recent = new RecentChunks((chunk) => this.loans.giveBack(chunk));
   /** True once the bytes written hash to the digest. */
   private verified = false;
+  /** The pace window under way: when it began and `received` then (at 0: not begun). */
+  private paceFrom = { at: 0, received: 0 };
+  private lastPace = 0;
   private state: FillState = 'starting';
   private failure: Error | null = null;
   private readonly progress = new EventEmitter();
@@ -131,6 +138,18 @@ export class BlobFill implements GrowingFile {
     return this.verified ? this.received : Math.max(0, Math.min(this.received, this.size - 1));
   }
 
+  /**
+   * Bytes per second the source delivered lately (0 before its first window
+   * ended): how soon the fill will reach a position ahead. A source that went
+   * quiet counts as slower as the silence grows.
+   */
+  get bytesPerSecond(): number {
+    const { at, received } = this.paceFrom;
+    const elapsed = performance.now() - at;
+    if (at === 0 || elapsed < PACE_WINDOW_MS) return this.lastPace;
+    return Math.min(this.lastPace, Math.max(0, this.received - received) * (1000 / elapsed));
+  }
+
   /** Bytes at `position` still in memory; anything readable but not here is on disk. */
   inMemory(position: number, max: number): Buffer | null {
     const view = this.recent.at(position, max);
@@ -141,6 +160,14 @@ export class BlobFill implements GrowingFile {
   /** Takes back a view `inMemory` handed out, once its reader is done with it; false for any other memory. */
   recycle(view: Buffer): boolean {
     return this.loans.giveBack(view);
+  }
+
+  private measurePace(): void {
+    const now = performance.now();
+    const { at, received } = this.paceFrom;
+    if (at !== 0 && now - at < PACE_WINDOW_MS) return;
+    if (at !== 0) this.lastPace = Math.max(0, this.received - received) * (1000 / (now - at));
+    this.paceFrom = { at: now, received: this.received };
   }
 
   /** Waits until more than `position` bytes are readable, or the fill ended. */
@@ -235,6 +262,7 @@ export class BlobFill implements GrowingFile {
             if (source) this.loans.receive(chunk, source);
             this.recent.add(this.received, data);
             this.received += data.length;
+            this.measurePace();
             this.notify();
             await writer.add(data);
           }

@@ -48,8 +48,8 @@ export interface StoragePort {
   blobs: BlobStore;
 }
 
-/** A blob arriving from a source: its size once known, how far it may be read, readers from any offset. */
-export type ArrivingBlob = Pick<BlobFill, 'digest' | 'originKey' | 'ready' | 'done' | 'size' | 'readable' | 'failed' | 'committed' | 'tryReader' | 'keepFor' | 'keeps' | 'holdUntilDone'>;
+/** A blob arriving from a source: its size once known, how far it may be read and how fast it arrives, readers from any offset. */
+export type ArrivingBlob = Pick<BlobFill, 'digest' | 'originKey' | 'ready' | 'done' | 'size' | 'readable' | 'bytesPerSecond' | 'failed' | 'committed' | 'tryReader' | 'keepFor' | 'keeps' | 'holdUntilDone'>;
 
 /** Blobs being filled from a source (single flight per digest): join one, or start one with a byte source. */
 export interface FillsPort {
