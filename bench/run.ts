@@ -726,10 +726,11 @@ async function main(): Promise<void> {
     }
     await runScenario(['6'], S6, () => growth(ctx));
     // Their own contender processes, each fetching through a throttling relay.
-    const lazyContenders = (['direct', 'distribution', 'entrepot'] as ContenderId[]).filter((id) => !opts.contenders || opts.contenders.has(id));
+    const lazyIds: ContenderId[] = ['direct', 'distribution', 'entrepot', ...(opts.baseline ? (['entrepot-baseline'] as const) : [])];
+    const lazyContenders = lazyIds.filter((id) => !opts.contenders || opts.contenders.has(id));
     for (let r = 0; r < s.runs; r++) {
       await runScenario(['8', '9'], 'Lazy pulling', () =>
-        lazyScenarios({ upstream: ctx.upstream, results, repoRoot: REPO_ROOT, layerBytes: s.lazyLayer, rate: s.lazyMbps * 1e6, contenders: lazyContenders }, (key) => !opts.only || opts.only.has(key)),
+        lazyScenarios({ upstream: ctx.upstream, results, repoRoot: REPO_ROOT, baselineRoot: opts.baseline, layerBytes: s.lazyLayer, rate: s.lazyMbps * 1e6, contenders: lazyContenders }, (key) => !opts.only || opts.only.has(key)),
       );
     }
     if (opts.scaleOut) {

@@ -18,7 +18,7 @@ import * as http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { ThrottleRelay, type ThrottleMode } from '../../testing/throttle-relay';
 import type { UpstreamRegistry } from '../../testing/upstream-registry';
-import { CACHE_ORG, LABELS, startDistributionProxy, startEntrepot, type Contender, type ContenderId } from './contenders';
+import { LABELS, startDistributionProxy, startEntrepot, type Contender, type ContenderId } from './contenders';
 import { uploadBlob } from './images';
 import type { Results } from './report';
 import { MiB, log, mapLimit, median, now } from './util';
@@ -31,10 +31,12 @@ export interface LazyCtx {
   upstream: UpstreamRegistry;
   results: Results;
   repoRoot: string;
+  /** A built checkout of an earlier commit, measured as `entrepot-baseline` (`--baseline DIR`). */
+  baselineRoot?: string;
   layerBytes: number;
   /** The relay's cap: the whole link (7) or each connection (8), bytes per second. */
   rate: number;
-  /** Which of direct, distribution, entrepot to measure. */
+  /** Which of direct, distribution, entrepot, entrepot-baseline to measure. */
   contenders: ContenderId[];
 }
 
@@ -94,6 +96,7 @@ async function startBehind(ctx: LazyCtx, id: ContenderId, relay: ThrottleRelay):
     return { id, host, url: relay.url, isCache: false, pid: () => undefined, repo: (r) => r, stop: () => Promise.resolve() };
   }
   if (id === 'distribution') return startDistributionProxy(ctx.upstream, relay.url);
+  if (id === 'entrepot-baseline' && ctx.baselineRoot) return startEntrepot({ repoRoot: ctx.baselineRoot, baseline: true, upstreamUrl: relay.url });
   return startEntrepot({ repoRoot: ctx.repoRoot, upstreamUrl: relay.url });
 }
 
@@ -145,8 +148,7 @@ async function withRelay(ctx: LazyCtx, mode: ThrottleMode, scenario: string, fn:
 }
 
 function blobUrl(c: Contender, digest: string): string {
-  const repo = c.id === 'entrepot' ? `${CACHE_ORG}/${LAZY_REPO}` : LAZY_REPO;
-  return `${c.url}/v2/${repo}/blobs/${digest}`;
+  return `${c.url}/v2/${c.repo(LAZY_REPO)}/blobs/${digest}`;
 }
 
 async function lazyPattern(c: Contender, data: Buffer, digest: string, label: string, results: Results): Promise<void> {
