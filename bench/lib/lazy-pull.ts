@@ -116,7 +116,7 @@ async function warmUp(ctx: LazyCtx, c: Contender): Promise<void> {
 
 /** Waits until an Entrepot contender stored everything it was filling. */
 async function fillsDone(c: Contender): Promise<void> {
-  if (c.id !== 'entrepot') return;
+  if (c.id !== 'entrepot' && c.id !== 'entrepot-baseline') return;
   const deadline = now() + 600_000;
   for (;;) {
     const text = await fetch(`${c.url}/metrics`).then((r) => r.text());
