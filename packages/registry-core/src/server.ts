@@ -27,7 +27,7 @@ import { BlobLocks } from './services/blob-locks';
 import { createChangeNotices, createCoordinator } from './coordination/create-coordinator';
 import type { JobQueue } from './jobs/job-queue';
 import { createLogger, type Logger } from './logging/logger';
-import { createMetrics, type CoreMetrics } from './metrics/metrics';
+import { createMetrics, registerBufferPoolMetrics, type CoreMetrics } from './metrics/metrics';
 import type { PluginFactory, PullEvent } from './plugin/contract';
 import type { CorePorts } from './plugin/ports';
 import { ContentUsage } from './services/content-usage';
@@ -106,6 +106,7 @@ export async function createEntrepot(config: Config, options: EntrepotOptions = 
   await migrate(db, [...coreMigrations, ...plugins.migrations]);
   const reads: PointReads = createPointReads(db);
   const storage: Storage = await createStorage(config);
+  registerBufferPoolMetrics(metrics.registry, storage.buffers);
   const queue: JobQueue = await createQueue(config, logger);
   const coordinator: Coordinator = await createCoordinator(config, logger);
   const notices: ChangeNotices = await createChangeNotices(config, logger);

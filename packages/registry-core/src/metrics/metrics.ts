@@ -12,6 +12,37 @@ export interface CoreMetrics {
   queueDepth: Gauge<'queue'>;
 }
 
+/** What the buffer-pool gauges read (storage/buffer-pool). */
+interface PoolFigures {
+  readonly chunkSize: number;
+  readonly kept: number;
+  readonly allocated: number;
+}
+
+/**
+ * Gauges of the read-buffer pool: what it keeps between uses, and what it
+ * has allocated, which reuse keeps near the peak number of concurrent
+ * streams rather than growing with traffic.
+ */
+export function registerBufferPoolMetrics(registry: Registry, pool: PoolFigures): void {
+  new Gauge({
+    name: 'entrepot_buffer_pool_free_bytes',
+    help: 'Bytes of read buffers kept for reuse (at most 64 MiB; let go of when the process is idle)',
+    registers: [registry],
+    collect() {
+      this.set(pool.kept * pool.chunkSize);
+    },
+  });
+  new Gauge({
+    name: 'entrepot_buffer_pool_allocated_bytes',
+    help: 'Bytes of read buffers allocated since the process started',
+    registers: [registry],
+    collect() {
+      this.set(pool.allocated * pool.chunkSize);
+    },
+  });
+}
+
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): CoreMetrics {
   const registry = new Registry();
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'entrepot_' });

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -6,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config/config';
 import { startEntrepot } from '../../../../testing/entrepot-instance';
-import { freePort } from '../../../../testing/tools';
+import { eventually, freePort } from '../../../../testing/tools';
 
 describe('configuration', () => {
   it('lists every invalid setting in one error', () => {
@@ -95,6 +96,35 @@ describe('operations', () => {
     req.end(Buffer.alloc(1024, 2));
     expect(await finished).toBe(202);
     await closing;
+  });
+
+  it('reports the read buffers a served blob took from the pool and gave back', async () => {
+    const instance = await startEntrepot();
+    try {
+      const gauge = async (name: string): Promise<number> => {
+        const text = await (await fetch(`${instance.url}/metrics`)).text();
+        const line = new RegExp(`^${name} (\\d+)$`, 'm').exec(text);
+        if (!line) throw new Error(`${name} missing from /metrics`);
+        return Number(line[1]);
+      };
+      expect(await gauge('entrepot_buffer_pool_allocated_bytes')).toBe(0);
+      expect((await instance.api('POST', '/organization/', { name: 'pool' })).status).toBe(201);
+      const blob = randomBytes(3 * 1024 * 1024);
+      const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`;
+      const auth = { authorization: instance.adminAuth };
+      const session = await fetch(`${instance.url}/v2/pool/app/blobs/uploads/`, { method: 'POST', headers: auth });
+      const location = new URL(session.headers.get('location')!, instance.url);
+      location.searchParams.set('digest', digest);
+      expect((await fetch(location, { method: 'PUT', headers: { ...auth, 'content-type': 'application/octet-stream' }, body: blob })).status).toBe(201);
+      const got = await fetch(`${instance.url}/v2/pool/app/blobs/${digest}`, { headers: auth });
+      expect(Buffer.from(await got.arrayBuffer()).equals(blob)).toBe(true);
+      // Served through pool buffers, each back in the pool once the socket took it.
+      const allocated = await gauge('entrepot_buffer_pool_allocated_bytes');
+      expect(allocated).toBeGreaterThan(0);
+      await eventually(async () => (await gauge('entrepot_buffer_pool_free_bytes')) === allocated, 5_000, 'every buffer back in the pool');
+    } finally {
+      await instance.stop();
+    }
   });
 
   it('writes audit entries directly when the job queue is unreachable', async () => {
