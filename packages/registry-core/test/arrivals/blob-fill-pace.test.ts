@@ -49,7 +49,8 @@ describe('a fill\'s pace', () => {
     }
     const flowing = fill.bytesPerSecond;
     expect(flowing).toBeGreaterThan(1_000_000);
-    expect(flowing).toBeLessThan(20_000_000);
+    // Loosely: a fill that waited on its disk reads what queued meanwhile faster than it was written.
+    expect(flowing).toBeLessThan(40_000_000);
     // A second of silence: the source counts as much slower than it was.
     await sleep(1000);
     expect(fill.bytesPerSecond).toBeLessThan(flowing / 2);
