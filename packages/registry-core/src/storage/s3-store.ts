@@ -41,7 +41,7 @@ const MIN_PART_SIZE = 5 * MIB;
  * one waiting in the body, a read waiting to be parsed and the socket's next
  * read. 128 KiB would bring 50 warm 500 MiB streams from about 240 to 195 MB
  * of RSS, but costs one warm stream 10-25 % of its speed (docs/BENCHMARKS.md,
- * S3 reads into pooled buffers).
+ * S3 reads into 256 KiB pool buffers).
  */
 const S3_READ_CHUNK = 256 * 1024;
 /**
