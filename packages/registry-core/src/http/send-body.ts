@@ -41,11 +41,12 @@ export async function sendBody(body: Readable, res: Writable): Promise<void> {
       };
       const onData = (chunk: Buffer): void => {
         if (res.destroyed) {
+          recycle?.(chunk);
           fail(new Error('premature close'));
           return;
         }
-        // On a write error the socket may still hold the bytes: the buffer is not reused then.
-        const accepted = recycle ? res.write(chunk, (err) => err || recycle(chunk)) : res.write(chunk);
+        // Node calls a write's callback once it is done with the chunk, sent or dropped with a failed socket.
+        const accepted = recycle ? res.write(chunk, () => recycle(chunk)) : res.write(chunk);
         if (!accepted && res.writableLength >= queueBytes) body.pause();
       };
       const onDrain = (): void => {
@@ -70,8 +71,24 @@ export async function sendBody(body: Readable, res: Writable): Promise<void> {
     });
   } catch (err) {
     body.destroy();
+    if (recycle) handBackUnsent(body, recycle);
     throw err;
   }
   res.end();
   await finished(res);
+}
+
+/**
+ * Hands back the chunk a body held for the socket when the transfer failed, so
+ * a client going away costs the pool no buffer. The body is destroyed first,
+ * so reading it cannot make it read further. Several chunks come out as one
+ * copy, which recycling ignores: their buffers are left to the collector.
+ */
+function handBackUnsent(body: Readable, recycle: (chunk: Buffer) => void): void {
+  for (let unsent = body.readableLength; unsent > 0; ) {
+    const chunk = body.read() as Buffer | null;
+    if (chunk === null) return;
+    unsent -= chunk.length;
+    recycle(chunk);
+  }
 }

@@ -82,7 +82,8 @@ export class FileRangeStream extends Readable implements RecyclingStream {
     this.pump().then(
       () => {
         this.reading = false;
-        if (this.readAgain && !this.destroyed) this._read();
+        // Not when the chunk just pushed filled the stream: a chunk more would only wait, holding a buffer.
+        if (this.readAgain && !this.destroyed && this.readableLength < this.readableHighWaterMark) this._read();
       },
       (err: unknown) => {
         this.reading = false;

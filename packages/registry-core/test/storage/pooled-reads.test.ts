@@ -191,3 +191,57 @@ describe('sendBody with recycled buffers', () => {
     expect(whole.equals(data)).toBe(true);
   });
 });
+
+describe('sendBody to clients that go away', () => {
+  let dir: string;
+  let server: Server;
+  let port: number;
+  const pool = new BufferPool(64 * 1024);
+  const failedSends: unknown[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'entrepot-cut-'));
+    // Larger than the socket buffers of both ends, so the server has writes queued when the client leaves.
+    await writeFile(join(dir, 'blob'), randomBytes(48 * 1024 * 1024));
+    server = createServer((_req, res) => {
+      void (async () => {
+        const file = await open(join(dir, 'blob'), 'r');
+        const body = new FileRangeStream(file, pool, { onClose: () => void file.close() });
+        res.writeHead(200);
+        await sendBody(body, res).catch((err: unknown) => {
+          failedSends.push(err);
+          res.destroy();
+        });
+      })();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Reads a little, stops reading until the server is held up by the full socket, then leaves. */
+  function readThenLeave(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      get({ host: '127.0.0.1', port, path: '/' }, (res) => {
+        res.once('data', () => {
+          res.pause();
+          setTimeout(() => res.destroy(), 300);
+        });
+        res.on('close', resolve);
+      }).on('error', reject);
+    });
+  }
+
+  test('every buffer of a cut transfer goes back to the pool, the chunks not yet sent included', async () => {
+    for (let i = 0; i < 5; i++) await readThenLeave();
+    const deadline = Date.now() + 5_000;
+    while ((failedSends.length < 5 || pool.kept !== pool.allocated) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(failedSends).toHaveLength(5);
+    expect(pool.allocated).toBeGreaterThan(0);
+    expect(pool.kept).toBe(pool.allocated);
+  });
+});
