@@ -30,20 +30,6 @@ export interface PooledAgentOptions {
  */
 export function createPooledAgent(pool: BufferPool, options: PooledAgentOptions): Dispatcher {
   const { connectMs, headersMs, bodyIdleMs } = options.timeouts;
-  // Passed on to `net.connect`, whose stream options undici's type does not list.
-  const plainOptions: buildConnector.BuildOptions & { highWaterMark: number } = {
-    timeout: connectMs,
-    // Reading stops after each read until the parser has taken it: two reads waiting would be handed over as one concatenated copy.
-    highWaterMark: 1,
-    onread: {
-      buffer: () => pool.acquire(),
-      // Called on the socket; the bytes join its readable side, where undici reads them.
-      callback(this: Socket, length: number, buffer: Uint8Array): boolean {
-        return this.push((buffer as Buffer).subarray(0, length));
-      },
-    },
-  };
-  const plain = buildConnector(plainOptions);
   const secure = buildConnector({
     timeout: connectMs,
     rejectUnauthorized: options.rejectUnauthorized ?? true,
@@ -53,6 +39,38 @@ export function createPooledAgent(pool: BufferPool, options: PooledAgentOptions)
   return new Agent({
     headersTimeout: headersMs,
     bodyTimeout: bodyIdleMs,
-    connect: (opts, callback) => (opts.protocol === 'https:' ? secure : plain)(opts, callback),
+    connect: (opts, callback) => (opts.protocol === 'https:' ? secure(opts, callback) : connectReadingIntoPool(pool, connectMs, opts, callback)),
+  });
+}
+
+/**
+ * A plain-HTTP connection whose reads land in pool buffers. Node takes the
+ * buffer for a socket's next read as soon as the last one is handed over, so
+ * each connection holds one while idle; it goes back to the pool when the
+ * socket closes (after which nothing reads into it), or every closed
+ * connection would cost the pool a buffer.
+ */
+function connectReadingIntoPool(pool: BufferPool, connectMs: number, opts: buildConnector.Options, callback: buildConnector.Callback): void {
+  let nextRead: Buffer | undefined;
+  // Passed on to `net.connect`, whose stream options undici's type does not list.
+  const plainOptions: buildConnector.BuildOptions & { highWaterMark: number } = {
+    timeout: connectMs,
+    // Reading stops after each read until the parser has taken it: two reads waiting would be handed over as one concatenated copy.
+    highWaterMark: 1,
+    onread: {
+      buffer: () => (nextRead = pool.acquire()),
+      // Called on the socket; the bytes join its readable side, where undici reads them.
+      callback(this: Socket, length: number, buffer: Uint8Array): boolean {
+        nextRead = undefined;
+        return this.push((buffer as Buffer).subarray(0, length));
+      },
+    },
+  };
+  buildConnector(plainOptions)(opts, (...result) => {
+    result[1]?.once('close', () => {
+      if (nextRead) pool.release(nextRead);
+      nextRead = undefined;
+    });
+    callback(...result);
   });
 }

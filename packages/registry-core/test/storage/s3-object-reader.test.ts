@@ -255,6 +255,20 @@ test('destroying the body early closes the connection; the next read still succe
   expect((await drain(await reader.read('k', undefined, missing))).toString()).toBe('ok');
 });
 
+test('a connection that closes hands back the buffer its socket held for the next read', async () => {
+  const content = randomBytes(300 * 1024);
+  // Every answer ends its connection, so each read opens a new one.
+  respond = (socket) => socket.end(Buffer.concat([Buffer.from(head('200 OK', { 'Content-Length': content.length, Connection: 'close' })), content]));
+  const pool = new BufferPool(64 * 1024);
+  const reader = readerFor(pool);
+  for (let i = 0; i < 10; i++) expect(sha(await drain(await reader.read('k', undefined, missing), pool))).toBe(sha(content));
+  for (let i = 0; i < 100 && pool.kept < pool.allocated; i++) await sleep(10);
+  expect(connections).toBe(10);
+  expect(pool.kept).toBe(pool.allocated);
+  // One connection's worth of buffers, reused by each in turn.
+  expect(pool.allocated).toBeLessThanOrEqual(3);
+});
+
 test('an IPv6 literal endpoint is reached', async () => {
   const v6 = createServer((socket) => {
     socket.on('error', () => undefined);
