@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
+import { isRecyclingStream } from '@entrepot/registry-core';
 
 /** A ranged upstream GET of bytes [start, end]; `ranged` false when the upstream answered 200 with the whole blob; `size` the whole blob's. */
 export type RangeOpener = (start: number, end: number, signal: AbortSignal) => Promise<{ stream: Readable; ranged: boolean; size: number }>;
@@ -37,6 +38,8 @@ export class PieceDownload {
   /** Resolves with false when the upstream ignored Range, true once a 206 arrived; rejects when the piece failed. */
   readonly honoured: Promise<boolean>;
   private readonly chunks: Buffer[] = [];
+  /** Hands a chunk back to the reusable buffers it arrived in (pooled upstream bodies). */
+  private recycle: ((chunk: Buffer) => void) | null = null;
   private received = 0;
   private finished = false;
   private failure: Error | null = null;
@@ -72,9 +75,13 @@ export class PieceDownload {
     return this.end - this.start + 1;
   }
 
-  /** Stops the download; readers get an error. */
+  /** Stops the download; readers get an error. Chunks nobody took go back to their buffers. */
   cancel(reason: Error): void {
     this.abort.abort(reason);
+    for (let i = 0; i < this.chunks.length; i++) {
+      if (this.chunks[i] !== EMPTY) this.recycle?.(this.chunks[i]);
+      this.chunks[i] = EMPTY;
+    }
   }
 
   /** The piece's bytes in order as they arrive; each chunk is handed out once and then forgotten. */
@@ -84,7 +91,8 @@ export class PieceDownload {
       while (next < this.chunks.length) {
         const chunk = this.chunks[next];
         this.chunks[next++] = EMPTY;
-        yield chunk;
+        // Emptied by a cancel: its bytes are back in their buffer.
+        if (chunk !== EMPTY) yield chunk;
       }
       if (this.failure) throw this.failure;
       if (this.finished) return;
@@ -112,7 +120,16 @@ export class PieceDownload {
         this.settleHonoured(true);
         let firstAt = -1;
         let firstBytes = 0;
+        if (isRecyclingStream(res.stream)) {
+          const source = res.stream;
+          this.recycle = (chunk) => source.recycle(chunk);
+        }
         for await (const chunk of res.stream as AsyncIterable<Buffer>) {
+          if (this.abort.signal.aborted) {
+            // Arrived after a cancel: nobody will take it.
+            this.recycle?.(chunk);
+            throw this.abort.signal.reason;
+          }
           if (firstAt < 0) {
             firstAt = performance.now();
             firstBytes = this.received;
