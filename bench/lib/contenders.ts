@@ -19,6 +19,8 @@ export type ContenderId =
   | 'direct'
   | 'nginx'
   | 'node-relay'
+  | 'node-relay-hash'
+  | 'node-relay-bare'
   | 'distribution'
   | 'distribution-s3'
   | 'entrepot'
@@ -31,6 +33,8 @@ export const LABELS: Record<ContenderId, string> = {
   direct: 'direct (upstream)',
   nginx: 'nginx (static limit)',
   'node-relay': 'Node relay (floor)',
+  'node-relay-hash': 'Node relay, hashing only',
+  'node-relay-bare': 'Node relay, bare',
   distribution: 'Distribution proxy',
   'distribution-s3': 'Distribution proxy on S3',
   entrepot: 'Entrepot embedded',
@@ -45,6 +49,8 @@ export const SHORT: Record<ContenderId, string> = {
   direct: 'direct',
   nginx: 'nginx',
   'node-relay': 'relay',
+  'node-relay-hash': 'relay-hash',
+  'node-relay-bare': 'relay-bare',
   distribution: 'Dist',
   'distribution-s3': 'Dist-S3',
   entrepot: 'E',
@@ -114,19 +120,21 @@ export async function startDistributionProxy(upstream: UpstreamRegistry, remoteU
 
 /**
  * The Node relay (node-relay.ts) in front of the upstream, started with
- * Entrepot's Node flags: what one cold stream costs a Node process that does
- * only what a cache must do with each byte.
+ * Entrepot's Node flags: what one stream costs a Node process that does only
+ * what a cache must do with each byte (`node-relay`), or only part of it
+ * (`node-relay-hash`: hashing, no storing; `node-relay-bare`: neither).
  */
-export async function startNodeRelay(upstream: UpstreamRegistry): Promise<Contender> {
+export async function startNodeRelay(upstream: UpstreamRegistry, id: 'node-relay' | 'node-relay-hash' | 'node-relay-bare' = 'node-relay'): Promise<Contender> {
   const dir = await TempDir.create('entrepot-bench-relay-');
   const port = await freePort();
+  const work = { 'node-relay': 'store', 'node-relay-hash': 'hash', 'node-relay-bare': 'none' }[id];
   const child = trackChild(
-    spawn(process.execPath, [...NODE_FLAGS, join(__dirname, 'node-relay.js')], { env: { ...process.env, UPSTREAM: upstream.url, PORT: String(port), SCRATCH_DIR: dir.path }, stdio: ['ignore', 'ignore', 'inherit'] }),
+    spawn(process.execPath, [...NODE_FLAGS, join(__dirname, 'node-relay.js')], { env: { ...process.env, UPSTREAM: upstream.url, PORT: String(port), SCRATCH_DIR: dir.path, RELAY_WORK: work }, stdio: ['ignore', 'ignore', 'inherit'] }),
   );
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`${url}/v2/`, 10_000, { process: child, intervalMs: 50 });
   return {
-    id: 'node-relay',
+    id,
     host: `127.0.0.1:${port}`,
     url,
     isCache: false,

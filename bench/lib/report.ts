@@ -14,7 +14,7 @@ export interface Metric {
   values: Partial<Record<ContenderId, number[]>>;
 }
 
-export const ORDER: ContenderId[] = ['direct', 'nginx', 'node-relay', 'distribution', 'distribution-s3', 'entrepot-baseline', 'entrepot', 'entrepot-scaleout-baseline', 'entrepot-scaleout', 'entrepot-scanner'];
+export const ORDER: ContenderId[] = ['direct', 'nginx', 'node-relay', 'node-relay-hash', 'node-relay-bare', 'distribution', 'distribution-s3', 'entrepot-baseline', 'entrepot', 'entrepot-scaleout-baseline', 'entrepot-scaleout', 'entrepot-scanner'];
 
 export class Results {
   readonly metrics: Metric[] = [];
