@@ -4,7 +4,7 @@
  * for small documents (manifests, tag lists, token responses).
  */
 import { Readable } from 'node:stream';
-import { isRecyclingStream, type RecyclingStream } from '@entrepot/registry-core';
+import { isRecyclingStream, recycleQueued, type RecyclingStream } from '@entrepot/registry-core';
 import { classifyTransportError, protocolFailure, type TimeoutSettings, type UpstreamError } from './upstream-failure';
 
 /** Chunks the returned stream queues before the upstream body is paused (undici's are up to 64 KiB). */
@@ -89,9 +89,14 @@ export function upstreamBodyStream(body: Readable, options: BodyStreamOptions): 
   return out;
 }
 
-/** Makes `stream`, which passes on `source`'s chunks as they are, hand them back to `source` too. */
+/**
+ * Makes `stream`, which passes on `source`'s chunks as they are, hand them
+ * back to `source` too, including those still queued when it is destroyed.
+ */
 export function lendRecycling(stream: Readable, source: RecyclingStream): RecyclingStream {
-  return Object.assign(stream, { recycle: (chunk: Buffer) => source.recycle(chunk), queueBytes: source.queueBytes });
+  const lending = Object.assign(stream, { recycle: (chunk: Buffer) => source.recycle(chunk), queueBytes: source.queueBytes });
+  lending.once('close', () => recycleQueued(lending));
+  return lending;
 }
 
 /**

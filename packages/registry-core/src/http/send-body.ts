@@ -70,25 +70,11 @@ export async function sendBody(body: Readable, res: Writable): Promise<void> {
       res.on('error', onError);
     });
   } catch (err) {
+    // Listeners are off: a recycling body hands back the chunks it still holds (recycleQueued).
     body.destroy();
-    if (recycle) handBackUnsent(body, recycle);
     throw err;
   }
   res.end();
   await finished(res);
 }
 
-/**
- * Hands back the chunk a body held for the socket when the transfer failed, so
- * a client going away costs the pool no buffer. The body is destroyed first,
- * so reading it cannot make it read further. Several chunks come out as one
- * copy, which recycling ignores: their buffers are left to the collector.
- */
-function handBackUnsent(body: Readable, recycle: (chunk: Buffer) => void): void {
-  for (let unsent = body.readableLength; unsent > 0; ) {
-    const chunk = body.read() as Buffer | null;
-    if (chunk === null) return;
-    unsent -= chunk.length;
-    recycle(chunk);
-  }
-}

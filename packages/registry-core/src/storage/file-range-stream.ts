@@ -29,6 +29,23 @@ export function isRecyclingStream(stream: Readable): stream is RecyclingStream {
   return typeof (stream as Partial<RecyclingStream>).recycle === 'function';
 }
 
+/**
+ * Hands back the chunks a destroyed recycling stream still queues, which no
+ * consumer will take now, so a transfer given up costs the pool no buffer.
+ * Not while a 'data' listener remains: a flow already scheduled could still
+ * hand it one of them. Several chunks of a byte stream come out as one copy,
+ * which recycling ignores: their buffers are left to the collector.
+ */
+export function recycleQueued(stream: RecyclingStream): void {
+  if (!stream.destroyed || stream.listenerCount('data') > 0) return;
+  for (let left = stream.readableLength; left > 0; ) {
+    const chunk = stream.read() as Buffer | null;
+    if (chunk === null) return;
+    left -= stream.readableObjectMode ? 1 : chunk.length;
+    stream.recycle(chunk);
+  }
+}
+
 export interface FileRangeOptions {
   /** First byte (default 0). */
   start?: number;
@@ -139,6 +156,7 @@ export class FileRangeStream extends Readable implements RecyclingStream {
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    recycleQueued(this);
     this.options.onClose?.();
     callback(err);
   }

@@ -47,8 +47,9 @@ export function createPooledAgent(pool: BufferPool, options: PooledAgentOptions)
  * A plain-HTTP connection whose reads land in pool buffers. Node takes the
  * buffer for a socket's next read as soon as the last one is handed over, so
  * each connection holds one while idle; it goes back to the pool when the
- * socket closes (after which nothing reads into it), or every closed
- * connection would cost the pool a buffer.
+ * socket closes (after which nothing reads into it), as does a read still
+ * waiting in the socket, or every closed connection would cost the pool a
+ * buffer or two.
  */
 function connectReadingIntoPool(pool: BufferPool, connectMs: number, opts: buildConnector.Options, callback: buildConnector.Callback): void {
   let nextRead: Buffer | undefined;
@@ -67,9 +68,14 @@ function connectReadingIntoPool(pool: BufferPool, connectMs: number, opts: build
     },
   };
   buildConnector(plainOptions)(opts, (...result) => {
-    result[1]?.once('close', () => {
+    const socket = result[1];
+    socket?.once('close', () => {
       if (nextRead) pool.release(nextRead);
       nextRead = undefined;
+      // A read the parser had not taken yet (it stops reading while a body waits on its consumer). A whole read starts at
+      // its buffer's first byte; the rest of a read it had begun, put back, shares its buffer with bytes passed on, and stays.
+      const unread = socket.readableLength > 0 ? (socket.read() as Buffer | null) : null;
+      if (unread?.byteOffset === 0) pool.release(unread);
     });
     callback(...result);
   });

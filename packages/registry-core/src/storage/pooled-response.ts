@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { BufferPool } from './buffer-pool';
-import type { RecyclingStream } from './file-range-stream';
+import { recycleQueued, type RecyclingStream } from './file-range-stream';
 
 type Controller = Dispatcher.DispatchController;
 
@@ -108,6 +108,7 @@ class PooledBody extends Readable implements RecyclingStream {
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    recycleQueued(this);
     for (const chunk of this.waiting.splice(0)) this.pool.release(chunk);
     if (this.filling) this.pool.release(this.filling);
     this.filling = undefined;
