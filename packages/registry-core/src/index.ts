@@ -31,7 +31,7 @@ export type { ByteRange, BlobStat } from './storage/blob-store';
 
 // Bodies whose chunks go back to a pool (see CorePorts.pooledReads).
 export type { RecyclingStream } from './storage/file-range-stream';
-export { isRecyclingStream, recycleQueued } from './storage/file-range-stream';
+export { isRecyclingStream, recycleQueuedOnClose } from './storage/file-range-stream';
 
 // The one error type, mapped to HTTP by the core.
 export { RegistryError, invalidField } from './errors/registry-error';

@@ -4,7 +4,7 @@
  * for small documents (manifests, tag lists, token responses).
  */
 import { Readable } from 'node:stream';
-import { isRecyclingStream, recycleQueued, type RecyclingStream } from '@entrepot/registry-core';
+import { isRecyclingStream, recycleQueuedOnClose, type RecyclingStream } from '@entrepot/registry-core';
 import { classifyTransportError, protocolFailure, type TimeoutSettings, type UpstreamError } from './upstream-failure';
 
 /** Chunks the returned stream queues before the upstream body is paused (undici's are up to 64 KiB). */
@@ -95,7 +95,7 @@ export function upstreamBodyStream(body: Readable, options: BodyStreamOptions): 
  */
 export function lendRecycling(stream: Readable, source: RecyclingStream): RecyclingStream {
   const lending = Object.assign(stream, { recycle: (chunk: Buffer) => source.recycle(chunk), queueBytes: source.queueBytes });
-  lending.once('close', () => recycleQueued(lending));
+  recycleQueuedOnClose(lending);
   return lending;
 }
 

@@ -70,7 +70,7 @@ export async function sendBody(body: Readable, res: Writable): Promise<void> {
       res.on('error', onError);
     });
   } catch (err) {
-    // Listeners are off: a recycling body hands back the chunks it still holds (recycleQueued).
+    // A recycling body hands back the chunks it still holds once closed (recycleQueuedOnClose).
     body.destroy();
     throw err;
   }

@@ -30,20 +30,21 @@ export function isRecyclingStream(stream: Readable): stream is RecyclingStream {
 }
 
 /**
- * Hands back the chunks a destroyed recycling stream still queues, which no
- * consumer will take now, so a transfer given up costs the pool no buffer.
- * Not while a 'data' listener remains: a flow already scheduled could still
- * hand it one of them. Several chunks of a byte stream come out as one copy,
- * which recycling ignores: their buffers are left to the collector.
+ * Makes `stream` hand back, once it has closed, the chunks it still queues:
+ * a transfer given up costs the pool no buffer. After 'close' no consumer is
+ * handed a chunk or told of an end any more, so reading them out cannot reach
+ * one. Several chunks of a byte stream come out as one copy, which recycling
+ * ignores: their buffers are left to the collector.
  */
-export function recycleQueued(stream: RecyclingStream): void {
-  if (!stream.destroyed || stream.listenerCount('data') > 0) return;
-  for (let left = stream.readableLength; left > 0; ) {
-    const chunk = stream.read() as Buffer | null;
-    if (chunk === null) return;
-    left -= stream.readableObjectMode ? 1 : chunk.length;
-    stream.recycle(chunk);
-  }
+export function recycleQueuedOnClose(stream: RecyclingStream): void {
+  stream.once('close', () => {
+    for (let left = stream.readableLength; left > 0; ) {
+      const chunk = stream.read() as Buffer | null;
+      if (chunk === null) return;
+      left -= stream.readableObjectMode ? 1 : chunk.length;
+      stream.recycle(chunk);
+    }
+  });
 }
 
 export interface FileRangeOptions {
@@ -81,6 +82,7 @@ export class FileRangeStream extends Readable implements RecyclingStream {
     this.queueBytes = 2 * pool.chunkSize;
     this.position = options.start ?? 0;
     this.end = options.end ?? Number.POSITIVE_INFINITY;
+    recycleQueuedOnClose(this);
   }
 
   recycle(chunk: Buffer): void {
@@ -156,7 +158,6 @@ export class FileRangeStream extends Readable implements RecyclingStream {
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    recycleQueued(this);
     this.options.onClose?.();
     callback(err);
   }

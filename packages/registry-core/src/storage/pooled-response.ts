@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { BufferPool } from './buffer-pool';
-import { recycleQueued, type RecyclingStream } from './file-range-stream';
+import { recycleQueuedOnClose, type RecyclingStream } from './file-range-stream';
 
 type Controller = Dispatcher.DispatchController;
 
@@ -51,6 +51,7 @@ class PooledBody extends Readable implements RecyclingStream {
     this.queueBytes = pool.chunkSize;
     // A failure before a consumer listens still reaches the consumer (the stream is errored).
     this.on('error', () => undefined);
+    recycleQueuedOnClose(this);
   }
 
   recycle(chunk: Buffer): void {
@@ -108,7 +109,6 @@ class PooledBody extends Readable implements RecyclingStream {
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    recycleQueued(this);
     for (const chunk of this.waiting.splice(0)) this.pool.release(chunk);
     if (this.filling) this.pool.release(this.filling);
     this.filling = undefined;
