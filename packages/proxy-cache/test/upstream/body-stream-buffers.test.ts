@@ -3,38 +3,31 @@
  * as the upstream client reads blobs: what its buffers become when the fill
  * gives up on it while chunks wait to be read.
  */
-import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
 import { BufferPool } from '../../../registry-core/src/storage/buffer-pool';
 import { createPooledAgent } from '../../../registry-core/src/storage/pooled-agent';
 import { requestIntoPool } from '../../../registry-core/src/storage/pooled-response';
 import { upstreamBodyStream } from '../../src/upstream/body-stream';
+import { TestServer } from './helpers';
 
 const MiB = 1024 * 1024;
 const BLOB = 16 * MiB;
 const TIMEOUTS = { connectMs: 2_000, headersMs: 2_000, bodyIdleMs: 10_000 };
 
-let server: Server;
+let server: TestServer;
 let origin: string;
-const open: ServerResponse[] = [];
 
 beforeAll(async () => {
   // Sends the first 4 MiB of the blob at once, then holds the rest back: the body stays in progress.
-  server = createServer((_req, res) => {
-    open.push(res);
+  server = await TestServer.start((_req, res) => {
     res.writeHead(200, { 'content-length': BLOB });
     res.write(Buffer.alloc(4 * MiB, 7));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  origin = server.origin;
 });
 
-afterAll(async () => {
-  for (const res of open) res.destroy();
-  await new Promise((resolve) => server.close(resolve));
-});
+afterAll(() => server.stop());
 
 /** A body whose first chunk has been read (and handed back) and whose next chunks wait, unread, in its queues. */
 async function bodyWithChunksWaiting(pool: BufferPool, agent: ReturnType<typeof createPooledAgent>): Promise<Readable> {
