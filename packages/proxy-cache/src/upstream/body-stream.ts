@@ -91,7 +91,7 @@ export function upstreamBodyStream(body: Readable, options: BodyStreamOptions): 
 
 /**
  * Makes `stream`, which passes on `source`'s chunks as they are, hand them
- * back to `source` too, including those still queued when it is destroyed.
+ * back to `source` too, including those still queued when it closes.
  */
 export function lendRecycling(stream: Readable, source: RecyclingStream): RecyclingStream {
   const lending = Object.assign(stream, { recycle: (chunk: Buffer) => source.recycle(chunk), queueBytes: source.queueBytes });
