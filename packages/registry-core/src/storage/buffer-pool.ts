@@ -7,8 +7,13 @@
  */
 export class BufferPool {
   private readonly free: Buffer[] = [];
-  /** Buffers out on loan, so a stray or repeated release can never put a buffer in use twice. */
-  private readonly lent = new WeakSet<ArrayBufferLike>();
+  /**
+   * Buffers out on loan, each with the object it was lent as (a new one per
+   * loan), so a stray or repeated release can never put a buffer in use twice.
+   */
+  private readonly loans = new WeakMap<ArrayBufferLike, Buffer>();
+  /** Lent buffers whose bytes a consumer took on (`claim`), so that `releaseUnclaimed` leaves them be. */
+  private readonly claimed = new WeakSet<ArrayBufferLike>();
   /** Buffers created so far (reuse keeps this near the number of concurrent streams). */
   allocated = 0;
 
@@ -34,7 +39,7 @@ export class BufferPool {
       buffer = Buffer.allocUnsafeSlow(this.chunkSize);
       this.allocated++;
     }
-    this.lent.add(buffer.buffer);
+    this.loans.set(buffer.buffer, buffer);
     return buffer;
   }
 
@@ -44,9 +49,25 @@ export class BufferPool {
    */
   release(chunk: Buffer): void {
     const memory = chunk.buffer;
-    if (!this.lent.has(memory)) return;
-    this.lent.delete(memory);
+    if (!this.loans.has(memory)) return;
+    this.loans.delete(memory);
+    this.claimed.delete(memory);
     if (this.free.length < this.maxFree) this.free.push(Buffer.from(memory, 0, this.chunkSize));
+  }
+
+  /** Marks a lent buffer as holding bytes a consumer passes on: only `release` brings it back. */
+  claim(chunk: Buffer): void {
+    if (this.loans.has(chunk.buffer)) this.claimed.add(chunk.buffer);
+  }
+
+  /**
+   * Brings back `loan`, the very buffer `acquire` returned, if nobody claimed
+   * it: one a reader filled and its parser has done with (a response head, a
+   * body copied out) without handing it on. Nothing happens once it was
+   * released, even if its memory is out on a new loan by now.
+   */
+  releaseUnclaimed(loan: Buffer): void {
+    if (this.loans.get(loan.buffer) === loan && !this.claimed.has(loan.buffer)) this.release(loan);
   }
 
   /** Lets go of the free buffers (the process is idle: their memory may go back to the system). Lent ones are unaffected. */

@@ -44,15 +44,18 @@ export function createPooledAgent(pool: BufferPool, options: PooledAgentOptions)
 }
 
 /**
- * A plain-HTTP connection whose reads land in pool buffers. Node takes the
- * buffer for a socket's next read as soon as the last one is handed over, so
- * each connection holds one while idle; it goes back to the pool when the
- * socket closes (after which nothing reads into it), as does a read still
- * waiting in the socket, or every closed connection would cost the pool a
- * buffer or two.
+ * A plain-HTTP connection whose reads land in pool buffers. A read the
+ * response did not hand on (a response head arriving by itself, a body
+ * copied out) comes back once the parser is done with it: when the next read
+ * arrives, as the socket reads again only once the parser has taken
+ * everything, or when the connection closes. Node takes the buffer for a
+ * socket's next read as soon as the last one is handed over, so each
+ * connection holds one while idle; it too goes back when the socket closes
+ * (after which nothing reads into it).
  */
 function connectReadingIntoPool(pool: BufferPool, connectMs: number, opts: buildConnector.Options, callback: buildConnector.Callback): void {
   let nextRead: Buffer | undefined;
+  let lastRead: Buffer | undefined;
   // Passed on to `net.connect`, whose stream options undici's type does not list.
   const plainOptions: buildConnector.BuildOptions & { highWaterMark: number } = {
     timeout: connectMs,
@@ -62,20 +65,19 @@ function connectReadingIntoPool(pool: BufferPool, connectMs: number, opts: build
       buffer: () => (nextRead = pool.acquire()),
       // Called on the socket; the bytes join its readable side, where undici reads them.
       callback(this: Socket, length: number, buffer: Uint8Array): boolean {
+        if (lastRead) pool.releaseUnclaimed(lastRead);
+        lastRead = buffer as Buffer;
         nextRead = undefined;
         return this.push((buffer as Buffer).subarray(0, length));
       },
     },
   };
   buildConnector(plainOptions)(opts, (...result) => {
-    const socket = result[1];
-    socket?.once('close', () => {
+    result[1]?.once('close', () => {
       if (nextRead) pool.release(nextRead);
-      nextRead = undefined;
-      // A read the parser had not taken yet (it stops reading while a body waits on its consumer). A whole read starts at
-      // its buffer's first byte; the rest of a read it had begun, put back, shares its buffer with bytes passed on, and stays.
-      const unread = socket.readableLength > 0 ? (socket.read() as Buffer | null) : null;
-      if (unread?.byteOffset === 0) pool.release(unread);
+      // Parsed or not, nothing reads it any more.
+      if (lastRead) pool.releaseUnclaimed(lastRead);
+      nextRead = lastRead = undefined;
     });
     callback(...result);
   });

@@ -64,6 +64,7 @@ class PooledBody extends Readable implements RecyclingStream {
     if (wholeRead && chunk.length >= this.pool.chunkSize / 2) {
       this.flush();
       this.lastPassed = chunk.buffer;
+      this.pool.claim(chunk);
       this.handOn(chunk);
       return;
     }

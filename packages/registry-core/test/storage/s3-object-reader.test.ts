@@ -269,6 +269,28 @@ test('a connection that closes hands back the buffer its socket held for the nex
   expect(pool.allocated).toBeLessThanOrEqual(3);
 });
 
+test('a read the response did not hand on, a head arriving by itself, goes back to the pool', async () => {
+  const content = randomBytes(300 * 1024);
+  respond = (socket) => {
+    void (async () => {
+      socket.write(head('200 OK', { 'Content-Length': content.length }));
+      // The head goes out in a read of its own.
+      await sleep(20);
+      socket.write(content);
+    })();
+  };
+  const pool = new BufferPool(64 * 1024);
+  const reader = readerFor(pool);
+  for (let i = 0; i < 10; i++) {
+    expect(sha(await drain(await reader.read('k', undefined, missing), pool))).toBe(sha(content));
+    await sleep(10);
+  }
+  expect(connections).toBe(1);
+  // The connection's next read holds one until it closes.
+  expect(pool.kept).toBe(pool.allocated - 1);
+  expect(pool.allocated).toBeLessThanOrEqual(4);
+});
+
 test('an IPv6 literal endpoint is reached', async () => {
   const v6 = createServer((socket) => {
     socket.on('error', () => undefined);
